@@ -1,0 +1,66 @@
+"""``sandex audit …``: verify the hash chain, read recent events."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sandex.cli.parsing import format_ms
+from sandex.cli.state import err, opened, out, print_json
+from sandex.service.views import audit_view
+
+__all__ = ["app"]
+
+app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+
+
+@app.command("verify")
+def verify(ctx: typer.Context) -> None:
+    """Recompute the hash chain; names the first bad entry and exits 1 if any."""
+    with opened(ctx) as sx:
+        report = sx.audit.verify()
+    if report.ok:
+        out.print(f"audit chain OK: {report.checked} entries verified")
+        return
+    err.print(
+        f"audit chain BROKEN at entry {report.first_bad_seq}: {report.problem}"
+        f" ({report.checked} entries verified before it)",
+        markup=False,
+    )
+    raise typer.Exit(1)
+
+
+@app.command("tail")
+def tail(
+    ctx: typer.Context,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Only this key (display prefix).")
+    ] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Only this user (e-mail).")] = None,
+    limit: Annotated[int, typer.Option("-n", "--limit", min=1, max=10_000)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the newest events, oldest first."""
+    with opened(ctx) as sx:
+        user_id = sx.users.find(user).id if user else None
+        records = sx.audit.tail(limit=limit, key_prefix=key, user_id=user_id)
+    if as_json:
+        print_json([audit_view(r) for r in records])
+        return
+    table = Table("seq", "time", "event", "actor", "key", "ip", "endpoint", "outcome", "reason")
+    for r in records:
+        e = r.event
+        table.add_row(
+            str(r.seq),
+            format_ms(e.ts),
+            e.event,
+            e.actor or "",
+            e.key_prefix or "",
+            e.ip or "",
+            e.endpoint or "",
+            e.outcome or "",
+            e.reason or "",
+        )
+    out.print(table)

@@ -1,0 +1,117 @@
+"""Key kinds and public-key material (Ed25519 and RSA keys the user keeps)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Final
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from sandex.keys.errors import InvalidPublicKey
+
+__all__ = [
+    "KeyKind",
+    "LoadedPublicKey",
+    "PublicKey",
+    "MIN_RSA_BITS",
+    "load_public_key",
+    "load_private_key",
+    "generate_ed25519_pair",
+    "PrivateKey",
+]
+
+MIN_RSA_BITS: Final = 2048
+_MAX_PEM_BYTES: Final = 16_384
+
+PublicKey = ed25519.Ed25519PublicKey | rsa.RSAPublicKey
+PrivateKey = ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+
+
+class KeyKind(enum.Enum):
+    """How requests made with a key are signed."""
+
+    HMAC_SHA256 = "HMAC_SHA256"
+    ED25519 = "ED25519"
+    RSA = "RSA"
+
+    @classmethod
+    def parse(cls, text: str) -> KeyKind:
+        aliases = {
+            "hmac": cls.HMAC_SHA256,
+            "hmac_sha256": cls.HMAC_SHA256,
+            "ed25519": cls.ED25519,
+            "rsa": cls.RSA,
+        }
+        kind = aliases.get(text.strip().lower())
+        if kind is None:
+            raise InvalidPublicKey(f"unknown key type {text!r} (known: hmac, ed25519, rsa)")
+        return kind
+
+
+@dataclass(frozen=True)
+class LoadedPublicKey:
+    kind: KeyKind
+    key: PublicKey
+    pem: str
+    """Canonical SubjectPublicKeyInfo PEM, as stored."""
+
+
+def load_public_key(pem: bytes | str) -> LoadedPublicKey:
+    """Parse a user-supplied public key PEM: Ed25519, or RSA of at least 2048 bits."""
+    data = pem.encode() if isinstance(pem, str) else pem
+    if len(data) > _MAX_PEM_BYTES:
+        raise InvalidPublicKey("public key file is too large to be a PEM public key")
+    if b"PRIVATE KEY" in data:
+        raise InvalidPublicKey(
+            "this is a PRIVATE key; upload only the public key (keep the private key to yourself)"
+        )
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError):
+        raise InvalidPublicKey(
+            "not a PEM public key (expected -----BEGIN PUBLIC KEY-----)"
+        ) from None
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        kind = KeyKind.ED25519
+    elif isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise InvalidPublicKey(
+                f"RSA key is {key.key_size} bits; at least {MIN_RSA_BITS} are required"
+            )
+        kind = KeyKind.RSA
+    else:
+        raise InvalidPublicKey("unsupported public key type: use Ed25519 or RSA (2048+ bits)")
+    canonical = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+    return LoadedPublicKey(kind, key, canonical)
+
+
+def load_private_key(pem: bytes | str) -> PrivateKey:
+    """Load an unencrypted PKCS#8 PEM private key (Ed25519 or RSA) for signing."""
+    data = pem.encode() if isinstance(pem, str) else pem
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise InvalidPublicKey("not an unencrypted PEM private key") from None
+    if not isinstance(key, ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):
+        raise InvalidPublicKey("unsupported private key type: use Ed25519 or RSA")
+    return key
+
+
+def generate_ed25519_pair() -> tuple[str, str]:
+    """A new Ed25519 key pair as (private PKCS#8 PEM, public SubjectPublicKeyInfo PEM)."""
+    private = ed25519.Ed25519PrivateKey.generate()
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
+    return private_pem, public_pem

@@ -1,0 +1,191 @@
+"""Binance SIGNED-request signing and verification, written once.
+
+The server, the SDK and the tests all use these functions; JSON test vectors pin
+them (``tests/vectors/signing.json``).
+
+Binance's rule: the signed payload is the query string concatenated with the body
+(no separator), exactly as sent, minus the ``signature`` parameter. HMAC-SHA256
+signatures are hex (case-insensitive); Ed25519 and RSA (PKCS#1 v1.5, SHA-256)
+signatures are base64, usually percent-encoded on the wire. python-binance signs
+the *unquoted* ``k=v&…`` string while sending it quoted, so a failed check is retried
+once over the unquoted payload.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Callable
+from typing import Final
+from urllib.parse import quote, unquote_to_bytes
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+
+from sandex.keys.errors import BadSignature
+from sandex.keys.material import PrivateKey, PublicKey
+
+__all__ = [
+    "Verifier",
+    "split_signature",
+    "find_param",
+    "hmac_verifier",
+    "public_key_verifier",
+    "verify",
+    "sign_hmac",
+    "sign_with_private_key",
+    "encode_signature_param",
+]
+
+Verifier = Callable[[bytes, bytes], bytes | None]
+"""``verifier(payload, raw_signature)``: the signature in canonical form (lower-case hex,
+or the decoded bytes) when it is valid over ``payload``, else None. The canonical form
+is what a replay cache must remember, so that re-encoding a signature cannot pass it
+off as new."""
+
+_SIG: Final = b"signature="
+_PKCS1: Final = padding.PKCS1v15()
+_SHA256: Final = hashes.SHA256()
+
+
+def find_param(data: bytes, name_eq: bytes) -> bytes | None:
+    """The raw value of the first ``name=`` parameter in ``data``, or None.
+
+    ``name_eq`` includes the ``=`` (``b"timestamp="``). The value is returned as sent
+    (not percent-decoded).
+    """
+    start = 0
+    while True:
+        i = data.find(name_eq, start)
+        if i < 0:
+            return None
+        if i == 0 or data[i - 1] == 38:  # b"&"
+            j = data.find(b"&", i)
+            return data[i + len(name_eq) :] if j < 0 else data[i + len(name_eq) : j]
+        start = i + 1
+
+
+def _cut(data: bytes) -> tuple[bytes, bytes] | None:
+    """Remove the ``signature=…`` parameter from ``data``: (rest, raw signature)."""
+    start = 0
+    while True:
+        i = data.find(_SIG, start)
+        if i < 0:
+            return None
+        if i == 0 or data[i - 1] == 38:
+            break
+        start = i + 1
+    j = data.find(b"&", i)
+    value = data[i + len(_SIG) :] if j < 0 else data[i + len(_SIG) : j]
+    if i == 0:
+        rest = b"" if j < 0 else data[j + 1 :]
+    else:
+        rest = data[: i - 1] if j < 0 else data[: i - 1] + data[j:]
+    return rest, value
+
+
+def split_signature(query: bytes, body: bytes) -> tuple[bytes, bytes | None]:
+    """Split a request into (signed payload, raw signature value or None).
+
+    The signature is looked for in the query first (the query wins, as on Binance),
+    then in the body; the payload is ``query + body`` without it.
+    """
+    if query:
+        cut = _cut(query)
+        if cut is not None:
+            return cut[0] + body, cut[1]
+    if body:
+        cut = _cut(body)
+        if cut is not None:
+            return query + cut[0], cut[1]
+    return query + body, None
+
+
+def hmac_verifier(secret: bytes) -> Verifier:
+    """A verifier for hex HMAC-SHA256 signatures under ``secret`` (constant-time compare)."""
+    digest = hmac.digest
+    compare = hmac.compare_digest
+
+    def verify_hmac(payload: bytes, signature: bytes) -> bytes | None:
+        expected = digest(secret, payload, "sha256").hex().encode()
+        return expected if compare(expected, signature.lower()) else None
+
+    return verify_hmac
+
+
+def _decode_b64(signature: bytes) -> bytes | None:
+    try:
+        return base64.b64decode(unquote_to_bytes(signature), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def public_key_verifier(key: PublicKey) -> Verifier:
+    """A verifier for base64 Ed25519 or RSA (PKCS#1 v1.5, SHA-256) signatures."""
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        ed_verify = key.verify
+
+        def verify_ed25519(payload: bytes, signature: bytes) -> bytes | None:
+            sig = _decode_b64(signature)
+            if sig is None or len(sig) != 64:
+                return None
+            try:
+                ed_verify(sig, payload)
+            except InvalidSignature:
+                return None
+            return sig
+
+        return verify_ed25519
+
+    rsa_verify = key.verify
+
+    def verify_rsa(payload: bytes, signature: bytes) -> bytes | None:
+        sig = _decode_b64(signature)
+        if sig is None:
+            return None
+        try:
+            rsa_verify(sig, payload, _PKCS1, _SHA256)
+        except (InvalidSignature, ValueError):
+            return None
+        return sig
+
+    return verify_rsa
+
+
+def verify(verifier: Verifier, payload: bytes, signature: bytes) -> bytes:
+    """The canonical signature if it verifies over ``payload``, else :class:`BadSignature`.
+
+    Tries the payload as received, then (for python-binance) its unquoted form.
+    """
+    token = verifier(payload, signature)
+    if token is not None:
+        return token
+    if b"%" in payload or b"+" in payload:
+        token = verifier(unquote_to_bytes(payload.replace(b"+", b" ")), signature)
+        if token is not None:
+            return token
+    raise BadSignature("Signature for this request is not valid.")
+
+
+def sign_hmac(secret: str | bytes, payload: bytes) -> str:
+    """The hex HMAC-SHA256 signature of ``payload`` (what clients send)."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    return hmac.digest(key, payload, "sha256").hex()
+
+
+def sign_with_private_key(key: PrivateKey, payload: bytes) -> str:
+    """The base64 Ed25519 or RSA-PKCS#1v1.5-SHA256 signature of ``payload``."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        raw = key.sign(payload)
+    elif isinstance(key, rsa.RSAPrivateKey):
+        raw = key.sign(payload, _PKCS1, _SHA256)
+    else:  # pragma: no cover - the type union is exhaustive
+        raise TypeError(f"unsupported private key {type(key).__name__}")
+    return base64.b64encode(raw).decode("ascii")
+
+
+def encode_signature_param(signature: str) -> str:
+    """Percent-encode a signature for a query string or form body."""
+    return quote(signature, safe="")

@@ -1,0 +1,162 @@
+"""The ports the service layer needs; storage implements them (``sandex.storage``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import NamedTuple, Protocol
+
+from sandex.accounts import ThrottleState, TotpSetup, User
+from sandex.keys import ApiKey, AuditEvent, AuditRecord, Keyring, MasterKey
+
+__all__ = [
+    "Clock",
+    "UserRepository",
+    "RecoveryCodeRepository",
+    "ThrottleRepository",
+    "KeyRepository",
+    "AuditRepository",
+    "ServerSecretRepository",
+    "SealedValue",
+    "SealedStore",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+    "KeyringSource",
+    "ReplayGuard",
+]
+
+
+class Clock(Protocol):
+    def now(self) -> int:
+        """Milliseconds since the Unix epoch."""
+        ...
+
+
+class UserRepository(Protocol):
+    def add(self, email: str, password_hash: str, created_at: int) -> User: ...
+    def get(self, user_id: int, *, for_update: bool = False) -> User | None: ...
+    def by_email(self, email: str) -> User | None: ...
+    def all(self) -> list[User]: ...
+    def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
+    def set_totp(self, user_id: int, totp: TotpSetup | None) -> None: ...
+
+
+class RecoveryCodeRepository(Protocol):
+    def replace(self, user_id: int, digests: Sequence[bytes], created_at: int) -> None: ...
+    def consume(self, user_id: int, digest: bytes, used_at: int) -> bool:
+        """Mark an unused code used; False when there is no such unused code."""
+        ...
+
+    def remaining(self, user_id: int) -> int: ...
+
+
+class ThrottleRepository(Protocol):
+    def get(self, subject: str) -> ThrottleState: ...
+    def put(self, subject: str, state: ThrottleState) -> None: ...
+    def clear(self, subject: str) -> None: ...
+
+
+class KeyRepository(Protocol):
+    def add(self, key: ApiKey) -> ApiKey:
+        """Store a new key and return it with its id."""
+        ...
+
+    def get(self, key_id: int, *, for_update: bool = False) -> ApiKey | None: ...
+    def by_lookup_hash(self, lookup_hash: bytes) -> ApiKey | None: ...
+    def by_prefix(self, prefix: str) -> list[ApiKey]: ...
+    def for_user(self, user_id: int) -> list[ApiKey]: ...
+    def update(self, key: ApiKey) -> None: ...
+    def record_use(self, uses: Iterable[tuple[int, int, str]]) -> None:
+        """Record (key id, time, ip) last uses; never moves a key's last use backwards."""
+        ...
+
+    def count(self) -> int: ...
+
+
+class AuditRepository(Protocol):
+    def append(self, events: Sequence[AuditEvent]) -> None:
+        """Append to the hash chain, serialised against every other writer."""
+        ...
+
+    def head(self) -> tuple[int, bytes] | None: ...
+    def records(self, *, batch: int = 5000) -> Iterator[AuditRecord]:
+        """Every record in sequence order."""
+        ...
+
+    def tail(
+        self, *, limit: int, key_prefix: str | None = None, user_id: int | None = None
+    ) -> list[AuditRecord]:
+        """The newest records, newest last."""
+        ...
+
+
+class ServerSecretRepository(Protocol):
+    def get(self, name: str) -> bytes | None: ...
+    def add(self, name: str, envelope: bytes) -> None: ...
+
+
+class SealedValue(NamedTuple):
+    """A sealed secret somewhere in storage, for master-key rotation."""
+
+    kind: str
+    row: str
+    envelope: bytes
+
+
+class SealedStore(Protocol):
+    def scan(self, *, batch: int = 1000) -> Iterator[list[SealedValue]]:
+        """Every sealed value, in batches."""
+        ...
+
+    def replace(self, value: SealedValue, envelope: bytes) -> bool:
+        """Swap ``value``'s envelope for ``envelope`` if unchanged since scanned."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Use as ``with factory() as uow: ...; uow.commit()``."""
+
+    @property
+    def users(self) -> UserRepository: ...
+    @property
+    def recovery_codes(self) -> RecoveryCodeRepository: ...
+    @property
+    def throttles(self) -> ThrottleRepository: ...
+    @property
+    def keys(self) -> KeyRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
+    @property
+    def server_secrets(self) -> ServerSecretRepository: ...
+    @property
+    def sealed(self) -> SealedStore: ...
+
+    def __enter__(self) -> UnitOfWork: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, readonly: bool = False) -> UnitOfWork: ...
+
+
+class KeyringSource(Protocol):
+    """Where the master keys live (a 0600 file, or ``SANDEX_MASTER_KEY``)."""
+
+    description: str
+    can_generate: bool
+
+    def load(self) -> Keyring: ...
+    def add_primary(self, key: MasterKey) -> Keyring: ...
+    def keep_only_primary(self) -> Keyring: ...
+
+
+class ReplayGuard(Protocol):
+    def first_use(self, token: bytes, *, expires_at: int, now: int) -> bool:
+        """Remember ``token`` until ``expires_at``; False if it was already seen."""
+        ...

@@ -1,0 +1,367 @@
+"""Use cases for users: sign-up, password check, TOTP enrolment, recovery codes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sandex.accounts import (
+    SOURCE_THROTTLE,
+    USER_THROTTLE,
+    InvalidCode,
+    InvalidEmail,
+    PasswordHasher,
+    TotpSetup,
+    User,
+    WrongPassword,
+    check_password_strength,
+    check_throttle,
+    match_totp,
+    new_recovery_codes,
+    new_totp_secret,
+    normalize_email,
+    normalize_recovery_code,
+    provisioning_uri,
+    record_failure,
+    recovery_code_digest,
+)
+from sandex.accounts.totp import is_totp_code
+from sandex.keys import AuditEvent
+from sandex.keys.audit import details_text
+from sandex.service.actors import Actor
+from sandex.service.errors import Conflict, InvalidRequest, NotFound, SecondFactorRequired
+from sandex.service.keyring import KeyringHolder
+from sandex.service.ports import UnitOfWork, UnitOfWorkFactory
+
+__all__ = ["UserService", "TotpEnrolment"]
+
+
+@dataclass(frozen=True)
+class TotpEnrolment:
+    """What a user needs to add Sandex to an authenticator app (shown once)."""
+
+    secret: str
+    uri: str
+
+
+def _totp_context(user_id: int) -> bytes:
+    return b"totp-secret:" + str(user_id).encode()
+
+
+class UserService:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        keyring: KeyringHolder,
+        pepper: bytes,
+    ) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._keyring = keyring
+        self._pepper = pepper
+
+    # -- users -------------------------------------------------------------------------
+
+    def create(self, email: str, password: str, *, now: int, actor: Actor) -> User:
+        address = normalize_email(email)
+        check_password_strength(password, email=address)
+        password_hash = self._hasher.hash(password)
+        with self._uow() as uow:
+            if uow.users.by_email(address) is not None:
+                raise Conflict(f"a user with e-mail {address} already exists")
+            user = uow.users.add(address, password_hash, now)
+            uow.audit.append(
+                [
+                    AuditEvent(
+                        now,
+                        "user.created",
+                        actor.label,
+                        user.id,
+                        ip=actor.source,
+                        outcome="ok",
+                        details=details_text({"email": address}),
+                    )
+                ]
+            )
+            uow.commit()
+        return user
+
+    def find(self, email: str) -> User:
+        address = normalize_email(email)
+        with self._uow(readonly=True) as uow:
+            user = uow.users.by_email(address)
+        if user is None:
+            raise NotFound(f"no user with e-mail {address}")
+        return user
+
+    def get(self, user_id: int) -> User:
+        with self._uow(readonly=True) as uow:
+            user = uow.users.get(user_id)
+        if user is None:
+            raise NotFound(f"no user with id {user_id}")
+        return user
+
+    def all(self) -> list[User]:
+        with self._uow(readonly=True) as uow:
+            return uow.users.all()
+
+    def login(self, email: str, password: str, *, now: int, source: str) -> User:
+        """Check a password (throttled per user and per source); the user on success."""
+        try:
+            address = normalize_email(email)
+        except InvalidEmail:
+            raise WrongPassword("wrong e-mail or password") from None
+        with self._failures_recorded(address, source, now):
+            with self._uow() as uow:
+                self._check_throttles(uow, address, source, now)
+                user = uow.users.by_email(address)
+                if user is None:
+                    self._hasher.burn(password)
+                    raise WrongPassword("wrong e-mail or password")
+                self._hasher.verify(user.password_hash, password)
+                if self._hasher.needs_rehash(user.password_hash):
+                    uow.users.set_password_hash(user.id, self._hasher.hash(password))
+                uow.throttles.clear(_user_subject(address))
+                uow.audit.append(
+                    [
+                        AuditEvent(
+                            now, "user.login", f"user:{user.id}", user.id, ip=source, outcome="ok"
+                        )
+                    ]
+                )
+                uow.commit()
+        return user
+
+    # -- TOTP --------------------------------------------------------------------------
+
+    def begin_totp(self, user_id: int, *, now: int, actor: Actor) -> TotpEnrolment:
+        """Start enrolment: a new secret, stored sealed and unconfirmed until a code proves it."""
+        with self._uow() as uow:
+            user = self._user_for(uow, user_id, actor, for_update=True)
+            if user.has_2fa:
+                raise Conflict("2FA is already enabled; disable it first to enrol a new device")
+            secret = new_totp_secret()
+            envelope = self._keyring.seal(secret.encode(), _totp_context(user.id))
+            uow.users.set_totp(user.id, TotpSetup(envelope, now))
+            uow.audit.append(
+                [
+                    AuditEvent(
+                        now,
+                        "2fa.enrolment_started",
+                        actor.label,
+                        user.id,
+                        ip=actor.source,
+                        outcome="ok",
+                    )
+                ]
+            )
+            uow.commit()
+        return TotpEnrolment(secret, provisioning_uri(secret, user.email))
+
+    def confirm_totp(self, user_id: int, code: str, *, now: int, actor: Actor) -> list[str]:
+        """Confirm enrolment with a first code; returns ten recovery codes (shown once)."""
+        with self._failures_recorded(self._email_of(user_id), actor.source, now):
+            with self._uow() as uow:
+                user = self._user_for(uow, user_id, actor, for_update=True)
+                if user.totp is None:
+                    raise InvalidRequest("2FA enrolment was not started (run totp enable first)")
+                if user.has_2fa:
+                    raise Conflict("2FA is already enabled")
+                self._check_throttles(uow, user.email, actor.source, now)
+                step = match_totp(self._totp_secret(user), code, now=now, last_step=None)
+                uow.users.set_totp(
+                    user.id, TotpSetup(user.totp.secret_envelope, user.totp.enrolled_at, now, step)
+                )
+                codes = new_recovery_codes()
+                uow.recovery_codes.replace(
+                    user.id, [recovery_code_digest(self._pepper, c) for c in codes], now
+                )
+                uow.throttles.clear(_user_subject(user.email))
+                uow.audit.append(
+                    [
+                        AuditEvent(
+                            now, "2fa.enabled", actor.label, user.id, ip=actor.source, outcome="ok"
+                        )
+                    ]
+                )
+                uow.commit()
+        return codes
+
+    def disable_totp(self, user_id: int, code: str, *, now: int, actor: Actor) -> None:
+        """Turn 2FA off; needs a valid TOTP or recovery code, even from the operator."""
+        with self._failures_recorded(self._email_of(user_id), actor.source, now):
+            with self._uow() as uow:
+                user = self._user_for(uow, user_id, actor, for_update=True)
+                if user.totp is None:
+                    raise InvalidRequest("2FA is not enabled")
+                if user.has_2fa:
+                    self._consume_second_factor(uow, user, code, actor.source, now)
+                else:  # enrolment never confirmed: a code from the pending secret suffices
+                    self._check_throttles(uow, user.email, actor.source, now)
+                    match_totp(self._totp_secret(user), code, now=now, last_step=None)
+                uow.users.set_totp(user.id, None)
+                uow.recovery_codes.replace(user.id, [], now)
+                uow.audit.append(
+                    [
+                        AuditEvent(
+                            now, "2fa.disabled", actor.label, user.id, ip=actor.source, outcome="ok"
+                        )
+                    ]
+                )
+                uow.commit()
+
+    def regenerate_recovery_codes(
+        self, user_id: int, code: str, *, now: int, actor: Actor
+    ) -> list[str]:
+        """Replace every recovery code (the old ones stop working); needs a valid code."""
+        with self._failures_recorded(self._email_of(user_id), actor.source, now):
+            with self._uow() as uow:
+                user = self._user_for(uow, user_id, actor, for_update=True)
+                if not user.has_2fa:
+                    raise InvalidRequest("2FA is not enabled")
+                self._consume_second_factor(uow, user, code, actor.source, now)
+                codes = new_recovery_codes()
+                uow.recovery_codes.replace(
+                    user.id, [recovery_code_digest(self._pepper, c) for c in codes], now
+                )
+                uow.audit.append(
+                    [
+                        AuditEvent(
+                            now,
+                            "2fa.recovery_codes_regenerated",
+                            actor.label,
+                            user.id,
+                            ip=actor.source,
+                            outcome="ok",
+                        )
+                    ]
+                )
+                uow.commit()
+        return codes
+
+    def recovery_codes_left(self, user_id: int) -> int:
+        with self._uow(readonly=True) as uow:
+            return uow.recovery_codes.remaining(user_id)
+
+    # -- second factor, for changes that need it --------------------------------------
+
+    def require_second_factor(
+        self, uow: UnitOfWork, user: User, actor: Actor, *, now: int, purpose: str
+    ) -> None:
+        """Check (and use up) the actor's 2FA code inside ``uow``; operators need none.
+
+        Wrap the unit of work in :meth:`failures_recorded` so that a wrong code counts
+        toward throttling even though the change is rolled back.
+        """
+        if actor.is_operator:
+            return
+        if not user.has_2fa:
+            raise SecondFactorRequired(f"enable 2FA (TOTP) before you {purpose}")
+        if not actor.second_factor:
+            raise SecondFactorRequired(f"a 2FA code is required to {purpose}")
+        self._consume_second_factor(uow, user, actor.second_factor, actor.source, now)
+
+    @contextmanager
+    def failures_recorded(self, user: User, actor: Actor, now: int) -> Iterator[None]:
+        with self._failures_recorded(user.email, actor.source, now):
+            yield
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _consume_second_factor(
+        self, uow: UnitOfWork, user: User, code: str, source: str, now: int
+    ) -> None:
+        assert user.totp is not None
+        self._check_throttles(uow, user.email, source, now)
+        if is_totp_code(code):
+            step = match_totp(self._totp_secret(user), code, now=now, last_step=user.totp.last_step)
+            uow.users.set_totp(
+                user.id,
+                TotpSetup(
+                    user.totp.secret_envelope, user.totp.enrolled_at, user.totp.confirmed_at, step
+                ),
+            )
+        else:
+            recovery = normalize_recovery_code(code)
+            if recovery is None:
+                raise InvalidCode("a 2FA code is 6 digits (or a recovery code like abcde-fghjk)")
+            if not uow.recovery_codes.consume(
+                user.id, recovery_code_digest(self._pepper, recovery), now
+            ):
+                raise InvalidCode("wrong or already used recovery code")
+            uow.audit.append(
+                [
+                    AuditEvent(
+                        now,
+                        "2fa.recovery_code_used",
+                        f"user:{user.id}",
+                        user.id,
+                        ip=source,
+                        outcome="ok",
+                    )
+                ]
+            )
+        uow.throttles.clear(_user_subject(user.email))
+
+    def _totp_secret(self, user: User) -> str:
+        assert user.totp is not None
+        return self._keyring.open(user.totp.secret_envelope, _totp_context(user.id)).decode()
+
+    def _check_throttles(self, uow: UnitOfWork, email: str, source: str, now: int) -> None:
+        check_throttle(uow.throttles.get(_user_subject(email)), now=now, what="this account")
+        check_throttle(uow.throttles.get(_source_subject(source)), now=now, what=source)
+
+    @contextmanager
+    def _failures_recorded(self, email: str, source: str, now: int) -> Iterator[None]:
+        """Count a wrong password or code against the user and the source, in a transaction
+        of its own (the failed change itself is rolled back)."""
+        try:
+            yield
+        except (WrongPassword, InvalidCode) as exc:
+            with self._uow() as uow:
+                for subject, policy in (
+                    (_user_subject(email), USER_THROTTLE),
+                    (_source_subject(source), SOURCE_THROTTLE),
+                ):
+                    uow.throttles.put(
+                        subject, record_failure(policy, uow.throttles.get(subject), now=now)
+                    )
+                user = uow.users.by_email(email)
+                uow.audit.append(
+                    [
+                        AuditEvent(
+                            now,
+                            "auth.factor_failed",
+                            None,
+                            None if user is None else user.id,
+                            ip=source,
+                            outcome="denied",
+                            reason=str(exc),
+                        )
+                    ]
+                )
+                uow.commit()
+            raise
+
+    def _email_of(self, user_id: int) -> str:
+        return self.get(user_id).email
+
+    @staticmethod
+    def _user_for(uow: UnitOfWork, user_id: int, actor: Actor, *, for_update: bool) -> User:
+        if actor.user_id is not None and actor.user_id != user_id:
+            raise NotFound(f"no user with id {user_id}")
+        user = uow.users.get(user_id, for_update=for_update)
+        if user is None:
+            raise NotFound(f"no user with id {user_id}")
+        return user
+
+
+def _user_subject(email: str) -> str:
+    return "user:" + email
+
+
+def _source_subject(source: str) -> str:
+    return "source:" + source

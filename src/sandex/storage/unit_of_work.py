@@ -1,0 +1,81 @@
+"""One database transaction with every repository on it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy import Connection, Engine, RootTransaction
+
+from sandex.storage.audit_store import SqlAuditRepository
+from sandex.storage.key_store import SqlKeyRepository
+from sandex.storage.secret_store import SqlSealedStore, SqlServerSecretRepository
+from sandex.storage.user_store import (
+    SqlRecoveryCodeRepository,
+    SqlThrottleRepository,
+    SqlUserRepository,
+)
+
+__all__ = ["SqlUnitOfWork", "SqlUnitOfWorkFactory"]
+
+
+class SqlUnitOfWork:
+    """``with uow: ...; uow.commit()`` — anything not committed is rolled back on exit."""
+
+    users: SqlUserRepository
+    recovery_codes: SqlRecoveryCodeRepository
+    throttles: SqlThrottleRepository
+    keys: SqlKeyRepository
+    audit: SqlAuditRepository
+    server_secrets: SqlServerSecretRepository
+    sealed: SqlSealedStore
+
+    def __init__(self, engine: Engine, audit_key: bytes | None, *, readonly: bool) -> None:
+        self._engine = engine
+        self._audit_key = audit_key
+        self._readonly = readonly
+        self._conn: Connection | None = None
+        self._tx: RootTransaction | None = None
+
+    def __enter__(self) -> SqlUnitOfWork:
+        conn = self._engine.connect()
+        if self._readonly:
+            conn.execution_options(sandex_readonly=True)
+        self._conn = conn
+        self._tx = conn.begin()
+        self.users = SqlUserRepository(conn)
+        self.recovery_codes = SqlRecoveryCodeRepository(conn)
+        self.throttles = SqlThrottleRepository(conn)
+        self.keys = SqlKeyRepository(conn)
+        self.audit = SqlAuditRepository(conn, self._audit_key)
+        self.server_secrets = SqlServerSecretRepository(conn)
+        self.sealed = SqlSealedStore(conn)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._conn is not None and self._tx is not None
+        try:
+            if self._tx.is_active:
+                self._tx.rollback()
+        finally:
+            self._conn.close()
+            self._conn = self._tx = None
+
+    def commit(self) -> None:
+        assert self._tx is not None
+        self._tx.commit()
+
+
+class SqlUnitOfWorkFactory:
+    """Makes units of work on one engine. ``audit_key`` is set once the server secrets load."""
+
+    def __init__(self, engine: Engine, audit_key: bytes | None = None) -> None:
+        self.engine = engine
+        self.audit_key = audit_key
+
+    def __call__(self, *, readonly: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, self.audit_key, readonly=readonly)

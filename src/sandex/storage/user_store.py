@@ -1,0 +1,142 @@
+"""Users, recovery codes and throttle state in SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from sandex.accounts import ThrottleState, TotpSetup, User
+from sandex.service.errors import Conflict
+from sandex.storage.tables import recovery_codes, throttles, users
+
+__all__ = ["SqlUserRepository", "SqlRecoveryCodeRepository", "SqlThrottleRepository"]
+
+
+def _user(row: Any) -> User:
+    totp = None
+    if row.totp_envelope is not None:
+        totp = TotpSetup(
+            bytes(row.totp_envelope),
+            row.totp_enrolled_at,
+            row.totp_confirmed_at,
+            row.totp_last_step,
+        )
+    return User(row.id, row.email, row.password_hash, row.created_at, totp)
+
+
+class SqlUserRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, email: str, password_hash: str, created_at: int) -> User:
+        try:
+            with self._conn.begin_nested():
+                result = self._conn.execute(
+                    insert(users).values(
+                        email=email, password_hash=password_hash, created_at=created_at
+                    )
+                )
+        except IntegrityError:
+            raise Conflict(f"a user with e-mail {email} already exists") from None
+        (user_id,) = result.inserted_primary_key or (None,)
+        assert user_id is not None
+        return User(int(user_id), email, password_hash, created_at)
+
+    def get(self, user_id: int, *, for_update: bool = False) -> User | None:
+        query = select(users).where(users.c.id == user_id)
+        if for_update:
+            query = query.with_for_update()
+        row = self._conn.execute(query).first()
+        return None if row is None else _user(row)
+
+    def by_email(self, email: str) -> User | None:
+        row = self._conn.execute(select(users).where(users.c.email == email)).first()
+        return None if row is None else _user(row)
+
+    def all(self) -> list[User]:
+        return [_user(r) for r in self._conn.execute(select(users).order_by(users.c.id))]
+
+    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        self._conn.execute(
+            update(users).where(users.c.id == user_id).values(password_hash=password_hash)
+        )
+
+    def set_totp(self, user_id: int, totp: TotpSetup | None) -> None:
+        values: dict[str, object]
+        if totp is None:
+            values = dict(
+                totp_envelope=None,
+                totp_enrolled_at=None,
+                totp_confirmed_at=None,
+                totp_last_step=None,
+            )
+        else:
+            values = dict(
+                totp_envelope=totp.secret_envelope,
+                totp_enrolled_at=totp.enrolled_at,
+                totp_confirmed_at=totp.confirmed_at,
+                totp_last_step=totp.last_step,
+            )
+        self._conn.execute(update(users).where(users.c.id == user_id).values(**values))
+
+
+class SqlRecoveryCodeRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def replace(self, user_id: int, digests: Sequence[bytes], created_at: int) -> None:
+        self._conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+        if digests:
+            self._conn.execute(
+                insert(recovery_codes),
+                [{"user_id": user_id, "digest": d, "created_at": created_at} for d in digests],
+            )
+
+    def consume(self, user_id: int, digest: bytes, used_at: int) -> bool:
+        result = self._conn.execute(
+            update(recovery_codes)
+            .where(
+                recovery_codes.c.user_id == user_id,
+                recovery_codes.c.digest == digest,
+                recovery_codes.c.used_at.is_(None),
+            )
+            .values(used_at=used_at)
+        )
+        return result.rowcount == 1
+
+    def remaining(self, user_id: int) -> int:
+        count = self._conn.execute(
+            select(func.count())
+            .select_from(recovery_codes)
+            .where(recovery_codes.c.user_id == user_id, recovery_codes.c.used_at.is_(None))
+        ).scalar_one()
+        return int(count)
+
+
+class SqlThrottleRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def get(self, subject: str) -> ThrottleState:
+        row = self._conn.execute(select(throttles).where(throttles.c.subject == subject)).first()
+        if row is None:
+            return ThrottleState()
+        return ThrottleState(row.failures, row.window_started_at, row.locked_until)
+
+    def put(self, subject: str, state: ThrottleState) -> None:
+        values = dict(
+            failures=state.failures,
+            window_started_at=state.window_started_at,
+            locked_until=state.locked_until,
+        )
+        result = self._conn.execute(
+            update(throttles).where(throttles.c.subject == subject).values(**values)
+        )
+        if result.rowcount == 0:
+            self._conn.execute(insert(throttles).values(subject=subject, **values))
+
+    def clear(self, subject: str) -> None:
+        self._conn.execute(delete(throttles).where(throttles.c.subject == subject))
