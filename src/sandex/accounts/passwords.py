@@ -60,7 +60,7 @@ class PasswordHasher:
             parallelism=params.parallelism,
             type=Type.ID,
         )
-        self._decoy = self._hasher.hash("sandex decoy password for unknown users")
+        self._decoy: str | None = None
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
@@ -69,15 +69,20 @@ class PasswordHasher:
         """Raise :class:`WrongPassword` unless ``password`` matches."""
         try:
             self._hasher.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
+        except (VerificationError, InvalidHashError, ValueError):  # ValueError: corrupt hash text
             raise WrongPassword("wrong e-mail or password") from None
 
     def burn(self, password: str) -> None:
         """Spend the time of a verification (for unknown users: no timing oracle)."""
+        if self._decoy is None:
+            self._decoy = self._hasher.hash("sandex decoy password for unknown users")
         try:
             self._hasher.verify(self._decoy, password)
         except (VerificationError, InvalidHashError):
             pass
 
     def needs_rehash(self, password_hash: str) -> bool:
-        return self._hasher.check_needs_rehash(password_hash)
+        try:
+            return self._hasher.check_needs_rehash(password_hash)
+        except (InvalidHashError, ValueError):
+            return True

@@ -55,7 +55,9 @@ def check_throttle(state: ThrottleState, *, now: int, what: str) -> None:
 
 def record_failure(policy: ThrottlePolicy, state: ThrottleState, *, now: int) -> ThrottleState:
     """The state after one more failure at ``now``."""
-    if now - state.window_started_at > policy.window_ms:
+    # The window runs from its start or from the end of the last lockout, whichever is
+    # later: an attacker who retries each time a lockout ends keeps escalating.
+    if now - max(state.window_started_at, state.locked_until) > policy.window_ms:
         failures, started = 1, now
     else:
         failures, started = state.failures + 1, state.window_started_at

@@ -23,6 +23,8 @@ def _parse_entry(raw: str) -> _Network:
     text = raw.strip()
     if not text:
         raise InvalidAllowlist("empty IP allowlist entry")
+    if "%" in text:
+        raise InvalidAllowlist(f"{text!r}: IPv6 zone ids (%...) have no meaning in an allowlist")
     try:
         net = ipaddress.ip_network(text, strict=True)
     except ValueError as exc:

@@ -6,8 +6,8 @@ and ``h_0`` = 32 zero bytes. Sequence numbers are contiguous from 1. Without
 the chain head is stored separately) without :func:`verify_chain` naming the first
 bad entry.
 
-The canonical form is length-prefixed text, so no field value can imitate a
-separator and no escaping is needed.
+The canonical form is the ASCII literal of the tuple (tag, sequence number, fields),
+so no field value can imitate a separator.
 """
 
 from __future__ import annotations
@@ -18,10 +18,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
+from sandex.keys.lookup import keyed_sha256
+
 __all__ = [
     "GENESIS",
     "AuditEvent",
     "AuditRecord",
+    "AuditChain",
     "ChainReport",
     "canonical",
     "link",
@@ -64,16 +67,30 @@ class ChainReport:
     problem: str | None = None
 
 
-def _field(value: object) -> str:
-    if value is None:
-        return "~"
-    text = str(value)
-    return f"{len(text)}:{text}"
-
-
 def canonical(seq: int, event: AuditEvent) -> bytes:
-    """The exact bytes hashed for entry ``seq``."""
-    return "|".join((_TAG, str(seq), *map(_field, event))).encode("utf-8")
+    """The exact bytes hashed for entry ``seq``.
+
+    ``ascii()`` of the tuple (tag, seq, fields): every field is a str, an int or None,
+    whose ASCII literal is unambiguous (quoted and escaped, so no value can imitate a
+    separator or spill into its neighbour), built in C, and depends only on the code
+    points, not on the Unicode tables of the running Python.
+    """
+    return ascii((_TAG, seq, *event)).encode("ascii")
+
+
+class AuditChain:
+    """Links entries under ``key``; the HMAC is keyed once and copied per entry."""
+
+    def __init__(self, key: bytes) -> None:
+        self._keyed = keyed_sha256(key)
+
+    def link(self, previous: bytes, seq: int, event: AuditEvent) -> bytes:
+        """``HMAC(key, previous || canonical(seq, event))``."""
+        state = self._keyed.copy()
+        state.update(previous)
+        state.update(canonical(seq, event))
+        digest: bytes = state.digest()
+        return digest
 
 
 def link(key: bytes, previous: bytes, seq: int, event: AuditEvent) -> bytes:
@@ -93,6 +110,7 @@ def verify_chain(
 
     ``head`` is the stored (last seq, last hash), or None for an empty log.
     """
+    chain = AuditChain(key)
     previous = GENESIS
     expected = 1
     checked = 0
@@ -101,7 +119,7 @@ def verify_chain(
             return ChainReport(
                 False, checked, expected, f"entry {expected} is missing (found {record.seq} next)"
             )
-        if not hmac.compare_digest(link(key, previous, record.seq, record.event), record.hash):
+        if not hmac.compare_digest(chain.link(previous, record.seq, record.event), record.hash):
             return ChainReport(False, checked, record.seq, f"entry {record.seq} was altered")
         previous = record.hash
         expected += 1

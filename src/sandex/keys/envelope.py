@@ -16,7 +16,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
+import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -34,6 +35,7 @@ _KID_LEN: Final = 8
 _NONCE_LEN: Final = 12
 _WRAPPED_LEN: Final = 32 + 16
 _HEADER_LEN: Final = 1 + _KID_LEN + _NONCE_LEN + _WRAPPED_LEN
+_B64_TEXT: Final = re.compile(r"[A-Za-z0-9+/_-]+")
 
 
 @dataclass(frozen=True)
@@ -51,12 +53,14 @@ class MasterKey:
 
     @classmethod
     def generate(cls) -> MasterKey:
-        return cls(os.urandom(MASTER_KEY_BYTES))
+        return cls(secrets.token_bytes(MASTER_KEY_BYTES))
 
     @classmethod
     def from_text(cls, text: str) -> MasterKey:
         """Parse the base64 (standard or url-safe) text form of a master key."""
-        cleaned = text.strip()
+        cleaned = text.strip().rstrip("=")
+        if not _B64_TEXT.fullmatch(cleaned):
+            raise SealError("a master key must be base64 text of 32 random bytes")
         try:
             raw = base64.urlsafe_b64decode(cleaned.replace("+", "-").replace("/", "_") + "==")
         except (binascii.Error, ValueError):
@@ -96,7 +100,7 @@ class Keyring:
     def seal(self, plaintext: bytes, context: bytes) -> bytes:
         """Encrypt ``plaintext`` bound to ``context`` (the record it belongs to)."""
         dek = AESGCM.generate_key(bit_length=256)
-        nonce = os.urandom(_NONCE_LEN)
+        nonce = secrets.token_bytes(_NONCE_LEN)
         body = nonce + AESGCM(dek).encrypt(nonce, plaintext, context)
         return self._wrap(self.primary, dek) + body
 
@@ -125,7 +129,7 @@ class Keyring:
 
     def _wrap(self, master: MasterKey, dek: bytes) -> bytes:
         kid = bytes.fromhex(master.key_id)
-        nonce = os.urandom(_NONCE_LEN)
+        nonce = secrets.token_bytes(_NONCE_LEN)
         wrapped = AESGCM(master.material).encrypt(nonce, dek, b"sandex-dek" + _VERSION + kid)
         return _VERSION + kid + nonce + wrapped
 

@@ -129,9 +129,11 @@ class ApiKey:
     def status(self, now: int) -> KeyStatus:
         if self.revoked_at is not None and self.revoked_at <= now:
             return KeyStatus.REVOKED
-        dies = self.dies_at
-        if dies is not None and now >= dies:
-            return KeyStatus.REVOKED if self.rotated_to is not None else KeyStatus.EXPIRED
+        expires = self.settings.expires_at
+        if expires is not None and now >= expires:
+            return KeyStatus.EXPIRED
+        if self.grace_ends_at is not None and now >= self.grace_ends_at:
+            return KeyStatus.REVOKED  # rotated, and the grace period is over
         if self.rotated_to is not None:
             return KeyStatus.ROTATED
         if self.settings.policy.mode is Mode.FROZEN:

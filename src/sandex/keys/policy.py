@@ -18,6 +18,8 @@ from sandex.keys.errors import InvalidPolicy, PolicyViolation
 __all__ = ["Mode", "RiskPolicy", "parse_symbols", "parse_notional", "MAX_SYMBOLS"]
 
 MAX_SYMBOLS: Final = 200
+_MAX_NOTIONAL: Final = Decimal(10) ** 18
+_MAX_DIGITS: Final = 28
 _SYMBOL_RE: Final = re.compile(r"^[A-Z0-9]{2,20}$")
 
 
@@ -61,7 +63,11 @@ def parse_symbols(items: Iterable[str] | str) -> frozenset[str] | None:
 
 
 def parse_notional(text: str | Decimal | None) -> Decimal | None:
-    """Parse a positive order-notional cap (in the quote asset); None means no cap."""
+    """Parse a positive order-notional cap (in the quote asset); None means no cap.
+
+    The value is kept exactly as typed (no rounding): more than 28 significant digits,
+    or more than 10^18, is refused rather than silently changed.
+    """
     if text is None:
         return None
     try:
@@ -70,7 +76,13 @@ def parse_notional(text: str | Decimal | None) -> Decimal | None:
         raise InvalidPolicy(f"max notional {text!r} is not a number") from None
     if not value.is_finite() or value <= 0:
         raise InvalidPolicy(f"max notional must be a positive number, not {text!r}")
-    return value.normalize()
+    if value > _MAX_NOTIONAL or len(value.as_tuple().digits) > _MAX_DIGITS:
+        raise InvalidPolicy(f"max notional {text!r} is too large or too precise")
+    normalized = value.normalize()  # 500.00 -> 5E+2: put integers back in plain form
+    exponent = normalized.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0:
+        return normalized.quantize(Decimal(1))
+    return normalized
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Binance SIGNED-request signing and verification, written once.
 
 The server, the SDK and the tests all use these functions; JSON test vectors pin
-them (``tests/vectors/signing.json``).
+them (``tests/keys/vectors/signing.json``).
 
 Binance's rule: the signed payload is the query string concatenated with the body
 (no separator), exactly as sent, minus the ``signature`` parameter. HMAC-SHA256
@@ -25,12 +25,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from sandex.keys.errors import BadSignature
+from sandex.keys.lookup import keyed_sha256
 from sandex.keys.material import PrivateKey, PublicKey
 
 __all__ = [
     "Verifier",
     "split_signature",
     "find_param",
+    "read_signed",
     "hmac_verifier",
     "public_key_verifier",
     "verify",
@@ -46,6 +48,9 @@ is what a replay cache must remember, so that re-encoding a signature cannot pas
 off as new."""
 
 _SIG: Final = b"signature="
+_AMP_SIG: Final = b"&" + _SIG
+_TS: Final = b"timestamp="
+_RW: Final = b"recvWindow="
 _PKCS1: Final = padding.PKCS1v15()
 _SHA256: Final = hashes.SHA256()
 
@@ -56,27 +61,29 @@ def find_param(data: bytes, name_eq: bytes) -> bytes | None:
     ``name_eq`` includes the ``=`` (``b"timestamp="``). The value is returned as sent
     (not percent-decoded).
     """
-    start = 0
-    while True:
-        i = data.find(name_eq, start)
-        if i < 0:
-            return None
-        if i == 0 or data[i - 1] == 38:  # b"&"
-            j = data.find(b"&", i)
-            return data[i + len(name_eq) :] if j < 0 else data[i + len(name_eq) : j]
-        start = i + 1
+    i = data.find(name_eq)
+    while i > 0 and data[i - 1] != 38:  # not at a parameter boundary (b"&"): look further
+        i = data.find(name_eq, i + 1)
+    if i < 0:
+        return None
+    j = data.find(b"&", i)
+    return data[i + len(name_eq) :] if j < 0 else data[i + len(name_eq) : j]
 
 
 def _cut(data: bytes) -> tuple[bytes, bytes] | None:
-    """Remove the ``signature=…`` parameter from ``data``: (rest, raw signature)."""
-    start = 0
-    while True:
-        i = data.find(_SIG, start)
-        if i < 0:
-            return None
-        if i == 0 or data[i - 1] == 38:
-            break
-        start = i + 1
+    """Remove the ``signature=…`` parameter from ``data``: (rest, raw signature).
+
+    If a client sent several, the last one is the signature and the others are part of
+    the signed payload (so they must have been signed too).
+    """
+    last = data.rfind(_AMP_SIG)
+    if last >= 0 and data.find(b"&", last + 1) < 0:
+        return data[:last], data[last + len(_AMP_SIG) :]  # the usual case: it comes last
+    i = data.rfind(_SIG)
+    while i > 0 and data[i - 1] != 38:  # not at a parameter boundary: look further back
+        i = data.rfind(_SIG, 0, i)
+    if i < 0:
+        return None
     j = data.find(b"&", i)
     value = data[i + len(_SIG) :] if j < 0 else data[i + len(_SIG) : j]
     if i == 0:
@@ -103,13 +110,48 @@ def split_signature(query: bytes, body: bytes) -> tuple[bytes, bytes | None]:
     return query + body, None
 
 
+def read_signed(
+    query: bytes, body: bytes
+) -> tuple[bytes, bytes | None, bytes | None, bytes | None]:
+    """Everything authentication reads from a request, in one pass over its raw bytes:
+    ``(payload, signature, timestamp, recvWindow)``; absent values are None.
+
+    A query parameter wins over a body parameter of the same name (Binance), and the
+    first of several same-named parameters wins, except for ``signature`` (the last).
+    """
+    data = body if not query else (query if not body else b"")
+    if data:  # the usual layouts: everything in the query, or everything in the body
+        parts = data.split(b"&")
+        last = parts[-1]
+        if last[:10] == _SIG:
+            timestamp = recv_window = None
+            for part in parts:
+                if part[:10] == _TS:
+                    if timestamp is None:
+                        timestamp = part[10:]
+                elif part[:11] == _RW and recv_window is None:
+                    recv_window = part[11:]
+            cut = len(data) - len(last) - 1
+            return (data[:cut] if cut > 0 else b""), last[10:], timestamp, recv_window
+    payload, signature = split_signature(query, body)
+    timestamp = find_param(query, _TS)
+    if timestamp is None and body:
+        timestamp = find_param(body, _TS)
+    recv_window = find_param(query, _RW)
+    if recv_window is None and body:
+        recv_window = find_param(body, _RW)
+    return payload, signature, timestamp, recv_window
+
+
 def hmac_verifier(secret: bytes) -> Verifier:
     """A verifier for hex HMAC-SHA256 signatures under ``secret`` (constant-time compare)."""
-    digest = hmac.digest
+    keyed = keyed_sha256(secret)
     compare = hmac.compare_digest
 
     def verify_hmac(payload: bytes, signature: bytes) -> bytes | None:
-        expected = digest(secret, payload, "sha256").hex().encode()
+        state = keyed.copy()
+        state.update(payload)
+        expected: bytes = state.hexdigest().encode()
         return expected if compare(expected, signature.lower()) else None
 
     return verify_hmac

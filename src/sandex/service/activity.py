@@ -22,42 +22,59 @@ _log = logging.getLogger(__name__)
 MAX_PENDING: Final = 2_000_000
 
 
+Decision = tuple[int, int | None, int | None, str | None, str, str, str, str | None]
+"""One authentication decision as queued on the hot path: (time, key id, user id, key
+prefix, client IP, method, path, reason). ``reason`` is None when the request was allowed."""
+
+
 class ActivityLog:
     def __init__(self, uow: UnitOfWorkFactory, *, max_pending: int = MAX_PENDING) -> None:
         self._uow = uow
-        self._events: deque[AuditEvent] = deque()
-        self._uses: dict[int, tuple[int, str]] = {}
+        self._decisions: deque[Decision] = deque()
         self._max_pending = max_pending
         self._dropped = 0
         self._flush_lock = threading.Lock()
-        self.record = self._events.append
-        """Queue one event (thread-safe, never blocks)."""
-
-    def note_use(self, key_id: int, at: int, ip: str) -> None:
-        self._uses[key_id] = (at, ip)
+        self.record_decision = self._decisions.append
+        """Queue one decision (thread-safe, never blocks, builds nothing)."""
 
     @property
     def pending(self) -> int:
-        return len(self._events)
+        return len(self._decisions)
 
     def flush(self) -> int:
-        """Write everything queued; returns the number of events written.
+        """Write everything queued to the audit chain, and each key's latest use, in one
+        transaction; returns the number of events written.
 
-        On a storage failure the events stay queued (up to a bound; beyond it the
+        On a storage failure the decisions stay queued (up to a bound; beyond it the
         oldest are dropped and the drop itself is recorded) and the error propagates.
         """
         with self._flush_lock:
-            events = self._events
-            count = len(events)
-            batch = [events.popleft() for _ in range(count)]
-            uses, self._uses = self._uses, {}
-            if not batch and not uses:
+            queue = self._decisions
+            batch = [queue.popleft() for _ in range(len(queue))]
+            if not batch:
                 return 0
-            marker = []
-            if self._dropped and batch:
-                marker.append(
+            events = [
+                AuditEvent(
+                    ts,
+                    "auth.denied" if reason else "auth.allowed",
+                    None,
+                    user_id,
+                    prefix,
+                    ip,
+                    f"{method} {path}",
+                    "denied" if reason else "ok",
+                    reason,
+                )
+                for ts, _, user_id, prefix, ip, method, path, reason in batch
+            ]
+            last_use: dict[int, tuple[int, str]] = {}
+            for ts, key_id, _, _, ip, _, _, reason in batch:
+                if reason is None and key_id is not None:
+                    last_use[key_id] = (ts, ip)
+            if self._dropped:
+                events.append(
                     AuditEvent(
-                        batch[-1].ts,
+                        batch[-1][0],
                         "audit.dropped",
                         outcome="error",
                         reason=f"{self._dropped} events dropped while storage was unavailable",
@@ -65,21 +82,18 @@ class ActivityLog:
                 )
             try:
                 with self._uow() as uow:
-                    if batch:
-                        uow.audit.append(batch + marker)
-                    if uses:
-                        uow.keys.record_use((k, at, ip) for k, (at, ip) in uses.items())
+                    uow.audit.append(events)
+                    if last_use:
+                        uow.keys.record_use((k, at, ip) for k, (at, ip) in last_use.items())
                     uow.commit()
             except Exception:
-                events.extendleft(reversed(batch))
-                for key_id, use in uses.items():
-                    self._uses.setdefault(key_id, use)
-                overflow = len(events) - self._max_pending
+                queue.extendleft(reversed(batch))
+                overflow = len(queue) - self._max_pending
                 if overflow > 0:
                     for _ in range(overflow):
-                        events.popleft()
+                        queue.popleft()
                     self._dropped += overflow
-                _log.exception("audit flush failed; %d events kept queued", len(events))
+                _log.exception("audit flush failed; %d events kept queued", len(queue))
                 raise
             self._dropped = 0
-            return len(batch)
+            return len(events)

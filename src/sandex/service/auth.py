@@ -16,9 +16,9 @@ from sandex.keys import (
     Access,
     AccessDenied,
     ApiKey,
-    AuditEvent,
     BadSignature,
     KeyKind,
+    Mode,
     check_access,
     is_api_key,
     is_secret,
@@ -26,13 +26,7 @@ from sandex.keys import (
 from sandex.keys.formats import display_prefix
 from sandex.keys.lookup import keyed_hash
 from sandex.keys.material import load_public_key
-from sandex.keys.signing import (
-    find_param,
-    hmac_verifier,
-    public_key_verifier,
-    split_signature,
-    verify,
-)
+from sandex.keys.signing import hmac_verifier, public_key_verifier, read_signed, verify
 from sandex.service.activity import ActivityLog
 from sandex.service.errors import (
     ApiKeyFormatInvalid,
@@ -62,8 +56,8 @@ _MICROS_THRESHOLD: Final = 10**14
 _UNKNOWN_TTL_MS: Final = 60_000
 _READ: Final = Access.READ
 _HEADER: Final = "x-mbx-apikey"
-_TS: Final = b"timestamp="
-_RW: Final = b"recvWindow="
+_DEFAULT_RW_US: Final = DEFAULT_RECV_WINDOW_MS * 1000
+_MAX_RW_US: Final = MAX_RECV_WINDOW_MS * 1000
 
 
 def secret_context(lookup_hash: bytes) -> bytes:
@@ -73,13 +67,30 @@ def secret_context(lookup_hash: bytes) -> bytes:
 
 def _parse_recv_window(raw: bytes) -> int:
     """recvWindow in microseconds: up to 5 integer digits and 3 decimals (Binance)."""
+    if raw.isdigit() and len(raw) <= 5:
+        micros = int(raw) * 1000
+        if micros > _MAX_RW_US:
+            raise RecvWindowTooLarge
+        return micros
     whole, dot, frac = raw.partition(b".")
     if not whole.isdigit() or len(whole) > 6 or (dot and (not frac.isdigit() or len(frac) > 3)):
         raise IllegalParameter("recvWindow", "^[0-9]{1,5}(\\.[0-9]{1,3})?$")
     micros = int(whole) * 1000 + (int(frac.ljust(3, b"0")) if dot else 0)
-    if micros > MAX_RECV_WINDOW_MS * 1000:
+    if micros > _MAX_RW_US:
         raise RecvWindowTooLarge
     return micros
+
+
+def _stale(ts_us: int, rw_us: int, now_us: int) -> TimestampOutsideWindow:
+    if ts_us >= now_us + _FUTURE_TOLERANCE_US:
+        return TimestampOutsideWindow(
+            "Timestamp for this request was 1000ms ahead of the server's time.",
+            reason=f"timestamp {(ts_us - now_us) // 1000} ms ahead",
+        )
+    return TimestampOutsideWindow(
+        "Timestamp for this request is outside of the recvWindow.",
+        reason=f"timestamp {(now_us - ts_us) // 1000} ms old, window {rw_us // 1000} ms",
+    )
 
 
 class Authenticator:
@@ -101,75 +112,61 @@ class Authenticator:
         self.cache = cache
         self._cached = cache.entries.get
         self._first_use = replay.first_use
-        self._activity = activity
-        self._record = activity.record
-        self._note_use = activity.note_use
+        self._record = activity.record_decision
 
     def authenticate(self, request: SignedRequest, now: int, access: Access = _READ) -> Principal:
         """The principal a signed request acts for, or :class:`AuthenticationFailed`.
 
         ``now`` is the server time in epoch milliseconds.
         """
-        ip = request.client_ip
-        endpoint = request.method + " " + request.path
         entry: CachedKey | None = None
         api_key = request.headers.get(_HEADER)
         try:
-            # 1. key present and well-formed
+            # 1. key present and well-formed; 2. known and alive
             if api_key is None:
                 raise ApiKeyFormatInvalid(reason="no X-MBX-APIKEY header")
             entry = self._cached(api_key)
             if entry is None:
                 entry = self._load(api_key, now)
-            # 2. key known and alive
-            if entry.dead is not None:
-                raise ApiKeyRejected(reason=entry.dead)
-            if now >= entry.dies_at:
-                raise ApiKeyRejected(reason=entry.dies_reason)
+            if entry.dead is not None or now >= entry.dies_at:
+                raise ApiKeyRejected(reason=entry.dead or entry.dies_reason)
             # 3. freshness
-            query = request.query
-            body = request.body
-            ts_raw = find_param(query, _TS)
-            if ts_raw is None:
-                ts_raw = find_param(body, _TS)
+            payload, signature, ts_raw, rw_raw = read_signed(request.query, request.body)
             if not ts_raw:
                 raise MandatoryParameterMissing("timestamp")
-            if not ts_raw.isdigit() or len(ts_raw) > 20:
+            if len(ts_raw) > 20 or not ts_raw.isdigit():
                 raise IllegalParameter("timestamp", "^[0-9]{1,20}$")
-            ts = int(ts_raw)
-            ts_us = ts if ts >= _MICROS_THRESHOLD else ts * 1000
-            rw_raw = find_param(query, _RW)
+            ts_us = int(ts_raw)
+            if ts_us < _MICROS_THRESHOLD:
+                ts_us *= 1000
             if rw_raw is None:
-                rw_raw = find_param(body, _RW)
-            rw_us = DEFAULT_RECV_WINDOW_MS * 1000 if rw_raw is None else _parse_recv_window(rw_raw)
+                rw_us = _DEFAULT_RW_US
+            elif len(rw_raw) <= 5 and rw_raw.isdigit():
+                rw_us = int(rw_raw) * 1000
+                if rw_us > _MAX_RW_US:
+                    raise RecvWindowTooLarge
+            else:
+                rw_us = _parse_recv_window(rw_raw)
             now_us = now * 1000
-            if ts_us >= now_us + _FUTURE_TOLERANCE_US:
-                raise TimestampOutsideWindow(
-                    "Timestamp for this request was 1000ms ahead of the server's time.",
-                    reason=f"timestamp {(ts_us - now_us) // 1000} ms ahead",
-                )
-            if now_us - ts_us > rw_us:
-                raise TimestampOutsideWindow(
-                    "Timestamp for this request is outside of the recvWindow.",
-                    reason=f"timestamp {(now_us - ts_us) // 1000} ms old, window"
-                    f" {rw_us // 1000} ms",
-                )
+            if ts_us >= now_us + _FUTURE_TOLERANCE_US or now_us - ts_us > rw_us:
+                raise _stale(ts_us, rw_us, now_us)
             # 4. signature over the raw query + body
-            payload, signature = split_signature(query, body)
             if not signature:
                 raise MandatoryParameterMissing("signature")
-            try:
-                token = verify(entry.verify, payload, signature)
-            except BadSignature:
-                raise SignatureInvalid from None
+            token = entry.verify(payload, signature)
+            if token is None:  # maybe python-binance's unquoted form; else refuse
+                try:
+                    token = verify(entry.verify, payload, signature)
+                except BadSignature:
+                    raise SignatureInvalid from None
             # 5. replay
-            if not self._first_use(token, expires_at=(ts_us + rw_us) // 1000 + 1, now=now):
+            if not self._first_use(token, (ts_us + rw_us) // 1000 + 1, now):
                 raise RequestReplayed
             # 6. IP allowlist
-            if entry.allowlist is not None and not entry.ip_allowed(ip):
-                raise IpNotAllowed(ip)
+            if entry.allowlist is not None and not entry.ip_allowed(request.client_ip):
+                raise IpNotAllowed(request.client_ip)
             # 7. permission, mode, trading lapse
-            if access is not _READ or entry.mode.value != "NORMAL":
+            if access is not _READ or not entry.normal:
                 try:
                     check_access(
                         access,
@@ -181,24 +178,28 @@ class Authenticator:
                 except AccessDenied as exc:
                     raise PermissionMissing(str(exc), reason=str(exc)) from None
         except AuthenticationFailed as exc:
-            self._record(
-                AuditEvent(
-                    now,
-                    "auth.denied",
+            if entry is None:
+                who: tuple[int | None, int | None, str | None] = (
                     None,
-                    None if entry is None else entry.user_id,
-                    self._prefix_for_audit(api_key) if entry is None else entry.prefix,
-                    ip,
-                    endpoint,
-                    "denied",
-                    exc.reason,
+                    None,
+                    self._prefix_for_audit(api_key),
                 )
-            )
+            else:
+                who = (entry.key_id, entry.user_id, entry.prefix)
+            self._record((now, *who, request.client_ip, request.method, request.path, exc.reason))
             raise
         self._record(
-            AuditEvent(now, "auth.allowed", None, entry.user_id, entry.prefix, ip, endpoint, "ok")
+            (
+                now,
+                entry.key_id,
+                entry.user_id,
+                entry.prefix,
+                request.client_ip,
+                request.method,
+                request.path,
+                None,
+            )
         )
-        self._note_use(entry.key_id, now, ip)
         return entry.principal
 
     @staticmethod
@@ -258,6 +259,7 @@ class Authenticator:
             allowlist=settings.allowlist if settings.allowlist else None,
             permissions=settings.permissions,
             mode=settings.policy.mode,
+            normal=settings.policy.mode is Mode.NORMAL,
             trade_lapses_at=key.trade_lapses_at,
             principal=Principal(
                 key.user_id, key.id, key.prefix, key.kind, settings.permissions, settings.policy

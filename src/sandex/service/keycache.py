@@ -37,6 +37,8 @@ class CachedKey:
     allowlist: IpAllowlist | None
     permissions: Permission
     mode: Mode
+    normal: bool
+    """``mode is NORMAL``, precomputed for the hot path."""
     trade_lapses_at: int | None
     principal: Principal
     ip_memo: dict[str, bool] = field(default_factory=dict)

@@ -157,6 +157,9 @@ class KeyringSource(Protocol):
 
 
 class ReplayGuard(Protocol):
-    def first_use(self, token: bytes, *, expires_at: int, now: int) -> bool:
-        """Remember ``token`` until ``expires_at``; False if it was already seen."""
+    def first_use(self, token: bytes, expires_at: int, now: int) -> bool:
+        """Remember ``token`` until ``expires_at``; False if it was already seen.
+
+        Atomic: of two callers presenting one token, exactly one gets True.
+        """
         ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import itertools
 from collections import deque
 
 __all__ = ["MemoryReplayGuard"]
@@ -13,27 +13,39 @@ class MemoryReplayGuard:
 
     Shared by every request of one process. Several processes serving one database
     need a shared guard (Redis), which the gateway provides.
+
+    Safe across threads without a lock: ``dict.setdefault`` is atomic, and each call
+    offers a ticket no other call holds, so exactly one caller gets its own ticket back.
     """
 
     def __init__(self) -> None:
         self._seen: dict[bytes, int] = {}
         self._order: deque[tuple[int, bytes]] = deque()
-        self._lock = threading.Lock()
+        self._tickets = itertools.count(1 << 62)  # large ints: never shared cached objects
 
-    def first_use(self, token: bytes, *, expires_at: int, now: int) -> bool:
-        with self._lock:
-            seen = self._seen
-            known = seen.get(token)
-            if known is not None and known > now:
-                return False
-            seen[token] = expires_at
-            order = self._order
-            order.append((expires_at, token))
-            while order and order[0][0] <= now:
-                expiry, old = order.popleft()
-                if seen.get(old) == expiry:
-                    del seen[old]
-            return True
+    def first_use(self, token: bytes, expires_at: int, now: int) -> bool:
+        ticket = next(self._tickets)
+        if self._seen.setdefault(token, ticket) is not ticket:
+            return False
+        order = self._order
+        order.append((expires_at, token))
+        if order[0][0] <= now:
+            self._evict(now)
+        return True
+
+    def _evict(self, now: int) -> None:
+        """Forget tokens whose window has passed (a request bearing one is refused as stale).
+
+        Tokens leave in arrival order, so one with a long window holds back the shorter
+        ones behind it for at most the longest window (60 s).
+        """
+        seen, order = self._seen, self._order
+        while order and order[0][0] <= now:
+            try:
+                _, token = order.popleft()
+            except IndexError:  # another thread emptied it
+                return
+            seen.pop(token, None)
 
     def __len__(self) -> int:
         return len(self._seen)

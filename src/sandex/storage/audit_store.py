@@ -5,15 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 
 from sandex.keys import AuditEvent, AuditRecord
-from sandex.keys.audit import link
+from sandex.keys.audit import AuditChain
 from sandex.storage.tables import audit_head, audit_log
 
 __all__ = ["SqlAuditRepository"]
 
 _HEAD_ID = 1
+_FIELDS = ("seq", *AuditEvent._fields, "hash")
+_INSERT = {  # keyed by "the driver takes ? placeholders" (SQLite) rather than %s (psycopg)
+    qmark: f"INSERT INTO audit_log ({', '.join(_FIELDS)})"  # noqa: S608 - constant column names
+    f" VALUES ({', '.join(['?' if qmark else '%s'] * len(_FIELDS))})"
+    for qmark in (True, False)
+}
+assert tuple(c.name for c in audit_log.columns) == _FIELDS, "audit_log columns drifted"
 
 
 def _record(row: Any) -> AuditRecord:
@@ -36,16 +43,16 @@ def _record(row: Any) -> AuditRecord:
 
 
 class SqlAuditRepository:
-    def __init__(self, conn: Connection, audit_key: bytes | None) -> None:
+    def __init__(self, conn: Connection, chain: AuditChain | None) -> None:
         self._conn = conn
-        self._key = audit_key
+        self._chain = chain
 
     def append(self, events: Sequence[AuditEvent]) -> None:
         if not events:
             return
-        if self._key is None:
+        if self._chain is None:
             raise RuntimeError("audit key not loaded: the unit of work was built without it")
-        key = self._key
+        link = self._chain.link
         head = self._conn.execute(
             select(audit_head.c.seq, audit_head.c.hash)
             .where(audit_head.c.id == _HEAD_ID)
@@ -55,24 +62,10 @@ class SqlAuditRepository:
         rows = []
         for event in events:
             seq += 1
-            previous = link(key, previous, seq, event)
-            rows.append(
-                {
-                    "seq": seq,
-                    "ts": event.ts,
-                    "event": event.event,
-                    "actor": event.actor,
-                    "user_id": event.user_id,
-                    "key_prefix": event.key_prefix,
-                    "ip": event.ip,
-                    "endpoint": event.endpoint,
-                    "outcome": event.outcome,
-                    "reason": event.reason,
-                    "details": event.details,
-                    "hash": previous,
-                }
-            )
-        self._conn.execute(insert(audit_log), rows)
+            previous = link(previous, seq, event)
+            rows.append((seq, *event, previous))
+        # Straight to the driver: a batch of plain tuples skips per-row parameter processing.
+        self._conn.exec_driver_sql(_INSERT[self._conn.dialect.paramstyle == "qmark"], rows)
         self._conn.execute(
             update(audit_head).where(audit_head.c.id == _HEAD_ID).values(seq=seq, hash=previous)
         )

@@ -6,6 +6,7 @@ from types import TracebackType
 
 from sqlalchemy import Connection, Engine, RootTransaction
 
+from sandex.keys.audit import AuditChain
 from sandex.storage.audit_store import SqlAuditRepository
 from sandex.storage.key_store import SqlKeyRepository
 from sandex.storage.secret_store import SqlSealedStore, SqlServerSecretRepository
@@ -29,9 +30,9 @@ class SqlUnitOfWork:
     server_secrets: SqlServerSecretRepository
     sealed: SqlSealedStore
 
-    def __init__(self, engine: Engine, audit_key: bytes | None, *, readonly: bool) -> None:
+    def __init__(self, engine: Engine, chain: AuditChain | None, *, readonly: bool) -> None:
         self._engine = engine
-        self._audit_key = audit_key
+        self._chain = chain
         self._readonly = readonly
         self._conn: Connection | None = None
         self._tx: RootTransaction | None = None
@@ -46,7 +47,7 @@ class SqlUnitOfWork:
         self.recovery_codes = SqlRecoveryCodeRepository(conn)
         self.throttles = SqlThrottleRepository(conn)
         self.keys = SqlKeyRepository(conn)
-        self.audit = SqlAuditRepository(conn, self._audit_key)
+        self.audit = SqlAuditRepository(conn, self._chain)
         self.server_secrets = SqlServerSecretRepository(conn)
         self.sealed = SqlSealedStore(conn)
         return self
@@ -75,7 +76,7 @@ class SqlUnitOfWorkFactory:
 
     def __init__(self, engine: Engine, audit_key: bytes | None = None) -> None:
         self.engine = engine
-        self.audit_key = audit_key
+        self._chain = None if audit_key is None else AuditChain(audit_key)
 
     def __call__(self, *, readonly: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.audit_key, readonly=readonly)
+        return SqlUnitOfWork(self.engine, self._chain, readonly=readonly)

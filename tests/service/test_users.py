@@ -1,0 +1,139 @@
+"""Users and 2FA through the service layer, against real storage."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import NOW
+from sandex.accounts import InvalidCode, InvalidEmail, Throttled, WeakPassword, WrongPassword
+from sandex.bootstrap import Sandex
+from sandex.service import Actor, Conflict, InvalidRequest
+from support import OPERATOR, PASSWORD, enable_totp, make_user, next_step, totp_code
+
+
+def test_a_user_signs_up_and_logs_in(sandex: Sandex) -> None:
+    user = make_user(sandex, "Alice@Example.com", now=NOW)
+    assert user.email == "alice@example.com"
+    assert sandex.users.login("ALICE@example.com", PASSWORD, now=NOW, source="198.51.100.7") == user
+    assert user.password_hash.startswith("$argon2id$")
+
+
+@pytest.mark.parametrize(
+    ("email", "password", "error"),
+    [
+        ("not-an-email", PASSWORD, InvalidEmail),
+        ("bob@example.com", "short", WeakPassword),
+        ("bob@example.com", "aaaaaaaaaaaaaaaa", WeakPassword),
+    ],
+)
+def test_bad_sign_ups_are_refused_and_write_nothing(sandex: Sandex, email, password, error) -> None:
+    with pytest.raises(error):
+        sandex.users.create(email, password, now=NOW, actor=OPERATOR)
+    assert sandex.users.all() == []
+    assert sandex.audit.verify().checked == 0
+
+
+def test_an_email_is_taken_once(sandex: Sandex) -> None:
+    make_user(sandex, now=NOW)
+    with pytest.raises(Conflict, match="already exists"):
+        sandex.users.create("ALICE@example.com", PASSWORD, now=NOW, actor=OPERATOR)
+
+
+def test_wrong_passwords_are_throttled_per_user(sandex: Sandex) -> None:
+    make_user(sandex, now=NOW)
+    for n in range(5):
+        with pytest.raises(WrongPassword):
+            sandex.users.login(
+                "alice@example.com", "wrong password!!", now=NOW + n, source=f"203.0.113.{n}"
+            )
+    with pytest.raises(Throttled) as info:  # even the right password waits now
+        sandex.users.login("alice@example.com", PASSWORD, now=NOW + 10, source="203.0.113.99")
+    assert info.value.retry_after_ms > 0
+    later = NOW + info.value.retry_after_ms + 10
+    assert sandex.users.login("alice@example.com", PASSWORD, now=later, source="203.0.113.99")
+
+
+def test_wrong_passwords_are_throttled_per_source(sandex: Sandex) -> None:
+    for n in range(20):
+        with pytest.raises(WrongPassword):  # unknown users cost the attacker as much as known
+            sandex.users.login(f"u{n}@example.com", "wrong password!!", now=NOW, source="192.0.2.9")
+    make_user(sandex, "carol@example.com", now=NOW)
+    with pytest.raises(Throttled):
+        sandex.users.login("carol@example.com", PASSWORD, now=NOW + 1, source="192.0.2.9")
+    assert sandex.users.login("carol@example.com", PASSWORD, now=NOW + 1, source="192.0.2.10")
+
+
+def test_totp_enrolment_needs_a_valid_first_code_and_gives_recovery_codes(sandex: Sandex) -> None:
+    user = make_user(sandex, now=NOW)
+    enrolment = sandex.users.begin_totp(user.id, now=NOW, actor=OPERATOR)
+    assert enrolment.uri.startswith("otpauth://totp/Sandex:alice%40example.com?secret=")
+    with pytest.raises(InvalidCode):
+        sandex.users.confirm_totp(
+            user.id,
+            "000000" if totp_code(enrolment.secret, NOW) != "000000" else "111111",
+            now=NOW,
+            actor=OPERATOR,
+        )
+    assert not sandex.users.get(user.id).has_2fa
+    codes = sandex.users.confirm_totp(
+        user.id, totp_code(enrolment.secret, NOW), now=NOW, actor=OPERATOR
+    )
+    assert len(codes) == 10 and len(set(codes)) == 10
+    assert sandex.users.get(user.id).has_2fa
+    assert sandex.users.recovery_codes_left(user.id) == 10
+    with pytest.raises(Conflict):
+        sandex.users.begin_totp(user.id, now=NOW, actor=OPERATOR)
+
+
+def test_a_totp_code_cannot_be_used_twice(sandex: Sandex) -> None:
+    user = make_user(sandex, now=NOW)
+    secret, _ = enable_totp(sandex, user, now=NOW)
+    # the code that confirmed enrolment is spent; so is every older one
+    with pytest.raises(InvalidCode, match="already used"):
+        sandex.users.disable_totp(user.id, totp_code(secret, NOW), now=NOW + 1000, actor=OPERATOR)
+    later = next_step(NOW)
+    sandex.users.disable_totp(user.id, totp_code(secret, later), now=later, actor=OPERATOR)
+    assert not sandex.users.get(user.id).has_2fa
+
+
+def test_recovery_codes_work_once_each(sandex: Sandex) -> None:
+    user = make_user(sandex, now=NOW)
+    _, codes = enable_totp(sandex, user, now=NOW)
+    new_codes = sandex.users.regenerate_recovery_codes(
+        user.id, codes[0].upper(), now=NOW, actor=OPERATOR
+    )
+    with pytest.raises(InvalidCode):  # the old set is gone, including unused codes
+        sandex.users.disable_totp(user.id, codes[1], now=NOW, actor=OPERATOR)
+    sandex.users.disable_totp(user.id, new_codes[0].replace("-", ""), now=NOW, actor=OPERATOR)
+    assert sandex.users.recovery_codes_left(user.id) == 0
+
+
+def test_wrong_codes_are_throttled(sandex: Sandex) -> None:
+    user = make_user(sandex, now=NOW)
+    secret, _ = enable_totp(sandex, user, now=NOW)
+    right = totp_code(secret, next_step(NOW))
+    wrong = "123456" if right != "123456" else "654321"
+    for n in range(5):
+        with pytest.raises(InvalidCode):
+            sandex.users.disable_totp(user.id, wrong, now=next_step(NOW) + n, actor=OPERATOR)
+    with pytest.raises(Throttled):
+        sandex.users.disable_totp(user.id, right, now=next_step(NOW) + 10, actor=OPERATOR)
+    assert sandex.users.get(user.id).has_2fa
+    sandex.activity.flush()
+    failures = [r for r in sandex.audit.tail(limit=50) if r.event.event == "auth.factor_failed"]
+    assert len(failures) == 5
+
+
+def test_disable_without_enrolment_is_refused(sandex: Sandex) -> None:
+    user = make_user(sandex, now=NOW)
+    with pytest.raises(InvalidRequest):
+        sandex.users.disable_totp(user.id, "123456", now=NOW, actor=OPERATOR)
+
+
+def test_a_user_cannot_touch_another_users_2fa(sandex: Sandex) -> None:
+    alice = make_user(sandex, now=NOW)
+    bob = make_user(sandex, "bob@example.com", now=NOW)
+    from sandex.service import NotFound
+
+    with pytest.raises(NotFound):
+        sandex.users.begin_totp(alice.id, now=NOW, actor=Actor.user(bob.id, "203.0.113.5"))
