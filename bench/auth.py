@@ -89,22 +89,29 @@ def timed(fn, items) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter() - start
 
 
-def rounds(build, fn, total: int, *, chunk: int = 1000, repeat: int = 5) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    """Seconds per call: (best round, median round).
+def rounds(build, fn, total: int, *, chunk: int = 1000, repeat: int = 5, after=None):  # type: ignore[no-untyped-def]
+    """Seconds per call: (best round, median round, seconds per call spent in ``after``).
 
     Inputs are built ``chunk`` at a time just before they are used (untimed), as a
-    server authenticates a request it has just read, not one built minutes earlier.
+    server authenticates a request it has just read. ``after`` runs after each chunk
+    (the audit flush a server runs every 200 ms) and is timed on its own.
     """
     results = []
+    after_s = 0.0
     serial = 0
+    calls = total // chunk * chunk
     for _ in range(repeat):
         spent = 0.0
         for _ in range(total // chunk):
             items = [build(serial + i) for i in range(chunk)]
             serial += chunk
             spent += timed(fn, items)
-        results.append(spent / (total // chunk * chunk))
-    return min(results), statistics.median(results)
+            if after is not None:
+                start = time.perf_counter()
+                after()
+                after_s += time.perf_counter() - start
+        results.append(spent / calls)
+    return min(results), statistics.median(results), after_s / (calls * repeat)
 
 
 def run(stored: int, n_requests: int) -> dict[str, float]:
@@ -180,13 +187,10 @@ def run(stored: int, n_requests: int) -> dict[str, float]:
 
             sx.activity.flush()
             auth = sx.auth.authenticate
-            hmac_best, hmac_median = rounds(hmac_request, lambda r: auth(r, NOW + 1), n_requests)
-            pending = sx.activity.pending
-            t1 = time.perf_counter()
-            flushed = sx.activity.flush()
-            flush_s = (time.perf_counter() - t1) / max(flushed, 1)
-            assert flushed == pending
-            raw_hmac_best, _ = rounds(
+            hmac_best, hmac_median, flush_s = rounds(
+                hmac_request, lambda r: auth(r, NOW + 1), n_requests, after=sx.activity.flush
+            )
+            raw_hmac_best, _, _ = rounds(
                 raw_hmac_input,
                 lambda t: hmac.compare_digest(
                     hmac.digest(t[0], t[1], "sha256").hex().encode(), t[2]
@@ -218,8 +222,10 @@ def run(stored: int, n_requests: int) -> dict[str, float]:
                     ),
                     NOW,
                 )
-            ed_best, _ = rounds(ed_request, lambda r: auth(r, NOW + 2), n_ed, chunk=500)
-            raw_ed_best, _ = rounds(
+            ed_best, _, _ = rounds(
+                ed_request, lambda r: auth(r, NOW + 2), n_ed, chunk=500, after=sx.activity.flush
+            )
+            raw_ed_best, _, _ = rounds(
                 raw_ed_input, lambda t: t[0].verify(t[1], t[2]), n_ed, chunk=500
             )
             sx.activity.flush()
@@ -245,18 +251,21 @@ def main() -> None:
     args = parser.parse_args()
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; one thread (per core)")
     results = [run(int(s), args.requests) for s in args.stored.split(",")]
+    print("Best of 5 rounds (median in brackets). Every request is distinct and built just")
+    print("before it is authenticated; each decision is queued for the audit chain.")
     print(
-        f"{'keys stored':>12} {'HMAC auth/s':>12} {'raw hmac/s':>11} {'ratio':>6}"
+        f"{'keys stored':>12} {'HMAC auth/s':>21} {'raw hmac/s':>11} {'ratio':>6}"
         f" {'Ed25519 auth/s':>15} {'raw verify/s':>13} {'ratio':>6}"
         f" {'µs/auth':>8} {'cold µs':>8} {'audit flush/s':>14} {'auth+flush/s':>13}"
     )
     for r in results:
+        median = f"({r['hmac_median_rate']:,.0f})"
         print(
-            f"{r['stored']:>12,} {r['hmac_rate']:>12,.0f} {r['raw_hmac_rate']:>11,.0f}"
-            f" {r['hmac_rate'] / r['raw_hmac_rate']:>6.2f} {r['ed_rate']:>15,.0f}"
-            f" {r['raw_ed_rate']:>13,.0f} {r['ed_rate'] / r['raw_ed_rate']:>6.2f}"
-            f" {r['hmac_us']:>8.2f} {r['cold_us']:>8.0f} {r['flush_rate']:>14,.0f}"
-            f" {r['sustained_rate']:>13,.0f}"
+            f"{r['stored']:>12,} {r['hmac_rate']:>11,.0f} {median:>9}"
+            f" {r['raw_hmac_rate']:>11,.0f} {r['hmac_rate'] / r['raw_hmac_rate']:>6.2f}"
+            f" {r['ed_rate']:>15,.0f} {r['raw_ed_rate']:>13,.0f}"
+            f" {r['ed_rate'] / r['raw_ed_rate']:>6.2f} {r['hmac_us']:>8.2f}"
+            f" {r['cold_us']:>8.0f} {r['flush_rate']:>14,.0f} {r['sustained_rate']:>13,.0f}"
         )
     if len(results) > 1:
         first, last = results[0], results[-1]
@@ -265,7 +274,10 @@ def main() -> None:
             f" {last['hmac_us'] / first['hmac_us']:.2f}x (target <= 1.2x);"
             f" cold lookup {last['cold_us'] / first['cold_us']:.2f}x"
         )
-    print("targets: HMAC >= 150,000 auth/s/core; Ed25519 >= 0.85x raw verify")
+    print(
+        "targets: HMAC >= 150,000 auth/s/core; Ed25519 >= 0.85x raw verify;"
+        " 1M keys <= 1.2x the 1k time"
+    )
 
 
 if __name__ == "__main__":

@@ -551,3 +551,27 @@ def test_rotation_keeps_the_old_key_alive_for_the_grace_period_only(
     sandex.auth.authenticate(
         signed_request(new.api_key, secret=new.secret, timestamp=NOW + 60_001), NOW + 60_001
     )
+
+
+def test_a_load_that_races_a_revocation_is_not_cached(sandex: Sandex, hmac_key) -> None:
+    """A key read from storage just before another thread revoked it must not stay cached
+    as alive: the revocation's invalidation wins over the slower read."""
+    original = sandex.auth.entry_for
+
+    def revoke_while_loading(key):  # runs between the database read and the cache write
+        entry = original(key)
+        sandex.keys.revoke(hmac_key.key.prefix, now=NOW, actor=OPERATOR)
+        return entry
+
+    sandex.auth.entry_for = revoke_while_loading  # type: ignore[method-assign]
+    sandex.auth.authenticate(
+        signed_request(hmac_key.api_key, secret=hmac_key.secret, timestamp=NOW), NOW
+    )
+    sandex.auth.entry_for = original  # type: ignore[method-assign]
+    assert sandex.cache.get(hmac_key.api_key) is None
+    exc = refused(
+        sandex,
+        signed_request(hmac_key.api_key, secret=hmac_key.secret, timestamp=NOW + 1),
+        now=NOW + 1,
+    )
+    assert exc.code == -2015

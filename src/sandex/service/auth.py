@@ -223,13 +223,14 @@ class Authenticator:
         if self.cache.known_unknown(api_key, now):
             raise ApiKeyRejected(reason="unknown API key")
         lookup_hash = keyed_hash(self._pepper, api_key)
+        generation = self.cache.generation
         with self._uow(readonly=True) as uow:
             key = uow.keys.by_lookup_hash(lookup_hash)
         if key is None:
             self.cache.note_unknown(api_key, now + _UNKNOWN_TTL_MS)
             raise ApiKeyRejected(reason="unknown API key")
         entry = self.entry_for(key)
-        self.cache.put(api_key, entry)
+        self.cache.put(api_key, entry, generation=generation)  # this request uses what it read
         return entry
 
     def entry_for(self, key: ApiKey) -> CachedKey:

@@ -68,23 +68,34 @@ class KeyCache:
         self._token_by_id: dict[int, str] = {}
         self._unknown: dict[str, int] = {}
         self._lock = threading.Lock()
+        self.generation = 0
+        """Bumped by every invalidation: a load that started before one must not be cached."""
 
     def get(self, api_key: str) -> CachedKey | None:
         return self.entries.get(api_key)
 
-    def put(self, api_key: str, entry: CachedKey) -> None:
+    def put(self, api_key: str, entry: CachedKey, *, generation: int) -> bool:
+        """Cache ``entry``, read from storage while ``generation`` was current.
+
+        Refused (False) if a key changed since: the read may predate a revocation.
+        """
         with self._lock:
+            if generation != self.generation:
+                return False
             self.entries[api_key] = entry
             self._token_by_id[entry.key_id] = api_key
+            return True
 
     def invalidate(self, key_id: int) -> None:
         with self._lock:
+            self.generation += 1
             token = self._token_by_id.pop(key_id, None)
             if token is not None:
                 self.entries.pop(token, None)
 
     def clear(self) -> None:
         with self._lock:
+            self.generation += 1
             self.entries.clear()
             self._token_by_id.clear()
             self._unknown.clear()

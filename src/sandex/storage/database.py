@@ -24,16 +24,23 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str, *, schema: str | None = None) -> Engine:
-    """An engine for ``url``. ``schema`` (PostgreSQL only) puts every table in that schema."""
+    """An engine for ``url``. ``schema`` (PostgreSQL only) puts every table in that schema.
+
+    Bound values never appear in SQLAlchemy's errors or logs (``hide_parameters``).
+    """
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
+        )
         _configure_sqlite(engine)
         return engine
     connect_args: dict[str, Any] = {}
     if schema is not None:
         connect_args["options"] = f"-csearch_path={schema}"
-    return create_engine(url, connect_args=connect_args, pool_pre_ping=True, pool_size=10)
+    return create_engine(
+        url, connect_args=connect_args, pool_pre_ping=True, pool_size=10, hide_parameters=True
+    )
 
 
 def _configure_sqlite(engine: Engine) -> None:
