@@ -575,3 +575,18 @@ def test_a_load_that_races_a_revocation_is_not_cached(sandex: Sandex, hmac_key) 
         now=NOW + 1,
     )
     assert exc.code == -2015
+
+
+def test_last_use_is_kept_to_ten_seconds_and_at_once_for_a_new_ip(sandex: Sandex, hmac_key) -> None:
+    def use(t: int, ip: str) -> tuple[int | None, str | None]:
+        sandex.auth.authenticate(
+            signed_request(hmac_key.api_key, secret=hmac_key.secret, timestamp=t, ip=ip), t
+        )
+        sandex.activity.flush()
+        key = sandex.keys.find(hmac_key.key.prefix, actor=OPERATOR)
+        return key.last_used_at, key.last_used_ip
+
+    assert use(NOW, "10.0.0.1") == (NOW, "10.0.0.1")
+    assert use(NOW + 5_000, "10.0.0.1") == (NOW, "10.0.0.1")  # within the resolution
+    assert use(NOW + 6_000, "10.0.0.2") == (NOW + 6_000, "10.0.0.2")  # a new IP: at once
+    assert use(NOW + 16_000, "10.0.0.2") == (NOW + 16_000, "10.0.0.2")

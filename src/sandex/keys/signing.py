@@ -158,8 +158,13 @@ def hmac_verifier(secret: bytes) -> Verifier:
 
 
 def _decode_b64(signature: bytes) -> bytes | None:
+    """Strict base64 of a signature as sent: raw, or percent-encoded as ccxt sends it."""
+    if b"%" in signature:
+        signature = signature.replace(b"%2B", b"+").replace(b"%2F", b"/").replace(b"%3D", b"=")
+        if b"%" in signature:  # other spellings (%2b ...): the general decoder
+            signature = unquote_to_bytes(signature)
     try:
-        return base64.b64decode(unquote_to_bytes(signature), validate=True)
+        return binascii.a2b_base64(signature, strict_mode=True)
     except (binascii.Error, ValueError):
         return None
 
