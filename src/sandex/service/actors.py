@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sandex.keys import AuditEvent
+
 __all__ = ["Actor"]
 
 
@@ -35,3 +37,17 @@ class Actor:
     @property
     def label(self) -> str:
         return "operator" if self.user_id is None else f"user:{self.user_id}"
+
+    def event(
+        self,
+        now: int,
+        event: str,
+        *,
+        user_id: int | None = None,
+        key_prefix: str | None = None,
+        details: str | None = None,
+    ) -> AuditEvent:
+        """The audit event for a change this actor made successfully."""
+        return AuditEvent(
+            now, event, self.label, user_id, key_prefix, self.source, outcome="ok", details=details
+        )

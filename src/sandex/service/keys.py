@@ -15,7 +15,6 @@ from typing import Final
 from sandex.accounts import User
 from sandex.keys import (
     ApiKey,
-    AuditEvent,
     IpAllowlist,
     KeyKind,
     KeySettings,
@@ -185,14 +184,11 @@ class KeyService:
                 issued = self._issue(uow, user.id, settings, kind, public_pem, now=now)
                 uow.audit.append(
                     [
-                        AuditEvent(
+                        actor.event(
                             now,
                             "key.created",
-                            actor.label,
-                            user.id,
-                            issued.key.prefix,
-                            actor.source,
-                            outcome="ok",
+                            user_id=user.id,
+                            key_prefix=issued.key.prefix,
                             details=details_text(_describe(issued.key)),
                         )
                     ]
@@ -245,23 +241,15 @@ class KeyService:
                     ),
                 )
                 uow.keys.update(updated)
+                details = {"before": _describe(key), "after": _describe(updated), "widened": wider}
                 uow.audit.append(
                     [
-                        AuditEvent(
+                        actor.event(
                             now,
                             "key.updated",
-                            actor.label,
-                            key.user_id,
-                            key.prefix,
-                            actor.source,
-                            outcome="ok",
-                            details=details_text(
-                                {
-                                    "before": _describe(key),
-                                    "after": _describe(updated),
-                                    "widened": wider,
-                                }
-                            ),
+                            user_id=key.user_id,
+                            key_prefix=key.prefix,
+                            details=details_text(details),
                         )
                     ]
                 )
@@ -286,17 +274,7 @@ class KeyService:
             revoked = replace(key, revoked_at=now, updated_at=now)
             uow.keys.update(revoked)
             uow.audit.append(
-                [
-                    AuditEvent(
-                        now,
-                        "key.revoked",
-                        actor.label,
-                        key.user_id,
-                        key.prefix,
-                        actor.source,
-                        outcome="ok",
-                    )
-                ]
+                [actor.event(now, "key.revoked", user_id=key.user_id, key_prefix=key.prefix)]
             )
             uow.commit()
         self._cache.invalidate(key.id)
@@ -356,14 +334,11 @@ class KeyService:
                 )
                 uow.audit.append(
                     [
-                        AuditEvent(
+                        actor.event(
                             now,
                             "key.rotated",
-                            actor.label,
-                            old.user_id,
-                            old.prefix,
-                            actor.source,
-                            outcome="ok",
+                            user_id=old.user_id,
+                            key_prefix=old.prefix,
                             details=details_text(
                                 {"successor": issued.key.prefix, "graceEndsAt": grace_end}
                             ),
@@ -401,17 +376,7 @@ class KeyService:
                 )
                 uow.keys.update(updated)
                 uow.audit.append(
-                    [
-                        AuditEvent(
-                            now,
-                            event,
-                            actor.label,
-                            key.user_id,
-                            key.prefix,
-                            actor.source,
-                            outcome="ok",
-                        )
-                    ]
+                    [actor.event(now, event, user_id=key.user_id, key_prefix=key.prefix)]
                 )
                 uow.commit()
         self._cache.invalidate(key.id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sandex.keys import AuditEvent, MasterKey
+from sandex.keys import MasterKey
 from sandex.keys.audit import details_text
 from sandex.service.actors import Actor
 from sandex.service.errors import InvalidRequest
@@ -72,12 +72,9 @@ class MasterKeyRotation:
         with self._uow() as uow:
             uow.audit.append(
                 [
-                    AuditEvent(
+                    actor.event(
                         now,
                         "master_key.rotated",
-                        actor.label,
-                        ip=actor.source,
-                        outcome="ok",
                         details=details_text(
                             {"from": list(old_ids), "to": primary, "rewrapped": rewrapped}
                         ),

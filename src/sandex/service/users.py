@@ -75,13 +75,10 @@ class UserService:
             user = uow.users.add(address, password_hash, now)
             uow.audit.append(
                 [
-                    AuditEvent(
+                    actor.event(
                         now,
                         "user.created",
-                        actor.label,
-                        user.id,
-                        ip=actor.source,
-                        outcome="ok",
+                        user_id=user.id,
                         details=details_text({"email": address}),
                     )
                 ]
@@ -146,18 +143,7 @@ class UserService:
             secret = new_totp_secret()
             envelope = self._keyring.seal(secret.encode(), _totp_context(user.id))
             uow.users.set_totp(user.id, TotpSetup(envelope, now))
-            uow.audit.append(
-                [
-                    AuditEvent(
-                        now,
-                        "2fa.enrolment_started",
-                        actor.label,
-                        user.id,
-                        ip=actor.source,
-                        outcome="ok",
-                    )
-                ]
-            )
+            uow.audit.append([actor.event(now, "2fa.enrolment_started", user_id=user.id)])
             uow.commit()
         return TotpEnrolment(secret, provisioning_uri(secret, user.email))
 
@@ -180,13 +166,7 @@ class UserService:
                     user.id, [recovery_code_digest(self._pepper, c) for c in codes], now
                 )
                 uow.throttles.clear(_user_subject(user.email))
-                uow.audit.append(
-                    [
-                        AuditEvent(
-                            now, "2fa.enabled", actor.label, user.id, ip=actor.source, outcome="ok"
-                        )
-                    ]
-                )
+                uow.audit.append([actor.event(now, "2fa.enabled", user_id=user.id)])
                 uow.commit()
         return codes
 
@@ -204,13 +184,7 @@ class UserService:
                     match_totp(self._totp_secret(user), code, now=now, last_step=None)
                 uow.users.set_totp(user.id, None)
                 uow.recovery_codes.replace(user.id, [], now)
-                uow.audit.append(
-                    [
-                        AuditEvent(
-                            now, "2fa.disabled", actor.label, user.id, ip=actor.source, outcome="ok"
-                        )
-                    ]
-                )
+                uow.audit.append([actor.event(now, "2fa.disabled", user_id=user.id)])
                 uow.commit()
 
     def regenerate_recovery_codes(
@@ -228,16 +202,7 @@ class UserService:
                     user.id, [recovery_code_digest(self._pepper, c) for c in codes], now
                 )
                 uow.audit.append(
-                    [
-                        AuditEvent(
-                            now,
-                            "2fa.recovery_codes_regenerated",
-                            actor.label,
-                            user.id,
-                            ip=actor.source,
-                            outcome="ok",
-                        )
-                    ]
+                    [actor.event(now, "2fa.recovery_codes_regenerated", user_id=user.id)]
                 )
                 uow.commit()
         return codes
