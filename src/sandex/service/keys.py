@@ -39,7 +39,7 @@ from sandex.service.errors import Conflict, InvalidRequest, LimitReached, NotFou
 from sandex.service.keycache import KeyCache
 from sandex.service.keyring import KeyringHolder
 from sandex.service.ports import UnitOfWork, UnitOfWorkFactory
-from sandex.service.users import UserService
+from sandex.service.users import UserService, user_for
 
 __all__ = ["KeyService", "KeyPolicyConfig", "IssuedKey", "KeyPatch", "UNSET"]
 
@@ -164,7 +164,7 @@ class KeyService:
         kind, public_pem = self._material(kind, public_key_pem)
         with self._recorded(actor, now):
             with self._uow() as uow:
-                user = self._user_for(uow, user_id, actor)
+                user = user_for(uow, user_id, actor)
                 live = [k for k in uow.keys.for_user(user.id) if k.counts_toward_limit(now)]
                 if len(live) >= self.config.max_keys_per_user:
                     raise LimitReached(
@@ -205,7 +205,7 @@ class KeyService:
             with self._uow() as uow:
                 key = self._resolve(uow, ref, actor, for_update=True)
                 self._require_changeable(key, now)
-                user = self._user_for(uow, key.user_id, actor)
+                user = user_for(uow, key.user_id, actor)
                 new = patch.apply(key.settings).validated(now=now)
                 if new.label != key.settings.label:
                     others = [
@@ -314,7 +314,7 @@ class KeyService:
                             " (--public-key FILE or --generate FILE)"
                         )
                     kind, pem = self._material(old.kind, public_key_pem)
-                user = self._user_for(uow, old.user_id, actor)
+                user = user_for(uow, old.user_id, actor)
                 self._users.require_second_factor(uow, user, actor, now=now, purpose="rotate a key")
                 issued = self._issue(
                     uow,
@@ -364,7 +364,7 @@ class KeyService:
                 if mode.strictness < current.strictness:
                     self._users.require_second_factor(
                         uow,
-                        self._user_for(uow, key.user_id, actor),
+                        user_for(uow, key.user_id, actor),
                         actor,
                         now=now,
                         purpose="unfreeze a key",
@@ -459,15 +459,6 @@ class KeyService:
         if actor.user_id is None:
             return nullcontext()
         return self._users.failures_recorded(self._users.get(actor.user_id), actor, now)
-
-    @staticmethod
-    def _user_for(uow: UnitOfWork, user_id: int, actor: Actor) -> User:
-        if actor.user_id is not None and actor.user_id != user_id:
-            raise NotFound(f"no user with id {user_id}")
-        user = uow.users.get(user_id, for_update=True)
-        if user is None:
-            raise NotFound(f"no user with id {user_id}")
-        return user
 
     def _resolve(
         self, uow: UnitOfWork, ref: str, actor: Actor, *, for_update: bool = False

@@ -34,7 +34,7 @@ from sandex.service.errors import Conflict, InvalidRequest, NotFound, SecondFact
 from sandex.service.keyring import KeyringHolder
 from sandex.service.ports import UnitOfWork, UnitOfWorkFactory
 
-__all__ = ["UserService", "TotpEnrolment"]
+__all__ = ["UserService", "TotpEnrolment", "user_for"]
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class UserService:
     def begin_totp(self, user_id: int, *, now: int, actor: Actor) -> TotpEnrolment:
         """Start enrolment: a new secret, stored sealed and unconfirmed until a code proves it."""
         with self._uow() as uow:
-            user = self._user_for(uow, user_id, actor, for_update=True)
+            user = user_for(uow, user_id, actor)
             if user.has_2fa:
                 raise Conflict("2FA is already enabled; disable it first to enrol a new device")
             secret = new_totp_secret()
@@ -151,7 +151,7 @@ class UserService:
         """Confirm enrolment with a first code; returns ten recovery codes (shown once)."""
         with self._failures_recorded(self._email_of(user_id), actor.source, now):
             with self._uow() as uow:
-                user = self._user_for(uow, user_id, actor, for_update=True)
+                user = user_for(uow, user_id, actor)
                 if user.totp is None:
                     raise InvalidRequest("2FA enrolment was not started (run totp enable first)")
                 if user.has_2fa:
@@ -174,7 +174,7 @@ class UserService:
         """Turn 2FA off; needs a valid TOTP or recovery code, even from the operator."""
         with self._failures_recorded(self._email_of(user_id), actor.source, now):
             with self._uow() as uow:
-                user = self._user_for(uow, user_id, actor, for_update=True)
+                user = user_for(uow, user_id, actor)
                 if user.totp is None:
                     raise InvalidRequest("2FA is not enabled")
                 if user.has_2fa:
@@ -193,7 +193,7 @@ class UserService:
         """Replace every recovery code (the old ones stop working); needs a valid code."""
         with self._failures_recorded(self._email_of(user_id), actor.source, now):
             with self._uow() as uow:
-                user = self._user_for(uow, user_id, actor, for_update=True)
+                user = user_for(uow, user_id, actor)
                 if not user.has_2fa:
                     raise InvalidRequest("2FA is not enabled")
                 self._consume_second_factor(uow, user, code, actor.source, now)
@@ -314,14 +314,16 @@ class UserService:
     def _email_of(self, user_id: int) -> str:
         return self.get(user_id).email
 
-    @staticmethod
-    def _user_for(uow: UnitOfWork, user_id: int, actor: Actor, *, for_update: bool) -> User:
-        if actor.user_id is not None and actor.user_id != user_id:
-            raise NotFound(f"no user with id {user_id}")
-        user = uow.users.get(user_id, for_update=for_update)
-        if user is None:
-            raise NotFound(f"no user with id {user_id}")
-        return user
+
+def user_for(uow: UnitOfWork, user_id: int, actor: Actor) -> User:
+    """The user ``actor`` may act on, locked for the change; a user sees only themself
+    (anyone else is "not found", so nothing about other accounts leaks)."""
+    if actor.user_id is not None and actor.user_id != user_id:
+        raise NotFound(f"no user with id {user_id}")
+    user = uow.users.get(user_id, for_update=True)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}")
+    return user
 
 
 def _user_subject(email: str) -> str:
