@@ -11,11 +11,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
+import redis
+from limits.storage import MemoryStorage, RedisStorage, Storage
 from sqlalchemy import Engine
 
 from sandex.accounts import PasswordHasher
-from sandex.config import Settings
+from sandex.config import ConfigError, Settings
+from sandex.http.binance import routes as binance_routes
+from sandex.http.client_ip import ClientIpResolver, parse_networks
+from sandex.http.gateway import Gateway, Services
+from sandex.http.management import management_app
+from sandex.http.ratelimit import RateLimiter, RateLimits
 from sandex.service import (
     ActivityLog,
     AuditService,
@@ -28,7 +36,9 @@ from sandex.service import (
     UserService,
 )
 from sandex.service.keyring import KeyringHolder, ServerSecrets, load_server_secrets
-from sandex.service.ports import KeyringSource
+from sandex.service.keywatch import KeyChangeWatcher
+from sandex.service.ports import KeyringSource, ReplayGuard
+from sandex.service.sessions import SessionService
 from sandex.storage import (
     MASTER_KEY_FILE,
     EnvKeyringSource,
@@ -38,8 +48,9 @@ from sandex.storage import (
     sqlite_url,
     upgrade,
 )
+from sandex.storage.redis_state import RedisReplayGuard
 
-__all__ = ["Sandex", "SystemClock", "open_sandex"]
+__all__ = ["Sandex", "SystemClock", "open_sandex", "build_gateway", "app_from_env"]
 
 _log = logging.getLogger(__name__)
 
@@ -67,8 +78,12 @@ class Sandex:
     auth: Authenticator
     audit: AuditService
     master_keys: MasterKeyRotation
+    sessions: SessionService
+    key_watch: KeyChangeWatcher
+    redis: Any = None
     clock: SystemClock = field(default_factory=SystemClock)
     _flusher: threading.Thread | None = None
+    _watcher: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start_background_flush(self, interval: float = 0.2) -> None:
@@ -86,16 +101,42 @@ class Sandex:
         self._flusher = threading.Thread(target=run, name="sandex-audit-flush", daemon=True)
         self._flusher.start()
 
+    def start_key_watch(self, interval: float = 0.1) -> None:
+        """Poll the key change feed every ``interval`` seconds, so that changes made by
+        other processes (workers, servers, the CLI) reach this process's cache."""
+        if self._watcher is not None:
+            return
+        self.key_watch.start(self.clock.now())
+
+        def run() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.key_watch.poll(self.clock.now())
+                except Exception:
+                    _log.warning("key change poll failed; clearing the key cache", exc_info=True)
+                    self.cache.clear()
+
+        self._watcher = threading.Thread(target=run, name="sandex-key-watch", daemon=True)
+        self._watcher.start()
+
+    def start_background(self) -> None:
+        """What a server runs beside requests: the audit flusher and the key watch."""
+        self.start_key_watch()
+        self.start_background_flush()
+
     def close(self) -> None:
-        """Stop the flusher, write what is queued, release the database."""
+        """Stop the background threads, write what is queued, release the database."""
         self._stop.set()
-        if self._flusher is not None:
-            self._flusher.join()
-            self._flusher = None
+        for thread in (self._flusher, self._watcher):
+            if thread is not None:
+                thread.join()
+        self._flusher = self._watcher = None
         try:
             self.activity.flush()
         finally:
             self.engine.dispose()
+            if self.redis is not None:
+                self.redis.close()
 
     def __enter__(self) -> Sandex:
         return self
@@ -145,12 +186,17 @@ def open_sandex(settings: Settings) -> Sandex:
         users=users,
         config=KeyPolicyConfig(unrestricted_trade_days=settings.unrestricted_trade_days),
     )
+    redis_client = None
+    replay: ReplayGuard = MemoryReplayGuard()
+    if settings.redis_url:
+        redis_client = redis.Redis.from_url(settings.redis_url)
+        replay = RedisReplayGuard(redis_client, namespace=settings.redis_namespace)
     auth = Authenticator(
         uow=uow,
         keyring=holder,
         pepper=server_secrets.pepper,
         cache=cache,
-        replay=MemoryReplayGuard(),
+        replay=replay,
         activity=activity,
     )
     return Sandex(
@@ -166,4 +212,48 @@ def open_sandex(settings: Settings) -> Sandex:
         auth=auth,
         audit=AuditService(uow=uow, audit_key=server_secrets.audit_key),
         master_keys=MasterKeyRotation(uow=uow, keyring=holder),
+        sessions=SessionService(uow=uow, users=users, pepper=server_secrets.pepper),
+        key_watch=KeyChangeWatcher(uow, cache),
+        redis=redis_client,
     )
+
+
+def build_gateway(sx: Sandex) -> Gateway:
+    """The ASGI app over an opened Sandex: Binance routes, management API, rate limits."""
+    s = sx.settings
+    storage: Storage
+    if s.redis_url:
+        storage = RedisStorage(s.redis_url, key_prefix=f"{s.redis_namespace}:limits")
+    else:
+        storage = MemoryStorage()
+    try:
+        trusted = parse_networks(s.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"SANDEX_TRUSTED_PROXIES: {exc}") from None
+    services = Services(
+        auth=sx.auth,
+        keys=sx.keys,
+        users=sx.users,
+        sessions=sx.sessions,
+        audit=sx.audit,
+        activity=sx.activity,
+        clock=sx.clock,
+        limiter=RateLimiter(
+            storage,
+            RateLimits(
+                ip_weight_1m=s.ip_weight_1m,
+                key_weight_1m=s.key_weight_1m,
+                orders_10s=s.orders_10s,
+                orders_1d=s.orders_1d,
+            ),
+        ),
+        ip=ClientIpResolver(trusted),
+        on_startup=[sx.start_background],
+        on_shutdown=[sx.close],
+    )
+    return Gateway(services, binance_routes, management_app(services))
+
+
+def app_from_env() -> Gateway:
+    """The ASGI app for ``sandex serve`` (each worker process calls this once)."""
+    return build_gateway(open_sandex(Settings.from_env()))

@@ -39,6 +39,15 @@ class Settings:
     """``SANDEX_MASTER_KEY``; None means the 0600 key file in ``data_dir``."""
     unrestricted_trade_days: int = 30
     password_hash: HashParams = DEFAULT_HASH_PARAMS
+    redis_url: str | None = None
+    """``SANDEX_REDIS_URL``: rate-limit counters and the replay cache shared by workers."""
+    redis_namespace: str = "sandex"
+    trusted_proxies: str = ""
+    """``SANDEX_TRUSTED_PROXIES``: CIDRs whose X-Forwarded-For / Forwarded is believed."""
+    ip_weight_1m: int = 6000
+    key_weight_1m: int = 6000
+    orders_10s: int = 100
+    orders_1d: int = 200_000
 
     @classmethod
     def from_env(
@@ -52,4 +61,11 @@ class Settings:
             database_schema=env.get("SANDEX_DATABASE_SCHEMA") or None,
             master_key=env.get("SANDEX_MASTER_KEY") or None,
             unrestricted_trade_days=_int(env, "SANDEX_UNRESTRICTED_TRADE_DAYS", 30, minimum=1),
+            redis_url=env.get("SANDEX_REDIS_URL") or None,
+            redis_namespace=env.get("SANDEX_REDIS_NAMESPACE") or "sandex",
+            trusted_proxies=env.get("SANDEX_TRUSTED_PROXIES", ""),
+            ip_weight_1m=_int(env, "SANDEX_IP_WEIGHT_1M", 6000, minimum=1),
+            key_weight_1m=_int(env, "SANDEX_KEY_WEIGHT_1M", 6000, minimum=1),
+            orders_10s=_int(env, "SANDEX_ORDERS_10S", 100, minimum=1),
+            orders_1d=_int(env, "SANDEX_ORDERS_1D", 200_000, minimum=1),
         )

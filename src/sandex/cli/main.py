@@ -16,6 +16,7 @@ import typer
 from sandex.accounts import AccountsError
 from sandex.cli import admin, audit, keys, users
 from sandex.cli.parsing import CliInputError
+from sandex.cli.serve import serve
 from sandex.cli.state import CliState, err
 from sandex.config import ConfigError
 from sandex.keys import KeysError
@@ -35,6 +36,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(admin.app, name="admin")
 app.command("init")(admin.init)
+app.command("serve")(serve)
 
 
 @app.callback()

@@ -263,6 +263,15 @@ class Authenticator:
             normal=settings.policy.mode is Mode.NORMAL,
             trade_lapses_at=key.trade_lapses_at,
             principal=Principal(
-                key.user_id, key.id, key.prefix, key.kind, settings.permissions, settings.policy
+                key.user_id,
+                key.id,
+                key.prefix,
+                key.kind,
+                settings.permissions,
+                settings.policy,
+                settings.allowlist,
+                key.created_at,
+                settings.expires_at,
+                key.trade_lapses_at,
             ),
         )

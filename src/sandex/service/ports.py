@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import NamedTuple, Protocol
 
 from sandex.accounts import ThrottleState, TotpSetup, User
+from sandex.accounts.sessions import Session
 from sandex.keys import ApiKey, AuditEvent, AuditRecord, Keyring, MasterKey
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "ServerSecretRepository",
     "SealedValue",
     "SealedStore",
+    "SessionRepository",
     "UnitOfWork",
     "UnitOfWorkFactory",
     "KeyringSource",
@@ -71,6 +73,11 @@ class KeyRepository(Protocol):
         ...
 
     def count(self) -> int: ...
+    def changes_since(self, since: int) -> list[tuple[int, int]]:
+        """``(seq, key_id)`` of changes noted at or after ``since`` (every ``update`` notes one)."""
+        ...
+
+    def prune_changes(self, before: int) -> int: ...
 
 
 class AuditRepository(Protocol):
@@ -113,6 +120,36 @@ class SealedStore(Protocol):
         ...
 
 
+class SessionRepository(Protocol):
+    def add(
+        self,
+        user_id: int,
+        access_hash: bytes,
+        refresh_hash: bytes,
+        *,
+        now: int,
+        access_expires_at: int,
+        refresh_expires_at: int,
+        ip: str | None,
+    ) -> Session: ...
+    def by_access_hash(self, access_hash: bytes) -> Session | None: ...
+    def by_refresh_hash(self, refresh_hash: bytes) -> tuple[Session, bool] | None:
+        """The session and whether ``refresh_hash`` is its current (unused) refresh token."""
+        ...
+
+    def renew(
+        self,
+        session_id: int,
+        access_hash: bytes,
+        refresh_hash: bytes,
+        *,
+        access_expires_at: int,
+        refresh_expires_at: int,
+        ip: str | None,
+    ) -> None: ...
+    def revoke(self, session_id: int, now: int) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Use as ``with factory() as uow: ...; uow.commit()``."""
 
@@ -130,6 +167,8 @@ class UnitOfWork(Protocol):
     def server_secrets(self) -> ServerSecretRepository: ...
     @property
     def sealed(self) -> SealedStore: ...
+    @property
+    def sessions(self) -> SessionRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sandex.keys import KeyKind, Permission, RiskPolicy
+from sandex.keys import IpAllowlist, KeyKind, Permission, RiskPolicy
 
 __all__ = ["SignedRequest", "Principal"]
 
@@ -32,3 +32,7 @@ class Principal:
     kind: KeyKind
     permissions: Permission
     policy: RiskPolicy
+    allowlist: IpAllowlist
+    created_at: int
+    expires_at: int | None
+    trade_lapses_at: int | None

@@ -105,8 +105,17 @@ class UserService:
         with self._uow(readonly=True) as uow:
             return uow.users.all()
 
-    def login(self, email: str, password: str, *, now: int, source: str) -> User:
-        """Check a password (throttled per user and per source); the user on success."""
+    def login(
+        self,
+        email: str,
+        password: str,
+        *,
+        now: int,
+        source: str,
+        second_factor: str | None = None,
+    ) -> User:
+        """Check a password, and the 2FA code of a user who has 2FA (throttled per user and
+        per source); the user on success."""
         try:
             address = normalize_email(email)
         except InvalidEmail:
@@ -119,6 +128,10 @@ class UserService:
                     self._hasher.burn(password)
                     raise WrongPassword("wrong e-mail or password")
                 self._hasher.verify(user.password_hash, password)
+                if user.has_2fa:
+                    if not second_factor:
+                        raise SecondFactorRequired("a 2FA code is required to log in")
+                    self._consume_second_factor(uow, user, second_factor, source, now)
                 if self._hasher.needs_rehash(user.password_hash):
                     uow.users.set_password_hash(user.id, self._hasher.hash(password))
                 uow.throttles.clear(_user_subject(address))

@@ -7,10 +7,10 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 
 from sandex.keys import ApiKey, IpAllowlist, KeyKind, KeySettings, Mode, Permission, RiskPolicy
-from sandex.storage.tables import api_keys
+from sandex.storage.tables import api_keys, key_changes
 
 __all__ = ["SqlKeyRepository", "key_row"]
 
@@ -136,7 +136,23 @@ class SqlKeyRepository:
         return [_key(r) for r in rows]
 
     def update(self, key: ApiKey) -> None:
+        """Store ``key`` and note the change in the feed other server processes watch."""
         self._conn.execute(update(api_keys).where(api_keys.c.id == key.id).values(**key_row(key)))
+        self._conn.execute(insert(key_changes).values(key_id=key.id, changed_at=key.updated_at))
+
+    def changes_since(self, since: int) -> list[tuple[int, int]]:
+        """``(seq, key_id)`` of every change noted at or after ``since`` (epoch ms)."""
+        rows = self._conn.execute(
+            select(key_changes.c.seq, key_changes.c.key_id)
+            .where(key_changes.c.changed_at >= since)
+            .order_by(key_changes.c.seq)
+        )
+        return [(int(seq), int(key_id)) for seq, key_id in rows]
+
+    def prune_changes(self, before: int) -> int:
+        """Forget changes noted before ``before``; how many were removed."""
+        result = self._conn.execute(delete(key_changes).where(key_changes.c.changed_at < before))
+        return int(result.rowcount or 0)
 
     def record_use(self, uses: Iterable[tuple[int, int, str]]) -> None:
         params = [{"key_id": k, "at": at, "ip": ip} for k, at, ip in uses]

@@ -25,6 +25,8 @@ __all__ = [
     "audit_log",
     "audit_head",
     "server_secrets",
+    "sessions",
+    "key_changes",
 ]
 
 metadata = MetaData(
@@ -132,4 +134,30 @@ server_secrets = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("envelope", LargeBinary, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("access_hash", LargeBinary, nullable=False, unique=True),
+    Column("refresh_hash", LargeBinary, nullable=False, unique=True),
+    Column("previous_refresh_hash", LargeBinary, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("access_expires_at", BigInteger, nullable=False),
+    Column("refresh_expires_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+    Column("ip", String(64), nullable=True),
+    Index("ix_sessions_user_id", "user_id"),
+    Index("ix_sessions_previous_refresh_hash", "previous_refresh_hash"),
+)
+
+key_changes = Table(
+    "key_changes",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("key_id", Integer, nullable=False),
+    Column("changed_at", BigInteger, nullable=False),
+    Index("ix_key_changes_changed_at", "changed_at"),
 )

@@ -10,6 +10,7 @@ from sandex.keys.audit import AuditChain
 from sandex.storage.audit_store import SqlAuditRepository
 from sandex.storage.key_store import SqlKeyRepository
 from sandex.storage.secret_store import SqlSealedStore, SqlServerSecretRepository
+from sandex.storage.session_store import SqlSessionRepository
 from sandex.storage.user_store import (
     SqlRecoveryCodeRepository,
     SqlThrottleRepository,
@@ -29,6 +30,7 @@ class SqlUnitOfWork:
     audit: SqlAuditRepository
     server_secrets: SqlServerSecretRepository
     sealed: SqlSealedStore
+    sessions: SqlSessionRepository
 
     def __init__(self, engine: Engine, chain: AuditChain | None, *, readonly: bool) -> None:
         self._engine = engine
@@ -50,6 +52,7 @@ class SqlUnitOfWork:
         self.audit = SqlAuditRepository(conn, self._chain)
         self.server_secrets = SqlServerSecretRepository(conn)
         self.sealed = SqlSealedStore(conn)
+        self.sessions = SqlSessionRepository(conn)
         return self
 
     def __exit__(

@@ -1,0 +1,107 @@
+"""``sandex serve``: the HTTP server (Binance routes and the management API)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from sandex.bootstrap import Sandex
+from sandex.cli.state import opened, out, state
+from sandex.config import ConfigError, Settings
+from sandex.keys import IpAllowlist, KeySettings, Permission
+from sandex.service import Actor
+
+__all__ = ["serve", "DEMO_EMAIL"]
+
+DEMO_EMAIL = "demo@sandex.example"
+
+_CCXT_SNIPPET = """\
+import re, ccxt
+BASE = "{base}"
+api = {{k: re.sub(r"^https://[^/]+", BASE, v) for k, v in ccxt.binance().urls["api"].items()}}
+exchange = ccxt.binance({{
+    "apiKey": "{api_key}",
+    "secret": "<the secret above>",
+    "urls": {{"api": api, "test": api}},
+    "options": {{"fetchCurrencies": False, "fetchMargins": False,
+                "fetchMarkets": {{"types": ["spot"]}},
+                "fetchOpenOrders": {{"warnWithoutSymbol": False}}}},
+}})
+print(exchange.fetch_time(), exchange.sapi_get_account_apirestrictions())"""
+
+
+def _create_demo(sx: Sandex, base: str) -> None:
+    """On first run (no users yet): a demo user and a READ+SPOT_TRADE HMAC key, printed once."""
+    if sx.users.all():
+        return
+    now = sx.clock.now()
+    password = secrets.token_urlsafe(12)
+    user = sx.users.create(DEMO_EMAIL, password, now=now, actor=Actor.operator())
+    issued = sx.keys.create(
+        user.id,
+        KeySettings(
+            "demo",
+            Permission.READ | Permission.SPOT_TRADE,
+            IpAllowlist.parse(["127.0.0.1", "::1"]),
+        ),
+        now=now,
+        actor=Actor.operator(),
+    )
+    out.print(
+        "First run: created a demo user and a demo API key. They are shown ONCE:", markup=False
+    )
+    out.print(f"  user:     {DEMO_EMAIL}", markup=False)
+    out.print(f"  password: {password}", markup=False)
+    out.print(f"  API key:  {issued.api_key}", markup=False)
+    out.print(f"  secret:   {issued.secret}", markup=False)
+    out.print("  permissions READ + SPOT_TRADE; usable from 127.0.0.1 and ::1 only.", markup=False)
+    out.print("Connect ccxt (pip install ccxt):", markup=False)
+    out.print(_CCXT_SNIPPET.format(base=base, api_key=issued.api_key), markup=False)
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Worker processes (>1 needs Redis).")
+    ] = 1,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="On first run, create a demo user and key.")
+    ] = False,
+) -> None:
+    """Serve the Binance-compatible API and the management API until SIGINT/SIGTERM."""
+    settings = Settings.from_env(data_dir=state(ctx).data_dir)
+    if workers > 1 and not settings.redis_url:
+        raise ConfigError(
+            "--workers above 1 needs SANDEX_REDIS_URL: the workers must share rate-limit"
+            " counters and the replay cache"
+        )
+    base = f"http://{host}:{port}"
+    with opened(ctx) as sx:  # creates and migrates the database before any worker starts
+        if demo:
+            _create_demo(sx, base)
+    os.environ["SANDEX_DATA_DIR"] = str(settings.data_dir)
+    out.print(
+        f"Sandex serving on {base} ({workers} worker{'s' if workers > 1 else ''});"
+        f" data in {settings.data_dir}. Ctrl-C stops it.",
+        markup=False,
+    )
+    uvicorn.run(
+        "sandex.bootstrap:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )

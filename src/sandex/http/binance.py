@@ -1,0 +1,145 @@
+"""The Binance-compatible routes of the gateway, and Sandex's key introspection.
+
+Each route is declared once, with Binance's security type and request weight.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandex.http.routes import Call, RouteTable, Security
+from sandex.keys import (
+    Access,
+    AccessDenied,
+    Mode,
+    Operation,
+    Permission,
+    check_access,
+    permission_names,
+)
+from sandex.service import Actor, Principal
+from sandex.service.views import key_view
+
+__all__ = ["routes"]
+
+routes = RouteTable()
+
+_TRADING = Permission.SPOT_TRADE | Permission.FUTURES_TRADE
+
+
+def _principal(call: Call) -> Principal:
+    assert call.principal is not None
+    return call.principal
+
+
+@routes.endpoint("GET", "/api/v3/ping", security=Security.NONE, weight=1)
+def ping(call: Call) -> object:
+    """Test connectivity."""
+    return {}
+
+
+@routes.endpoint("GET", "/api/v3/time", security=Security.NONE, weight=1)
+def server_time(call: Call) -> object:
+    """The server's time in epoch milliseconds."""
+    return {"serverTime": call.now}
+
+
+@routes.endpoint("GET", "/sapi/v1/system/status", security=Security.NONE, weight=1)
+def system_status(call: Call) -> object:
+    """0: normal, 1: system maintenance."""
+    return {"status": 0, "msg": "normal"}
+
+
+@routes.endpoint("GET", "/sapi/v1/account/apiRestrictions", security=Security.USER_DATA, weight=1)
+def api_restrictions(call: Call) -> object:
+    """What the calling key may do, in Binance's fields (plus Sandex's under ``sandex``)."""
+    p = _principal(call)
+    perms = p.permissions
+    lapsed = p.trade_lapses_at is not None and call.now >= p.trade_lapses_at
+    spot = Permission.SPOT_TRADE in perms and not lapsed
+    futures = Permission.FUTURES_TRADE in perms and not lapsed
+    body: dict[str, Any] = {
+        "ipRestrict": bool(p.allowlist),
+        "createTime": p.created_at,
+        "enableReading": True,
+        "enableWithdrawals": Permission.WITHDRAW in perms,
+        "enableInternalTransfer": Permission.INTERNAL_TRANSFER in perms,
+        "enableMargin": False,
+        "enableFutures": futures,
+        "permitsUniversalTransfer": Permission.INTERNAL_TRANSFER in perms,
+        "enableVanillaOptions": False,
+        "enableFixApiTrade": False,
+        "enableFixReadOnly": False,
+        "enableSpotAndMarginTrading": spot,
+        "enablePortfolioMarginTrading": False,
+    }
+    if p.trade_lapses_at is not None:
+        body["tradingAuthorityExpirationTime"] = p.trade_lapses_at
+    body["sandex"] = {
+        "keyPrefix": p.key_prefix,
+        "keyType": p.kind.value,
+        "permissions": permission_names(perms),
+        "enableDeposit": Permission.DEPOSIT in perms,
+        "mode": p.policy.mode.value,
+        "expiresAt": p.expires_at,
+    }
+    return body
+
+
+_EXPLAINED = (
+    (Permission.SPOT_TRADE, Access(Permission.SPOT_TRADE, Operation.PLACE_ORDER)),
+    (Permission.FUTURES_TRADE, Access(Permission.FUTURES_TRADE, Operation.PLACE_ORDER)),
+    (Permission.WITHDRAW, Access(Permission.WITHDRAW, Operation.MOVE_FUNDS)),
+    (Permission.DEPOSIT, Access(Permission.DEPOSIT, Operation.READ)),
+    (Permission.INTERNAL_TRANSFER, Access(Permission.INTERNAL_TRANSFER, Operation.MOVE_FUNDS)),
+)
+
+
+def _capabilities(p: Principal, now: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {"permission": "READ", "granted": True, "usable": True, "why": "always on"}
+    ]
+    for perm, access in _EXPLAINED:
+        assert perm.name is not None
+        granted = perm in p.permissions
+        try:
+            check_access(
+                access,
+                permissions=p.permissions,
+                mode=p.policy.mode,
+                trade_lapses_at=p.trade_lapses_at,
+                now=now,
+            )
+            usable, why = True, "granted"
+        except AccessDenied as exc:
+            usable, why = False, str(exc)
+        if not granted:
+            why = "not granted to this key"
+        elif usable and perm & _TRADING and p.trade_lapses_at is not None:
+            why = (
+                "granted; lapses at tradingAuthorityExpirationTime unless an IP allowlist is added"
+            )
+        out.append({"permission": perm.name, "granted": granted, "usable": usable, "why": why})
+    if p.policy.mode is not Mode.NORMAL:
+        out.append(
+            {
+                "permission": "CANCEL",
+                "granted": True,
+                "usable": True,
+                "why": f"the key is {p.policy.mode.value}: it may still read and cancel orders",
+            }
+        )
+    return out
+
+
+@routes.endpoint("GET", "/sandex/v1/key", security=Security.USER_DATA, weight=1)
+def key_introspection(call: Call) -> object:
+    """Everything about the calling key, and why it can or cannot do each thing."""
+    p = _principal(call)
+    key = call.services.keys.find(str(p.key_id), actor=Actor.user(p.user_id, call.client_ip))
+    view = key_view(key, now=call.now)
+    view["callerIp"] = call.client_ip
+    view["callerIpAllowed"] = not p.allowlist or p.allowlist.allows(call.client_ip)
+    view["tradingLapsed"] = p.trade_lapses_at is not None and call.now >= p.trade_lapses_at
+    view["capabilities"] = _capabilities(p, call.now)
+    return view

@@ -1,0 +1,81 @@
+"""The client's IP: the socket peer, or what a trusted proxy says it forwarded for.
+
+``X-Forwarded-For`` and ``Forwarded`` are believed only when the peer is one of
+``SANDEX_TRUSTED_PROXIES``; then the header is read from the right, skipping trusted
+proxies, and the first other address is the client. A header from anyone else is
+ignored, so it cannot talk its way past an IP allowlist.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+
+__all__ = ["ClientIpResolver", "parse_networks"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """``"10.0.0.0/8, 127.0.0.1"`` → networks (ValueError on a bad entry)."""
+    nets = []
+    for raw in text.replace(";", ",").split(","):
+        item = raw.strip()
+        if item:
+            nets.append(ipaddress.ip_network(item, strict=False))
+    return tuple(nets)
+
+
+def _address(text: str) -> Address | None:
+    text = text.strip().strip('"')
+    if text.startswith("["):  # Forwarded: for="[2001:db8::1]:4711"
+        text = text[1 : text.find("]")] if "]" in text else ""
+    elif text.count(":") == 1:  # IPv4 with a port
+        text = text.split(":", 1)[0]
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def _forwarded_for(value: str) -> list[str]:
+    out = []
+    for element in value.split(","):
+        for pair in element.split(";"):
+            name, _, val = pair.strip().partition("=")
+            if name.strip().lower() == "for":
+                out.append(val)
+    return out
+
+
+class ClientIpResolver:
+    def __init__(self, trusted: Iterable[Network] = ()) -> None:
+        self._trusted = tuple(trusted)
+
+    def _is_trusted(self, addr: Address) -> bool:
+        return any(addr.version == net.version and addr in net for net in self._trusted)
+
+    def resolve(self, peer: str | None, headers: Mapping[str, str]) -> str:
+        peer_addr = _address(peer) if peer else None
+        if peer_addr is None:
+            return peer or "0.0.0.0"  # noqa: S104 (not a bind address: an unknown peer)
+        if not self._trusted or not self._is_trusted(peer_addr):
+            return str(peer_addr)
+        forwarded = headers.get("forwarded")
+        hops = _forwarded_for(forwarded) if forwarded else []
+        if not hops:
+            xff = headers.get("x-forwarded-for")
+            hops = xff.split(",") if xff else []
+        client = peer_addr
+        for hop in reversed(hops):
+            addr = _address(hop)
+            if addr is None:
+                break  # garbage: trust nothing further left
+            client = addr
+            if not self._is_trusted(addr):
+                break
+        return str(client)

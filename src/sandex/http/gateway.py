@@ -1,0 +1,263 @@
+"""The ASGI gateway: Binance routes on a lean hot path, the management API beside it.
+
+Per request: client IP (peer, or a trusted proxy's word), ban and failed-auth checks,
+authentication per the route's security type (DESIGN §3 steps 1-7), rate limits
+(step 8), then the route's handler. Every error is a Binance-style JSON body with a
+4xx status chosen in :mod:`sandex.http.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+
+from sandex.http.client_ip import ClientIpResolver
+from sandex.http.errors import (
+    HttpError,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RateLimited,
+    RouteNotFound,
+    error_for,
+)
+from sandex.http.params import parse_params
+from sandex.http.ratelimit import RateLimiter, Usage
+from sandex.http.routes import Call, Route, RouteTable, Security
+from sandex.keys import display_prefix, is_api_key
+from sandex.service import (
+    ActivityLog,
+    ApiKeyFormatInvalid,
+    ApiKeyRejected,
+    AuditService,
+    AuthenticationFailed,
+    Authenticator,
+    IpNotAllowed,
+    KeyService,
+    Principal,
+    SignatureInvalid,
+    SignedRequest,
+    UserService,
+)
+from sandex.service.ports import Clock
+from sandex.service.sessions import SessionService
+
+__all__ = ["Gateway", "Services", "MAX_QUERY_BYTES", "MAX_BODY_BYTES", "MANAGEMENT_PREFIX"]
+
+_log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MAX_QUERY_BYTES: Final = 8 * 1024
+MAX_BODY_BYTES: Final = 64 * 1024
+MANAGEMENT_PREFIX: Final = "/sandex/v1"
+CLIENT_IP_SCOPE_KEY: Final = "sandex.client_ip"
+_JSON: Final = (b"content-type", b"application/json;charset=UTF-8")
+_FAILED_AUTH = (SignatureInvalid, ApiKeyRejected, ApiKeyFormatInvalid, IpNotAllowed)
+_NONE = Security.NONE
+
+
+@dataclass
+class Services:
+    """What route handlers and the management API use (built by the composition root)."""
+
+    auth: Authenticator
+    keys: KeyService
+    users: UserService
+    sessions: SessionService
+    audit: AuditService
+    activity: ActivityLog
+    clock: Clock
+    limiter: RateLimiter
+    ip: ClientIpResolver
+    on_startup: list[Callable[[], None]] = field(default_factory=list)
+    on_shutdown: list[Callable[[], None]] = field(default_factory=list)
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class Gateway:
+    def __init__(
+        self, services: Services, routes: RouteTable, management: ASGIApp | None = None
+    ) -> None:
+        self.services = services
+        self.routes = routes
+        self._find = routes.find
+        self._management = management
+        self._limiter = services.limiter
+        self._resolve_ip = services.ip.resolve
+        self._authenticate = services.auth.authenticate
+        self._now = services.clock.now
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        else:  # websocket streams come later
+            await receive()
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = headers[name] + "," + value if name in headers else value
+        client = scope.get("client")
+        ip = self._resolve_ip(client[0] if client else None, headers)
+        usage = Usage()
+        management: ASGIApp | None = None
+        method: str = scope["method"]
+        path: str = scope["path"]
+        try:
+            self._limiter.admit(ip)
+            query: bytes = scope["query_string"]
+            if len(query) > MAX_QUERY_BYTES:
+                raise PayloadTooLarge(414, "The query string", MAX_QUERY_BYTES)
+            route = self._find(method, path)
+            if route is None:
+                if self._management is not None and (
+                    path == MANAGEMENT_PREFIX or path.startswith(MANAGEMENT_PREFIX + "/")
+                ):
+                    self._limiter.charge_ip(ip, 1, usage)
+                    management = self._management
+                else:
+                    allowed = self.routes.allowed(path)
+                    if allowed:
+                        raise MethodNotAllowed(method, path, allowed)
+                    raise RouteNotFound(path)
+            else:
+                body = await _read_body(headers, receive)
+                result = self._serve(route, method, path, query, body, headers, ip, usage)
+                payload = orjson.dumps(result)
+                status = 200
+                extra = usage.headers()
+        except _ClientGone:
+            return
+        except Exception as exc:  # every error becomes a JSON body; see http.errors
+            status, code, msg, extra_headers = error_for(exc)
+            payload = orjson.dumps({"code": code, "msg": msg})
+            extra = usage.headers() + extra_headers
+        if management is not None:  # answers for itself, errors included
+            scope[CLIENT_IP_SCOPE_KEY] = ip
+            await management(scope, receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [_JSON, (b"content-length", str(len(payload)).encode()), *extra],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+    def _serve(
+        self,
+        route: Route,
+        method: str,
+        path: str,
+        query: bytes,
+        body: bytes,
+        headers: dict[str, str],
+        ip: str,
+        usage: Usage,
+    ) -> object:
+        now = self._now()
+        limiter = self._limiter
+        principal: Principal | None = None
+        if route.security is not _NONE:
+            api_key = headers.get("x-mbx-apikey")
+            key_ref = display_prefix(api_key) if api_key and is_api_key(api_key) else None
+            if key_ref is not None:
+                limiter.admit_key(ip, key_ref)
+            request = SignedRequest(method, path, query, body, headers, ip)
+            try:
+                assert route.access is not None
+                principal = self._authenticate(request, now, route.access)
+            except AuthenticationFailed as exc:
+                if isinstance(exc, _FAILED_AUTH):
+                    limiter.note_auth_failure(ip, key_ref)
+                try:
+                    limiter.charge_ip(ip, route.weight, usage)
+                except HttpError:
+                    pass  # the authentication error is the answer
+                raise
+            try:
+                limiter.charge_ip(ip, route.weight, usage)
+                limiter.charge_key(ip, principal.key_id, route.weight, usage)
+                if route.counts_order:
+                    limiter.charge_order(ip, principal.user_id, usage)
+            except RateLimited as exc:
+                self.services.activity.record_decision(
+                    (
+                        now,
+                        principal.key_id,
+                        principal.user_id,
+                        principal.key_prefix,
+                        ip,
+                        method,
+                        path,
+                        f"rate limited: {exc.msg}",
+                    )
+                )
+                raise
+        else:
+            limiter.charge_ip(ip, route.weight, usage)
+        params = parse_params(query, body) if query or body else {}
+        return route.handler(Call(params, principal, ip, now, self.services))
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    for start in self.services.on_startup:
+                        start()
+                except Exception as exc:
+                    _log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for stop in self.services.on_shutdown:
+                    try:
+                        stop()
+                    except Exception:
+                        _log.exception("shutdown step failed")
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _read_body(headers: dict[str, str], receive: Receive) -> bytes:
+    length = headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise HttpError(400, -1100, "Content-Length must be a number of bytes.")
+        if int(length) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(413, "The request body", MAX_BODY_BYTES)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise PayloadTooLarge(413, "The request body", MAX_BODY_BYTES)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -1,0 +1,414 @@
+"""The management API under ``/sandex/v1``: accounts, sessions, 2FA, keys, audit.
+
+JSON in and out, described by the OpenAPI document at ``/sandex/v1/openapi.json``.
+Every call but sign-up and log-in carries ``Authorization: Bearer <access token>``,
+and a user only ever sees or touches their own keys (anything else is "not found").
+Errors are Binance-style ``{"code", "msg"}`` bodies, like the rest of Sandex.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sandex.accounts import AccountsError
+from sandex.accounts.sessions import ACCESS_TTL_MS, Session
+from sandex.http.errors import HttpError, error_for
+from sandex.http.gateway import CLIENT_IP_SCOPE_KEY, MANAGEMENT_PREFIX, Services
+from sandex.keys import (
+    IpAllowlist,
+    KeyKind,
+    KeysError,
+    KeySettings,
+    Mode,
+    RiskPolicy,
+    parse_permissions,
+)
+from sandex.keys.policy import parse_notional, parse_symbols
+from sandex.service import UNSET, Actor, KeyPatch, ServiceError
+from sandex.service.sessions import IssuedSession, SessionInvalid
+from sandex.service.views import audit_view, key_view
+
+__all__ = ["management_app"]
+
+P = MANAGEMENT_PREFIX
+KeyId = Annotated[int, Path(ge=1, le=2**31, description="The key's id (from the key list).")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=4096)
+
+
+class SignUp(_In):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+class LogIn(_In):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+    totp: str | None = Field(None, max_length=64, description="TOTP or recovery code.")
+
+
+class Refresh(_In):
+    refreshToken: str = Field(max_length=256)
+
+
+class Code(_In):
+    code: str = Field(max_length=64, description="A current TOTP code (or a recovery code).")
+
+
+class TotpOnly(_In):
+    totp: str | None = Field(None, max_length=64)
+
+
+class NewKey(_In):
+    label: str = Field(max_length=200)
+    permissions: list[str] = Field(default_factory=lambda: ["READ"], max_length=10)
+    ips: list[str] = Field(default_factory=list, max_length=100)
+    expiresAt: int | None = Field(None, description="Epoch milliseconds.")
+    type: str = Field("HMAC_SHA256", description="HMAC_SHA256, ED25519 or RSA.")
+    publicKey: str | None = Field(None, description="PEM public key, for ED25519 and RSA.")
+    symbols: list[str] | None = Field(None, max_length=200)
+    maxNotional: str | None = Field(None, max_length=64)
+    maxOpenOrders: int | None = Field(None, ge=1, le=100_000)
+    totp: str | None = Field(None, max_length=64)
+
+
+class KeyChange(_In):
+    label: str | None = Field(None, max_length=200)
+    permissions: list[str] | None = Field(None, max_length=10)
+    ips: list[str] | None = Field(None, max_length=100)
+    expiresAt: int | None = None
+    symbols: list[str] | None = Field(None, max_length=200)
+    maxNotional: str | None = Field(None, max_length=64)
+    maxOpenOrders: int | None = Field(None, ge=1, le=100_000)
+    mode: str | None = None
+    totp: str | None = Field(None, max_length=64)
+
+
+class Rotation(_In):
+    graceSeconds: int | None = Field(None, ge=0, le=7 * 86_400)
+    publicKey: str | None = None
+    totp: str | None = Field(None, max_length=64)
+
+
+class Tokens(BaseModel):
+    accessToken: str
+    refreshToken: str
+    tokenType: str = "Bearer"
+    expiresIn: int
+    refreshExpiresAt: int
+    userId: int
+
+
+def _tokens(issued: IssuedSession) -> dict[str, Any]:
+    return Tokens(
+        accessToken=issued.access_token,
+        refreshToken=issued.refresh_token,
+        expiresIn=ACCESS_TTL_MS // 1000,
+        refreshExpiresAt=issued.session.refresh_expires_at,
+        userId=issued.user.id,
+    ).model_dump()
+
+
+def _ip(request: Request) -> str:
+    ip = request.scope.get(CLIENT_IP_SCOPE_KEY)
+    if isinstance(ip, str):
+        return ip
+    return request.client.host if request.client else "0.0.0.0"  # noqa: S104
+
+
+def _error(exc: BaseException) -> JSONResponse:
+    status, code, msg, headers = error_for(exc)
+    return JSONResponse(
+        {"code": code, "msg": msg},
+        status_code=status,
+        headers={k.decode(): v.decode() for k, v in headers},
+    )
+
+
+def _validation_error(exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+    kind = str(first.get("type", ""))
+    if kind == "missing":
+        code, msg = (
+            -1102,
+            f"Mandatory parameter '{where}' was not sent, was empty/null, or malformed.",
+        )
+    elif kind.startswith("json"):
+        code, msg = -1100, "The request body is not valid JSON."
+    else:
+        code, msg = -1100, f"Illegal value for parameter '{where}': {first.get('msg', 'invalid')}."
+    return JSONResponse({"code": code, "msg": msg}, status_code=400)
+
+
+def _session(
+    request: Request,
+    authorization: Annotated[str | None, Header(description="Bearer <accessToken>")] = None,
+) -> Session:
+    if not authorization or not authorization.startswith("Bearer "):
+        raise SessionInvalid("log in first: send Authorization: Bearer <accessToken>")
+    services: Services = request.app.state.services
+    return services.sessions.authenticate(authorization[7:].strip(), now=services.clock.now())
+
+
+Current = Annotated[Session, Depends(_session)]
+
+
+def management_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="Sandex management API",
+        version="1",
+        description=__doc__,
+        openapi_url=f"{P}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation_error(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = -9001 if exc.status_code == 404 else -1000
+        return JSONResponse({"code": code, "msg": str(exc.detail)}, status_code=exc.status_code)
+
+    async def on_error(request: Request, exc: Exception) -> JSONResponse:
+        return _error(exc)
+
+    for expected in (ServiceError, AccountsError, KeysError, HttpError):
+        app.add_exception_handler(expected, on_error)
+    app.add_exception_handler(Exception, on_error)  # a 500: answered, then logged
+
+    app.state.services = services
+
+    def actor(request: Request, s: Session, second_factor: str | None = None) -> Actor:
+        return Actor.user(s.user_id, _ip(request), second_factor)
+
+    def user_view(user_id: int) -> dict[str, Any]:
+        user = services.users.get(user_id)
+        return {
+            "id": user.id,
+            "email": user.email,
+            "createdAt": user.created_at,
+            "totpEnabled": user.has_2fa,
+            "recoveryCodesLeft": services.users.recovery_codes_left(user.id) if user.has_2fa else 0,
+        }
+
+    # -- accounts and sessions -------------------------------------------------------
+
+    @app.post(f"{P}/users", status_code=201, tags=["account"])
+    def sign_up(body: SignUp, request: Request) -> dict[str, Any]:
+        """Create an account."""
+        now = services.clock.now()
+        user = services.users.create(
+            body.email, body.password, now=now, actor=Actor.operator(_ip(request))
+        )
+        return user_view(user.id)
+
+    @app.post(f"{P}/sessions", status_code=201, tags=["session"])
+    def log_in(body: LogIn, request: Request) -> dict[str, Any]:
+        """Log in with e-mail, password and (if 2FA is on) a TOTP code."""
+        issued = services.sessions.login(
+            body.email,
+            body.password,
+            now=services.clock.now(),
+            source=_ip(request),
+            second_factor=body.totp,
+        )
+        return _tokens(issued)
+
+    @app.post(f"{P}/sessions/refresh", tags=["session"])
+    def refresh(body: Refresh, request: Request) -> dict[str, Any]:
+        """Trade a refresh token (single use) for a new token pair."""
+        issued = services.sessions.refresh(
+            body.refreshToken, now=services.clock.now(), source=_ip(request)
+        )
+        return _tokens(issued)
+
+    @app.delete(f"{P}/sessions/current", tags=["session"])
+    def log_out(s: Current, request: Request) -> dict[str, Any]:
+        """End this session (its access and refresh tokens stop working)."""
+        services.sessions.logout(s, now=services.clock.now(), source=_ip(request))
+        return {}
+
+    @app.get(f"{P}/me", tags=["account"])
+    def me(s: Current) -> dict[str, Any]:
+        """The signed-in user."""
+        return user_view(s.user_id)
+
+    @app.post(f"{P}/me/totp", tags=["2fa"])
+    def totp_begin(s: Current, request: Request) -> dict[str, Any]:
+        """Start 2FA enrolment: the secret and otpauth URI to add to an authenticator app."""
+        enrolment = services.users.begin_totp(
+            s.user_id, now=services.clock.now(), actor=actor(request, s)
+        )
+        return {"secret": enrolment.secret, "uri": enrolment.uri}
+
+    @app.post(f"{P}/me/totp/confirm", tags=["2fa"])
+    def totp_confirm(body: Code, s: Current, request: Request) -> dict[str, Any]:
+        """Confirm enrolment with a first code; returns ten recovery codes, shown once."""
+        codes = services.users.confirm_totp(
+            s.user_id, body.code, now=services.clock.now(), actor=actor(request, s)
+        )
+        return {"recoveryCodes": codes}
+
+    @app.post(f"{P}/me/totp/disable", tags=["2fa"])
+    def totp_disable(body: Code, s: Current, request: Request) -> dict[str, Any]:
+        """Turn 2FA off (needs a current code)."""
+        services.users.disable_totp(
+            s.user_id, body.code, now=services.clock.now(), actor=actor(request, s)
+        )
+        return {}
+
+    # -- keys --------------------------------------------------------------------------
+
+    @app.get(f"{P}/keys", tags=["keys"])
+    def list_keys(s: Current, request: Request) -> list[dict[str, Any]]:
+        """Your keys (never a secret, never a full API key)."""
+        now = services.clock.now()
+        keys = services.keys.for_user(s.user_id, actor=actor(request, s))
+        return [key_view(k, now=now) for k in keys]
+
+    @app.post(f"{P}/keys", status_code=201, tags=["keys"])
+    def create_key(body: NewKey, s: Current, request: Request) -> dict[str, Any]:
+        """Create a key. The API key and (HMAC) secret are in this response only.
+
+        Any permission beyond READ needs ``totp``."""
+        now = services.clock.now()
+        settings = KeySettings(
+            body.label,
+            parse_permissions(body.permissions),
+            IpAllowlist.parse(body.ips),
+            body.expiresAt,
+            RiskPolicy(
+                parse_symbols(body.symbols or []),
+                parse_notional(body.maxNotional),
+                body.maxOpenOrders,
+            ),
+        )
+        issued = services.keys.create(
+            s.user_id,
+            settings,
+            now=now,
+            actor=actor(request, s, body.totp),
+            kind=KeyKind.parse(body.type),
+            public_key_pem=body.publicKey,
+        )
+        return {
+            "apiKey": issued.api_key,
+            "secret": issued.secret,
+            "key": key_view(issued.key, now=now),
+        }
+
+    @app.get(f"{P}/keys/{{key_id}}", tags=["keys"])
+    def show_key(key_id: KeyId, s: Current, request: Request) -> dict[str, Any]:
+        """One of your keys."""
+        key = services.keys.find(str(key_id), actor=actor(request, s))
+        return key_view(key, now=services.clock.now())
+
+    @app.patch(f"{P}/keys/{{key_id}}", tags=["keys"])
+    def update_key(key_id: KeyId, body: KeyChange, s: Current, request: Request) -> dict[str, Any]:
+        """Change a key. Widening it (permissions, IPs, expiry, policy, unfreezing) needs
+        ``totp``. Send ``null`` to clear ``expiresAt``, ``symbols``, ``maxNotional`` or
+        ``maxOpenOrders``; leave a field out to keep it."""
+        given = body.model_fields_set - {"totp"}
+        now = services.clock.now()
+
+        def pick(name: str, convert: Any) -> Any:
+            if name not in given:
+                return UNSET
+            value = getattr(body, name)
+            return None if value is None else convert(value)
+
+        if "label" in given and body.label is None:
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ("label",), "msg": "label cannot be null"}]
+            )
+        patch = KeyPatch(
+            label=pick("label", str),
+            permissions=pick("permissions", parse_permissions),
+            allowlist=IpAllowlist()
+            if "ips" in given and body.ips is None
+            else pick("ips", IpAllowlist.parse),
+            expires_at=pick("expiresAt", int),
+            symbols=pick("symbols", parse_symbols),
+            max_notional=pick("maxNotional", lambda v: parse_notional(v)),
+            max_open_orders=pick("maxOpenOrders", int),
+            mode=pick("mode", Mode.parse),
+        )
+        if patch.mode is None or patch.permissions is None:
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ("mode",), "msg": "cannot be null"}]
+            )
+        updated = services.keys.update(
+            str(key_id), patch, now=now, actor=actor(request, s, body.totp)
+        )
+        return key_view(updated, now=now)
+
+    @app.post(f"{P}/keys/{{key_id}}/rotate", tags=["keys"])
+    def rotate_key(key_id: KeyId, body: Rotation, s: Current, request: Request) -> dict[str, Any]:
+        """Replace a key; the old one keeps working for ``graceSeconds`` (default 24 h).
+        Needs ``totp``. The new API key and secret are in this response only."""
+        now = services.clock.now()
+        issued = services.keys.rotate(
+            str(key_id),
+            now=now,
+            actor=actor(request, s, body.totp),
+            grace_ms=None if body.graceSeconds is None else body.graceSeconds * 1000,
+            public_key_pem=body.publicKey,
+        )
+        return {
+            "apiKey": issued.api_key,
+            "secret": issued.secret,
+            "key": key_view(issued.key, now=now),
+        }
+
+    @app.post(f"{P}/keys/{{key_id}}/revoke", tags=["keys"])
+    def revoke_key(key_id: KeyId, s: Current, request: Request) -> dict[str, Any]:
+        """Kill a key now, on every server."""
+        now = services.clock.now()
+        key = services.keys.revoke(str(key_id), now=now, actor=actor(request, s))
+        return key_view(key, now=now)
+
+    @app.post(f"{P}/keys/{{key_id}}/freeze", tags=["keys"])
+    def freeze_key(key_id: KeyId, s: Current, request: Request) -> dict[str, Any]:
+        """Quarantine a key: it can still read and cancel orders, nothing else."""
+        now = services.clock.now()
+        key = services.keys.freeze(str(key_id), now=now, actor=actor(request, s))
+        return key_view(key, now=now)
+
+    @app.post(f"{P}/keys/{{key_id}}/unfreeze", tags=["keys"])
+    def unfreeze_key(
+        key_id: KeyId, s: Current, request: Request, body: TotpOnly | None = None
+    ) -> dict[str, Any]:
+        """Lift a freeze. Needs ``totp``."""
+        now = services.clock.now()
+        key = services.keys.unfreeze(
+            str(key_id), now=now, actor=actor(request, s, body.totp if body else None)
+        )
+        return key_view(key, now=now)
+
+    # -- audit -------------------------------------------------------------------------
+
+    @app.get(f"{P}/audit", tags=["audit"])
+    def my_audit(
+        s: Current,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        key: Annotated[str | None, Query(max_length=16, description="A key prefix.")] = None,
+    ) -> list[dict[str, Any]]:
+        """Your newest audit events (oldest first): sign-ins, key changes, every request
+        made with your keys, allowed or refused."""
+        services.activity.flush()
+        records = services.audit.tail(limit=limit, key_prefix=key, user_id=s.user_id)
+        return [audit_view(r) for r in records]
+
+    return app

@@ -1,0 +1,50 @@
+"""Request parameters from the raw query string and form body (Binance rules)."""
+
+from __future__ import annotations
+
+from typing import Final
+from urllib.parse import parse_qsl
+
+from sandex.http.errors import BadParameters
+
+__all__ = ["parse_params", "MAX_PARAMS"]
+
+MAX_PARAMS: Final = 100
+
+
+def _pairs(raw: bytes, where: str) -> list[tuple[str, str]]:
+    try:
+        text = raw.decode("ascii")
+        pairs = parse_qsl(
+            text,
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_PARAMS,
+        )
+    except UnicodeDecodeError:
+        raise BadParameters(
+            -1100, f"Illegal characters found in the {where}: it must be URL-encoded UTF-8."
+        ) from None
+    except ValueError:
+        raise BadParameters(-1101, f"Too many parameters; the limit is {MAX_PARAMS}.") from None
+    return pairs
+
+
+def parse_params(query: bytes, body: bytes) -> dict[str, str]:
+    """Parameters from the query and a form-encoded body.
+
+    The same name twice in one place is refused (-1101, as Binance); a name in both
+    the query and the body takes the query's value (Binance).
+    """
+    params: dict[str, str] = {}
+    for raw, where in ((query, "query string"), (body, "request body")):
+        if not raw:
+            continue
+        seen: set[str] = set()
+        for name, value in _pairs(raw, where):
+            if name in seen:
+                raise BadParameters(-1101, f"Duplicate values for parameter '{name}'.")
+            seen.add(name)
+            params.setdefault(name, value)
+    return params

@@ -1,0 +1,189 @@
+"""Rate limits (DESIGN §3 step 8) on the ``limits`` library's storage.
+
+Fixed windows, as Binance counts them: request weight per IP and per key per minute,
+orders per account per 10 s and per day. Over a limit → 429 with ``Retry-After``;
+a client that keeps sending while limited is banned (418) for 2 minutes, doubling
+with each ban in a day up to 3 days. Failed authentications (bad signatures, unknown
+or refused keys) have their own, much smaller budget per IP and per key, checked
+before any signature is verified.
+
+The counters live in memory by default, or in Redis (``SANDEX_REDIS_URL``) so that
+every worker shares them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from limits import (
+    RateLimitItemPerDay,
+    RateLimitItemPerMinute,
+    RateLimitItemPerSecond,
+)
+from limits.storage import Storage
+
+from sandex.http.errors import Banned, Headers, RateLimited
+
+__all__ = ["RateLimits", "RateLimiter", "Usage"]
+
+_DAY_S: Final = 86_400
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    ip_weight_1m: int = 6000
+    key_weight_1m: int = 6000
+    orders_10s: int = 100
+    orders_1d: int = 200_000
+    failed_auth_ip_1m: int = 30
+    failed_auth_key_1m: int = 10
+    ignored_429_before_ban: int = 5
+    """Requests refused with 429 in one window before the IP is banned."""
+    first_ban_s: int = 120
+    longest_ban_s: int = 3 * _DAY_S
+
+
+@dataclass(slots=True)
+class Usage:
+    ip_weight: int = 0
+    key_weight: int | None = None
+    orders_10s: int | None = None
+    orders_1d: int | None = None
+
+    def headers(self) -> Headers:
+        out = [(b"x-mbx-used-weight-1m", str(self.ip_weight).encode())]
+        if self.orders_10s is not None:
+            out.append((b"x-mbx-order-count-10s", str(self.orders_10s).encode()))
+            out.append((b"x-mbx-order-count-1d", str(self.orders_1d).encode()))
+        return out
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        storage: Storage,
+        limits: RateLimits | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.storage = storage
+        self.limits = lim = limits or RateLimits()
+        self._clock = clock
+        self._ip_weight = RateLimitItemPerMinute(lim.ip_weight_1m, namespace="W-IP")
+        self._key_weight = RateLimitItemPerMinute(lim.key_weight_1m, namespace="W-KEY")
+        self._orders_10s = RateLimitItemPerSecond(lim.orders_10s, 10, namespace="O-10S")
+        self._orders_1d = RateLimitItemPerDay(lim.orders_1d, namespace="O-1D")
+        self._fail_ip = RateLimitItemPerMinute(lim.failed_auth_ip_1m, namespace="F-IP")
+        self._fail_key = RateLimitItemPerMinute(lim.failed_auth_key_1m, namespace="F-KEY")
+        self._violations = RateLimitItemPerMinute(lim.ignored_429_before_ban, namespace="V-IP")
+        self._bans = RateLimitItemPerDay(1, namespace="BANS")
+        self._incr = storage.incr
+        self._get = storage.get
+
+    # -- admission, before any work --------------------------------------------------
+
+    def admit(self, ip: str) -> None:
+        """Refuse a banned IP (418), or one with too many failed authentications (429)."""
+        ban = "SANDEX-BAN/" + ip
+        if self._get(ban) > 0:
+            retry = self._retry_after(ban)
+            raise Banned(ip, int(self._clock()) + retry, retry)
+        key = self._fail_ip.key_for(ip)
+        if self._get(key) >= self.limits.failed_auth_ip_1m:
+            self._refuse(
+                ip,
+                key,
+                f"Too many failed authentications from IP {ip}; wait before retrying.",
+            )
+
+    def admit_key(self, ip: str, key_ref: str) -> None:
+        """Refuse a key (by display prefix) that too many requests failed to authenticate."""
+        key = self._fail_key.key_for(key_ref)
+        if self._get(key) >= self.limits.failed_auth_key_1m:
+            self._refuse(
+                ip,
+                key,
+                f"Too many failed authentications for API key {key_ref}...; wait before retrying.",
+            )
+
+    # -- charging ----------------------------------------------------------------------
+
+    def charge_ip(self, ip: str, weight: int, usage: Usage) -> None:
+        item = self._ip_weight
+        key = item.key_for(ip)
+        used = self._incr(key, item.get_expiry(), weight)
+        usage.ip_weight = used
+        if used > item.amount:
+            self._refuse(
+                ip,
+                key,
+                f"Too much request weight used; current limit is {item.amount} request weight"
+                f" per 1 MINUTE. Please use WebSocket Streams for live updates to avoid"
+                " polling the API.",
+                usage.headers(),
+            )
+
+    def charge_key(self, ip: str, key_id: int, weight: int, usage: Usage) -> None:
+        item = self._key_weight
+        key = item.key_for(str(key_id))
+        used = self._incr(key, item.get_expiry(), weight)
+        usage.key_weight = used
+        if used > item.amount:
+            self._refuse(
+                ip,
+                key,
+                f"Too much request weight used by this API key; the limit is {item.amount}"
+                " per 1 MINUTE.",
+                usage.headers(),
+            )
+
+    def charge_order(self, ip: str, user_id: int, usage: Usage) -> None:
+        account = str(user_id)
+        k10 = self._orders_10s.key_for(account)
+        k1d = self._orders_1d.key_for(account)
+        usage.orders_10s = self._incr(k10, self._orders_10s.get_expiry(), 1)
+        usage.orders_1d = self._incr(k1d, self._orders_1d.get_expiry(), 1)
+        if usage.orders_10s > self._orders_10s.amount:
+            self._refuse(
+                ip,
+                k10,
+                f"Too many new orders; current limit is {self._orders_10s.amount} orders per"
+                " 10 SECOND.",
+                usage.headers(),
+            )
+        if usage.orders_1d > self._orders_1d.amount:
+            self._refuse(
+                ip,
+                k1d,
+                f"Too many new orders; current limit is {self._orders_1d.amount} orders per DAY.",
+                usage.headers(),
+            )
+
+    def note_auth_failure(self, ip: str, key_ref: str | None) -> None:
+        self._incr(self._fail_ip.key_for(ip), self._fail_ip.get_expiry(), 1)
+        if key_ref is not None:
+            self._incr(self._fail_key.key_for(key_ref), self._fail_key.get_expiry(), 1)
+
+    # -- refusing and banning ------------------------------------------------------------
+
+    def _retry_after(self, key: str) -> int:
+        return max(1, math.ceil(self.storage.get_expiry(key) - self._clock()))
+
+    def _refuse(self, ip: str, key: str, msg: str, headers: Headers | None = None) -> None:
+        """429 for ``key``'s window; the IP is banned if it keeps ignoring 429s."""
+        item = self._violations
+        ignored = self._incr(item.key_for(ip), item.get_expiry(), 1)
+        if ignored > item.amount:
+            self._ban(ip)
+        raise RateLimited(msg, self._retry_after(key), headers)
+
+    def _ban(self, ip: str) -> None:
+        bans = self._incr(self._bans.key_for(ip), self._bans.get_expiry(), 1)
+        seconds = min(self.limits.first_ban_s * 2 ** (bans - 1), self.limits.longest_ban_s)
+        self._incr("SANDEX-BAN/" + ip, seconds, 1)
+        self.storage.clear(self._violations.key_for(ip))
+        raise Banned(ip, int(self._clock()) + seconds, seconds)

@@ -1,0 +1,130 @@
+"""Binance-style routes, each declared once with its security type, permission and weight.
+
+Adding an endpoint is one decorated function::
+
+    @binance.endpoint("POST", "/api/v3/order", security=Security.TRADE,
+                      access=Access(Permission.SPOT_TRADE, Operation.PLACE_ORDER),
+                      weight=1, counts_order=True)
+    def new_order(call: Call) -> object: ...
+
+The gateway authenticates according to ``security`` (DESIGN §3), checks ``access``,
+charges ``weight`` (and an order, if ``counts_order``) against the rate limits, then
+calls the handler, whose return value is sent as JSON.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandex.keys import Access
+from sandex.service import Principal
+
+__all__ = ["Security", "Call", "Handler", "Route", "RouteTable"]
+
+
+class Security(enum.Enum):
+    """Binance's endpoint security types."""
+
+    NONE = "NONE"
+    """Public: no key, no signature."""
+    USER_DATA = "USER_DATA"
+    """Signed; reads the account."""
+    TRADE = "TRADE"
+    """Signed; changes orders or funds."""
+    USER_STREAM = "USER_STREAM"
+    """API key and IP allowlist, no signature (listen keys)."""
+
+    @property
+    def signed(self) -> bool:
+        return self is Security.USER_DATA or self is Security.TRADE
+
+
+@dataclass(slots=True)
+class Call:
+    """One request as a handler sees it."""
+
+    params: Mapping[str, str]
+    principal: Principal | None
+    client_ip: str
+    now: int
+    services: Any
+    """The gateway's :class:`~sandex.http.gateway.Services`."""
+
+
+Handler = Callable[[Call], object]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    security: Security
+    weight: int
+    access: Access | None
+    counts_order: bool
+    handler: Handler
+    summary: str = ""
+
+
+@dataclass
+class RouteTable:
+    routes: dict[tuple[str, str], Route] = field(default_factory=dict)
+    methods: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, route: Route) -> None:
+        key = (route.method, route.path)
+        if key in self.routes:
+            raise ValueError(f"{route.method} {route.path} is declared twice")
+        if route.security.signed and route.access is None:
+            raise ValueError(f"{route.path}: a signed route must declare the access it needs")
+        if route.weight < 1:
+            raise ValueError(f"{route.path}: weight must be at least 1")
+        self.routes[key] = route
+        self.methods.setdefault(route.path, []).append(route.method)
+
+    def endpoint(
+        self,
+        method: str,
+        path: str,
+        *,
+        security: Security,
+        weight: int = 1,
+        access: Access | None = None,
+        counts_order: bool = False,
+    ) -> Callable[[Handler], Handler]:
+        if access is None and security is Security.USER_DATA:
+            access = Access.READ
+
+        def register(handler: Handler) -> Handler:
+            doc = (handler.__doc__ or "").strip().splitlines()
+            self.add(
+                Route(
+                    method,
+                    path,
+                    security,
+                    weight,
+                    access,
+                    counts_order,
+                    handler,
+                    doc[0] if doc else "",
+                )
+            )
+            return handler
+
+        return register
+
+    def find(self, method: str, path: str) -> Route | None:
+        return self.routes.get((method, path))
+
+    def allowed(self, path: str) -> list[str]:
+        return self.methods.get(path, [])
+
+    def merged(self, *others: RouteTable) -> RouteTable:
+        table = RouteTable()
+        for source in (self, *others):
+            for route in source.routes.values():
+                table.add(route)
+        return table
