@@ -22,6 +22,8 @@ from sandex.bootstrap import Sandex, open_sandex
 from sandex.config import Settings
 from sandex.storage import normalize_url
 
+pytest_plugins = ["http_support"]
+
 PG_URL = os.environ.get("SANDEX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 FAST_HASH = HashParams(time_cost=1, memory_kib=1024)
 """Cheap argon2 parameters so that tests creating many users stay fast."""

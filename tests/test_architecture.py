@@ -117,6 +117,10 @@ def test_the_service_layer_never_imports_adapters() -> None:
         "alembic",
         "typer",
         "rich",
+        "redis",
+        "fastapi",
+        "starlette",
+        "uvicorn",
     )
     problems = {}
     for path in _modules("service"):
@@ -139,3 +143,17 @@ def test_every_public_module_declares_all() -> None:
         and "__all__" not in p.read_text()
     ]
     assert missing == []
+
+
+def test_http_receives_what_bootstrap_builds_and_never_reaches_storage() -> None:
+    forbidden = ("sandex.storage", "sandex.bootstrap", "sandex.cli", "sqlalchemy", "alembic")
+    problems = {}
+    for path in _modules("http"):
+        bad = [
+            n
+            for n in _imports(ast.parse(path.read_text()))
+            if any(n == a or n.startswith(a + ".") for a in forbidden)
+        ]
+        if bad:
+            problems[str(path.relative_to(SRC))] = bad
+    assert problems == {}

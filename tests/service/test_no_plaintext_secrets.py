@@ -89,6 +89,17 @@ def test_no_secret_is_stored_logged_or_audited(
             public_key_pem=generated_public,
         )
         rotated = sx.keys.rotate(hmac_key.key.prefix, now=NOW, actor=OPERATOR)
+        # management sessions: bearer tokens, stored only as keyed hashes
+        session = sx.sessions.login(
+            user.email, PASSWORD, now=NOW, source="127.0.0.1", second_factor=recovery[0]
+        )
+        renewed = sx.sessions.refresh(session.refresh_token, now=NOW, source="127.0.0.1")
+        secrets += [
+            session.access_token,
+            session.refresh_token,
+            renewed.access_token,
+            renewed.refresh_token,
+        ]
         issued = [hmac_key, ed_key, rsa_key, gen_key, rotated]
         for k in issued:
             secrets.append(k.api_key)

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandex.accounts import AccountsError
 from sandex.accounts.sessions import ACCESS_TTL_MS, Session
-from sandex.http.errors import HttpError, error_for
+from sandex.http.errors import NOT_FOUND, UNKNOWN_ERROR, HttpError, error_for
 from sandex.http.gateway import CLIENT_IP_SCOPE_KEY, MANAGEMENT_PREFIX, Services
 from sandex.keys import (
     IpAllowlist,
@@ -178,8 +178,16 @@ def management_app(services: Services) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = -9001 if exc.status_code == 404 else -1000
-        return JSONResponse({"code": code, "msg": str(exc.detail)}, status_code=exc.status_code)
+        status = exc.status_code
+        if status == 400:  # FastAPI could not parse the body
+            code, msg = -1100, "The request body is not valid JSON (UTF-8)."
+        elif status == 404:
+            code, msg = NOT_FOUND, f"No such endpoint: {request.url.path}"
+        else:
+            code, msg = UNKNOWN_ERROR, str(exc.detail)
+        return JSONResponse(
+            {"code": code, "msg": msg}, status_code=status, headers=getattr(exc, "headers", None)
+        )
 
     async def on_error(request: Request, exc: Exception) -> JSONResponse:
         return _error(exc)

@@ -1,0 +1,315 @@
+"""The management API through httpx against the ASGI app."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pyotp
+import pytest
+
+from http_support import AsgiClient, now_ms, signed_query
+from sandex.bootstrap import Sandex
+from sandex.http import Gateway
+from support import PASSWORD
+
+Setup = tuple[Sandex, Gateway]
+
+
+def _sign_up_and_log_in(client: AsgiClient, email: str) -> dict[str, str]:
+    r = client.post("/sandex/v1/users", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 201, r.text
+    r = client.post("/sandex/v1/sessions", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 201, r.text
+    return {"authorization": "Bearer " + r.json()["accessToken"]}
+
+
+def _enable_totp(client: AsgiClient, auth: dict[str, str]) -> tuple[pyotp.TOTP, list[str]]:
+    """Enrol and confirm TOTP; returns the authenticator and the ten recovery codes.
+
+    A TOTP step can be used once, so tests that need several codes quickly use the
+    recovery codes (each single-use, accepted wherever a TOTP code is)."""
+    r = client.post("/sandex/v1/me/totp", headers=auth)
+    assert r.status_code == 200 and r.json()["uri"].startswith("otpauth://totp/")
+    totp = pyotp.TOTP(r.json()["secret"])
+    r = client.post("/sandex/v1/me/totp/confirm", json={"code": totp.now()}, headers=auth)
+    assert r.status_code == 200, r.text
+    codes = r.json()["recoveryCodes"]
+    assert len(codes) == 10
+    return totp, codes
+
+
+def test_openapi_document_describes_the_api(client: AsgiClient) -> None:
+    doc = client.get("/sandex/v1/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    paths = set(doc["paths"])
+    for path in (
+        "/sandex/v1/users",
+        "/sandex/v1/sessions",
+        "/sandex/v1/sessions/refresh",
+        "/sandex/v1/keys",
+        "/sandex/v1/keys/{key_id}",
+        "/sandex/v1/keys/{key_id}/rotate",
+        "/sandex/v1/keys/{key_id}/revoke",
+        "/sandex/v1/me/totp",
+        "/sandex/v1/audit",
+    ):
+        assert path in paths
+
+
+def test_calls_without_a_session_are_401(client: AsgiClient) -> None:
+    for method, path in (
+        ("GET", "/sandex/v1/keys"),
+        ("GET", "/sandex/v1/me"),
+        ("POST", "/sandex/v1/keys/1/revoke"),
+    ):
+        r = client.request(method, path)
+        assert r.status_code == 401 and r.json()["code"] == -1002
+    r = client.get("/sandex/v1/keys", headers={"authorization": "Bearer sdxa_forged"})
+    assert r.status_code == 401
+
+
+def test_wrong_password_is_401_and_repeated_failures_are_throttled(client: AsgiClient) -> None:
+    _sign_up_and_log_in(client, "bob@example.com")
+    codes = [
+        client.post(
+            "/sandex/v1/sessions", json={"email": "bob@example.com", "password": "wrong" * 3}
+        ).status_code
+        for _ in range(8)
+    ]
+    assert codes[0] == 401
+    assert 429 in codes
+    r = client.post(
+        "/sandex/v1/sessions", json={"email": "bob@example.com", "password": "wrong" * 3}
+    )
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+
+
+def test_session_refresh_is_single_use_and_logout_ends_it(client: AsgiClient) -> None:
+    client.post("/sandex/v1/users", json={"email": "carol@example.com", "password": PASSWORD})
+    tokens = client.post(
+        "/sandex/v1/sessions", json={"email": "carol@example.com", "password": PASSWORD}
+    ).json()
+    assert tokens["expiresIn"] == 900 and tokens["tokenType"] == "Bearer"
+    renewed = client.post(
+        "/sandex/v1/sessions/refresh", json={"refreshToken": tokens["refreshToken"]}
+    )
+    assert renewed.status_code == 200
+    new = renewed.json()
+    assert (
+        client.get(
+            "/sandex/v1/me", headers={"authorization": "Bearer " + new["accessToken"]}
+        ).status_code
+        == 200
+    )
+    assert (
+        client.get(
+            "/sandex/v1/me", headers={"authorization": "Bearer " + tokens["accessToken"]}
+        ).status_code
+        == 401
+    )
+    # the old refresh token again: someone copied it; the whole session ends
+    r = client.post("/sandex/v1/sessions/refresh", json={"refreshToken": tokens["refreshToken"]})
+    assert r.status_code == 401
+    assert (
+        client.get(
+            "/sandex/v1/me", headers={"authorization": "Bearer " + new["accessToken"]}
+        ).status_code
+        == 401
+    )
+    # log out
+    auth = {
+        "authorization": "Bearer "
+        + client.post(
+            "/sandex/v1/sessions", json={"email": "carol@example.com", "password": PASSWORD}
+        ).json()["accessToken"]
+    }
+    assert client.delete("/sandex/v1/sessions/current", headers=auth).status_code == 200
+    assert client.get("/sandex/v1/me", headers=auth).status_code == 401
+
+
+def test_key_lifecycle_with_2fa(client: AsgiClient) -> None:
+    auth = _sign_up_and_log_in(client, "dave@example.com")
+    # READ keys need no 2FA; trading keys need 2FA enrolled and a code
+    r = client.post("/sandex/v1/keys", json={"label": "reader"}, headers=auth)
+    assert r.status_code == 201, r.text
+    r = client.post(
+        "/sandex/v1/keys", json={"label": "trader", "permissions": ["SPOT_TRADE"]}, headers=auth
+    )
+    assert r.status_code == 403 and r.json()["code"] == -9004
+    _totp, codes = _enable_totp(client, auth)
+    r = client.post(
+        "/sandex/v1/keys", json={"label": "trader", "permissions": ["SPOT_TRADE"]}, headers=auth
+    )
+    assert r.status_code == 403 and "2FA code" in r.json()["msg"]
+    r = client.post(
+        "/sandex/v1/keys",
+        json={
+            "label": "trader",
+            "permissions": ["SPOT_TRADE"],
+            "ips": ["127.0.0.1"],
+            "totp": codes.pop(),
+        },
+        headers=auth,
+    )
+    assert r.status_code == 201, r.text
+    created = r.json()
+    api_key, secret, key_id = created["apiKey"], created["secret"], created["key"]["id"]
+    assert created["key"]["permissions"] == ["READ", "SPOT_TRADE"]
+    # the secret is shown once: never in list/show
+    listed = client.get("/sandex/v1/keys", headers=auth)
+    assert secret not in listed.text and api_key not in listed.text
+    assert {k["label"] for k in listed.json()} == {"reader", "trader"}
+    # the key works on the Binance routes
+    h = {"X-MBX-APIKEY": api_key}
+    assert (
+        client.get(
+            "/sapi/v1/account/apiRestrictions?" + signed_query(secret), headers=h
+        ).status_code
+        == 200
+    )
+    # narrowing needs no code; widening does
+    r = client.patch(
+        f"/sandex/v1/keys/{key_id}", json={"label": "renamed", "maxOpenOrders": 5}, headers=auth
+    )
+    assert (
+        r.status_code == 200
+        and r.json()["label"] == "renamed"
+        and r.json()["policy"]["maxOpenOrders"] == 5
+    )
+    r = client.patch(
+        f"/sandex/v1/keys/{key_id}", json={"ips": ["127.0.0.1", "10.0.0.0/24"]}, headers=auth
+    )
+    assert r.status_code == 403
+    r = client.patch(
+        f"/sandex/v1/keys/{key_id}",
+        json={"ips": ["127.0.0.1", "10.0.0.0/24"], "totp": codes.pop()},
+        headers=auth,
+    )
+    assert r.status_code == 200 and r.json()["ips"] == ["127.0.0.1", "10.0.0.0/24"]
+    # freeze (no code), unfreeze (code)
+    assert (
+        client.post(f"/sandex/v1/keys/{key_id}/freeze", headers=auth).json()["status"] == "FROZEN"
+    )
+    assert client.post(f"/sandex/v1/keys/{key_id}/unfreeze", headers=auth).status_code == 403
+    r = client.post(f"/sandex/v1/keys/{key_id}/unfreeze", json={"totp": codes.pop()}, headers=auth)
+    assert r.status_code == 200 and r.json()["status"] == "ACTIVE"
+    # rotate: new key and secret once; the old one keeps working during the grace period
+    r = client.post(
+        f"/sandex/v1/keys/{key_id}/rotate",
+        json={"graceSeconds": 60, "totp": codes.pop()},
+        headers=auth,
+    )
+    assert r.status_code == 200, r.text
+    new_key, new_secret = r.json()["apiKey"], r.json()["secret"]
+    assert new_key != api_key and new_secret != secret
+    assert (
+        client.get(
+            "/sapi/v1/account/apiRestrictions?" + signed_query(secret), headers=h
+        ).status_code
+        == 200
+    )
+    assert (
+        client.get(
+            "/sapi/v1/account/apiRestrictions?" + signed_query(new_secret),
+            headers={"X-MBX-APIKEY": new_key},
+        ).status_code
+        == 200
+    )
+    # revoke: refused at once
+    r = client.post(f"/sandex/v1/keys/{key_id}/revoke", headers=auth)
+    assert r.status_code == 200 and r.json()["status"] == "REVOKED"
+    assert (
+        client.get("/sapi/v1/account/apiRestrictions?" + signed_query(secret), headers=h).json()[
+            "code"
+        ]
+        == -2015
+    )
+    # the audit trail of this user shows the changes and the requests
+    events = [e["event"] for e in client.get("/sandex/v1/audit?limit=200", headers=auth).json()]
+    for expected in (
+        "key.created",
+        "key.updated",
+        "key.frozen",
+        "key.unfrozen",
+        "key.rotated",
+        "key.revoked",
+        "auth.allowed",
+        "auth.denied",
+    ):
+        assert expected in events, expected
+
+
+def test_a_user_never_sees_or_touches_anothers_keys(client: AsgiClient) -> None:
+    alice = _sign_up_and_log_in(client, "alice@example.com")
+    mallory = _sign_up_and_log_in(client, "mallory@example.com")
+    created = client.post("/sandex/v1/keys", json={"label": "alice-bot"}, headers=alice).json()
+    key_id = created["key"]["id"]
+    assert client.get("/sandex/v1/keys", headers=mallory).json() == []
+    for method, path, body in (
+        ("GET", f"/sandex/v1/keys/{key_id}", None),
+        ("PATCH", f"/sandex/v1/keys/{key_id}", {"label": "mine"}),
+        ("POST", f"/sandex/v1/keys/{key_id}/revoke", None),
+        ("POST", f"/sandex/v1/keys/{key_id}/freeze", None),
+        ("POST", f"/sandex/v1/keys/{key_id}/rotate", {}),
+    ):
+        kwargs: dict[str, Any] = {"headers": mallory}
+        if body is not None:
+            kwargs["json"] = body
+        r = client.request(method, path, **kwargs)
+        assert r.status_code == 404, (method, path, r.text)
+        assert "alice" not in r.text
+    mine = client.get("/sandex/v1/audit?limit=500", headers=mallory).json()
+    assert all(e["userId"] in (None, mine[0]["userId"]) for e in mine)
+    assert not any(e["keyPrefix"] == created["key"]["prefix"] for e in mine)
+    assert client.get(f"/sandex/v1/keys/{key_id}", headers=alice).json()["status"] == "ACTIVE"
+
+
+def test_login_with_2fa_needs_the_code(client: AsgiClient) -> None:
+    auth = _sign_up_and_log_in(client, "erin@example.com")
+    totp, codes = _enable_totp(client, auth)
+    login = {"email": "erin@example.com", "password": PASSWORD}
+    r = client.post("/sandex/v1/sessions", json=login)
+    assert r.status_code == 403 and r.json()["code"] == -9004
+    wrong = "000000" if totp.now() != "000000" else "111111"
+    r = client.post("/sandex/v1/sessions", json={**login, "totp": wrong})
+    assert r.status_code == 403
+    # the current step was used to confirm enrolment; the next step's code is accepted early
+    next_code = totp.at(int(time.time()) + 30)
+    r = client.post("/sandex/v1/sessions", json={**login, "totp": next_code})
+    assert r.status_code == 201, r.text
+    r = client.post("/sandex/v1/sessions", json={**login, "totp": next_code})
+    assert r.status_code == 403 and "already used" in r.json()["msg"]
+    r = client.post("/sandex/v1/sessions", json={**login, "totp": codes[0]})
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"email": "x@example.com"}, -1102),
+        ({"email": "x@example.com", "password": PASSWORD, "admin": True}, -1100),
+        ({"email": "not-an-email", "password": PASSWORD}, -9005),
+        ({"email": "x@example.com", "password": "short"}, -9005),
+    ],
+)
+def test_bad_sign_up_input_is_a_clear_400(
+    client: AsgiClient, body: dict[str, Any], code: int
+) -> None:
+    r = client.post("/sandex/v1/users", json=body)
+    assert r.status_code == 400 and r.json()["code"] == code and r.json()["msg"]
+
+
+def test_duplicate_sign_up_is_409(client: AsgiClient) -> None:
+    _sign_up_and_log_in(client, "frank@example.com")
+    r = client.post("/sandex/v1/users", json={"email": "frank@example.com", "password": PASSWORD})
+    assert r.status_code == 409 and r.json()["code"] == -9002
+
+
+def test_unknown_management_path_is_404_json(client: AsgiClient) -> None:
+    r = client.get("/sandex/v1/nothing-here")
+    assert r.status_code == 404 and r.json()["code"] == -9001
+
+
+def test_time_of_day_helper() -> None:
+    assert now_ms() > 1_700_000_000_000

@@ -1,0 +1,65 @@
+"""Rate limits and bans on the limits library's memory storage."""
+
+from __future__ import annotations
+
+import pytest
+from limits.storage import MemoryStorage
+
+from sandex.http.errors import Banned, RateLimited
+from sandex.http.ratelimit import RateLimiter, RateLimits, Usage
+
+
+def _limiter(**kw: int) -> RateLimiter:
+    return RateLimiter(MemoryStorage(), RateLimits(**kw))
+
+
+def test_bans_escalate_from_two_minutes() -> None:
+    limiter = _limiter(ip_weight_1m=1, ignored_429_before_ban=2)
+    limiter.charge_ip("1.1.1.1", 1, Usage())
+    bans = []
+    for _ in range(2):
+        for _ in range(10):
+            try:
+                limiter.admit("1.1.1.1")
+                limiter.charge_ip("1.1.1.1", 1, Usage())
+            except RateLimited:
+                continue
+            except Banned as ban:
+                bans.append(ban.retry_after)
+                break
+        # lift the ban by hand (as if it ran out) to see the next one
+        limiter.storage.clear("SANDEX-BAN/1.1.1.1")
+    assert bans == [120, 240]
+
+
+def test_weight_limit_refuses_with_retry_after_and_usage_headers() -> None:
+    limiter = _limiter(ip_weight_1m=10)
+    usage = Usage()
+    limiter.charge_ip("2.2.2.2", 10, usage)
+    assert usage.headers() == [(b"x-mbx-used-weight-1m", b"10")]
+    with pytest.raises(RateLimited) as caught:
+        limiter.charge_ip("2.2.2.2", 1, usage)
+    assert caught.value.status == 429 and caught.value.code == -1003
+    assert 1 <= caught.value.retry_after <= 60
+    assert (b"x-mbx-used-weight-1m", b"11") in caught.value.headers
+
+
+def test_key_weight_is_separate_from_ip_weight() -> None:
+    limiter = _limiter(key_weight_1m=3)
+    for _ in range(3):
+        limiter.charge_key("3.3.3.3", 7, 1, Usage())
+    with pytest.raises(RateLimited):
+        limiter.charge_key("3.3.3.4", 7, 1, Usage())
+    limiter.charge_key("3.3.3.3", 8, 1, Usage())
+
+
+def test_failed_authentications_have_a_small_budget() -> None:
+    limiter = _limiter(failed_auth_ip_1m=3, failed_auth_key_1m=2)
+    for _ in range(2):
+        limiter.note_auth_failure("4.4.4.4", "sdxkABCDEFGH")
+    with pytest.raises(RateLimited, match="sdxkABCDEFGH"):
+        limiter.admit_key("4.4.4.4", "sdxkABCDEFGH")
+    limiter.admit("4.4.4.4")
+    limiter.note_auth_failure("4.4.4.4", None)
+    with pytest.raises(RateLimited, match=r"4\.4\.4\.4"):
+        limiter.admit("4.4.4.4")
