@@ -431,3 +431,24 @@ def test_route_table_refuses_a_signed_route_without_access() -> None:
 
 def test_urlencode_helper_is_what_clients_send() -> None:
     assert urlencode([("x", "a b/c")]) == "x=a+b%2Fc"
+
+
+def test_user_stream_routes_need_the_key_but_no_signature(
+    make_gateway: Callable[..., Setup],
+) -> None:
+    sx, base = make_gateway()
+    extra = RouteTable()
+
+    @extra.endpoint("POST", "/api/v3/userDataStream", security=Security.USER_STREAM)
+    def listen_key(call: Call) -> object:
+        assert call.principal is not None
+        return {"listenKey": f"user-{call.principal.user_id}"}
+
+    client = AsgiClient(Gateway(base.services, binance_routes.merged(extra)))
+    api_key, _secret = _key(sx, ips=("127.0.0.1",))
+    r = client.post("/api/v3/userDataStream", headers={"X-MBX-APIKEY": api_key})
+    assert r.status_code == 200 and r.json()["listenKey"].startswith("user-")
+    assert client.post("/api/v3/userDataStream").json()["code"] == -2014
+    outsider = AsgiClient(client.app, ip="127.0.0.5")
+    r = outsider.post("/api/v3/userDataStream", headers={"X-MBX-APIKEY": api_key})
+    assert r.json()["code"] == -2015 and "127.0.0.5" in r.json()["msg"]

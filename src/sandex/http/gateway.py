@@ -62,6 +62,7 @@ CLIENT_IP_SCOPE_KEY: Final = "sandex.client_ip"
 _JSON: Final = (b"content-type", b"application/json;charset=UTF-8")
 _FAILED_AUTH = (SignatureInvalid, ApiKeyRejected, ApiKeyFormatInvalid, IpNotAllowed)
 _NONE = Security.NONE
+_USER_STREAM = Security.USER_STREAM
 
 
 @dataclass
@@ -96,6 +97,7 @@ class Gateway:
         self._limiter = services.limiter
         self._resolve_ip = services.ip.resolve
         self._authenticate = services.auth.authenticate
+        self._identify = services.auth.identify
         self._now = services.clock.now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -183,8 +185,11 @@ class Gateway:
                 limiter.admit_key(ip, key_ref)
             request = SignedRequest(method, path, query, body, headers, ip)
             try:
-                assert route.access is not None
-                principal = self._authenticate(request, now, route.access)
+                if route.security is _USER_STREAM:
+                    principal = self._identify(request, now)
+                else:
+                    assert route.access is not None
+                    principal = self._authenticate(request, now, route.access)
             except AuthenticationFailed as exc:
                 if isinstance(exc, _FAILED_AUTH):
                     limiter.note_auth_failure(ip, key_ref)

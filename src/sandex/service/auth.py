@@ -178,15 +178,7 @@ class Authenticator:
                 except AccessDenied as exc:
                     raise PermissionMissing(str(exc), reason=str(exc)) from None
         except AuthenticationFailed as exc:
-            if entry is None:
-                who: tuple[int | None, int | None, str | None] = (
-                    None,
-                    None,
-                    self._prefix_for_audit(api_key),
-                )
-            else:
-                who = (entry.key_id, entry.user_id, entry.prefix)
-            self._record((now, *who, request.client_ip, request.method, request.path, exc.reason))
+            self._refused(exc, entry, api_key, request, now)
             raise
         self._record(
             (
@@ -201,6 +193,57 @@ class Authenticator:
             )
         )
         return entry.principal
+
+    def identify(self, request: SignedRequest, now: int) -> Principal:
+        """The principal of an API-key-only request (Binance's USER_STREAM security: no
+        signature): steps 1, 2 and 6. Audited like :meth:`authenticate`."""
+        entry: CachedKey | None = None
+        api_key = request.headers.get(_HEADER)
+        try:
+            if api_key is None:
+                raise ApiKeyFormatInvalid(reason="no X-MBX-APIKEY header")
+            entry = self._cached(api_key)
+            if entry is None:
+                entry = self._load(api_key, now)
+            if entry.dead is not None or now >= entry.dies_at:
+                raise ApiKeyRejected(reason=entry.dead or entry.dies_reason)
+            if entry.allowlist is not None and not entry.ip_allowed(request.client_ip):
+                raise IpNotAllowed(request.client_ip)
+        except AuthenticationFailed as exc:
+            self._refused(exc, entry, api_key, request, now)
+            raise
+        self._record(
+            (
+                now,
+                entry.key_id,
+                entry.user_id,
+                entry.prefix,
+                request.client_ip,
+                request.method,
+                request.path,
+                None,
+            )
+        )
+        return entry.principal
+
+    def _refused(
+        self,
+        exc: AuthenticationFailed,
+        entry: CachedKey | None,
+        api_key: str | None,
+        request: SignedRequest,
+        now: int,
+    ) -> None:
+        """Queue the audit record of a refusal, with as much of the key as may be logged."""
+        if entry is None:
+            who: tuple[int | None, int | None, str | None] = (
+                None,
+                None,
+                self._prefix_for_audit(api_key),
+            )
+        else:
+            who = (entry.key_id, entry.user_id, entry.prefix)
+        self._record((now, *who, request.client_ip, request.method, request.path, exc.reason))
 
     @staticmethod
     def _prefix_for_audit(api_key: str | None) -> str | None:
