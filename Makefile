@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/sandex init
+	$(BIN)/sandex serve --demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -29,6 +29,7 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/auth.py
+	$(BIN)/python bench/http.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
