@@ -30,7 +30,7 @@ from sandex.keys import (
     parse_permissions,
 )
 from sandex.keys.policy import parse_notional, parse_symbols
-from sandex.service import UNSET, Actor, KeyPatch, ServiceError
+from sandex.service import UNSET, Actor, IssuedKey, KeyPatch, ServiceError
 from sandex.service.sessions import IssuedSession, SessionInvalid
 from sandex.service.views import audit_view, key_view
 
@@ -115,6 +115,11 @@ def _tokens(issued: IssuedSession) -> dict[str, Any]:
         refreshExpiresAt=issued.session.refresh_expires_at,
         userId=issued.user.id,
     ).model_dump()
+
+
+def _issued_view(issued: IssuedKey, now: int) -> dict[str, Any]:
+    """A new key as its owner sees it this once: the API key and (HMAC) secret included."""
+    return {"apiKey": issued.api_key, "secret": issued.secret, "key": key_view(issued.key, now=now)}
 
 
 def _ip(request: Request) -> str:
@@ -311,11 +316,7 @@ def management_app(services: Services) -> FastAPI:
             kind=KeyKind.parse(body.type),
             public_key_pem=body.publicKey,
         )
-        return {
-            "apiKey": issued.api_key,
-            "secret": issued.secret,
-            "key": key_view(issued.key, now=now),
-        }
+        return _issued_view(issued, now)
 
     @app.get(f"{P}/keys/{{key_id}}", tags=["keys"])
     def show_key(key_id: KeyId, s: Current, request: Request) -> dict[str, Any]:
@@ -374,11 +375,7 @@ def management_app(services: Services) -> FastAPI:
             grace_ms=None if body.graceSeconds is None else body.graceSeconds * 1000,
             public_key_pem=body.publicKey,
         )
-        return {
-            "apiKey": issued.api_key,
-            "secret": issued.secret,
-            "key": key_view(issued.key, now=now),
-        }
+        return _issued_view(issued, now)
 
     @app.post(f"{P}/keys/{{key_id}}/revoke", tags=["keys"])
     def revoke_key(key_id: KeyId, s: Current, request: Request) -> dict[str, Any]:

@@ -123,9 +123,7 @@ class Authenticator:
         api_key = request.headers.get(_HEADER)
         try:
             # 1. key present and well-formed; 2. known and alive
-            if api_key is None:
-                raise ApiKeyFormatInvalid(reason="no X-MBX-APIKEY header")
-            entry = self._cached(api_key)
+            entry = self._cached(api_key) if api_key is not None else None
             if entry is None:
                 entry = self._load(api_key, now)
             if entry.dead is not None or now >= entry.dies_at:
@@ -180,19 +178,7 @@ class Authenticator:
         except AuthenticationFailed as exc:
             self._refused(exc, entry, api_key, request, now)
             raise
-        self._record(
-            (
-                now,
-                entry.key_id,
-                entry.user_id,
-                entry.prefix,
-                request.client_ip,
-                request.method,
-                request.path,
-                None,
-            )
-        )
-        return entry.principal
+        return self._allowed(entry, request, now)
 
     def identify(self, request: SignedRequest, now: int) -> Principal:
         """The principal of an API-key-only request (Binance's USER_STREAM security: no
@@ -200,9 +186,7 @@ class Authenticator:
         entry: CachedKey | None = None
         api_key = request.headers.get(_HEADER)
         try:
-            if api_key is None:
-                raise ApiKeyFormatInvalid(reason="no X-MBX-APIKEY header")
-            entry = self._cached(api_key)
+            entry = self._cached(api_key) if api_key is not None else None
             if entry is None:
                 entry = self._load(api_key, now)
             if entry.dead is not None or now >= entry.dies_at:
@@ -212,6 +196,10 @@ class Authenticator:
         except AuthenticationFailed as exc:
             self._refused(exc, entry, api_key, request, now)
             raise
+        return self._allowed(entry, request, now)
+
+    def _allowed(self, entry: CachedKey, request: SignedRequest, now: int) -> Principal:
+        """Queue the audit record of an allowed request; the principal it acts for."""
         self._record(
             (
                 now,
@@ -255,8 +243,10 @@ class Authenticator:
             return display_prefix(api_key)
         return None
 
-    def _load(self, api_key: str, now: int) -> CachedKey:
+    def _load(self, api_key: str | None, now: int) -> CachedKey:
         """Cache miss: check the format, look the key up by its keyed hash, unseal it."""
+        if api_key is None:
+            raise ApiKeyFormatInvalid(reason="no X-MBX-APIKEY header")
         if not is_api_key(api_key):
             if is_secret(api_key):
                 reason = "a Sandex secret was sent as the API key (key and secret swapped?)"
