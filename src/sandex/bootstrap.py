@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any
 
 import redis
-from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.storage import RedisStorage, Storage
 from sqlalchemy import Engine
 
 from sandex.accounts import PasswordHasher
@@ -23,7 +23,7 @@ from sandex.http.binance import routes as binance_routes
 from sandex.http.client_ip import ClientIpResolver, parse_networks
 from sandex.http.gateway import Gateway, Services
 from sandex.http.management import management_app
-from sandex.http.ratelimit import RateLimiter, RateLimits
+from sandex.http.ratelimit import LocalStorage, RateLimiter, RateLimits
 from sandex.service import (
     ActivityLog,
     AuditService,
@@ -225,7 +225,7 @@ def build_gateway(sx: Sandex) -> Gateway:
     if s.redis_url:
         storage = RedisStorage(s.redis_url, key_prefix=f"{s.redis_namespace}:limits")
     else:
-        storage = MemoryStorage()
+        storage = LocalStorage()
     try:
         trusted = parse_networks(s.trusted_proxies)
     except ValueError as exc:

@@ -31,3 +31,13 @@ def test_bad_parameters(query: bytes, body: bytes, code: int) -> None:
     with pytest.raises(BadParameters) as caught:
         parse_params(query, body)
     assert caught.value.code == code and caught.value.status == 400
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"a=1&b=&c", b"symbol=BTCUSDT&timestamp=1&signature=ab", b"x=a+b&y=%2F", b"&&a=1&", b"a==b"],
+)
+def test_fast_path_agrees_with_parse_qsl(raw: bytes) -> None:
+    from urllib.parse import parse_qsl
+
+    assert parse_params(raw, b"") == dict(parse_qsl(raw.decode(), keep_blank_values=True))

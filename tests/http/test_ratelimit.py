@@ -63,3 +63,18 @@ def test_failed_authentications_have_a_small_budget() -> None:
     limiter.note_auth_failure("4.4.4.4", None)
     with pytest.raises(RateLimited, match=r"4\.4\.4\.4"):
         limiter.admit("4.4.4.4")
+
+
+def test_local_storage_counts_within_a_window_and_restarts_after_it() -> None:
+    import time
+
+    from sandex.http.ratelimit import LocalStorage
+
+    storage = LocalStorage()
+    assert storage.incr("k", 0.2, 3) == 3
+    assert storage.incr("k", 0.2, 2) == 5
+    assert storage.get("k") == 5
+    assert storage.get_expiry("k") > time.time()
+    time.sleep(0.25)
+    assert storage.get("k") == 0
+    assert storage.incr("k", 0.2, 1) == 1

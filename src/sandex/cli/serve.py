@@ -103,5 +103,8 @@ def serve(
         access_log=False,
         log_level="warning",
         server_header=False,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default; Sandex decides whom
+        # to believe itself (SANDEX_TRUSTED_PROXIES), so uvicorn must not rewrite the peer
+        proxy_headers=False,
         timeout_graceful_shutdown=10,
     )

@@ -60,6 +60,8 @@ class ClientIpResolver:
         return any(addr.version == net.version and addr in net for net in self._trusted)
 
     def resolve(self, peer: str | None, headers: Mapping[str, str]) -> str:
+        if not self._trusted and peer and not peer.startswith("::ffff:"):
+            return peer  # no proxies to believe: the peer as the server reported it
         peer_addr = _address(peer) if peer else None
         if peer_addr is None:
             return peer or "0.0.0.0"  # noqa: S104 (not a bind address: an unknown peer)

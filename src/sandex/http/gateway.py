@@ -27,7 +27,7 @@ from sandex.http.errors import (
 from sandex.http.params import parse_params
 from sandex.http.ratelimit import RateLimiter, Usage
 from sandex.http.routes import Call, Route, RouteTable, Security
-from sandex.keys import display_prefix, is_api_key
+from sandex.keys.formats import API_KEY_PREFIX, DISPLAY_PREFIX_LENGTH
 from sandex.service import (
     ActivityLog,
     ApiKeyFormatInvalid,
@@ -111,11 +111,14 @@ class Gateway:
             await send({"type": "websocket.close", "code": 1003})
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[name] = headers[name] + "," + value if name in headers else value
+        raw_headers = scope["headers"]
+        headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in raw_headers}
+        if len(headers) < len(raw_headers):  # a repeated header: keep every value, in order
+            headers = {}
+            for raw_name, raw_value in raw_headers:
+                name = raw_name.decode("latin-1").lower()
+                value = raw_value.decode("latin-1")
+                headers[name] = headers[name] + "," + value if name in headers else value
         client = scope.get("client")
         ip = self._resolve_ip(client[0] if client else None, headers)
         usage = Usage()
@@ -180,7 +183,14 @@ class Gateway:
         principal: Principal | None = None
         if route.security is not _NONE:
             api_key = headers.get("x-mbx-apikey")
-            key_ref = display_prefix(api_key) if api_key and is_api_key(api_key) else None
+            # the key's display prefix (not secret) names it in the failure budget; the
+            # full format check comes in authentication
+            # full format check comes in authentication; never a secret's first characters
+            key_ref = (
+                api_key[:DISPLAY_PREFIX_LENGTH]
+                if api_key and len(api_key) == 64 and api_key.startswith(API_KEY_PREFIX)
+                else None
+            )
             if key_ref is not None:
                 limiter.admit_key(ip, key_ref)
             request = SignedRequest(method, path, query, body, headers, ip)

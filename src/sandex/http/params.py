@@ -13,6 +13,13 @@ MAX_PARAMS: Final = 100
 
 
 def _pairs(raw: bytes, where: str) -> list[tuple[str, str]]:
+    if b"%" not in raw and b"+" not in raw and raw.isascii():
+        # the common case (what ccxt and python-binance send for most calls): nothing to
+        # unquote, so split directly; same result as parse_qsl, several times faster
+        parts = [p for p in raw.decode("ascii").split("&") if p]
+        if len(parts) > MAX_PARAMS:
+            raise BadParameters(-1101, f"Too many parameters; the limit is {MAX_PARAMS}.")
+        return [(name, value) for name, _, value in (p.partition("=") for p in parts)]
     try:
         text = raw.decode("ascii")
         pairs = parse_qsl(

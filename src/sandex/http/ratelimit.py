@@ -20,17 +20,65 @@ from dataclasses import dataclass
 from typing import Final
 
 from limits import (
+    RateLimitItem,
     RateLimitItemPerDay,
     RateLimitItemPerMinute,
     RateLimitItemPerSecond,
 )
-from limits.storage import Storage
+from limits.storage import MemoryStorage, Storage
 
 from sandex.http.errors import Banned, Headers, RateLimited
 
-__all__ = ["RateLimits", "RateLimiter", "Usage"]
+__all__ = ["RateLimits", "RateLimiter", "Usage", "LocalStorage"]
 
 _DAY_S: Final = 86_400
+
+
+class LocalStorage(MemoryStorage):
+    """The ``limits`` memory storage, made cheap for one event loop (measured: the stock
+    one takes a lock and may start a timer thread on every write).
+
+    Counters are read and written by the gateway's event loop only, so no lock is
+    needed; an expired counter reads as zero and restarts on its next write, and
+    expired entries are swept every few thousand new windows.
+    """
+
+    _SWEEP_EVERY: Final = 10_000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._new_windows = 0
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        now = time.time()
+        if self.expirations.get(key, 0.0) <= now:
+            self.storage[key] = amount
+            self.expirations[key] = now + expiry
+            self._new_windows += 1
+            if self._new_windows >= self._SWEEP_EVERY:
+                self._sweep(now)
+            return amount
+        value = self.storage[key] + amount
+        self.storage[key] = value
+        return value
+
+    def get(self, key: str) -> int:
+        if self.expirations.get(key, 0.0) <= time.time():
+            return 0
+        return self.storage.get(key, 0)
+
+    def _sweep(self, now: float) -> None:
+        self._new_windows = 0
+        for key, until in list(self.expirations.items()):
+            if until <= now:
+                self.storage.pop(key, None)
+                del self.expirations[key]
+
+
+def _keys_for(item: RateLimitItem) -> Callable[[str], str]:
+    """``ident -> item.key_for(ident)``, without rebuilding the constant parts each time."""
+    head, tail = item.key_for("\x00").split("\x00")
+    return lambda ident: head + ident + tail
 
 
 @dataclass(frozen=True)
@@ -83,6 +131,12 @@ class RateLimiter:
         self._bans = RateLimitItemPerDay(1, namespace="BANS")
         self._incr = storage.incr
         self._get = storage.get
+        self._ip_weight_key = _keys_for(self._ip_weight)
+        self._key_weight_key = _keys_for(self._key_weight)
+        self._fail_ip_key = _keys_for(self._fail_ip)
+        self._fail_key_key = _keys_for(self._fail_key)
+        self._ip_weight_expiry = self._ip_weight.get_expiry()
+        self._key_weight_expiry = self._key_weight.get_expiry()
 
     # -- admission, before any work --------------------------------------------------
 
@@ -92,7 +146,7 @@ class RateLimiter:
         if self._get(ban) > 0:
             retry = self._retry_after(ban)
             raise Banned(ip, int(self._clock()) + retry, retry)
-        key = self._fail_ip.key_for(ip)
+        key = self._fail_ip_key(ip)
         if self._get(key) >= self.limits.failed_auth_ip_1m:
             self._refuse(
                 ip,
@@ -102,7 +156,7 @@ class RateLimiter:
 
     def admit_key(self, ip: str, key_ref: str) -> None:
         """Refuse a key (by display prefix) that too many requests failed to authenticate."""
-        key = self._fail_key.key_for(key_ref)
+        key = self._fail_key_key(key_ref)
         if self._get(key) >= self.limits.failed_auth_key_1m:
             self._refuse(
                 ip,
@@ -114,8 +168,8 @@ class RateLimiter:
 
     def charge_ip(self, ip: str, weight: int, usage: Usage) -> None:
         item = self._ip_weight
-        key = item.key_for(ip)
-        used = self._incr(key, item.get_expiry(), weight)
+        key = self._ip_weight_key(ip)
+        used = self._incr(key, self._ip_weight_expiry, weight)
         usage.ip_weight = used
         if used > item.amount:
             self._refuse(
@@ -129,8 +183,8 @@ class RateLimiter:
 
     def charge_key(self, ip: str, key_id: int, weight: int, usage: Usage) -> None:
         item = self._key_weight
-        key = item.key_for(str(key_id))
-        used = self._incr(key, item.get_expiry(), weight)
+        key = self._key_weight_key(str(key_id))
+        used = self._incr(key, self._key_weight_expiry, weight)
         usage.key_weight = used
         if used > item.amount:
             self._refuse(
@@ -164,9 +218,9 @@ class RateLimiter:
             )
 
     def note_auth_failure(self, ip: str, key_ref: str | None) -> None:
-        self._incr(self._fail_ip.key_for(ip), self._fail_ip.get_expiry(), 1)
+        self._incr(self._fail_ip_key(ip), self._fail_ip.get_expiry(), 1)
         if key_ref is not None:
-            self._incr(self._fail_key.key_for(key_ref), self._fail_key.get_expiry(), 1)
+            self._incr(self._fail_key_key(key_ref), self._fail_key.get_expiry(), 1)
 
     # -- refusing and banning ------------------------------------------------------------
 

@@ -1,0 +1,269 @@
+"""End-to-end fixtures: real ``sandex serve`` processes on 127.0.0.1, reached over TCP.
+
+``tests/e2e`` is a package (it has an ``__init__.py``) so that this conftest is imported
+as ``e2e.conftest`` and never replaces the top-level ``conftest`` module that other test
+directories import names from.
+
+Each server runs in its own session (process group) with stdout and stderr in a log
+file; a server that does not answer ``/api/v3/ping`` fails the test with the log's
+tail. At teardown the group gets SIGTERM, then SIGKILL after 10 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from e2e.clients import close_clients
+from sandex.accounts import HashParams
+from sandex.bootstrap import Sandex, open_sandex
+from sandex.config import Settings
+
+HOST = "127.0.0.1"
+PG_URL = os.environ.get("SANDEX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+"""The same PostgreSQL as tests/conftest.py (read from the same variable, not imported:
+the name ``conftest`` is ambiguous once several test directories have one)."""
+REDIS_URL = os.environ.get("SANDEX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+"""Redis for the multi-worker tests; unreachable: skipped, or failed when CI is set."""
+FAST_HASH = HashParams(time_cost=1, memory_kib=1024)
+STARTUP_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+_CLI = "from sandex.cli.main import main; main()"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any SANDEX_* setting, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANDEX_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def serve_command(data_dir: Path, port: int, workers: int = 1) -> list[str]:
+    cmd = [sys.executable, "-c", _CLI, "--data-dir", str(data_dir), "serve"]
+    cmd += ["--host", HOST, "--port", str(port)]
+    if workers != 1:
+        cmd += ["--workers", str(workers)]
+    return cmd
+
+
+@dataclass
+class Server:
+    """One ``sandex serve`` process (and its workers, in the same process group)."""
+
+    port: int
+    data_dir: Path
+    env: dict[str, str] = field(repr=False)  # may hold SANDEX_MASTER_KEY
+    log: Path
+    proc: subprocess.Popen[bytes]
+    stopped_with: int | None = field(default=None, init=False)
+
+    @property
+    def base(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def settings(self) -> Settings:
+        """Settings for opening this server's database from the test process."""
+        return dataclasses.replace(
+            Settings.from_env(self.env, data_dir=self.data_dir), password_hash=FAST_HASH
+        )
+
+    def open(self) -> Sandex:
+        return open_sandex(self.settings())
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        """SIGTERM to the process group; SIGKILL if it is still there after ``timeout``."""
+        if self.stopped_with is not None:
+            return self.stopped_with
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait()
+        self.stopped_with = self.proc.returncode
+        return self.proc.returncode
+
+    def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            code = self.proc.poll()
+            if code is not None:
+                pytest.fail(f"sandex serve exited with {code} during startup:\n{self.log_tail()}")
+            try:
+                if (
+                    httpx.get(self.base + "/api/v3/ping", timeout=1.0, trust_env=False).status_code
+                    == 200
+                ):
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(
+                    f"sandex serve did not answer /api/v3/ping within {timeout:.0f} s:\n"
+                    f"{self.log_tail()}"
+                )
+            time.sleep(0.05)
+
+
+def launch(
+    data_dir: Path, log: Path, *, env: dict[str, str] | None = None, workers: int = 1
+) -> Server:
+    """Start ``sandex serve`` and wait until it answers."""
+    port = free_port()
+    env = server_env() if env is None else env
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            serve_command(data_dir, port, workers),
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    server = Server(port, data_dir, env, log, proc)
+    try:
+        server.wait_ready()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@contextmanager
+def running(
+    data_dir: Path, log: Path, *, env: dict[str, str] | None = None, workers: int = 1
+) -> Iterator[Server]:
+    server = launch(data_dir, log, env=env, workers=workers)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+Launch = Callable[..., Server]
+
+
+@pytest.fixture(autouse=True)
+def _client_resources() -> Iterator[None]:
+    """Leave nothing for the garbage collector to find in a later test.
+
+    python-binance's Client takes the thread's current event loop, creating one if there
+    is none, and never closes it; once something else (``asyncio.run``) unsets it, it is
+    collected as an "unclosed event loop" ResourceWarning, which this suite turns into
+    an error in whatever test runs then. So each test gets a loop that is closed after
+    it, and every client's connection pool is closed too.
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        close_clients()
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Launch]:
+    """``start_server(env=..., workers=..., data_dir=...)``: servers stopped after the test."""
+    servers: list[Server] = []
+
+    def start(
+        *, env: dict[str, str] | None = None, workers: int = 1, data_dir: Path | None = None
+    ) -> Server:
+        n = len(servers)
+        server = launch(
+            data_dir or tmp_path / "data",
+            tmp_path / f"server-{n}.log",
+            env=env,
+            workers=workers,
+        )
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server on SQLite for the whole module."""
+    tmp = tmp_path_factory.mktemp("sandex-e2e")
+    with running(tmp / "data", tmp / "server.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def operator(sqlite_server: Server) -> Iterator[Sandex]:
+    """The module server's data directory opened from the test process, as the operator
+    would with the CLI (keys created here reach the server through the database)."""
+    with sqlite_server.open() as sx:
+        yield sx
+
+
+def _redis_problem(url: str) -> str | None:
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return f"Redis at {url} is unreachable: {exc}"
+    finally:
+        client.close()
+    return None
+
+
+@pytest.fixture
+def redis_namespace() -> Iterator[str]:
+    """A Redis namespace of this test's own; skipped (failed when CI is set) without Redis."""
+    problem = _redis_problem(REDIS_URL)
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem} (CI is set, so this fails instead of skipping)")
+        pytest.skip(problem)
+    namespace = f"sandex-e2e-{os.getpid()}-{secrets.token_hex(4)}"
+    yield namespace
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        names = list(client.scan_iter(match=f"{namespace}:*"))
+        if names:
+            client.delete(*names)
+    finally:
+        client.close()
