@@ -150,10 +150,19 @@ def test_revocation_through_one_server_reaches_another_within_a_second(
 # -- 6: two workers sharing Redis --------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 def test_two_workers_share_the_replay_cache_and_see_revocations(
-    start_server: Launch, redis_namespace: str
+    start_server: Launch, redis_namespace: str, database: str, request: pytest.FixtureRequest
 ) -> None:
     env = server_env(SANDEX_REDIS_URL=REDIS_URL, SANDEX_REDIS_NAMESPACE=redis_namespace)
+    if database == "postgresql":
+        env.update(
+            SANDEX_DATABASE_URL=PG_URL,
+            SANDEX_DATABASE_SCHEMA=request.getfixturevalue("pg_schema"),
+            SANDEX_MASTER_KEY=MasterKey.generate().to_text(),
+        )
     server = start_server(env=env, workers=2)
     workers = _worker_pids(server.proc.pid)
     assert workers is None or len(workers) == 2, workers
