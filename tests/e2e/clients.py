@@ -16,12 +16,12 @@ from urllib.parse import urlencode
 
 import ccxt
 import httpx
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from requests.adapters import HTTPAdapter
 
 from sandex.bootstrap import Sandex
 from sandex.keys import KeyKind, Permission, generate_ed25519_pair
+from sandex.keys.material import pem_pair
 from sandex.keys.signing import sign_hmac
 from sandex.service import IssuedKey, NotFound
 from support import OPERATOR, PASSWORD, make_key
@@ -89,18 +89,7 @@ class Credentials:
 
 def rsa_pair() -> tuple[str, str]:
     """A new RSA-2048 pair as (private PKCS#8 PEM, public SubjectPublicKeyInfo PEM)."""
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode("ascii")
-    public_pem = (
-        private.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode("ascii")
-    )
-    return private_pem, public_pem
+    return pem_pair(rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
 
 def new_key(

@@ -19,6 +19,7 @@ __all__ = [
     "load_public_key",
     "load_private_key",
     "generate_ed25519_pair",
+    "pem_pair",
     "PrivateKey",
 ]
 
@@ -103,7 +104,11 @@ def load_private_key(pem: bytes | str) -> PrivateKey:
 
 def generate_ed25519_pair() -> tuple[str, str]:
     """A new Ed25519 key pair as (private PKCS#8 PEM, public SubjectPublicKeyInfo PEM)."""
-    private = ed25519.Ed25519PrivateKey.generate()
+    return pem_pair(ed25519.Ed25519PrivateKey.generate())
+
+
+def pem_pair(private: PrivateKey) -> tuple[str, str]:
+    """``private`` and its public key as (PKCS#8 PEM, SubjectPublicKeyInfo PEM)."""
     private_pem = private.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
