@@ -18,6 +18,7 @@ from limits.storage import RedisStorage, Storage
 from sqlalchemy import Engine
 
 from sandex.accounts import PasswordHasher
+from sandex.audit_writer import AuditWriter
 from sandex.config import ConfigError, Settings
 from sandex.http.binance import routes as binance_routes
 from sandex.http.client_ip import ClientIpResolver, parse_networks
@@ -81,6 +82,7 @@ class Sandex:
     sessions: SessionService
     key_watch: KeyChangeWatcher
     redis: Any = None
+    audit_writer: AuditWriter | None = None
     clock: SystemClock = field(default_factory=SystemClock)
     _flusher: threading.Thread | None = None
     _watcher: threading.Thread | None = None
@@ -94,7 +96,7 @@ class Sandex:
         def run() -> None:
             while not self._stop.wait(interval):
                 try:
-                    self.activity.flush()
+                    self._hand_over_audit()
                 except Exception:  # logged by ActivityLog; keep trying
                     _log.debug("background audit flush failed", exc_info=True)
 
@@ -119,8 +121,24 @@ class Sandex:
         self._watcher = threading.Thread(target=run, name="sandex-key-watch", daemon=True)
         self._watcher.start()
 
-    def start_background(self) -> None:
-        """What a server runs beside requests: the audit flusher and the key watch."""
+    def _hand_over_audit(self) -> None:
+        """Give queued decisions to the writer process, or write them here without one."""
+        writer = self.audit_writer
+        if writer is None:
+            self.activity.flush()
+            return
+        batch = self.activity.drain()
+        if batch and not writer.send(batch):
+            _log.warning("audit writer process is gone; writing the audit log in process")
+            self.audit_writer = None
+            self.activity.requeue(batch)
+            self.activity.flush()
+
+    def start_background(self, *, audit_process: bool = True) -> None:
+        """What a server runs beside requests: the key watch, and the audit flusher that
+        hands decisions to a writer process of its own (``audit_process``)."""
+        if audit_process and self.audit_writer is None:
+            self.audit_writer = AuditWriter(self.settings)
         self.start_key_watch()
         self.start_background_flush()
 
@@ -132,6 +150,11 @@ class Sandex:
                 thread.join()
         self._flusher = self._watcher = None
         try:
+            if self.audit_writer is not None:
+                self._hand_over_audit()
+                if self.audit_writer is not None:
+                    self.audit_writer.close()
+                    self.audit_writer = None
             self.activity.flush()
         finally:
             self.engine.dispose()

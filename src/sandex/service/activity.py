@@ -16,7 +16,7 @@ from typing import Final
 from sandex.keys import AuditEvent
 from sandex.service.ports import UnitOfWorkFactory
 
-__all__ = ["ActivityLog"]
+__all__ = ["ActivityLog", "Decision"]
 
 _log = logging.getLogger(__name__)
 MAX_PENDING: Final = 2_000_000
@@ -44,6 +44,19 @@ class ActivityLog:
     @property
     def pending(self) -> int:
         return len(self._decisions)
+
+    def drain(self) -> list[Decision]:
+        """Take everything queued (to be written elsewhere, e.g. by the audit writer process)."""
+        queue = self._decisions
+        return [queue.popleft() for _ in range(len(queue))]
+
+    def requeue(self, batch: list[Decision]) -> None:
+        """Put a drained batch back in front of the queue (it could not be handed over)."""
+        self._decisions.extendleft(reversed(batch))
+
+    def extend(self, batch: list[Decision]) -> None:
+        """Queue decisions recorded by another process."""
+        self._decisions.extend(batch)
 
     def flush(self) -> int:
         """Write everything queued to the audit chain, and each key's latest use, in one
