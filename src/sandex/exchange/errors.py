@@ -5,6 +5,8 @@ Our exception hierarchy::
     ExchangeError
       InvalidMarket          a symbol or filter definition is inconsistent (configuration)
       OrderRejected          a request value is refused; carries Binance's ``code`` and ``msg``
+        InsufficientBalance    -2010: not enough free balance to hold for an order
+      LedgerError            a ledger operation that can only be a programming error
 
 The matching engine itself never raises for a client's mistake: it answers a command
 with a :class:`~sandex.exchange.events.Rejected` event carrying the same code and
@@ -19,6 +21,8 @@ __all__ = [
     "ExchangeError",
     "InvalidMarket",
     "OrderRejected",
+    "InsufficientBalance",
+    "LedgerError",
 ]
 
 
@@ -37,3 +41,14 @@ class OrderRejected(ExchangeError):
         super().__init__(msg)
         self.code = code
         self.msg = msg
+
+
+class InsufficientBalance(OrderRejected):
+    """Not enough free balance; the message makes ccxt raise ``InsufficientFunds``."""
+
+    def __init__(self) -> None:
+        super().__init__(-2010, "Account has insufficient balance for requested action.")
+
+
+class LedgerError(ExchangeError):
+    """A ledger operation that breaks its own rules (an unknown hold, a negative amount)."""
