@@ -14,19 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from sandex.accounts import HashParams
 from sandex.bootstrap import Sandex, open_sandex
 from sandex.config import Settings
 from sandex.storage import normalize_url
+from support import FAST_HASH, PG_URL, REDIS_URL
 
 pytest_plugins = ["http_support"]
 
-PG_URL = os.environ.get("SANDEX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-FAST_HASH = HashParams(time_cost=1, memory_kib=1024)
-"""Cheap argon2 parameters so that tests creating many users stay fast."""
 
 NOW = 1_800_000_000_000
 """A fixed 'now' (2027-01-15T08:00:00Z) in epoch ms; tests move time by passing other values."""
@@ -48,14 +46,45 @@ def _postgres_problem() -> str | None:
     return _pg_state["problem"]
 
 
-@pytest.fixture
-def pg_schema() -> Iterator[str]:
-    """A fresh PostgreSQL schema, dropped after the test."""
-    problem = _postgres_problem()
+def _unavailable(problem: str | None) -> None:
+    """Skip the test when a service it needs is unreachable; fail instead when CI is set."""
     if problem is not None:
         if os.environ.get("CI"):
             pytest.fail(f"{problem} (CI is set, so this fails instead of skipping)")
         pytest.skip(problem)
+
+
+def _redis_problem(url: str) -> str | None:
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return f"Redis at {url} is unreachable: {exc}"
+    finally:
+        client.close()
+    return None
+
+
+@pytest.fixture
+def redis_namespace() -> Iterator[str]:
+    """A Redis key namespace of this test's own, emptied afterwards; skipped (failed when
+    CI is set) without Redis."""
+    _unavailable(_redis_problem(REDIS_URL))
+    namespace = f"sandex-test-{os.getpid()}-{secrets.token_hex(4)}"
+    yield namespace
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        names = list(client.scan_iter(match=f"{namespace}:*"))
+        if names:
+            client.delete(*names)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema, dropped after the test."""
+    _unavailable(_postgres_problem())
     schema = f"sandex_test_{os.getpid()}_{secrets.token_hex(4)}"
     engine = create_engine(normalize_url(PG_URL))
     with engine.begin() as conn:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlencode
 
 import pyotp
 
-from sandex.accounts import User
+from sandex.accounts import HashParams, User
 from sandex.accounts.totp import TOTP_STEP_MS
 from sandex.bootstrap import Sandex
 from sandex.keys import IpAllowlist, KeySettings, Permission
 from sandex.keys.material import PrivateKey
 from sandex.keys.signing import encode_signature_param, sign_hmac, sign_with_private_key
 from sandex.service import Actor, IssuedKey, SignedRequest
+
+PG_URL = os.environ.get("SANDEX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("SANDEX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+FAST_HASH = HashParams(time_cost=1, memory_kib=1024)
+"""Cheap argon2 parameters so that tests creating many users stay fast."""
 
 OPERATOR = Actor.operator()
 PASSWORD = "correct horse battery staple"

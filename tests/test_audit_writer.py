@@ -8,7 +8,7 @@ import pytest
 from conftest import NOW
 from sandex.bootstrap import Sandex, open_sandex
 from sandex.config import Settings
-from sandex.service import SignatureInvalid
+from sandex.service import Actor, SignatureInvalid
 from support import make_key, make_user, signed_request
 
 
@@ -32,9 +32,7 @@ def test_decisions_handed_to_the_writer_are_in_the_chain_after_shutdown(settings
         assert sum(e.event == "auth.allowed" for e in events) == 50
         assert sum(e.event == "auth.denied" for e in events) == 1
         assert sx.audit.verify().ok
-        (stored,) = sx.keys.for_user(
-            user.id, actor=__import__("sandex.service", fromlist=["Actor"]).Actor.operator()
-        )
+        (stored,) = sx.keys.for_user(user.id, actor=Actor.operator())
         assert stored.last_used_at is not None and stored.last_used_ip == "127.0.0.1"
 
 

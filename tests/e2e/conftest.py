@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -27,20 +26,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from e2e.clients import close_clients
-from sandex.accounts import HashParams
 from sandex.bootstrap import Sandex, open_sandex
 from sandex.config import Settings
+from support import FAST_HASH
 
 HOST = "127.0.0.1"
-PG_URL = os.environ.get("SANDEX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-"""The same PostgreSQL as tests/conftest.py (read from the same variable, not imported:
-the name ``conftest`` is ambiguous once several test directories have one)."""
-REDIS_URL = os.environ.get("SANDEX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-"""Redis for the multi-worker tests; unreachable: skipped, or failed when CI is set."""
-FAST_HASH = HashParams(time_cost=1, memory_kib=1024)
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 _CLI = "from sandex.cli.main import main; main()"
@@ -237,33 +229,3 @@ def operator(sqlite_server: Server) -> Iterator[Sandex]:
     would with the CLI (keys created here reach the server through the database)."""
     with sqlite_server.open() as sx:
         yield sx
-
-
-def _redis_problem(url: str) -> str | None:
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        return f"Redis at {url} is unreachable: {exc}"
-    finally:
-        client.close()
-    return None
-
-
-@pytest.fixture
-def redis_namespace() -> Iterator[str]:
-    """A Redis namespace of this test's own; skipped (failed when CI is set) without Redis."""
-    problem = _redis_problem(REDIS_URL)
-    if problem is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{problem} (CI is set, so this fails instead of skipping)")
-        pytest.skip(problem)
-    namespace = f"sandex-e2e-{os.getpid()}-{secrets.token_hex(4)}"
-    yield namespace
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        names = list(client.scan_iter(match=f"{namespace}:*"))
-        if names:
-            client.delete(*names)
-    finally:
-        client.close()

@@ -19,8 +19,6 @@ import redis
 
 from e2e.clients import Credentials, new_key, now_ms, signed_get, wait_for_audit
 from e2e.conftest import (
-    PG_URL,
-    REDIS_URL,
     Launch,
     Server,
     free_port,
@@ -29,7 +27,7 @@ from e2e.conftest import (
 )
 from sandex.bootstrap import Sandex
 from sandex.keys.envelope import MasterKey
-from support import PASSWORD
+from support import PASSWORD, PG_URL, REDIS_URL
 
 EMAIL = "e2e-workers@example.com"
 REVOCATION_BOUND_S = 1.0

@@ -8,7 +8,7 @@ from typing import Any
 import pyotp
 import pytest
 
-from http_support import AsgiClient, now_ms, signed_query
+from http_support import AsgiClient, signed_query
 from sandex.bootstrap import Sandex
 from sandex.http import Gateway
 from support import PASSWORD
@@ -309,7 +309,3 @@ def test_duplicate_sign_up_is_409(client: AsgiClient) -> None:
 def test_unknown_management_path_is_404_json(client: AsgiClient) -> None:
     r = client.get("/sandex/v1/nothing-here")
     assert r.status_code == 404 and r.json()["code"] == -9001
-
-
-def test_time_of_day_helper() -> None:
-    assert now_ms() > 1_700_000_000_000

@@ -80,39 +80,24 @@ def test_local_storage_counts_within_a_window_and_restarts_after_it() -> None:
     assert storage.incr("k", 0.2, 1) == 1
 
 
-def test_counters_and_bans_work_on_redis_shared_by_workers() -> None:
+def test_counters_and_bans_work_on_redis_shared_by_workers(redis_namespace: str) -> None:
     """Two limiters on one Redis (two workers) share the weight count and the ban."""
-    import os
-    import secrets
-
-    import redis
     from limits.storage import RedisStorage
 
-    url = os.environ.get("SANDEX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis at {url} is unreachable: {exc}")
-        pytest.skip(f"Redis at {url} is unreachable: {exc}")
-    prefix = f"sandex-test-{secrets.token_hex(4)}"
+    from support import REDIS_URL
+
     limits = RateLimits(ip_weight_1m=3, ignored_429_before_ban=1)
-    a = RateLimiter(RedisStorage(url, key_prefix=prefix), limits)
-    b = RateLimiter(RedisStorage(url, key_prefix=prefix), limits)
-    try:
-        a.charge_ip("5.5.5.5", 2, Usage())
-        usage = Usage()
-        b.charge_ip("5.5.5.5", 1, usage)
-        assert usage.ip_weight == 3
-        with pytest.raises(RateLimited):
-            a.charge_ip("5.5.5.5", 1, Usage())
-        with pytest.raises(Banned) as banned:
-            b.charge_ip("5.5.5.5", 1, Usage())
-        assert banned.value.retry_after == 120
-        with pytest.raises(Banned):
-            a.admit("5.5.5.5")
-    finally:
-        client = redis.Redis.from_url(url)
-        for key in client.scan_iter(match=f"{prefix}*"):
-            client.delete(key)
-        client.close()
+    prefix = f"{redis_namespace}:limits"
+    a = RateLimiter(RedisStorage(REDIS_URL, key_prefix=prefix), limits)
+    b = RateLimiter(RedisStorage(REDIS_URL, key_prefix=prefix), limits)
+    a.charge_ip("5.5.5.5", 2, Usage())
+    usage = Usage()
+    b.charge_ip("5.5.5.5", 1, usage)
+    assert usage.ip_weight == 3
+    with pytest.raises(RateLimited):
+        a.charge_ip("5.5.5.5", 1, Usage())
+    with pytest.raises(Banned) as banned:
+        b.charge_ip("5.5.5.5", 1, Usage())
+    assert banned.value.retry_after == 120
+    with pytest.raises(Banned):
+        a.admit("5.5.5.5")

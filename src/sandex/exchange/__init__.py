@@ -6,7 +6,7 @@ milliseconds). The engine's interface is a command in, events out::
     events = engine.submit(PlaceOrder(...), now)
 """
 
-from sandex.exchange.book import Level, OrderBook, RestingOrder
+from sandex.exchange.book import Level, OrderBook
 from sandex.exchange.engine import Engine
 from sandex.exchange.errors import ExchangeError, InvalidMarket, OrderRejected
 from sandex.exchange.events import (
@@ -76,7 +76,6 @@ __all__ = [
     "PriceFilter",
     "Rejected",
     "ReplaceFailed",
-    "RestingOrder",
     "Rules",
     "SelfTradePrevented",
     "SelfTradePrevention",

@@ -26,7 +26,6 @@ from sandex.exchange.orders import SelfTradePrevention, Side
 
 __all__ = [
     "OrderBook",
-    "RestingOrder",
     "Level",
     "Entry",
     "REMAINING",
@@ -64,24 +63,6 @@ _EXPIRE_TAKER: Final = SelfTradePrevention.EXPIRE_TAKER
 _EXPIRE_MAKER: Final = SelfTradePrevention.EXPIRE_MAKER
 _EXPIRE_BOTH: Final = SelfTradePrevention.EXPIRE_BOTH
 _new = tuple.__new__  # builds an event tuple without the NamedTuple's Python-level __new__
-
-
-class RestingOrder(NamedTuple):
-    """A read-only view of one resting order."""
-
-    order_id: int
-    account: int
-    side: Side
-    price: int
-    quantity: int
-    remaining: int
-
-    @classmethod
-    def of(cls, entry: Entry) -> RestingOrder:
-        side = _BUY if entry[SIDE] == BUY_SIDE else _SELL
-        return cls(
-            entry[ORDER_ID], entry[ACCOUNT], side, entry[PRICE], entry[QUANTITY], entry[REMAINING]
-        )
 
 
 class Level(NamedTuple):

@@ -12,12 +12,15 @@ from heapq import heapify, heappop, heappush
 from typing import Final, NamedTuple
 
 from sandex.exchange.book import (
+    ACCOUNT,
+    BUY_SIDE,
     ORDER_ID,
+    PRICE,
     QUANTITY,
     REMAINING,
+    SIDE,
     Entry,
     OrderBook,
-    RestingOrder,
 )
 from sandex.exchange.checks import check_order
 from sandex.exchange.errors import InvalidMarket
@@ -480,10 +483,10 @@ class Market:
 
     @staticmethod
     def _open_order(entry: Entry, cids: dict[int, str]) -> OpenOrder:
-        view = RestingOrder.of(entry)
+        order_id = entry[ORDER_ID]
         return OpenOrder(
-            view.order_id, view.account, view.side, view.price, view.quantity,
-            view.remaining, cids.get(view.order_id),
+            order_id, entry[ACCOUNT], Side.BUY if entry[SIDE] == BUY_SIDE else Side.SELL,
+            entry[PRICE], entry[QUANTITY], entry[REMAINING], cids.get(order_id),
         )  # fmt: skip
 
     def snapshot(self) -> BookSnapshot:

@@ -13,16 +13,13 @@ from typing import Final
 from sandex.accounts import (
     AccountsError,
     InvalidCode,
-    InvalidEmail,
     Throttled,
-    WeakPassword,
     WrongPassword,
 )
 from sandex.keys import KeysError
 from sandex.service import (
     AuthenticationFailed,
     Conflict,
-    InvalidRequest,
     LimitReached,
     NotFound,
     SecondFactorRequired,
@@ -149,10 +146,6 @@ def error_for(exc: BaseException) -> tuple[int, int, str, Headers]:
         return 401, UNAUTHORIZED, str(exc), []
     if isinstance(exc, InvalidCode):
         return 403, SECOND_FACTOR, str(exc), []
-    if isinstance(exc, InvalidEmail | WeakPassword):
-        return 400, INVALID_REQUEST, str(exc), []
-    if isinstance(exc, AccountsError):
-        return 400, INVALID_REQUEST, str(exc), []
     if isinstance(exc, SecondFactorRequired):
         return 403, SECOND_FACTOR, str(exc), []
     if isinstance(exc, NotFound):
@@ -161,9 +154,7 @@ def error_for(exc: BaseException) -> tuple[int, int, str, Headers]:
         return 409, CONFLICT, str(exc), []
     if isinstance(exc, LimitReached):
         return 409, LIMIT_REACHED, str(exc), []
-    if isinstance(exc, InvalidRequest | KeysError):
-        return 400, INVALID_REQUEST, str(exc), []
-    if isinstance(exc, ServiceError):
-        return 400, INVALID_REQUEST, str(exc), []
+    if isinstance(exc, ServiceError | AccountsError | KeysError):  # invalid e-mail, weak
+        return 400, INVALID_REQUEST, str(exc), []  # password, bad key spec, bad request ...
     _log.error("unhandled %s while serving a request", type(exc).__name__, exc_info=exc)
     return 500, UNKNOWN_ERROR, "An unknown error occurred while processing the request.", []

@@ -92,6 +92,10 @@ class KeyChange(_In):
     totp: str | None = Field(None, max_length=64)
 
 
+_NOT_NULLABLE = frozenset({"label", "permissions", "mode"})
+"""KeyChange fields that may be left out but not cleared with ``null``."""
+
+
 class Rotation(_In):
     graceSeconds: int | None = Field(None, ge=0, le=7 * 86_400)
     publicKey: str | None = None
@@ -332,32 +336,29 @@ def management_app(services: Services) -> FastAPI:
         given = body.model_fields_set - {"totp"}
         now = services.clock.now()
 
-        def pick(name: str, convert: Any) -> Any:
+        for name in _NOT_NULLABLE & given:
+            if getattr(body, name) is None:
+                raise RequestValidationError(
+                    [{"type": "value_error", "loc": (name,), "msg": "cannot be null"}]
+                )
+
+        def pick(name: str, convert: Any, cleared: Any = None) -> Any:
+            """UNSET when left out, the converted value when given, ``cleared`` for null."""
             if name not in given:
                 return UNSET
             value = getattr(body, name)
-            return None if value is None else convert(value)
+            return cleared if value is None else convert(value)
 
-        if "label" in given and body.label is None:
-            raise RequestValidationError(
-                [{"type": "value_error", "loc": ("label",), "msg": "label cannot be null"}]
-            )
         patch = KeyPatch(
             label=pick("label", str),
             permissions=pick("permissions", parse_permissions),
-            allowlist=IpAllowlist()
-            if "ips" in given and body.ips is None
-            else pick("ips", IpAllowlist.parse),
+            allowlist=pick("ips", IpAllowlist.parse, cleared=IpAllowlist()),
             expires_at=pick("expiresAt", int),
             symbols=pick("symbols", parse_symbols),
-            max_notional=pick("maxNotional", lambda v: parse_notional(v)),
+            max_notional=pick("maxNotional", parse_notional),
             max_open_orders=pick("maxOpenOrders", int),
             mode=pick("mode", Mode.parse),
         )
-        if patch.mode is None or patch.permissions is None:
-            raise RequestValidationError(
-                [{"type": "value_error", "loc": ("mode",), "msg": "cannot be null"}]
-            )
         updated = services.keys.update(
             str(key_id), patch, now=now, actor=actor(request, s, body.totp)
         )
