@@ -309,3 +309,16 @@ def test_duplicate_sign_up_is_409(client: AsgiClient) -> None:
 def test_unknown_management_path_is_404_json(client: AsgiClient) -> None:
     r = client.get("/sandex/v1/nothing-here")
     assert r.status_code == 404 and r.json()["code"] == -9001
+
+
+@pytest.mark.parametrize("field", ["label", "permissions", "mode"])
+def test_patch_cannot_clear_what_every_key_must_have(client: AsgiClient, field: str) -> None:
+    auth = _sign_up_and_log_in(client, "gina@example.com")
+    key_id = client.post("/sandex/v1/keys", json={"label": "k"}, headers=auth).json()["key"]["id"]
+    r = client.patch(f"/sandex/v1/keys/{key_id}", json={field: None}, headers=auth)
+    assert r.status_code == 400 and r.json()["code"] == -1100
+    assert f"'{field}'" in r.json()["msg"]
+    r = client.patch(
+        f"/sandex/v1/keys/{key_id}", json={"ips": None, "expiresAt": None}, headers=auth
+    )
+    assert r.status_code == 200 and r.json()["ips"] == [] and r.json()["expiresAt"] is None
