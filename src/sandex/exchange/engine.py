@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from heapq import heappush
 from typing import Final
 
-from sandex.exchange.book import REMAINING, Level
+from sandex.exchange.book import ACCOUNT, REMAINING, Level
 from sandex.exchange.errors import InvalidMarket
 from sandex.exchange.events import Accepted, Event, Expired, Rejected
 from sandex.exchange.market import BookSnapshot, Market, OpenOrder, PendingStop
@@ -53,8 +53,12 @@ class Engine:
     def __init__(self, symbols: Iterable[Symbol]) -> None:
         self._markets = {name: Market(s) for name, s in symbols_by_name(symbols).items()}
 
-    def submit(self, command: Command, now: int) -> list[Event]:
-        """Apply ``command`` at time ``now`` (epoch ms) and return what happened, in order."""
+    def submit(self, command: Command, now: int, budget: int | None = None) -> list[Event]:
+        """Apply ``command`` at time ``now`` (epoch ms) and return what happened, in order.
+
+        ``budget`` (quote units) caps what a MARKET buy by quantity may spend, now or
+        when its stop triggers: a ledger passes what it locked for the order.
+        """
         # The hot path, written out here rather than in _Market.place to save calls: a
         # LIMIT order on a symbol whose tick and step are its units, the filters as
         # three chained comparisons, resting inline. Anything else takes the full path.
@@ -74,7 +78,7 @@ class Engine:
                 or quote is not None
                 or stop is not None
             ):
-                return market.place(command, now)
+                return market.place(command, now, budget)
             lo_p, hi_p, lo_q, hi_q, lo_n, hi_n = bounds
             if not (lo_p <= price <= hi_p and lo_q <= qty <= hi_q and lo_n <= price * qty <= hi_n):
                 return market.place(command, now)
@@ -131,19 +135,19 @@ class Engine:
             else:
                 mine[oid] = entry
             return events
-        return self._submit(command, now)
+        return self._submit(command, now, budget)
 
-    def _submit(self, command: Command, now: int) -> list[Event]:
+    def _submit(self, command: Command, now: int, budget: int | None) -> list[Event]:
         if isinstance(command, CancelReplace):
             market = self._markets.get(command.order.symbol)
             if market is None:
                 return [INVALID_SYMBOL]
-            return market.cancel_replace(command, now)
+            return market.cancel_replace(command, now, budget)
         market = self._markets.get(command.symbol)
         if market is None:
             return [INVALID_SYMBOL]
         if isinstance(command, PlaceOrder):
-            return market.place(command, now)
+            return market.place(command, now, budget)
         if isinstance(command, CancelOrder):
             return market.cancel(command, now)
         return market.cancel_all(command, now)
@@ -190,18 +194,40 @@ class Engine:
 
     def market_cost(self, symbol: str, side: Side, quantity: int) -> int | None:
         """Quote units a MARKET order for ``quantity`` would spend (or raise) right now;
-        None when the book cannot fill it. For a ledger sizing a lock."""
-        book = self._market(symbol).book
+        None when the book cannot fill it."""
+        cost, filled = self.market_fill(symbol, side, quantity)
+        return cost if filled == quantity else None
+
+    def market_fill(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: int,
+        account: int | None = None,
+        stp: SelfTradePrevention | None = None,
+    ) -> tuple[int, int]:
+        """``(quote units, quantity)`` a MARKET order of ``account`` for ``quantity``
+        would trade right now, as far as the book (and self-trade prevention, whose
+        mode ``stp`` defaults to the symbol's) lets it. For a ledger sizing a lock."""
+        market = self._market(symbol)
+        mode = market.default_stp if stp is None else stp
         buy = side is _BUY
         cost = 0
         left = quantity
-        for price, entry in book._walk(buy, UNLIMITED if buy else 0):
+        for price, entry in market.book._walk(buy, UNLIMITED if buy else 0):
+            if account is not None and entry[ACCOUNT] == account:
+                if mode is SelfTradePrevention.NONE:
+                    pass
+                elif mode is SelfTradePrevention.EXPIRE_MAKER:
+                    continue
+                else:
+                    break
             take = min(left, entry[REMAINING])
             cost += take * price
             left -= take
             if not left:
-                return cost
-        return None
+                break
+        return cost, quantity - left
 
     def open_orders(self, symbol: str, account: int | None = None) -> list[OpenOrder]:
         """Resting orders (of ``account``, or all), in priority order for all."""

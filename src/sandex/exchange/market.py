@@ -95,6 +95,8 @@ class PendingStop(NamedTuple):
     order_id: int
     order: PlaceOrder
     stp_mode: SelfTradePrevention
+    budget: int | None = None
+    """Most a triggered MARKET buy by quantity may spend (quote units); None: no cap."""
 
 
 class BookSnapshot(NamedTuple):
@@ -177,8 +179,12 @@ class Market:
 
     # -- placing ----------------------------------------------------------------------
 
-    def place(self, cmd: PlaceOrder, now: int) -> list[Event]:
-        """Place any order, every check in full (the engine's fast path covers plain LIMITs)."""
+    def place(self, cmd: PlaceOrder, now: int, budget: int | None = None) -> list[Event]:
+        """Place any order, every check in full (the engine's fast path covers plain LIMITs).
+
+        ``budget`` caps what a MARKET buy by quantity (now or once its stop triggers)
+        may spend, in quote units: it fills what the budget buys and expires the rest.
+        """
         error = self.check(cmd, now)
         if error is not None:
             return [error]
@@ -214,7 +220,7 @@ class Market:
             self.add_cid(account, cmd.client_order_id, oid)
         events: list[Event] = [Accepted(oid, cmd, stp, not stop, now)]
         if stop:
-            self._park(oid, cmd, stp)
+            self._park(oid, cmd, stp, budget)
             return events
         if kind is _LIMIT_MAKER:
             assert cmd.price is not None and cmd.quantity is not None
@@ -222,7 +228,7 @@ class Market:
             return events
         self.execute(
             oid, account, buy, cmd.price, cmd.quantity, cmd.quote_quantity,
-            cmd.time_in_force, stp, events, now,
+            cmd.time_in_force, stp, events, now, budget,
         )  # fmt: skip
         if self.stops:
             self.trigger(events, now)
@@ -240,6 +246,7 @@ class Market:
         stp: SelfTradePrevention,
         events: list[Event],
         now: int,
+        budget: int | None = None,
     ) -> None:
         """Run an accepted (or just triggered) order against the book."""
         book = self.book
@@ -257,8 +264,15 @@ class Market:
             return
         worst = UNLIMITED if buy else 0
         if qty is not None:  # a market order by quantity
-            remaining = book.take(buy, worst, qty, oid, account, stp, events, now)
-            if remaining:
+            cap = qty
+            if budget is not None and buy:
+                step = self.symbol.rules.quantity_step
+                cap = book.quote_fill(True, budget, step, qty, account, stp)[0]
+            mark = len(events)
+            remaining = book.take(buy, worst, cap, oid, account, stp, events, now) if cap else 0
+            stopped = any(isinstance(e, Expired) and e.order_id == oid for e in events[mark:])
+            remaining += qty - cap
+            if remaining and not stopped:
                 events.append(Expired(oid, account, remaining, False, now))
             return
         assert quote is not None  # a market order by quote amount
@@ -329,9 +343,11 @@ class Market:
 
     # -- stops ------------------------------------------------------------------------
 
-    def _park(self, oid: int, cmd: PlaceOrder, stp: SelfTradePrevention) -> None:
+    def _park(
+        self, oid: int, cmd: PlaceOrder, stp: SelfTradePrevention, budget: int | None
+    ) -> None:
         assert cmd.stop_price is not None
-        self.stops[oid] = PendingStop(oid, cmd, stp)
+        self.stops[oid] = PendingStop(oid, cmd, stp, budget)
         self.stop_counts[cmd.account] = self.stop_counts.get(cmd.account, 0) + 1
         if _rises(cmd):
             heappush(self.rising, (cmd.stop_price, oid))
@@ -379,7 +395,7 @@ class Market:
             limit = cmd.type in LIMIT_TYPES
             self.execute(
                 oid, cmd.account, cmd.side is _BUY, cmd.price if limit else None, cmd.quantity,
-                cmd.quote_quantity, cmd.time_in_force, stop.stp_mode, events, now,
+                cmd.quote_quantity, cmd.time_in_force, stop.stp_mode, events, now, stop.budget,
             )  # fmt: skip
 
     # -- canceling --------------------------------------------------------------------
@@ -433,7 +449,9 @@ class Market:
             return [UNKNOWN_ORDER]
         return [Canceled(oid, account, left, now) for oid, left in sorted(found)]
 
-    def cancel_replace(self, cmd: CancelReplace, now: int) -> list[Event]:
+    def cancel_replace(
+        self, cmd: CancelReplace, now: int, budget: int | None = None
+    ) -> list[Event]:
         cancel, order = cmd.cancel, cmd.order
         if cancel.account != order.account or cancel.symbol != order.symbol:
             return [REPLACE_MISMATCH]
@@ -447,7 +465,7 @@ class Market:
         if cancel_error is not None and cmd.mode is CancelReplaceMode.STOP_ON_FAILURE:
             code, msg = REPLACE_FAILED
             return [ReplaceFailed(code, msg, "FAILURE", "NOT_ATTEMPTED", cancel_error, None)]
-        placed = self.place(order, now)
+        placed = self.place(order, now, budget)
         place_error = placed[0] if isinstance(placed[0], Rejected) else None
         events: list[Event] = []
         if cancel_error is None:
@@ -514,6 +532,6 @@ class Market:
             if o.client_order_id is not None:
                 self.cids[(o.account, o.client_order_id)] = o.order_id
         for stop in snap.stops:
-            self._park(stop.order_id, stop.order, stop.stp_mode)
+            self._park(stop.order_id, stop.order, stop.stp_mode, stop.budget)
             if stop.order.client_order_id is not None:
                 self.cids[(stop.order.account, stop.order.client_order_id)] = stop.order_id

@@ -423,7 +423,7 @@ def default_symbols() -> list[Symbol]:
             "BTC",
             tick="0.00001",
             max_price="922327",
-            step="0.0001",
+            step="0.001",  # Binance's is 0.0001; 0.001 keeps price * quantity to 8 decimals
             max_qty="100000",
             market_max_qty="2000",
             min_notional="0.0001",
