@@ -229,6 +229,24 @@ class Engine:
                 break
         return cost, quantity - left
 
+    def market_quantity_for_quote(
+        self,
+        symbol: str,
+        side: Side,
+        quote: int,
+        account: int,
+        stp: SelfTradePrevention | None = None,
+    ) -> int:
+        """The quantity a MARKET order of ``account`` for ``quote`` (quote units) would
+        take right now, as the engine would fill it (for a ledger sizing a sell's lock)."""
+        market = self._market(symbol)
+        rules = market.symbol.rules
+        most = min(rules.quantities.stop, rules.market_quantities.stop) - 1
+        mode = market.default_stp if stp is None else stp
+        return market.book.quote_fill(
+            side is _BUY, quote, rules.quantity_step, most, account, mode
+        )[0]
+
     def open_orders(self, symbol: str, account: int | None = None) -> list[OpenOrder]:
         """Resting orders (of ``account``, or all), in priority order for all."""
         return self._market(symbol).open_orders(account)

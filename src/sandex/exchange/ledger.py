@@ -201,6 +201,34 @@ class Ledger:
         sell_hold.remaining -= base
         return entry
 
+    def restore(
+        self,
+        balances: Iterable[tuple[int, str, int, int]],
+        holds: Iterable[tuple[Hashable, int, str, int]],
+    ) -> None:
+        """Load stored ``(account, asset, free, locked)`` balances and the holds of the
+        open orders ``(key, account, asset, remaining)`` into an empty ledger.
+
+        Raises :class:`LedgerError` if the balances do not sum to zero per asset, or a
+        user's locked balance is not what their holds add up to.
+        """
+        if self._balances or self._holds:
+            raise LedgerError("restore needs an empty ledger")
+        for account, asset, free, locked in balances:
+            self._balances[(account, asset)] = Balance(free, locked)
+        for key, account, asset, remaining in holds:
+            self._holds[key] = _Hold(account, asset, remaining)
+        unbalanced = {a: t for a, t in self.totals().items() if t}
+        if unbalanced:
+            raise LedgerError(f"stored balances do not sum to zero: {unbalanced}")
+
+    def locked_by_holds(self) -> dict[tuple[int, str], int]:
+        """What the open holds add up to, per account and asset."""
+        out: dict[tuple[int, str], int] = {}
+        for h in self._holds.values():
+            out[(h.account, h.asset)] = out.get((h.account, h.asset), 0) + h.remaining
+        return out
+
     def replay(self, entries: Iterable[Entry]) -> None:
         """Rebuild balances from stored entries (holds are rebuilt by the caller)."""
         for entry in entries:

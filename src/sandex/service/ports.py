@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import NamedTuple, Protocol
 
 from sandex.accounts import ThrottleState, TotpSetup, User
 from sandex.accounts.sessions import Session
+from sandex.exchange.venue import OrderRecord, TradeRecord
 from sandex.keys import ApiKey, AuditEvent, AuditRecord, Keyring, MasterKey
 
 __all__ = [
@@ -25,6 +27,12 @@ __all__ = [
     "UnitOfWorkFactory",
     "KeyringSource",
     "ReplayGuard",
+    "BookRow",
+    "PendingCredit",
+    "PendingShock",
+    "StoredExchange",
+    "Batch",
+    "ExchangeStore",
 ]
 
 
@@ -202,3 +210,85 @@ class ReplayGuard(Protocol):
         Atomic: of two callers presenting one token, exactly one gets True.
         """
         ...
+
+
+class BookRow(NamedTuple):
+    """A symbol's sequence numbers, last trade price and simulated reference price."""
+
+    symbol: str
+    next_order_id: int
+    next_trade_id: int
+    last_price: int | None
+    reference_price: str | None
+
+
+class PendingCredit(NamedTuple):
+    """An operator credit (or a new user's starting balance) the venue has not applied."""
+
+    id: int
+    account: int
+    asset: str
+    amount: int
+    reason: str
+
+
+class PendingShock(NamedTuple):
+    """``sandex market crash/pump``: move ``symbol``'s reference price by ``factor``."""
+
+    id: int
+    symbol: str
+    factor: str
+    duration_ms: int
+
+
+class StoredExchange(NamedTuple):
+    balances: list[tuple[int, str, int, int]]
+    open_orders: list[OrderRecord]
+    books: list[BookRow]
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one group commit writes, copied from the venue on its own thread."""
+
+    now: int
+    orders: list[OrderRecord] = field(default_factory=list)
+    trades: list[TradeRecord] = field(default_factory=list)
+    balances: list[tuple[int, str, int, int]] = field(default_factory=list)
+    entries: list[tuple[str, str, str]] = field(default_factory=list)
+    books: list[BookRow] = field(default_factory=list)
+    applied_credits: list[int] = field(default_factory=list)
+
+
+class ExchangeStore(Protocol):
+    def write(self, batch: Batch) -> None: ...
+    def load(self) -> StoredExchange: ...
+    def add_credit(self, account: int, asset: str, amount: int, reason: str, now: int) -> int: ...
+    def credit_applied(self, credit_id: int) -> bool: ...
+    def pending_credits(self) -> list[PendingCredit]: ...
+    def add_shock(self, symbol: str, factor: str, duration_ms: int, now: int) -> int: ...
+    def pending_shocks(self, now: int) -> list[PendingShock]: ...
+    def order(
+        self, account: int, symbol: str, order_id: int | None, client_order_id: str | None
+    ) -> OrderRecord | None: ...
+    def orders(
+        self,
+        account: int,
+        symbol: str,
+        *,
+        from_id: int | None,
+        start: int | None,
+        end: int | None,
+        limit: int,
+    ) -> list[OrderRecord]: ...
+    def trades(
+        self,
+        account: int,
+        symbol: str,
+        *,
+        order_id: int | None,
+        from_id: int | None,
+        start: int | None,
+        end: int | None,
+        limit: int,
+    ) -> list[TradeRecord]: ...

@@ -27,6 +27,13 @@ __all__ = [
     "server_secrets",
     "sessions",
     "key_changes",
+    "spot_orders",
+    "spot_trades",
+    "balances",
+    "ledger_entries",
+    "spot_books",
+    "credits",
+    "market_shocks",
 ]
 
 metadata = MetaData(
@@ -160,4 +167,111 @@ key_changes = Table(
     Column("key_id", Integer, nullable=False),
     Column("changed_at", BigInteger, nullable=False),
     Index("ix_key_changes_changed_at", "changed_at"),
+)
+
+spot_orders = Table(
+    "spot_orders",
+    metadata,
+    Column("symbol", String(20), primary_key=True),
+    Column("order_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account", Integer, nullable=False),
+    Column("key_id", Integer, nullable=True),
+    Column("client_order_id", String(64), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("type", String(24), nullable=False),
+    Column("time_in_force", String(4), nullable=True),
+    Column("price", BigInteger, nullable=False),
+    Column("quantity", BigInteger, nullable=True),
+    Column("quote_quantity", BigInteger, nullable=True),
+    Column("stop_price", BigInteger, nullable=True),
+    Column("stp_mode", String(16), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("executed", BigInteger, nullable=False),
+    Column("cumulative_quote", BigInteger, nullable=False),
+    Column("working", Integer, nullable=False),
+    Column("working_time", BigInteger, nullable=True),
+    Column("hold_asset", String(16), nullable=False),
+    Column("held", BigInteger, nullable=False),
+    Column("budget", BigInteger, nullable=True),
+    Column("time", BigInteger, nullable=False),
+    Column("update_time", BigInteger, nullable=False),
+    Index("ix_spot_orders_account", "account", "symbol", "order_id"),
+    Index("ix_spot_orders_status", "status"),
+    Index("ix_spot_orders_client_order_id", "account", "symbol", "client_order_id"),
+)
+
+spot_trades = Table(
+    "spot_trades",
+    metadata,
+    Column("symbol", String(20), primary_key=True),
+    Column("trade_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("price", BigInteger, nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("quote", BigInteger, nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("buyer", Integer, nullable=False),
+    Column("seller", Integer, nullable=False),
+    Column("buy_order_id", BigInteger, nullable=False),
+    Column("sell_order_id", BigInteger, nullable=False),
+    Column("buyer_is_maker", Integer, nullable=False),
+    Column("buyer_fee", BigInteger, nullable=False),
+    Column("seller_fee", BigInteger, nullable=False),
+    Index("ix_spot_trades_buyer", "buyer", "symbol", "trade_id"),
+    Index("ix_spot_trades_seller", "seller", "symbol", "trade_id"),
+)
+
+balances = Table(
+    "balances",
+    metadata,
+    Column("account", Integer, primary_key=True, autoincrement=False),
+    Column("asset", String(16), primary_key=True),
+    Column("free", BigInteger, nullable=False),
+    Column("locked", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("ref", String(64), nullable=False),
+    Column("postings", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+spot_books = Table(
+    "spot_books",
+    metadata,
+    Column("symbol", String(20), primary_key=True),
+    Column("next_order_id", BigInteger, nullable=False),
+    Column("next_trade_id", BigInteger, nullable=False),
+    Column("last_price", BigInteger, nullable=True),
+    Column("reference_price", String(40), nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+credits = Table(
+    "credits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", Integer, nullable=False),
+    Column("asset", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("applied_at", BigInteger, nullable=True),
+    Index("ix_credits_applied_at", "applied_at"),
+)
+
+market_shocks = Table(
+    "market_shocks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("symbol", String(20), nullable=False),
+    Column("factor", String(40), nullable=False),
+    Column("duration_ms", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("applied_at", BigInteger, nullable=True),
+    Index("ix_market_shocks_applied_at", "applied_at"),
 )

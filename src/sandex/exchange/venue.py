@@ -1,0 +1,684 @@
+"""The spot venue: the matching engine and the ledger in one sequenced step.
+
+    venue = Venue(default_symbols())
+    venue.ledger.credit(7, "USDT", 10_000 * 10**8)
+    placed = venue.place(PlaceOrder.limit("BTCUSDT", 7, Side.BUY, 100, 6_000_000), now,
+                         key_id=3)
+    placed.order  # the OrderRecord: status, executed quantity, fills
+
+Every order's funds are held in the ledger before it reaches the book, in the same
+step, so nothing can slip between the balance check and the lock; its trades settle
+from the holds with maker/taker fees, and what an order still holds is released when
+it ends. The venue keeps a record per order (Binance's order fields) and a list of
+what changed since storage last asked (:meth:`Venue.drain`), so a journal can persist
+exactly what was acknowledged.
+
+Pure: no I/O, no clock (``now`` comes with every call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Final, NamedTuple
+
+from sandex.exchange.engine import Engine
+from sandex.exchange.errors import InvalidMarket, LedgerError
+from sandex.exchange.events import (
+    Accepted,
+    Canceled,
+    Event,
+    Expired,
+    Rejected,
+    ReplaceFailed,
+    Trade,
+    Triggered,
+)
+from sandex.exchange.ledger import FEES, FUNDING, Entry, Ledger, fee_units
+from sandex.exchange.market import BookSnapshot, OpenOrder, PendingStop
+from sandex.exchange.money import ASSET_DECIMALS
+from sandex.exchange.orders import (
+    LIMIT_TYPES,
+    STOP_TYPES,
+    CancelAll,
+    CancelOrder,
+    CancelReplace,
+    OrderStatus,
+    OrderType,
+    PlaceOrder,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+from sandex.exchange.rejections import INVALID_SYMBOL
+from sandex.exchange.symbols import Symbol, symbols_by_name
+
+__all__ = [
+    "INSUFFICIENT_BALANCE",
+    "MAKER",
+    "TAKER",
+    "SYSTEM_ACCOUNTS",
+    "STOP_MARKET_BUY_MARGIN",
+    "Fill",
+    "OrderRecord",
+    "TradeRecord",
+    "Changes",
+    "Result",
+    "Venue",
+]
+
+INSUFFICIENT_BALANCE: Final = Rejected(
+    -2010, "Account has insufficient balance for requested action."
+)
+MAKER: Final = -10
+"""The simulated market makers' account."""
+TAKER: Final = -11
+"""The simulated takers' account (the flow that makes the makers' quotes trade)."""
+SYSTEM_ACCOUNTS: Final = frozenset({MAKER, TAKER})
+"""Accounts whose orders are not kept after a restart and pay no fees."""
+STOP_MARKET_BUY_MARGIN: Final = Decimal("0.05")
+"""A stop-market buy by quantity holds ``quantity * stopPrice`` and this much more, and
+never spends more than it holds: if the market gaps further it fills what that buys."""
+_OPEN: Final = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
+_BUY: Final = Side.BUY
+_SELL: Final = Side.SELL
+
+
+class Fill(NamedTuple):
+    """One trade of an order, as Binance's ``fills`` show it (commission in 1e-8 units)."""
+
+    trade_id: int
+    price: int
+    quantity: int
+    commission: int
+    commission_asset: str
+    maker: bool
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    """An order as Binance reports it. Prices in price units, quantities in quantity
+    units, ``cumulative_quote`` in quote units, ``held`` in 1e-8 units of ``hold_asset``."""
+
+    symbol: str
+    order_id: int
+    account: int
+    key_id: int | None
+    client_order_id: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce | None
+    price: int
+    quantity: int | None
+    quote_quantity: int | None
+    stop_price: int | None
+    stp_mode: SelfTradePrevention
+    time: int
+    update_time: int
+    status: OrderStatus = OrderStatus.NEW
+    executed: int = 0
+    cumulative_quote: int = 0
+    working: bool = True
+    working_time: int | None = None
+    hold_asset: str = ""
+    held: int = 0
+    budget: int | None = None
+    fills: list[Fill] = field(default_factory=list)
+    """The fills of the command being answered (not kept across commands)."""
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in _OPEN
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.symbol, self.order_id)
+
+
+class TradeRecord(NamedTuple):
+    """A trade with both sides, for ``myTrades`` (fees in 1e-8 units)."""
+
+    symbol: str
+    trade_id: int
+    price: int
+    quantity: int
+    quote: int
+    time: int
+    buyer: int
+    seller: int
+    buy_order_id: int
+    sell_order_id: int
+    buyer_is_maker: bool
+    buyer_fee: int
+    seller_fee: int
+
+
+@dataclass(slots=True)
+class Changes:
+    """What changed since the last :meth:`Venue.drain`, for storage to persist."""
+
+    orders: dict[tuple[str, int], OrderRecord] = field(default_factory=dict)
+    trades: list[TradeRecord] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+    balances: set[tuple[int, str]] = field(default_factory=set)
+    symbols: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.orders or self.trades or self.entries or self.balances or self.symbols)
+
+
+@dataclass(slots=True)
+class Result:
+    """What one command did: the engine's events, and the records of the orders it
+    placed or canceled (``orders``), in the order they happened."""
+
+    events: list[Event]
+    orders: list[OrderRecord]
+
+    @property
+    def rejected(self) -> Rejected | None:
+        first = self.events[0] if self.events else None
+        return first if isinstance(first, Rejected) else None
+
+    @property
+    def replace_failed(self) -> ReplaceFailed | None:
+        last = self.events[-1] if self.events else None
+        return last if isinstance(last, ReplaceFailed) else None
+
+
+class Venue:
+    """Engine + ledger + order records for a set of symbols (the single writer)."""
+
+    def __init__(
+        self,
+        symbols: Iterable[Symbol],
+        *,
+        maker_fee: Decimal = Decimal("0.001"),
+        taker_fee: Decimal = Decimal("0.001"),
+    ) -> None:
+        self.symbols = symbols_by_name(symbols)
+        for s in self.symbols.values():
+            if s.quote_scale > ASSET_DECIMALS or s.quantity_scale > ASSET_DECIMALS:
+                raise InvalidMarket(
+                    f"{s.name}: price * quantity needs {s.quote_scale} decimals;"
+                    f" balances keep {ASSET_DECIMALS}"
+                )
+        if maker_fee < 0 or taker_fee < 0 or maker_fee >= 1 or taker_fee >= 1:
+            raise InvalidMarket("fees are rates between 0 and 1 (0.001 is 0.1 %)")
+        self.maker_fee = maker_fee
+        self.taker_fee = taker_fee
+        self.engine = Engine(self.symbols.values())
+        self.ledger = Ledger()
+        self.orders: dict[tuple[str, int], OrderRecord] = {}
+        """Open orders, and closed ones until storage has taken them (see drain)."""
+        self._cids: dict[tuple[int, str, str], int] = {}
+        self._key_open: dict[int, int] = {}
+        self._changes = Changes()
+        self._trade_listeners: list[Callable[[str, Trade], None]] = []
+
+    # -- listeners ---------------------------------------------------------------------
+
+    def on_trade(self, listener: Callable[[str, Trade], None]) -> None:
+        """Call ``listener(symbol, trade)`` for every trade (market data, klines)."""
+        self._trade_listeners.append(listener)
+
+    # -- commands --------------------------------------------------------------------
+
+    def credit(self, account: int, asset: str, amount: int, *, ref: str = "") -> Entry:
+        """Fund ``account`` with ``amount`` (1e-8 units) of ``asset`` from FUNDING."""
+        entry = self.ledger.credit(account, asset, amount, ref=ref)
+        self._changes.balances.update(((account, asset), (FUNDING, asset)))
+        if account > 0:
+            self._changes.entries.append(entry)
+        return entry
+
+    def place(self, order: PlaceOrder, now: int, *, key_id: int | None = None) -> Result:
+        """Hold the order's funds, then match it. Refused without a change when the
+        order fails a check or the account lacks the funds (-2010)."""
+        symbol = self.symbols.get(order.symbol)
+        if symbol is None:
+            return Result([INVALID_SYMBOL], [])
+        refused = self.engine.check(order, now)
+        if refused is not None:
+            return Result([refused], [])
+        hold = self._hold_for(symbol, order)
+        if isinstance(hold, Rejected):
+            return Result([hold], [])
+        events = self.engine.submit(order, now, hold[2])
+        return self._apply(order.symbol, events, now, key_id, order, hold)
+
+    def cancel(self, cancel: CancelOrder, now: int) -> Result:
+        return self._apply(cancel.symbol, self.engine.submit(cancel, now), now, None)
+
+    def cancel_all(self, cancel: CancelAll, now: int) -> Result:
+        return self._apply(cancel.symbol, self.engine.submit(cancel, now), now, None)
+
+    def cancel_replace(
+        self, replace: CancelReplace, now: int, *, key_id: int | None = None
+    ) -> Result:
+        """Cancel, then place, as Binance's cancelReplace. The new order's funds are
+        counted as if the cancel has freed what the old order holds; when even that is
+        short, nothing happens (-2010)."""
+        order = replace.order
+        symbol = self.symbols.get(order.symbol)
+        if symbol is None:
+            return Result([INVALID_SYMBOL], [])
+        refused = self.engine.check(order, now)
+        if refused is not None:
+            return Result([refused], [])
+        old = self._find(replace.cancel)
+        if old is not None and not old.is_open:
+            old = None
+        hold = self._hold_for(symbol, order, old=old)
+        if isinstance(hold, Rejected):
+            return Result([hold], [])
+        events = self.engine.submit(replace, now, hold[2])
+        return self._apply(order.symbol, events, now, key_id, order, hold)
+
+    # -- reading ---------------------------------------------------------------------
+
+    def order(self, symbol: str, account: int, order_id: int) -> OrderRecord | None:
+        found = self.orders.get((symbol, order_id))
+        return found if found is not None and found.account == account else None
+
+    def order_by_client_id(self, symbol: str, account: int, cid: str) -> OrderRecord | None:
+        oid = self._cids.get((account, symbol, cid))
+        return None if oid is None else self.order(symbol, account, oid)
+
+    def open_orders(self, account: int, symbol: str | None = None) -> list[OrderRecord]:
+        return sorted(
+            (
+                o
+                for o in self.orders.values()
+                if o.account == account and o.is_open and (symbol is None or o.symbol == symbol)
+            ),
+            key=lambda o: (o.symbol, o.order_id),
+        )
+
+    def open_orders_of_key(self, key_id: int) -> int:
+        return self._key_open.get(key_id, 0)
+
+    def notional(self, order: PlaceOrder) -> Decimal | None:
+        """The order's value in the quote asset (for a key's max-notional cap): price or
+        stop price times quantity, or the quote amount; for a MARKET order by quantity,
+        at the best opposite price (or the last price). None when it cannot be priced."""
+        symbol = self.symbols[order.symbol]
+        if order.quote_quantity is not None:
+            return Decimal(order.quote_quantity).scaleb(-symbol.quote_scale)
+        if order.quantity is None:
+            return None
+        price = order.price if order.type in LIMIT_TYPES else order.stop_price
+        if price is None:
+            level = (
+                self.engine.best_ask(order.symbol)
+                if order.side is _BUY
+                else self.engine.best_bid(order.symbol)
+            )
+            price = level.price if level is not None else self.engine.last_price(order.symbol)
+        if price is None:
+            return None
+        return Decimal(price * order.quantity).scaleb(-symbol.quote_scale)
+
+    # -- storage ---------------------------------------------------------------------
+
+    def drain(self) -> Changes:
+        """What changed since the last call; closed orders leave memory here."""
+        changes, self._changes = self._changes, Changes()
+        for key, order in changes.orders.items():
+            if not order.is_open:
+                self.orders.pop(key, None)
+                self._cids.pop((order.account, order.symbol, order.client_order_id), None)
+        return changes
+
+    def pending(self) -> bool:
+        return bool(self._changes)
+
+    def restore(
+        self,
+        *,
+        balances: Iterable[tuple[int, str, int, int]],
+        orders: Iterable[OrderRecord],
+        books: Iterable[tuple[str, int, int, int | None]],
+    ) -> None:
+        """Rebuild from storage: balances, open orders (with what they hold) and per
+        symbol ``(name, next order id, next trade id, last price)``. Orders of the
+        system accounts are not stored, so what they had locked is freed."""
+        open_orders = [o for o in orders if o.is_open]
+        stored = list(balances)
+        unlocked: list[tuple[int, str, int, int]] = []
+        for account, asset, free, locked in stored:
+            if account in SYSTEM_ACCOUNTS:
+                free, locked = free + locked, 0
+            unlocked.append((account, asset, free, locked))
+        self.ledger.restore(
+            unlocked,
+            ((o.key, o.account, o.hold_asset, o.held) for o in open_orders if o.held),
+        )
+        by_hold = self.ledger.locked_by_holds()
+        for account, asset, _free, locked in unlocked:
+            if locked != by_hold.get((account, asset), 0):
+                raise LedgerError(
+                    f"account {account} {asset}: locked {locked} but its open orders hold"
+                    f" {by_hold.get((account, asset), 0)}"
+                )
+        per_symbol: dict[str, list[OrderRecord]] = {}
+        for o in open_orders:
+            per_symbol.setdefault(o.symbol, []).append(o)
+            self.orders[o.key] = o
+            self._cids[(o.account, o.symbol, o.client_order_id)] = o.order_id
+            if o.key_id is not None:
+                self._key_open[o.key_id] = self._key_open.get(o.key_id, 0) + 1
+        for name, next_order_id, next_trade_id, last_price in books:
+            if name not in self.symbols:
+                continue
+            mine = sorted(per_symbol.get(name, []), key=lambda o: o.order_id)
+            resting = [
+                OpenOrder(
+                    o.order_id,
+                    o.account,
+                    o.side,
+                    o.price,
+                    o.quantity or 0,
+                    (o.quantity or 0) - o.executed,
+                    o.client_order_id,
+                )
+                for o in mine
+                if o.working
+            ]
+            stops = [
+                PendingStop(o.order_id, _command(o), o.stp_mode, o.budget)
+                for o in mine
+                if not o.working
+            ]
+            self.engine.restore(
+                BookSnapshot(name, next_order_id, next_trade_id, last_price, resting, stops)
+            )
+
+    def book_state(self, symbol: str) -> tuple[int, int, int | None]:
+        """``(next order id, next trade id, last price)`` of a symbol, for storage."""
+        snap = self.engine.snapshot(symbol)
+        return snap.next_order_id, snap.next_trade_id, snap.last_price
+
+    # -- internals -------------------------------------------------------------------
+
+    def _find(self, cancel: CancelOrder) -> OrderRecord | None:
+        if cancel.order_id is not None:
+            return self.order(cancel.symbol, cancel.account, cancel.order_id)
+        if cancel.client_order_id is not None:
+            return self.order_by_client_id(cancel.symbol, cancel.account, cancel.client_order_id)
+        return None
+
+    def _hold_for(
+        self, symbol: Symbol, order: PlaceOrder, *, old: OrderRecord | None = None
+    ) -> tuple[str, int, int | None] | Rejected:
+        """``(asset, amount in 1e-8 units, engine budget in quote units)`` the order must
+        hold, or -2010 when the account's free balance is short."""
+        q_shift = 10 ** (ASSET_DECIMALS - symbol.quote_scale)
+        b_shift = 10 ** (ASSET_DECIMALS - symbol.quantity_scale)
+        budget: int | None = None
+        kind = order.type
+        if order.side is _BUY:
+            asset = symbol.quote_asset
+            if kind in LIMIT_TYPES:
+                assert order.price is not None and order.quantity is not None
+                need = order.price * order.quantity
+            elif order.quote_quantity is not None:
+                need = order.quote_quantity
+            elif kind in STOP_TYPES:
+                assert order.stop_price is not None and order.quantity is not None
+                need = order.stop_price * order.quantity
+            else:  # MARKET by quantity: what the book will take now, exactly
+                assert order.quantity is not None
+                need = self.engine.market_fill(
+                    symbol.name, _BUY, order.quantity, order.account, order.stp_mode
+                )[0]
+                budget = need
+            free = self.ledger.balance(order.account, asset).free + _freed(old, asset)
+            if free < need * q_shift:
+                return INSUFFICIENT_BALANCE
+            if kind in STOP_TYPES and kind not in LIMIT_TYPES and order.quote_quantity is None:
+                # a stop-market buy: hold a margin for the move past the stop, spend no more
+                margin = need * q_shift * (1 + STOP_MARKET_BUY_MARGIN)
+                held = min(free, int(margin)) // q_shift * q_shift
+                return asset, held, held // q_shift
+            return asset, need * q_shift, budget
+        asset = symbol.base_asset
+        if order.quantity is not None:
+            need_base = order.quantity
+        else:  # a MARKET sell for a quote amount: the base it will take to raise it
+            assert order.quote_quantity is not None
+            need_base = self.engine.market_quantity_for_quote(
+                symbol.name, _SELL, order.quote_quantity, order.account, order.stp_mode
+            )
+        free = self.ledger.balance(order.account, asset).free + _freed(old, asset)
+        if free < need_base * b_shift:
+            return INSUFFICIENT_BALANCE
+        return asset, need_base * b_shift, None
+
+    def _apply(
+        self,
+        symbol: str,
+        events: list[Event],
+        now: int,
+        key_id: int | None,
+        placed: PlaceOrder | None = None,
+        hold: tuple[str, int, int | None] | None = None,
+    ) -> Result:
+        touched: list[OrderRecord] = []
+        changes = self._changes
+        orders = self.orders
+        for event in events:
+            kind = type(event)
+            if kind is Trade:
+                assert isinstance(event, Trade)
+                self._settle(symbol, event, changes)
+            elif kind is Accepted:
+                assert isinstance(event, Accepted)
+                record = self._accept(event, key_id, hold if event.order is placed else None)
+                touched.append(record)
+                self._mark(record, changes)
+            elif kind is Expired or kind is Canceled:
+                assert isinstance(event, (Expired, Canceled))
+                found = orders.get((symbol, event.order_id))
+                if found is None:
+                    continue
+                if isinstance(event, Canceled):
+                    found.status = OrderStatus.CANCELED
+                    if found not in touched:
+                        touched.append(found)
+                else:
+                    found.status = (
+                        OrderStatus.EXPIRED_IN_MATCH if event.in_match else OrderStatus.EXPIRED
+                    )
+                found.update_time = now
+                self._close(found, changes)
+            elif kind is Triggered:
+                assert isinstance(event, Triggered)
+                found = orders.get((symbol, event.order_id))
+                if found is not None:
+                    found.working = True
+                    found.working_time = event.time
+                    found.update_time = now
+                    self._mark(found, changes)
+        if len(events) > 1 or not isinstance(events[0], Rejected):
+            changes.symbols.add(symbol)
+        return Result(events, touched)
+
+    def _accept(
+        self, event: Accepted, key_id: int | None, hold: tuple[str, int, int | None] | None
+    ) -> OrderRecord:
+        o = event.order
+        cid = o.client_order_id or _generated_cid(o.symbol, event.order_id)
+        record = OrderRecord(
+            symbol=o.symbol,
+            order_id=event.order_id,
+            account=o.account,
+            key_id=key_id,
+            client_order_id=cid,
+            side=o.side,
+            type=o.type,
+            time_in_force=o.time_in_force,
+            price=o.price or 0,
+            quantity=o.quantity,
+            quote_quantity=o.quote_quantity,
+            stop_price=o.stop_price,
+            stp_mode=event.stp_mode,
+            time=event.time,
+            update_time=event.time,
+            working=event.working,
+            working_time=event.time if event.working else None,
+        )
+        if hold is not None:
+            asset, amount, budget = hold
+            record.hold_asset = asset
+            record.budget = budget
+            if amount:
+                entry = self.ledger.hold(record.key, o.account, asset, amount)
+                record.held = amount
+                self._changes.balances.add((o.account, asset))
+                if o.account > 0:
+                    self._changes.entries.append(entry)
+        self.orders[record.key] = record
+        self._cids[(o.account, o.symbol, cid)] = event.order_id
+        if key_id is not None:
+            self._key_open[key_id] = self._key_open.get(key_id, 0) + 1
+        return record
+
+    def _settle(self, symbol_name: str, trade: Trade, changes: Changes) -> None:
+        taker_buys = trade.taker_side is _BUY
+        buy_id, sell_id = (
+            (trade.taker_order_id, trade.maker_order_id)
+            if taker_buys
+            else (trade.maker_order_id, trade.taker_order_id)
+        )
+        buyer_acct, seller_acct = (
+            (trade.taker_account, trade.maker_account)
+            if taker_buys
+            else (trade.maker_account, trade.taker_account)
+        )
+        symbol = self.symbols[symbol_name]
+        buy = self.orders[(symbol_name, buy_id)]
+        sell = self.orders[(symbol_name, sell_id)]
+        quote_units = trade.price * trade.quantity
+        base = trade.quantity * 10 ** (ASSET_DECIMALS - symbol.quantity_scale)
+        quote = quote_units * 10 ** (ASSET_DECIMALS - symbol.quote_scale)
+        buyer_rate = self.taker_fee if taker_buys else self.maker_fee
+        seller_rate = self.maker_fee if taker_buys else self.taker_fee
+        buyer_fee = 0 if buyer_acct in SYSTEM_ACCOUNTS else fee_units(base, buyer_rate)
+        seller_fee = 0 if seller_acct in SYSTEM_ACCOUNTS else fee_units(quote, seller_rate)
+        entry = self.ledger.settle(
+            buy=buy.key,
+            sell=sell.key,
+            base_asset=symbol.base_asset,
+            quote_asset=symbol.quote_asset,
+            base=base,
+            quote=quote,
+            buyer_fee=buyer_fee,
+            seller_fee=seller_fee,
+            ref=f"{symbol_name}:{trade.trade_id}",
+        )
+        buy.held -= quote
+        sell.held -= base
+        for record, fee, asset, left, maker in (
+            (buy, buyer_fee, symbol.base_asset, _left(trade, buy_id), not taker_buys),
+            (sell, seller_fee, symbol.quote_asset, _left(trade, sell_id), taker_buys),
+        ):
+            record.executed += trade.quantity
+            record.cumulative_quote += quote_units
+            record.update_time = trade.time
+            record.fills.append(
+                Fill(trade.trade_id, trade.price, trade.quantity, fee, asset, maker)
+            )
+            if left == 0:
+                record.status = OrderStatus.FILLED
+                self._close(record, changes)
+            else:
+                record.status = OrderStatus.PARTIALLY_FILLED
+                self._mark(record, changes)
+        user = buyer_acct > 0 or seller_acct > 0
+        for account, asset in (
+            (buyer_acct, symbol.quote_asset),
+            (buyer_acct, symbol.base_asset),
+            (seller_acct, symbol.quote_asset),
+            (seller_acct, symbol.base_asset),
+        ):
+            changes.balances.add((account, asset))
+        if buyer_fee:
+            changes.balances.add((FEES, symbol.base_asset))
+        if seller_fee:
+            changes.balances.add((FEES, symbol.quote_asset))
+        if user:
+            changes.entries.append(entry)
+            changes.trades.append(
+                TradeRecord(
+                    symbol_name,
+                    trade.trade_id,
+                    trade.price,
+                    trade.quantity,
+                    quote_units,
+                    trade.time,
+                    buyer_acct,
+                    seller_acct,
+                    buy_id,
+                    sell_id,
+                    not taker_buys,
+                    buyer_fee,
+                    seller_fee,
+                )
+            )
+        for listener in self._trade_listeners:
+            listener(symbol_name, trade)
+
+    def _close(self, record: OrderRecord, changes: Changes) -> None:
+        """The order ended: release what it still holds."""
+        entry = self.ledger.release(record.key)
+        if record.held:
+            changes.balances.add((record.account, record.hold_asset))
+            record.held = 0
+            if entry is not None and record.account > 0:
+                changes.entries.append(entry)
+        if record.key_id is not None:
+            left = self._key_open.get(record.key_id, 0) - 1
+            if left > 0:
+                self._key_open[record.key_id] = left
+            else:
+                self._key_open.pop(record.key_id, None)
+        if record.account in SYSTEM_ACCOUNTS:
+            self.orders.pop(record.key, None)
+            self._cids.pop((record.account, record.symbol, record.client_order_id), None)
+        else:
+            changes.orders[record.key] = record
+
+    def _mark(self, record: OrderRecord, changes: Changes) -> None:
+        if record.account not in SYSTEM_ACCOUNTS:
+            changes.orders[record.key] = record
+
+
+def _left(trade: Trade, order_id: int) -> int:
+    return trade.taker_remaining if trade.taker_order_id == order_id else trade.maker_remaining
+
+
+def _freed(old: OrderRecord | None, asset: str) -> int:
+    """What canceling ``old`` would free of ``asset`` (cancel-replace sizing)."""
+    return old.held if old is not None and old.hold_asset == asset else 0
+
+
+def _generated_cid(symbol: str, order_id: int) -> str:
+    return f"sandex-{symbol}-{order_id}"
+
+
+def _command(o: OrderRecord) -> PlaceOrder:
+    return PlaceOrder(
+        symbol=o.symbol,
+        account=o.account,
+        side=o.side,
+        type=o.type,
+        quantity=o.quantity,
+        price=o.price if o.type in LIMIT_TYPES else None,
+        time_in_force=o.time_in_force,
+        quote_quantity=o.quote_quantity,
+        stop_price=o.stop_price,
+        client_order_id=o.client_order_id,
+        stp_mode=o.stp_mode,
+    )

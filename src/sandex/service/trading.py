@@ -1,0 +1,425 @@
+"""Spot trading over the venue: a key's risk policy on every new order, durability of
+what is acknowledged, operator credits, and the simulated market's schedule.
+
+The venue (engine + ledger) lives in memory and is only touched from the event-loop
+thread. What it changes is written to storage by one writer thread, in batches: a
+request that changed something awaits :meth:`TradingService.durable` before it
+answers, so an acknowledged order survives ``kill -9``. With ``durability="group"``
+every request waiting at one moment shares one transaction (group commit); with
+``"transaction"`` each request writes and commits its own batch before answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Final, Literal, TypeVar
+
+from sandex.exchange import (
+    CancelAll,
+    CancelOrder,
+    CancelReplace,
+    Command,
+    PlaceOrder,
+    Rejected,
+    Symbol,
+)
+from sandex.exchange.engine import Engine
+from sandex.exchange.ledger import Entry
+from sandex.exchange.makers import MakerConfig, Simulation
+from sandex.exchange.money import ASSET_DECIMALS
+from sandex.exchange.venue import (
+    MAKER,
+    TAKER,
+    OrderRecord,
+    Result,
+    TradeRecord,
+    Venue,
+)
+from sandex.keys import RiskPolicy
+from sandex.service.ports import Batch, BookRow, ExchangeStore, PendingCredit
+
+__all__ = ["TradingService", "Durability", "SYSTEM_FUNDING"]
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+Durability = Literal["group", "transaction"]
+SYSTEM_FUNDING: Final = Decimal(10) ** 9
+"""What the simulated makers and takers are topped up to, in USDT terms per asset."""
+
+
+class TradingService:
+    def __init__(
+        self,
+        venue: Venue,
+        store: ExchangeStore,
+        *,
+        durability: Durability = "group",
+        simulate: bool = True,
+        seed: int = 7,
+        maker_config: MakerConfig | None = None,
+    ) -> None:
+        self.venue = venue
+        self.store = store
+        self.durability = durability
+        self.simulate = simulate
+        self.seed = seed
+        self.maker_config = maker_config
+        self.simulation: Simulation | None = None
+        self._applied = 0
+        self._committed = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._writing = False
+        self._writer_task: asyncio.Task[None] | None = None
+        self._credits_applied: list[int] = []
+        self._credits_seen: set[int] = set()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="sandex-exchange-writer")
+        self._write_error: BaseException | None = None
+
+    # -- start -----------------------------------------------------------------------
+
+    @property
+    def symbols(self) -> dict[str, Symbol]:
+        return self.venue.symbols
+
+    @property
+    def engine(self) -> Engine:
+        return self.venue.engine
+
+    def start(self, now: int) -> None:
+        """Rebuild the venue from storage, then start the simulated market from where it
+        stood (synchronous: call before serving)."""
+        stored = self.store.load()
+        books = {b.symbol: b for b in stored.books}
+        self.venue.restore(
+            balances=stored.balances,
+            orders=stored.open_orders,
+            books=[
+                (b.symbol, b.next_order_id, b.next_trade_id, b.last_price) for b in stored.books
+            ],
+        )
+        if self.simulate:
+            prices = {
+                name: Decimal(b.reference_price)
+                for name, b in books.items()
+                if b.reference_price is not None and name in self.venue.symbols
+            }
+            self.simulation = Simulation(
+                self.venue.symbols.values(),
+                now,
+                seed=self.seed,
+                prices=prices,
+                config=self.maker_config,
+            )
+            self._fund_system(now)
+            self._run(self.simulation.step(now, self._last_prices()), now)
+        self.apply_credits(self.store.pending_credits())
+        self._applied += 1
+        self._write(self._batch(now))
+        self._committed = self._applied
+
+    def _fund_system(self, now: int) -> None:
+        sim = self.simulation
+        assert sim is not None
+        assets: dict[str, Decimal] = {}
+        for name, symbol in self.venue.symbols.items():
+            ref = sim.reference(name)
+            if symbol.quote_asset == "USDT":
+                assets[symbol.base_asset] = SYSTEM_FUNDING / ref
+                assets["USDT"] = SYSTEM_FUNDING
+        for symbol in self.venue.symbols.values():
+            for asset in (symbol.base_asset, symbol.quote_asset):
+                assets.setdefault(asset, SYSTEM_FUNDING)
+        for account in (MAKER, TAKER):
+            for asset, target in assets.items():
+                units = int(target * 10**ASSET_DECIMALS)
+                have = self.venue.ledger.balance(account, asset)
+                if have.free + have.locked < units // 2:
+                    self.venue.credit(account, asset, units - have.free - have.locked)
+
+    def _last_prices(self) -> dict[str, int | None]:
+        return {name: self.venue.engine.last_price(name) for name in self.venue.symbols}
+
+    # -- commands ----------------------------------------------------------------------
+
+    def place(
+        self,
+        order: PlaceOrder,
+        now: int,
+        *,
+        key_id: int | None = None,
+        policy: RiskPolicy | None = None,
+    ) -> Result:
+        """Place ``order`` for its account, within the key's ``policy`` (raises
+        :class:`~sandex.keys.PolicyViolation`)."""
+        self._last_now = now
+        if policy is not None and key_id is not None:
+            self._check_policy(order, policy, key_id)
+        result = self.venue.place(order, now, key_id=key_id)
+        self._note(result)
+        return result
+
+    def check(
+        self, order: PlaceOrder, now: int, *, key_id: int | None, policy: RiskPolicy | None
+    ) -> Rejected | None:
+        """``POST /api/v3/order/test``: every check of a new order, nothing placed."""
+        if policy is not None and key_id is not None:
+            self._check_policy(order, policy, key_id)
+        return self.venue.engine.check(order, now)
+
+    def _check_policy(self, order: PlaceOrder, policy: RiskPolicy, key_id: int) -> None:
+        symbol = order.symbol
+        if symbol not in self.venue.symbols:
+            return  # the engine answers -1121
+        notional = Decimal(0)
+        if policy.max_notional is not None:
+            notional = self.venue.notional(order) or Decimal(0)
+        policy.check_order(
+            symbol=symbol, notional=notional, open_orders=self.venue.open_orders_of_key(key_id)
+        )
+
+    def cancel(self, cancel: CancelOrder, now: int) -> Result:
+        self._last_now = now
+        result = self.venue.cancel(cancel, now)
+        self._note(result)
+        return result
+
+    def cancel_all(self, cancel: CancelAll, now: int) -> Result:
+        self._last_now = now
+        result = self.venue.cancel_all(cancel, now)
+        self._note(result)
+        return result
+
+    def cancel_replace(
+        self,
+        replace: CancelReplace,
+        now: int,
+        *,
+        key_id: int | None = None,
+        policy: RiskPolicy | None = None,
+    ) -> Result:
+        self._last_now = now
+        if policy is not None and key_id is not None:
+            self._check_policy(replace.order, policy, key_id)
+        result = self.venue.cancel_replace(replace, now, key_id=key_id)
+        self._note(result)
+        return result
+
+    def _note(self, result: Result) -> None:
+        if result.rejected is None or len(result.events) > 1:
+            self._applied += 1
+
+    # -- durability --------------------------------------------------------------------
+
+    async def durable(self) -> None:
+        """Return once everything applied so far is committed to storage."""
+        target = self._applied
+        if target <= self._committed:
+            return
+        if self.durability == "transaction":
+            self._write(self._batch_now())
+            self._committed = max(self._committed, target)
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._waiters.append((target, future))
+        if not self._writing:
+            self._writing = True
+            self._writer_task = loop.create_task(self._writer())
+        await future
+
+    def _batch_now(self) -> Batch:
+        return self._batch(self._last_now)
+
+    _last_now: int = 0
+
+    async def _writer(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._applied > self._committed:
+                target = self._applied
+                batch = self._batch_now()
+                try:
+                    await loop.run_in_executor(self._executor, self._write, batch)
+                except Exception as exc:  # storage failed: the requests waiting fail too
+                    _log.exception("the exchange's storage write failed")
+                    self._fail_waiters(target, exc)
+                    self._committed = target
+                    continue
+                self._committed = target
+                still: list[tuple[int, asyncio.Future[None]]] = []
+                for seq, future in self._waiters:
+                    if seq <= target:
+                        if not future.done():
+                            future.set_result(None)
+                    else:
+                        still.append((seq, future))
+                self._waiters = still
+        finally:
+            self._writing = False
+
+    def _fail_waiters(self, target: int, exc: BaseException) -> None:
+        still = []
+        for seq, future in self._waiters:
+            if seq <= target:
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                still.append((seq, future))
+        self._waiters = still
+
+    def _write(self, batch: Batch) -> None:
+        self.store.write(batch)
+
+    def _batch(self, now: int) -> Batch:
+        """Copy what changed out of the venue (on the loop thread) for the writer."""
+        venue = self.venue
+        changes = venue.drain()
+        ledger = venue.ledger
+        batch = Batch(now)
+        batch.orders = [dataclasses.replace(o, fills=[]) for o in changes.orders.values()]
+        batch.trades = changes.trades
+        for account, asset in changes.balances:
+            b = ledger.balance(account, asset)
+            batch.balances.append((account, asset, b.free, b.locked))
+        batch.entries = [_entry_row(e) for e in changes.entries]
+        sim = self.simulation
+        for name in sorted(changes.symbols | set(venue.symbols if sim else ())):
+            next_order_id, next_trade_id, last = venue.book_state(name)
+            ref = None if sim is None else str(sim.reference(name))
+            batch.books.append(BookRow(name, next_order_id, next_trade_id, last, ref))
+        batch.applied_credits, self._credits_applied = self._credits_applied, []
+        return batch
+
+    def close(self) -> None:
+        """Write what is left and stop the writer thread (at shutdown)."""
+        try:
+            if self.venue.pending() or self._credits_applied:
+                self._write(self._batch_now())
+        finally:
+            self._executor.shutdown(wait=True)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def read(self, fn: Callable[[], _T]) -> _T:
+        """Run a storage read after everything applied so far is committed, off the loop."""
+        await self.durable()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    def open_order(
+        self, account: int, symbol: str, order_id: int | None, cid: str | None
+    ) -> OrderRecord | None:
+        venue = self.venue
+        found = None
+        if order_id is not None:
+            found = venue.order(symbol, account, order_id)
+            if found is not None and cid is not None and found.client_order_id != cid:
+                return None
+        elif cid is not None:
+            found = venue.order_by_client_id(symbol, account, cid)
+        return found
+
+    async def find_order(
+        self, account: int, symbol: str, order_id: int | None, cid: str | None
+    ) -> OrderRecord | None:
+        found = self.open_order(account, symbol, order_id, cid)
+        if found is not None:
+            return found
+        return await self.read(lambda: self.store.order(account, symbol, order_id, cid))
+
+    async def all_orders(
+        self,
+        account: int,
+        symbol: str,
+        *,
+        from_id: int | None,
+        start: int | None,
+        end: int | None,
+        limit: int,
+    ) -> list[OrderRecord]:
+        return await self.read(
+            lambda: self.store.orders(
+                account, symbol, from_id=from_id, start=start, end=end, limit=limit
+            )
+        )
+
+    async def my_trades(
+        self,
+        account: int,
+        symbol: str,
+        *,
+        order_id: int | None,
+        from_id: int | None,
+        start: int | None,
+        end: int | None,
+        limit: int,
+    ) -> list[TradeRecord]:
+        return await self.read(
+            lambda: self.store.trades(
+                account,
+                symbol,
+                order_id=order_id,
+                from_id=from_id,
+                start=start,
+                end=end,
+                limit=limit,
+            )
+        )
+
+    # -- credits and the simulated market -----------------------------------------------
+
+    def apply_credits(self, pending: list[PendingCredit]) -> int:
+        """Apply operator credits / starting balances read from storage; they are marked
+        applied in the same transaction as the balances they change."""
+        done = 0
+        for credit in pending:
+            if credit.id in self._credits_applied or credit.id in self._credits_seen:
+                continue
+            self.venue.credit(
+                credit.account, credit.asset, credit.amount, ref=f"credit:{credit.id}"
+            )
+            self._credits_applied.append(credit.id)
+            self._credits_seen.add(credit.id)
+            done += 1
+        if done:
+            self._applied += 1
+        return done
+
+    def tick(self, now: int) -> None:
+        """One step of the simulated market at ``now`` (the server calls it on a timer)."""
+        self._last_now = now
+        if self.simulation is None:
+            return
+        self._run(self.simulation.step(now, self._last_prices()), now)
+
+    def _run(self, commands: list[Command], now: int) -> None:
+        venue = self.venue
+        for command in commands:
+            if isinstance(command, PlaceOrder):
+                venue.place(command, now)
+            elif isinstance(command, CancelAll):
+                venue.cancel_all(command, now)
+            elif isinstance(command, CancelOrder):
+                venue.cancel(command, now)
+        self._applied += 1
+
+    def shock(self, symbol: str, factor: float, duration_ms: int, now: int) -> None:
+        if self.simulation is not None:
+            self.simulation.shock(symbol, factor, duration_ms, now)
+
+    def balances(self, account: int) -> dict[str, tuple[int, int]]:
+        return {
+            asset: (b.free, b.locked) for asset, b in self.venue.ledger.balances(account).items()
+        }
+
+
+def _entry_row(entry: Entry) -> tuple[str, str, str]:
+    postings = ",".join(
+        f'[{p.account},"{p.asset}","{p.bucket}",{p.amount}]' for p in entry.postings
+    )
+    return entry.kind, entry.ref[:64], f"[{postings}]"

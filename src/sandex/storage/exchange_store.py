@@ -1,0 +1,319 @@
+"""The spot exchange's storage: what the venue acknowledged, written in one transaction
+per batch, and read back to rebuild the books after a restart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
+from sandex.exchange import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
+from sandex.exchange.venue import OrderRecord, TradeRecord
+from sandex.service.ports import Batch, BookRow, PendingCredit, PendingShock, StoredExchange
+from sandex.storage.tables import (
+    balances,
+    credits,
+    ledger_entries,
+    market_shocks,
+    spot_books,
+    spot_orders,
+    spot_trades,
+)
+
+__all__ = ["SqlExchangeStore"]
+
+_OPEN = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
+
+
+class SqlExchangeStore:
+    """Implements :class:`sandex.service.ports.ExchangeStore` on SQLite or PostgreSQL."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._insert: Callable[[Table], Insert] = (
+            postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        )
+
+    # -- writing -----------------------------------------------------------------------
+
+    def write(self, batch: Batch) -> None:
+        """Persist one batch atomically (the group commit)."""
+        with self._engine.begin() as conn:
+            if batch.orders:
+                self._upsert(
+                    conn, spot_orders, ("symbol", "order_id"), [_order_row(o) for o in batch.orders]
+                )
+            if batch.trades:
+                conn.execute(spot_trades.insert(), [_trade_row(t) for t in batch.trades])
+            if batch.balances:
+                self._upsert(
+                    conn,
+                    balances,
+                    ("account", "asset"),
+                    [
+                        {"account": a, "asset": s, "free": f, "locked": lk, "updated_at": batch.now}
+                        for a, s, f, lk in batch.balances
+                    ],
+                )
+            if batch.entries:
+                conn.execute(
+                    ledger_entries.insert(),
+                    [
+                        {"kind": k, "ref": r, "postings": p, "created_at": batch.now}
+                        for k, r, p in batch.entries
+                    ],
+                )
+            if batch.books:
+                self._upsert(
+                    conn,
+                    spot_books,
+                    ("symbol",),
+                    [
+                        {
+                            "symbol": b.symbol,
+                            "next_order_id": b.next_order_id,
+                            "next_trade_id": b.next_trade_id,
+                            "last_price": b.last_price,
+                            "reference_price": b.reference_price,
+                            "updated_at": batch.now,
+                        }
+                        for b in batch.books
+                    ],
+                )
+            if batch.applied_credits:
+                conn.execute(
+                    update(credits)
+                    .where(credits.c.id.in_(batch.applied_credits))
+                    .values(applied_at=batch.now)
+                )
+
+    def _upsert(
+        self, conn: Connection, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]
+    ) -> None:
+        stmt: Any = self._insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+        )
+        conn.execute(stmt, rows)
+
+    def add_credit(self, account: int, asset: str, amount: int, reason: str, now: int) -> int:
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                credits.insert().values(
+                    account=account, asset=asset, amount=amount, reason=reason, created_at=now
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def credit_applied(self, credit_id: int) -> bool:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(credits.c.applied_at).where(credits.c.id == credit_id)
+            ).first()
+            return row is not None and row[0] is not None
+
+    def add_shock(self, symbol: str, factor: str, duration_ms: int, now: int) -> int:
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                market_shocks.insert().values(
+                    symbol=symbol, factor=factor, duration_ms=duration_ms, created_at=now
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def pending_shocks(self, now: int) -> list[PendingShock]:
+        """Shocks not yet applied; they are marked applied as they are read."""
+        with self._engine.begin() as conn:
+            rows = conn.execute(
+                select(market_shocks).where(market_shocks.c.applied_at.is_(None))
+            ).all()
+            if rows:
+                conn.execute(
+                    update(market_shocks)
+                    .where(market_shocks.c.id.in_([r.id for r in rows]))
+                    .values(applied_at=now)
+                )
+        return [PendingShock(r.id, r.symbol, r.factor, r.duration_ms) for r in rows]
+
+    # -- reading -----------------------------------------------------------------------
+
+    def pending_credits(self) -> list[PendingCredit]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(credits).where(credits.c.applied_at.is_(None)).order_by(credits.c.id)
+            ).all()
+        return [PendingCredit(r.id, r.account, r.asset, r.amount, r.reason) for r in rows]
+
+    def load(self) -> StoredExchange:
+        with self._engine.connect() as conn:
+            bal = [
+                (r.account, r.asset, r.free, r.locked) for r in conn.execute(select(balances)).all()
+            ]
+            orders = [
+                _order(r)
+                for r in conn.execute(
+                    select(spot_orders).where(spot_orders.c.status.in_(_OPEN))
+                ).all()
+            ]
+            books = [
+                BookRow(r.symbol, r.next_order_id, r.next_trade_id, r.last_price, r.reference_price)
+                for r in conn.execute(select(spot_books)).all()
+            ]
+        return StoredExchange(bal, orders, books)
+
+    def order(
+        self, account: int, symbol: str, order_id: int | None, client_order_id: str | None
+    ) -> OrderRecord | None:
+        q = select(spot_orders).where(
+            spot_orders.c.account == account, spot_orders.c.symbol == symbol
+        )
+        if order_id is not None:
+            q = q.where(spot_orders.c.order_id == order_id)
+        if client_order_id is not None:
+            q = q.where(spot_orders.c.client_order_id == client_order_id)
+        q = q.order_by(spot_orders.c.order_id.desc()).limit(1)
+        with self._engine.connect() as conn:
+            row = conn.execute(q).first()
+        return None if row is None else _order(row)
+
+    def orders(
+        self,
+        account: int,
+        symbol: str,
+        *,
+        from_id: int | None,
+        start: int | None,
+        end: int | None,
+        limit: int,
+    ) -> list[OrderRecord]:
+        c = spot_orders.c
+        q = select(spot_orders).where(c.account == account, c.symbol == symbol)
+        if from_id is not None:
+            q = q.where(c.order_id >= from_id).order_by(c.order_id).limit(limit)
+            return self._orders(q)
+        if start is not None:
+            q = q.where(c.time >= start)
+        if end is not None:
+            q = q.where(c.time <= end)
+        if start is not None and end is None:
+            q = q.order_by(c.order_id).limit(limit)
+            return self._orders(q)
+        rows = self._orders(q.order_by(c.order_id.desc()).limit(limit))
+        return rows[::-1]
+
+    def _orders(self, q: Any) -> list[OrderRecord]:
+        with self._engine.connect() as conn:
+            return [_order(r) for r in conn.execute(q).all()]
+
+    def trades(
+        self,
+        account: int,
+        symbol: str,
+        *,
+        order_id: int | None,
+        from_id: int | None,
+        start: int | None,
+        end: int | None,
+        limit: int,
+    ) -> list[TradeRecord]:
+        c = spot_trades.c
+        mine = or_(c.buyer == account, c.seller == account)
+        q = select(spot_trades).where(c.symbol == symbol, mine)
+        if order_id is not None:
+            q = q.where(
+                or_(
+                    and_(c.buyer == account, c.buy_order_id == order_id),
+                    and_(c.seller == account, c.sell_order_id == order_id),
+                )
+            )
+        if from_id is not None:
+            q = q.where(c.trade_id >= from_id)
+        if start is not None:
+            q = q.where(c.time >= start)
+        if end is not None:
+            q = q.where(c.time <= end)
+        ascending = from_id is not None or (start is not None and end is None)
+        if ascending:
+            q = q.order_by(c.trade_id).limit(limit)
+        else:
+            q = q.order_by(c.trade_id.desc()).limit(limit)
+        with self._engine.connect() as conn:
+            rows = [_trade(r) for r in conn.execute(q).all()]
+        return rows if ascending else rows[::-1]
+
+
+def _order_row(o: OrderRecord) -> dict[str, Any]:
+    return {
+        "symbol": o.symbol,
+        "order_id": o.order_id,
+        "account": o.account,
+        "key_id": o.key_id,
+        "client_order_id": o.client_order_id,
+        "side": o.side.value,
+        "type": o.type.value,
+        "time_in_force": None if o.time_in_force is None else o.time_in_force.value,
+        "price": o.price,
+        "quantity": o.quantity,
+        "quote_quantity": o.quote_quantity,
+        "stop_price": o.stop_price,
+        "stp_mode": o.stp_mode.value,
+        "status": o.status.value,
+        "executed": o.executed,
+        "cumulative_quote": o.cumulative_quote,
+        "working": int(o.working),
+        "working_time": o.working_time,
+        "hold_asset": o.hold_asset,
+        "held": o.held,
+        "budget": o.budget,
+        "time": o.time,
+        "update_time": o.update_time,
+    }
+
+
+def _order(r: Any) -> OrderRecord:
+    return OrderRecord(
+        symbol=r.symbol,
+        order_id=r.order_id,
+        account=r.account,
+        key_id=r.key_id,
+        client_order_id=r.client_order_id,
+        side=Side(r.side),
+        type=OrderType(r.type),
+        time_in_force=None if r.time_in_force is None else TimeInForce(r.time_in_force),
+        price=r.price,
+        quantity=r.quantity,
+        quote_quantity=r.quote_quantity,
+        stop_price=r.stop_price,
+        stp_mode=SelfTradePrevention(r.stp_mode),
+        time=r.time,
+        update_time=r.update_time,
+        status=OrderStatus(r.status),
+        executed=r.executed,
+        cumulative_quote=r.cumulative_quote,
+        working=bool(r.working),
+        working_time=r.working_time,
+        hold_asset=r.hold_asset,
+        held=r.held,
+        budget=r.budget,
+    )
+
+
+def _trade_row(t: TradeRecord) -> dict[str, Any]:
+    row = t._asdict()
+    row["buyer_is_maker"] = int(t.buyer_is_maker)
+    return row
+
+
+def _trade(r: Any) -> TradeRecord:
+    return TradeRecord(
+        r.symbol, r.trade_id, r.price, r.quantity, r.quote, r.time, r.buyer, r.seller,
+        r.buy_order_id, r.sell_order_id, bool(r.buyer_is_maker), r.buyer_fee, r.seller_fee,
+    )  # fmt: skip
