@@ -23,6 +23,7 @@ from sandex.exchange.events import (
     outcome,
 )
 from sandex.exchange.market import BookSnapshot, OpenOrder, PendingStop
+from sandex.exchange.marketdata import AggTrade, MarketData, PublicTrade, Ticker
 from sandex.exchange.money import format_units, from_units, parse_number, to_units
 from sandex.exchange.orders import (
     CancelAll,
@@ -49,6 +50,7 @@ from sandex.exchange.symbols import (
 
 __all__ = [
     "Accepted",
+    "AggTrade",
     "BookSnapshot",
     "CancelAll",
     "CancelOrder",
@@ -64,6 +66,7 @@ __all__ = [
     "InvalidMarket",
     "Level",
     "LotSize",
+    "MarketData",
     "Notional",
     "OpenOrder",
     "OrderBook",
@@ -74,6 +77,7 @@ __all__ = [
     "PendingStop",
     "PlaceOrder",
     "PriceFilter",
+    "PublicTrade",
     "Rejected",
     "ReplaceFailed",
     "Rules",
@@ -81,6 +85,7 @@ __all__ = [
     "SelfTradePrevention",
     "Side",
     "Symbol",
+    "Ticker",
     "TimeInForce",
     "Trade",
     "Triggered",

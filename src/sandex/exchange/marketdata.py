@@ -1,0 +1,585 @@
+"""Public market data per symbol: the trade tape, aggregate trades, klines, 24h stats.
+
+What Binance's public endpoints read (``/api/v3/trades``, ``aggTrades``, ``klines``,
+``ticker/24hr``), kept from the trades the engine reports::
+
+    md = MarketData(default_symbols())
+    md.backfill("BTCUSDT", now, price=6_000_000, seed=7)  # history for a fresh server
+    for event in engine.submit(command, now):
+        if isinstance(event, Trade):
+            md.record("BTCUSDT", event)
+    md.klines("BTCUSDT", "1h", limit=3, now=now)
+
+Pure: no I/O and no clock; ``now`` is a parameter. Prices and quantities are ints in
+the symbol's units (:mod:`sandex.exchange.money`). Queries return the objects held
+here (candles, trades), which callers read and never modify.
+
+Klines are continuous, as Binance's are: an interval without trades is a flat
+candle at the previous close with no volume, up to the candle that contains ``now``.
+Back-filled history is generated per interval on its first use, so a server starts
+without paying for sixteen intervals nobody has asked for yet.
+"""
+
+from __future__ import annotations
+
+import random
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from operator import attrgetter
+from typing import Final, Generic, NamedTuple, TypeVar
+
+from sandex.exchange.errors import InvalidMarket
+from sandex.exchange.events import Trade
+from sandex.exchange.klines import INTERVALS, Candle, KlineSeries, next_open, open_time
+from sandex.exchange.money import from_units
+from sandex.exchange.orders import Side
+from sandex.exchange.simulation import backfill
+from sandex.exchange.symbols import Symbol, symbols_by_name
+
+__all__ = [
+    "MarketData",
+    "PublicTrade",
+    "AggTrade",
+    "Ticker",
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "BACKFILL_COUNT",
+    "DAY_MS",
+]
+
+DEFAULT_LIMIT: Final = 500
+"""Binance's default ``limit`` for trades, aggTrades and klines."""
+MAX_LIMIT: Final = 1000
+"""Binance's largest ``limit`` for trades, aggTrades and klines."""
+BACKFILL_COUNT: Final = 1000
+"""Back-filled candles per interval (1m gets a whole day, for the 24h ticker)."""
+DAY_MS: Final = 24 * 3600 * 1000
+
+_MINUTE: Final = 60_000
+_INTERVAL_INDEX: Final = {name: i for i, name in enumerate(INTERVALS)}
+_NOTIONAL_PER_MINUTE: Final = 10_000
+"""Back-filled volume: this many times the symbol's minimum notional traded per minute."""
+_PERCENT: Final = Decimal("0.001")
+_EIGHT: Final = Decimal("0.00000001")
+
+
+class PublicTrade(NamedTuple):
+    """One trade as the public tape shows it (``GET /api/v3/trades``)."""
+
+    id: int
+    price: int
+    quantity: int
+    quote: int
+    """``price * quantity``, in quote units."""
+    time: int
+    buyer_is_maker: bool
+
+
+class AggTrade(NamedTuple):
+    """Consecutive trades of one taker at one price and time (``GET /api/v3/aggTrades``)."""
+
+    id: int
+    price: int
+    quantity: int
+    first_id: int
+    last_id: int
+    time: int
+    buyer_is_maker: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Ticker:
+    """Rolling 24h statistics (``GET /api/v3/ticker/24hr``) in the symbol's units.
+
+    The window opens on the minute 24 hours before ``close_time`` (Binance's rolling
+    windows open on a minute too). ``first_id``/``last_id`` are -1 when no trade fell
+    in it; back-filled history adds prices and volume but no trades.
+    """
+
+    symbol: str
+    open: int
+    high: int
+    low: int
+    last: int
+    last_quantity: int
+    prev_close: int
+    volume: int
+    quote_volume: int
+    open_time: int
+    close_time: int
+    first_id: int
+    last_id: int
+    count: int
+    weighted_avg_price: Decimal
+    """``quote_volume / volume`` as a price, to eight decimals (0 without volume)."""
+
+    @property
+    def price_change(self) -> int:
+        return self.last - self.open
+
+    @property
+    def price_change_percent(self) -> Decimal:
+        """The change in percent of the open, to three decimals, as Binance shows it."""
+        if not self.open:
+            return Decimal("0.000")
+        change = Decimal(self.price_change * 100) / Decimal(self.open)
+        return change.quantize(_PERCENT, rounding=ROUND_HALF_UP)
+
+
+_T = TypeVar("_T", PublicTrade, AggTrade)
+
+
+class _Tape(Generic[_T]):
+    """The last ``keep`` items of a time-ordered, id-ordered sequence."""
+
+    __slots__ = ("_items", "_keep", "trimmed")
+
+    def __init__(self, keep: int) -> None:
+        self._items: list[_T] = []
+        self._keep = keep
+        self.trimmed = False
+
+    def append(self, item: _T) -> None:
+        items = self._items
+        items.append(item)
+        if len(items) > 2 * self._keep:  # trim in bulk, not on every append
+            del items[: -self._keep]
+            self.trimmed = True
+
+    def replace_last(self, item: _T) -> None:
+        self._items[-1] = item
+
+    @property
+    def last(self) -> _T | None:
+        return self._items[-1] if self._items else None
+
+    @property
+    def _lo(self) -> int:
+        return max(0, len(self._items) - self._keep)
+
+    @property
+    def complete(self) -> bool:
+        """True while nothing recorded has been dropped."""
+        return not self.trimmed and len(self._items) <= self._keep
+
+    def first_at(self, value: int, key: Callable[[_T], int]) -> int:
+        return bisect_left(self._items, value, lo=self._lo, key=key)
+
+    def after(self, value: int, key: Callable[[_T], int]) -> int:
+        return bisect_right(self._items, value, lo=self._lo, key=key)
+
+    def first_since(self, time: int) -> _T | None:
+        """The first item at or after ``time``, when the tape provably holds every item
+        since then (nothing dropped, or an older item still kept); else None."""
+        index = self.first_at(time, _TIME)
+        if index >= len(self._items) or not (self.complete or index > self._lo):
+            return None
+        return self._items[index]
+
+    def select(
+        self,
+        *,
+        from_id: int | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int,
+    ) -> list[_T]:
+        """Items with ``id >= from_id`` and ``start <= time <= end``: the oldest ``limit``
+        when ``from_id`` or ``start`` is given, else the newest ``limit``; oldest first."""
+        lo, hi = self._lo, len(self._items)
+        if from_id is not None:
+            lo = max(lo, self.first_at(from_id, _ID))
+        if start is not None:
+            lo = max(lo, self.first_at(start, _TIME))
+        if end is not None:
+            hi = min(hi, self.after(end, _TIME))
+        if hi <= lo or limit <= 0:
+            return []
+        if from_id is not None or start is not None:
+            return self._items[lo : min(hi, lo + limit)]
+        return self._items[max(lo, hi - limit) : hi]
+
+
+_ID: Final = attrgetter("id")
+_TIME: Final = attrgetter("time")
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A symbol's back-fill, generated per interval when that interval is first read."""
+
+    now: int
+    price: int
+    seed: int
+    count: int
+    volume_per_minute: float
+
+
+class _Market:
+    """One symbol's market data."""
+
+    __slots__ = (
+        "aggs",
+        "filled",
+        "keep_candles",
+        "next_agg_id",
+        "plan",
+        "series",
+        "symbol",
+        "taker",
+        "trades",
+    )  # fmt: skip
+
+    def __init__(self, symbol: Symbol, keep_trades: int, keep_candles: int) -> None:
+        self.symbol = symbol
+        self.keep_candles = keep_candles
+        self.trades: _Tape[PublicTrade] = _Tape(keep_trades)
+        self.aggs: _Tape[AggTrade] = _Tape(keep_trades)
+        self.series = {name: KlineSeries(name, keep=keep_candles) for name in INTERVALS}
+        self.plan: _Plan | None = None
+        self.filled: set[str] = set()
+        self.next_agg_id = 1
+        self.taker: int | None = None
+        """The taker order of the last aggregate trade, when the recorder named it."""
+
+
+class MarketData:
+    """Trades, aggregate trades, klines and 24h statistics for a set of symbols."""
+
+    def __init__(
+        self,
+        symbols: Iterable[Symbol],
+        *,
+        keep_trades: int = 10_000,
+        keep_candles: int = 5000,
+    ) -> None:
+        if keep_trades < MAX_LIMIT or keep_candles < 2 * MAX_LIMIT:
+            raise ValueError("keep at least 1000 trades and 2000 candles per symbol")
+        self._markets = {
+            name: _Market(s, keep_trades, keep_candles)
+            for name, s in symbols_by_name(symbols).items()
+        }
+
+    def _market(self, symbol: str) -> _Market:
+        market = self._markets.get(symbol)
+        if market is None:
+            raise InvalidMarket(f"unknown symbol {symbol}")
+        return market
+
+    # -- recording --------------------------------------------------------------------
+
+    def record_trade(
+        self,
+        symbol: str,
+        trade_id: int,
+        price: int,
+        quantity: int,
+        buyer_is_maker: bool,
+        time: int,
+        *,
+        taker_order_id: int | None = None,
+    ) -> None:
+        """Add one trade (in id and time order) to the tape, the aggregates and the klines.
+
+        Consecutive trades at one price and time on the same side (and of the same
+        taker order, when ``taker_order_id`` is given) make one aggregate trade.
+        """
+        m = self._market(symbol)
+        quote = price * quantity
+        m.trades.append(PublicTrade(trade_id, price, quantity, quote, time, buyer_is_maker))
+        last = m.aggs.last
+        if (
+            last is not None
+            and last.price == price
+            and last.time == time
+            and last.buyer_is_maker == buyer_is_maker
+            and last.last_id + 1 == trade_id
+            and m.taker == taker_order_id
+        ):
+            m.aggs.replace_last(last._replace(quantity=last.quantity + quantity, last_id=trade_id))
+        else:
+            m.aggs.append(
+                AggTrade(m.next_agg_id, price, quantity, trade_id, trade_id, time, buyer_is_maker)
+            )
+            m.next_agg_id += 1
+            m.taker = taker_order_id
+        taker_buys = not buyer_is_maker
+        for series in m.series.values():
+            candles = series.candles
+            if candles and time <= candles[-1].close_time:
+                candles[-1].add(price, quantity, quote, taker_buys)  # the common case, inline
+            else:
+                series.add_trade(time, price, quantity, quote, taker_buys=taker_buys)
+
+    def record(self, symbol: str, trade: Trade) -> None:
+        """Record an engine :class:`~sandex.exchange.events.Trade` of ``symbol``."""
+        self.record_trade(
+            symbol,
+            trade.trade_id,
+            trade.price,
+            trade.quantity,
+            trade.taker_side is Side.SELL,
+            trade.time,
+            taker_order_id=trade.taker_order_id,
+        )
+
+    def backfill(
+        self,
+        symbol: str,
+        now: int,
+        price: int,
+        seed: int,
+        *,
+        count: int = BACKFILL_COUNT,
+        volume_per_minute: float | None = None,
+    ) -> None:
+        """Give ``symbol`` ``count`` candles of history in every interval, ending before
+        the candle that contains ``now`` and closing at ``price`` (price units).
+
+        The candles come from the seeded model (:func:`sandex.exchange.simulation.backfill`),
+        one independent walk per interval, generated when the interval is first read.
+        ``volume_per_minute`` is in base-asset units (default: 10,000 minimum notionals
+        a minute, at ``price``). Once per symbol, before any of its klines are read.
+        """
+        m = self._market(symbol)
+        if m.plan is not None or m.filled:
+            raise ValueError(f"{symbol} already has its history")
+        if price <= 0 or count < 1:
+            raise ValueError("a back-fill needs a positive price and count")
+        if volume_per_minute is None:
+            decimal_price = float(from_units(price, m.symbol.price_scale))
+            notional = float(m.symbol.notional.min_notional) * _NOTIONAL_PER_MINUTE
+            volume_per_minute = notional / decimal_price if notional else 1.0
+        m.plan = _Plan(now, price, seed, count, volume_per_minute)
+
+    def _series(self, m: _Market, interval: str) -> KlineSeries:
+        """The ``interval`` series of ``m``, its back-fill generated on first use."""
+        series = m.series[interval]
+        if m.plan is None or interval in m.filled:
+            return series
+        m.filled.add(interval)
+        history = _history(m.symbol, m.plan, interval)
+        live = series.candles
+        if live:
+            history = [c for c in history if c.open_time < live[0].open_time]
+        merged = KlineSeries(interval, keep=m.keep_candles)
+        for candle in (*history, *live):
+            merged.add_candle(candle)
+        m.series[interval] = merged
+        return merged
+
+    # -- trades -----------------------------------------------------------------------
+
+    def recent_trades(self, symbol: str, limit: int = DEFAULT_LIMIT) -> list[PublicTrade]:
+        """The newest ``limit`` trades, oldest first (``GET /api/v3/trades``)."""
+        return self._market(symbol).trades.select(limit=limit)
+
+    def historical_trades(
+        self, symbol: str, limit: int = DEFAULT_LIMIT, from_id: int | None = None
+    ) -> list[PublicTrade]:
+        """``limit`` trades from id ``from_id`` on (or the newest), oldest first
+        (``GET /api/v3/historicalTrades``); the tape reaches back ``keep_trades`` trades."""
+        return self._market(symbol).trades.select(from_id=from_id, limit=limit)
+
+    def last_trade(self, symbol: str) -> PublicTrade | None:
+        return self._market(symbol).trades.last
+
+    def last_price(self, symbol: str) -> int | None:
+        """The last trade's price, else the back-filled close, else None."""
+        m = self._market(symbol)
+        last = m.trades.last
+        if last is not None:
+            return last.price
+        return None if m.plan is None else m.plan.price
+
+    def agg_trades(
+        self,
+        symbol: str,
+        *,
+        from_id: int | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> list[AggTrade]:
+        """Aggregate trades with ``id >= from_id`` and ``start <= time <= end``, oldest
+        first: the oldest ``limit`` of them when ``from_id`` or ``start`` is given, else
+        the newest ``limit`` (``GET /api/v3/aggTrades``; the one-hour bound on
+        ``endTime - startTime`` is the caller's to enforce)."""
+        return self._market(symbol).aggs.select(from_id=from_id, start=start, end=end, limit=limit)
+
+    # -- klines -----------------------------------------------------------------------
+
+    def klines(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = DEFAULT_LIMIT,
+        now: int,
+    ) -> list[Candle]:
+        """Candles opening in ``[start, end]`` up to the one that contains ``now``: the
+        oldest ``limit`` when ``start`` is given, else the newest (``GET /api/v3/klines``).
+
+        The series begins with the first candle there is (back-filled or traded) and
+        has no gaps; an interval without trades is flat at the previous close.
+        ``KeyError`` for an unknown interval.
+        """
+        if interval not in INTERVALS:
+            raise KeyError(interval)
+        series = self._series(self._market(symbol), interval)
+        candles = series.candles
+        if not candles or limit <= 0:
+            return []
+        first = candles[0].open_time
+        hi = max(open_time(now, interval), candles[-1].open_time)
+        if end is not None:
+            hi = min(hi, open_time(end, interval))
+        lo = first
+        if start is not None:
+            aligned = open_time(start, interval)
+            lo = max(lo, aligned if aligned == start else next_open(aligned, interval))
+        if hi < lo:
+            return []
+        opens = _opens(interval, lo, hi, limit, forward=start is not None)
+        have = {c.open_time: c for c in series.window(start=opens[0], end=opens[-1], limit=limit)}
+        out: list[Candle] = []
+        close = 0
+        if opens[0] not in have:
+            before = series.window(start=None, end=opens[0] - 1, limit=1)
+            close = before[0].close  # opens[0] > first, so a candle precedes it
+        for opened in opens:
+            candle = have.get(opened)
+            if candle is None:
+                candle = Candle(opened, next_open(opened, interval) - 1, close, close, close, close)
+            out.append(candle)
+            close = candle.close
+        return out
+
+    # -- 24h statistics ---------------------------------------------------------------
+
+    def ticker(self, symbol: str, now: int) -> Ticker:
+        """Rolling 24h statistics of ``symbol`` at ``now`` (from the 1m candles)."""
+        m = self._market(symbol)
+        series = self._series(m, "1m")
+        opened = open_time(now - DAY_MS, "1m")
+        window = series.window(start=opened, end=now, limit=len(series.candles))
+        before = series.window(start=None, end=opened - 1, limit=1)
+        prev_close = before[0].close if before else 0
+        last_trade = m.trades.last
+        if window:
+            first_open, last_close = window[0].open, window[-1].close
+            high = max(c.high for c in window)
+            low = min(c.low for c in window)
+        else:  # a quiet day: flat at the last price
+            first_open = last_close = high = low = prev_close
+        volume = sum(c.volume for c in window)
+        quote = sum(c.quote_volume for c in window)
+        count = sum(c.trades for c in window)
+        first_id = last_id = -1
+        if count and last_trade is not None:
+            last_id = last_trade.id
+            first = m.trades.first_since(opened)
+            # past the tape's reach, count back: a symbol's trade ids run without gaps
+            first_id = first.id if first is not None else last_id - count + 1
+        avg = Decimal(0)
+        if volume:
+            s = m.symbol
+            avg = from_units(quote, s.quote_scale) / from_units(volume, s.quantity_scale)
+            avg = avg.quantize(_EIGHT, rounding=ROUND_HALF_UP)
+        return Ticker(
+            symbol=symbol,
+            open=first_open,
+            high=high,
+            low=low,
+            last=last_close,
+            last_quantity=last_trade.quantity if last_trade is not None else 0,
+            prev_close=prev_close,
+            volume=volume,
+            quote_volume=quote,
+            open_time=opened,
+            close_time=now,
+            first_id=first_id,
+            last_id=last_id,
+            count=count,
+            weighted_avg_price=avg,
+        )
+
+
+def _opens(interval: str, lo: int, hi: int, limit: int, *, forward: bool) -> list[int]:
+    """Open times from ``lo`` to ``hi`` (both aligned), at most ``limit`` of them: the
+    first ones when ``forward``, else the last ones."""
+    if interval != "1M":
+        step = INTERVALS[interval]
+        if forward:
+            return list(range(lo, min(hi, lo + (limit - 1) * step) + 1, step))
+        return list(range(max(lo, hi - (limit - 1) * step), hi + 1, step))
+    out: list[int] = []
+    if forward:
+        opened = lo
+        while opened <= hi and len(out) < limit:
+            out.append(opened)
+            opened = next_open(opened, interval)
+        return out
+    opened = hi
+    while opened >= lo and len(out) < limit:
+        out.append(opened)
+        opened = open_time(opened - 1, interval)
+    out.reverse()
+    return out
+
+
+def _history(symbol: Symbol, plan: _Plan, interval: str) -> list[Candle]:
+    """The back-filled candles of ``interval``, in ``symbol``'s units."""
+    count = max(plan.count, DAY_MS // _MINUTE + 1) if interval == "1m" else plan.count
+    price_unit: int = 10**symbol.price_scale
+    minutes = INTERVALS[interval] / _MINUTE
+    seed = plan.seed * 64 + _INTERVAL_INDEX[interval]
+    rows = backfill(
+        plan.price / price_unit,
+        plan.now,
+        interval,
+        count,
+        seed=seed,
+        typical_volume=plan.volume_per_minute * minutes,
+    )
+    prices = symbol.rules.prices
+    p_lo, p_step = prices.start, prices.step
+    p_hi = p_lo + (prices.stop - 1 - p_lo) // p_step * p_step
+    q_step = symbol.rules.quantities.step
+    q_unit: int = 10**symbol.quantity_scale
+
+    def tick(value: float) -> int:
+        units = p_lo + round((value * price_unit - p_lo) / p_step) * p_step
+        return min(max(units, p_lo), p_hi)
+
+    rng = random.Random(seed)
+    out: list[Candle] = []
+    for opened, o, h, low, c, v in rows:
+        po, ph, pl, pc = tick(o), tick(h), tick(low), tick(c)
+        volume = int(v * q_unit) // q_step * q_step
+        taker = int(volume * rng.uniform(0.4, 0.6)) // q_step * q_step
+        mid = (po + ph + pl + pc) // 4
+        out.append(
+            Candle(
+                opened,
+                next_open(opened, interval) - 1,
+                po,
+                ph,
+                pl,
+                pc,
+                volume,
+                volume * mid,
+                0,
+                taker,
+                taker * mid,
+            )
+        )
+    if out:  # the model's last close is the price itself
+        out[-1].close = plan.price
+        out[-1].high = max(out[-1].high, plan.price)
+        out[-1].low = min(out[-1].low, plan.price)
+    return out
