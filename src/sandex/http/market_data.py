@@ -1,0 +1,463 @@
+"""Binance's public market data routes: exchangeInfo, depth, trades, aggTrades, klines,
+avgPrice and the tickers.
+
+Every route is public (``Security.NONE``), with Binance's request weight. Binance
+serves ``/api/v3/historicalTrades`` as MARKET_DATA (an API key, no signature); Sandex
+serves it publicly, like the other trade lists. Where Binance's weight depends on
+the parameters (depth by ``limit``, tickers by how many symbols), the route declares
+the smallest and :func:`request_weight` tells the rest.
+
+Handlers read ``call.services.exchange`` (see :class:`ExchangeView`). Parameters are
+checked as Binance checks them, with its codes and messages: -1102 for a missing
+``symbol``, -1100 for illegal characters, -1121 "Invalid symbol.", -1120 "Invalid
+interval.", and so on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Protocol
+
+from sandex.exchange import Engine, Symbol
+from sandex.exchange.klines import INTERVALS, Candle
+from sandex.exchange.marketdata import DEFAULT_LIMIT, MAX_LIMIT, MarketData, PublicTrade, Ticker
+from sandex.exchange.rejections import INVALID_SYMBOL
+from sandex.http.errors import BadParameters
+from sandex.http.ratelimit import RateLimits
+from sandex.http.routes import Call, RouteTable, Security
+
+__all__ = ["routes", "request_weight", "ExchangeView"]
+
+routes = RouteTable()
+
+
+class ExchangeView(Protocol):
+    """What these routes read from ``call.services.exchange``."""
+
+    engine: Engine
+    market_data: MarketData
+    symbols: Mapping[str, Symbol]
+
+
+_SYMBOL_RANGE: Final = "^[A-Z0-9-_.]{1,20}$"
+_SYMBOLS_RANGE: Final = '^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$'
+_LONG_RANGE: Final = "^[0-9]{1,20}$"
+_SYMBOL: Final = re.compile(r"[A-Z0-9\-_.]{1,20}")
+_LONG: Final = re.compile(r"[0-9]{1,20}")
+_DEPTH_DEFAULT: Final = 100
+_DEPTH_MAX: Final = 5000
+_AGG_WINDOW_MS: Final = 3600 * 1000
+_ZERO: Final = "0.00000000"
+
+
+def _exchange(call: Call) -> ExchangeView:
+    view: ExchangeView = call.services.exchange
+    return view
+
+
+# -- parameters -------------------------------------------------------------------------
+
+
+def _illegal(name: str, legal: str) -> BadParameters:
+    return BadParameters(
+        -1100, f"Illegal characters found in parameter '{name}'; legal range is '{legal}'."
+    )
+
+
+def _mandatory(name: str) -> BadParameters:
+    return BadParameters(
+        -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+    )
+
+
+def _symbol(call: Call, name: str) -> Symbol:
+    """A symbol named by ``name``'s value (already known to be sent)."""
+    text = call.params[name]
+    if not _SYMBOL.fullmatch(text):
+        raise _illegal(name, _SYMBOL_RANGE)
+    symbol = _exchange(call).symbols.get(text)
+    if symbol is None:
+        raise BadParameters(INVALID_SYMBOL.code, INVALID_SYMBOL.msg)
+    return symbol
+
+
+def _required_symbol(call: Call) -> Symbol:
+    if not call.params.get("symbol"):
+        raise _mandatory("symbol")
+    return _symbol(call, "symbol")
+
+
+def _symbol_list(call: Call) -> list[Symbol]:
+    """``symbols=["BTCUSDT","ETHUSDT"]``: a JSON array of symbol names, as Binance takes it."""
+    text = call.params["symbols"]
+    try:
+        names = json.loads(text)
+    except ValueError:
+        raise _illegal("symbols", _SYMBOLS_RANGE) from None
+    if not isinstance(names, list) or not all(
+        isinstance(n, str) and _SYMBOL.fullmatch(n) for n in names
+    ):
+        raise _illegal("symbols", _SYMBOLS_RANGE)
+    if not names:
+        raise _mandatory("symbols")
+    known = _exchange(call).symbols
+    out: list[Symbol] = []
+    for name in dict.fromkeys(names):  # a name sent twice is listed once
+        symbol = known.get(name)
+        if symbol is None:
+            raise BadParameters(INVALID_SYMBOL.code, INVALID_SYMBOL.msg)
+        out.append(symbol)
+    return out
+
+
+def _selection(call: Call) -> list[Symbol] | Symbol:
+    """``symbol=`` (one), ``symbols=[...]`` (a list) or neither (every symbol, a list)."""
+    params = call.params
+    if "symbol" in params and "symbols" in params:
+        raise BadParameters(-1128, "Combination of optional parameters invalid.")
+    if "symbol" in params:
+        return _required_symbol(call)
+    if "symbols" in params:
+        if not params["symbols"]:
+            raise _mandatory("symbols")
+        return _symbol_list(call)
+    return list(_exchange(call).symbols.values())
+
+
+def _long(call: Call, name: str) -> int | None:
+    text = call.params.get(name)
+    if text is None:
+        return None
+    if not text:
+        raise BadParameters(-1105, f"Parameter '{name}' was empty.")
+    if not _LONG.fullmatch(text):
+        raise _illegal(name, _LONG_RANGE)
+    return int(text)
+
+
+def _limit(call: Call, default: int, maximum: int) -> int:
+    """``limit``: ``default`` when absent, at least 1, and cut to ``maximum`` (Binance
+    answers a larger limit with ``maximum`` entries)."""
+    limit = _long(call, "limit")
+    if limit is None:
+        return default
+    if limit < 1:
+        raise BadParameters(-1130, "Data sent for parameter 'limit' is not valid.")
+    return min(limit, maximum)
+
+
+def _window(call: Call) -> tuple[int | None, int | None]:
+    start, end = _long(call, "startTime"), _long(call, "endTime")
+    if start is not None and end is not None and start > end:
+        raise BadParameters(-1023, "Start time is greater than end time.")
+    return start, end
+
+
+# -- weights ----------------------------------------------------------------------------
+
+
+def _depth_weight(limit: int) -> int:
+    if limit <= 100:
+        return 5
+    if limit <= 500:
+        return 25
+    if limit <= 1000:
+        return 50
+    return 250
+
+
+def _symbols_weight(params: Mapping[str, str], one: int, many: int) -> int:
+    if "symbol" in params:
+        return one
+    if "symbols" not in params:
+        return many
+    try:
+        count = len(json.loads(params["symbols"]))
+    except (ValueError, TypeError):
+        return one
+    return 2 if count <= 20 else 40 if count <= 100 else 80
+
+
+def request_weight(path: str, params: Mapping[str, str]) -> int | None:
+    """Binance's weight for a request whose weight depends on its parameters; None for
+    the routes whose declared weight is the whole story."""
+    if path == "/api/v3/depth":
+        text = params.get("limit", "")
+        limit = int(text) if _LONG.fullmatch(text) else _DEPTH_DEFAULT
+        return _depth_weight(min(limit, _DEPTH_MAX))
+    if path == "/api/v3/ticker/24hr":
+        return _symbols_weight(params, 2, 80)
+    if path in ("/api/v3/ticker/price", "/api/v3/ticker/bookTicker"):
+        return 2 if "symbol" in params else 4
+    return None
+
+
+# -- general ----------------------------------------------------------------------------
+
+
+def _rate_limits(call: Call) -> list[dict[str, object]]:
+    """The limits the gateway enforces (its limiter's, else the defaults)."""
+    limiter = getattr(call.services, "limiter", None)
+    limits: RateLimits = limiter.limits if limiter is not None else RateLimits()
+    return [
+        {
+            "rateLimitType": "REQUEST_WEIGHT",
+            "interval": "MINUTE",
+            "intervalNum": 1,
+            "limit": limits.ip_weight_1m,
+        },
+        {
+            "rateLimitType": "ORDERS",
+            "interval": "SECOND",
+            "intervalNum": 10,
+            "limit": limits.orders_10s,
+        },
+        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": limits.orders_1d},
+    ]
+
+
+@routes.endpoint("GET", "/api/v3/exchangeInfo", security=Security.NONE, weight=20)
+def exchange_info(call: Call) -> object:
+    """Trading rules and symbols (all, or those named by ``symbol`` / ``symbols``)."""
+    chosen = _selection(call)
+    symbols = chosen if isinstance(chosen, list) else [chosen]
+    return {
+        "timezone": "UTC",
+        "serverTime": call.now,
+        "rateLimits": _rate_limits(call),
+        "exchangeFilters": [],
+        "symbols": [s.exchange_info() for s in symbols],
+    }
+
+
+# -- the book ---------------------------------------------------------------------------
+
+
+@routes.endpoint("GET", "/api/v3/depth", security=Security.NONE, weight=5)
+def depth(call: Call) -> object:
+    """The order book, ``limit`` levels a side (default 100, at most 5000)."""
+    symbol = _required_symbol(call)
+    limit = _limit(call, _DEPTH_DEFAULT, _DEPTH_MAX)
+    bids, asks = _exchange(call).engine.depth(symbol.name, limit)
+    fp, fq = symbol.format_price, symbol.format_quantity
+    return {
+        # the engine keeps no book sequence yet: the time orders snapshots just as well
+        "lastUpdateId": call.now,
+        "bids": [[fp(level.price), fq(level.quantity)] for level in bids],
+        "asks": [[fp(level.price), fq(level.quantity)] for level in asks],
+    }
+
+
+def _book_ticker(ex: ExchangeView, symbol: Symbol) -> dict[str, Any]:
+    bid, ask = ex.engine.best_bid(symbol.name), ex.engine.best_ask(symbol.name)
+    fp, fq = symbol.format_price, symbol.format_quantity
+    return {
+        "symbol": symbol.name,
+        "bidPrice": fp(bid.price) if bid else _ZERO,
+        "bidQty": fq(bid.quantity) if bid else _ZERO,
+        "askPrice": fp(ask.price) if ask else _ZERO,
+        "askQty": fq(ask.quantity) if ask else _ZERO,
+    }
+
+
+@routes.endpoint("GET", "/api/v3/ticker/bookTicker", security=Security.NONE, weight=2)
+def book_ticker(call: Call) -> object:
+    """Best bid and ask: one symbol, several (``symbols``) or all."""
+    ex = _exchange(call)
+    chosen = _selection(call)
+    if isinstance(chosen, list):
+        return [_book_ticker(ex, s) for s in chosen]
+    return _book_ticker(ex, chosen)
+
+
+# -- trades -----------------------------------------------------------------------------
+
+
+def _trade_rows(symbol: Symbol, trades: Sequence[PublicTrade]) -> list[dict[str, object]]:
+    fp, fq, fquote = symbol.format_price, symbol.format_quantity, symbol.format_quote
+    return [
+        {
+            "id": t.id,
+            "price": fp(t.price),
+            "qty": fq(t.quantity),
+            "quoteQty": fquote(t.quote),
+            "time": t.time,
+            "isBuyerMaker": t.buyer_is_maker,
+            "isBestMatch": True,
+        }
+        for t in trades
+    ]
+
+
+@routes.endpoint("GET", "/api/v3/trades", security=Security.NONE, weight=25)
+def recent_trades(call: Call) -> object:
+    """The newest ``limit`` trades (default 500, at most 1000), oldest first."""
+    symbol = _required_symbol(call)
+    limit = _limit(call, DEFAULT_LIMIT, MAX_LIMIT)
+    trades = _exchange(call).market_data.recent_trades(symbol.name, limit)
+    return _trade_rows(symbol, trades)
+
+
+@routes.endpoint("GET", "/api/v3/historicalTrades", security=Security.NONE, weight=25)
+def historical_trades(call: Call) -> object:
+    """``limit`` trades from trade id ``fromId`` on (or the newest), oldest first.
+
+    Binance asks for an API key here (MARKET_DATA); Sandex serves it publicly.
+    """
+    symbol = _required_symbol(call)
+    limit = _limit(call, DEFAULT_LIMIT, MAX_LIMIT)
+    from_id = _long(call, "fromId")
+    trades = _exchange(call).market_data.historical_trades(symbol.name, limit, from_id)
+    return _trade_rows(symbol, trades)
+
+
+@routes.endpoint("GET", "/api/v3/aggTrades", security=Security.NONE, weight=4)
+def agg_trades(call: Call) -> object:
+    """Aggregate trades by ``fromId`` or a ``startTime``/``endTime`` window of at most
+    an hour; the newest ``limit`` without either."""
+    symbol = _required_symbol(call)
+    limit = _limit(call, DEFAULT_LIMIT, MAX_LIMIT)
+    from_id = _long(call, "fromId")
+    start, end = _window(call)
+    if start is not None and end is not None and end - start > _AGG_WINDOW_MS:
+        raise BadParameters(-1127, "More than 1 hours between startTime and endTime.")
+    aggs = _exchange(call).market_data.agg_trades(
+        symbol.name, from_id=from_id, start=start, end=end, limit=limit
+    )
+    fp, fq = symbol.format_price, symbol.format_quantity
+    return [
+        {
+            "a": a.id,
+            "p": fp(a.price),
+            "q": fq(a.quantity),
+            "f": a.first_id,
+            "l": a.last_id,
+            "T": a.time,
+            "m": a.buyer_is_maker,
+            "M": True,
+        }
+        for a in aggs
+    ]
+
+
+# -- klines and prices ------------------------------------------------------------------
+
+
+def _kline_row(symbol: Symbol, c: Candle) -> list[object]:
+    fp, fq, fquote = symbol.format_price, symbol.format_quantity, symbol.format_quote
+    return [
+        c.open_time,
+        fp(c.open),
+        fp(c.high),
+        fp(c.low),
+        fp(c.close),
+        fq(c.volume),
+        c.close_time,
+        fquote(c.quote_volume),
+        c.trades,
+        fq(c.taker_buy_volume),
+        fquote(c.taker_buy_quote_volume),
+        "0",
+    ]
+
+
+@routes.endpoint("GET", "/api/v3/klines", security=Security.NONE, weight=2)
+def klines(call: Call) -> object:
+    """Candles of ``interval`` opening in [``startTime``, ``endTime``]: the oldest
+    ``limit`` from ``startTime``, else the newest (default 500, at most 1000)."""
+    symbol = _required_symbol(call)
+    interval = call.params.get("interval")
+    if not interval:
+        raise _mandatory("interval")
+    if interval not in INTERVALS:
+        raise BadParameters(-1120, "Invalid interval.")
+    start, end = _window(call)
+    limit = _limit(call, DEFAULT_LIMIT, MAX_LIMIT)
+    candles = _exchange(call).market_data.klines(
+        symbol.name, interval, start=start, end=end, limit=limit, now=call.now
+    )
+    return [_kline_row(symbol, c) for c in candles]
+
+
+@routes.endpoint("GET", "/api/v3/avgPrice", security=Security.NONE, weight=2)
+def average_price(call: Call) -> object:
+    """The average trade price over the symbol's ``avgPriceMins`` (what NOTIONAL uses)."""
+    symbol = _required_symbol(call)
+    ex = _exchange(call)
+    price = ex.engine.average_price(symbol.name, call.now)
+    if price is None:
+        price = ex.market_data.last_price(symbol.name)
+    last = ex.market_data.last_trade(symbol.name)
+    return {
+        "mins": symbol.notional.avg_price_mins,
+        "price": symbol.format_price(price) if price is not None else _ZERO,
+        "closeTime": last.time if last is not None else call.now,
+    }
+
+
+def _price(ex: ExchangeView, symbol: Symbol) -> dict[str, Any]:
+    price = ex.market_data.last_price(symbol.name)
+    if price is None:
+        price = ex.engine.last_price(symbol.name)
+    return {
+        "symbol": symbol.name,
+        "price": symbol.format_price(price) if price is not None else _ZERO,
+    }
+
+
+@routes.endpoint("GET", "/api/v3/ticker/price", security=Security.NONE, weight=2)
+def price_ticker(call: Call) -> object:
+    """The last price: one symbol, several (``symbols``) or all."""
+    ex = _exchange(call)
+    chosen = _selection(call)
+    if isinstance(chosen, list):
+        return [_price(ex, s) for s in chosen]
+    return _price(ex, chosen)
+
+
+def _ticker(ex: ExchangeView, symbol: Symbol, now: int, full: bool) -> dict[str, Any]:
+    t: Ticker = ex.market_data.ticker(symbol.name, now)
+    fp, fq, fquote = symbol.format_price, symbol.format_quantity, symbol.format_quote
+    body: dict[str, Any] = {"symbol": symbol.name}
+    if full:  # FULL puts these first; lastPrice keeps this place when set again below
+        body.update(
+            priceChange=fp(t.price_change),
+            priceChangePercent=f"{t.price_change_percent:.3f}",
+            weightedAvgPrice=f"{t.weighted_avg_price:.8f}",
+            prevClosePrice=fp(t.prev_close),
+            lastPrice=fp(t.last),
+            lastQty=fq(t.last_quantity),
+        )
+        book = _book_ticker(ex, symbol)
+        del book["symbol"]
+        body.update(book)
+    body.update(
+        openPrice=fp(t.open),
+        highPrice=fp(t.high),
+        lowPrice=fp(t.low),
+        lastPrice=fp(t.last),
+        volume=fq(t.volume),
+        quoteVolume=fquote(t.quote_volume),
+        openTime=t.open_time,
+        closeTime=t.close_time,
+        firstId=t.first_id,
+        lastId=t.last_id,
+        count=t.count,
+    )
+    return body
+
+
+@routes.endpoint("GET", "/api/v3/ticker/24hr", security=Security.NONE, weight=2)
+def ticker_24hr(call: Call) -> object:
+    """Rolling 24h statistics (``type`` FULL or MINI): one symbol, several or all."""
+    kind = call.params.get("type", "FULL")
+    if kind not in ("FULL", "MINI"):
+        raise BadParameters(-1139, "Invalid ticker type.")
+    ex = _exchange(call)
+    chosen = _selection(call)
+    full = kind == "FULL"
+    if isinstance(chosen, list):
+        return [_ticker(ex, s, call.now, full) for s in chosen]
+    return _ticker(ex, chosen, call.now, full)
