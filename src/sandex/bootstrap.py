@@ -6,6 +6,7 @@ builds. Nothing happens at import time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -20,11 +21,16 @@ from sqlalchemy import Engine
 from sandex.accounts import PasswordHasher
 from sandex.audit_writer import AuditWriter
 from sandex.config import ConfigError, Settings
+from sandex.exchange import default_symbols
+from sandex.exchange.money import ASSET_DECIMALS
+from sandex.exchange.venue import Venue
 from sandex.http.binance import routes as binance_routes
 from sandex.http.client_ip import ClientIpResolver, parse_networks
 from sandex.http.gateway import Gateway, Services
 from sandex.http.management import management_app
+from sandex.http.market_data import routes as market_data_routes
 from sandex.http.ratelimit import LocalStorage, RateLimiter, RateLimits
+from sandex.http.spot import routes as spot_routes
 from sandex.service import (
     ActivityLog,
     AuditService,
@@ -40,6 +46,7 @@ from sandex.service.keyring import KeyringHolder, ServerSecrets, load_server_sec
 from sandex.service.keywatch import KeyChangeWatcher
 from sandex.service.ports import KeyringSource, ReplayGuard
 from sandex.service.sessions import SessionService
+from sandex.service.trading import Durability, TradingService
 from sandex.storage import (
     MASTER_KEY_FILE,
     EnvKeyringSource,
@@ -49,6 +56,7 @@ from sandex.storage import (
     sqlite_url,
     upgrade,
 )
+from sandex.storage.exchange_store import SqlExchangeStore
 from sandex.storage.redis_state import RedisReplayGuard
 
 __all__ = ["Sandex", "SystemClock", "open_sandex", "build_gateway", "app_from_env"]
@@ -200,6 +208,10 @@ def open_sandex(settings: Settings) -> Sandex:
         hasher=PasswordHasher(settings.password_hash),
         keyring=holder,
         pepper=server_secrets.pepper,
+        starting_balance=[
+            (asset, int(amount.scaleb(ASSET_DECIMALS)))
+            for asset, amount in settings.starting_balance
+        ],
     )
     keys = KeyService(
         uow=uow,
@@ -274,7 +286,74 @@ def build_gateway(sx: Sandex) -> Gateway:
         on_startup=[sx.start_background],
         on_shutdown=[sx.close],
     )
-    return Gateway(services, binance_routes, management_app(services))
+    routes = binance_routes
+    if s.exchange:
+        market = MarketSchedule(sx, build_trading(sx))
+        services.exchange = market.trading
+        services.on_startup.append(market.start)
+        services.on_shutdown.insert(0, market.stop)
+        routes = binance_routes.merged(spot_routes, market_data_routes)
+    return Gateway(services, routes, management_app(services))
+
+
+def build_trading(sx: Sandex) -> TradingService:
+    """The spot exchange over this Sandex's database (not started)."""
+    s = sx.settings
+    venue = Venue(default_symbols(), maker_fee=s.maker_fee, taker_fee=s.taker_fee)
+    durability: Durability = "transaction" if s.durability == "transaction" else "group"
+    return TradingService(
+        venue,
+        SqlExchangeStore(sx.engine),
+        durability=durability,
+        simulate=s.simulate,
+        seed=s.market_seed,
+    )
+
+
+class MarketSchedule:
+    """Runs the exchange inside the server's event loop: rebuilds it from storage at
+    start-up, steps the simulated market every ``market_tick_ms``, applies operator
+    credits and crash/pump orders from storage, writes what is left at shutdown."""
+
+    def __init__(self, sx: Sandex, trading: TradingService) -> None:
+        self.sx = sx
+        self.trading = trading
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.trading.start(self.sx.clock.now())
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        trading = self.trading
+        clock = self.sx.clock
+        store = trading.store
+        loop = asyncio.get_running_loop()
+        interval = self.sx.settings.market_tick_ms / 1000
+        polls = 0
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                now = clock.now()
+                trading.tick(now)
+                polls += 1
+                if polls % max(1, round(0.5 / interval)) == 0:
+                    credits = await loop.run_in_executor(None, store.pending_credits)
+                    trading.apply_credits(credits)
+                    shocks = await loop.run_in_executor(None, store.pending_shocks, now)
+                    for shock in shocks:
+                        trading.shock(shock.symbol, float(shock.factor), shock.duration_ms, now)
+                await trading.durable()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.exception("the market schedule failed a step; it goes on")
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self.trading.close()
 
 
 def app_from_env() -> Gateway:

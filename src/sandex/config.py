@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from sandex.accounts import DEFAULT_HASH_PARAMS, HashParams
@@ -29,6 +30,54 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
+def _rate(env: Mapping[str, str], name: str, default: str) -> Decimal:
+    raw = (env.get(name) or default).strip()
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ConfigError(f"{name} must be a rate such as 0.001 (0.1 %), not {raw!r}") from None
+    if not value.is_finite() or not 0 <= value < 1:
+        raise ConfigError(f"{name} must be at least 0 and below 1 (0.001 is 0.1 %)")
+    return value
+
+
+def _balance(env: Mapping[str, str], name: str, default: str) -> tuple[tuple[str, Decimal], ...]:
+    """``"10000 USDT"`` or ``"10000 USDT, 0.5 BTC"``; ``"0"`` or empty means none."""
+    raw = env.get(name)
+    raw = default if raw is None else raw
+    out: list[tuple[str, Decimal]] = []
+    for part in raw.split(","):
+        words = part.split()
+        if not words or words == ["0"]:
+            continue
+        try:
+            amount = Decimal(words[0])
+        except InvalidOperation:
+            amount = Decimal(-1)
+        if len(words) != 2 or not amount.is_finite() or amount <= 0 or not words[1].isalnum():
+            raise ConfigError(f"{name} must read like '10000 USDT' or '10000 USDT, 0.5 BTC'")
+        out.append((words[1].upper(), amount))
+    return tuple(out)
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or choices[0]).strip().lower()
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return raw
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0, not {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -48,6 +97,18 @@ class Settings:
     key_weight_1m: int = 6000
     orders_10s: int = 100
     orders_1d: int = 200_000
+    maker_fee: Decimal = Decimal("0.001")
+    taker_fee: Decimal = Decimal("0.001")
+    starting_balance: tuple[tuple[str, Decimal], ...] = (("USDT", Decimal(10_000)),)
+    """``SANDEX_STARTING_BALANCE``: what every new user (and the demo user) starts with."""
+    durability: str = "group"
+    """``SANDEX_DURABILITY``: ``group`` (group commit) or ``transaction`` (one per request)."""
+    simulate: bool = True
+    """``SANDEX_SIMULATE``: run the simulated market makers (0 turns them off)."""
+    market_seed: int = 7
+    market_tick_ms: int = 500
+    exchange: bool = True
+    """Run the spot exchange in this process (``sandex serve`` turns it off for workers > 1)."""
 
     @classmethod
     def from_env(
@@ -68,4 +129,12 @@ class Settings:
             key_weight_1m=_int(env, "SANDEX_KEY_WEIGHT_1M", 6000, minimum=1),
             orders_10s=_int(env, "SANDEX_ORDERS_10S", 100, minimum=1),
             orders_1d=_int(env, "SANDEX_ORDERS_1D", 200_000, minimum=1),
+            maker_fee=_rate(env, "SANDEX_MAKER_FEE", "0.001"),
+            taker_fee=_rate(env, "SANDEX_TAKER_FEE", "0.001"),
+            starting_balance=_balance(env, "SANDEX_STARTING_BALANCE", "10000 USDT"),
+            durability=_choice(env, "SANDEX_DURABILITY", ("group", "transaction")),
+            simulate=_flag(env, "SANDEX_SIMULATE", True),
+            market_seed=_int(env, "SANDEX_MARKET_SEED", 7),
+            market_tick_ms=_int(env, "SANDEX_MARKET_TICK_MS", 500, minimum=50),
+            exchange=_flag(env, "SANDEX_EXCHANGE", True),
         )

@@ -118,12 +118,14 @@ def test_form_body_and_mixed_query_plus_body_are_signed_as_sent(
     sx, _ = gw
     api_key, secret = _key(sx, permissions=Permission.SPOT_TRADE, ips=("127.0.0.1",))
     headers = {"X-MBX-APIKEY": api_key, "content-type": "application/x-www-form-urlencoded"}
-    body = signed_query(secret, [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET")])
+    body = signed_query(
+        secret, [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.001")]
+    )
     r = client.post("/api/v3/order/test", content=body.encode(), headers=headers)
     assert r.status_code == 200, r.text
     # mixed: the signature covers query + body concatenated (no '&' between)
     query = "symbol=BTCUSDT&side=BUY"
-    rest = f"type=MARKET&timestamp={now_ms()}"
+    rest = f"type=MARKET&quantity=0.001&timestamp={now_ms()}"
     sig = sign_hmac(secret, (query + rest).encode())
     r = client.post(
         f"/api/v3/order/test?{query}", content=f"{rest}&signature={sig}".encode(), headers=headers
@@ -272,7 +274,10 @@ def test_frozen_key_may_read_but_not_trade(gw: Setup, client: AsgiClient) -> Non
     )
     r = client.post(
         "/api/v3/order/test?"
-        + signed_query(secret, [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET")]),
+        + signed_query(
+            secret,
+            [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.001")],
+        ),
         headers=h,
     )
     assert r.status_code == 401
@@ -284,7 +289,10 @@ def test_read_only_key_cannot_use_a_trade_route(gw: Setup, client: AsgiClient) -
     api_key, secret = _key(sx)
     r = client.post(
         "/api/v3/order/test?"
-        + signed_query(secret, [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET")]),
+        + signed_query(
+            secret,
+            [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.001")],
+        ),
         headers={"X-MBX-APIKEY": api_key},
     )
     assert r.json()["code"] == -2015 and "SPOT_TRADE" in r.json()["msg"]

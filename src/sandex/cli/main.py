@@ -15,6 +15,7 @@ import typer
 
 from sandex.accounts import AccountsError
 from sandex.cli import admin, audit, keys, users
+from sandex.cli.exchange import balances_app, market_app
 from sandex.cli.parsing import CliInputError
 from sandex.cli.serve import serve
 from sandex.cli.state import CliState, err
@@ -35,6 +36,8 @@ app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(admin.app, name="admin")
+app.add_typer(balances_app, name="balances")
+app.add_typer(market_app, name="market")
 app.command("init")(admin.init)
 app.command("serve")(serve)
 

@@ -86,6 +86,13 @@ def serve(
         if demo:
             _create_demo(sx, base)
     os.environ["SANDEX_DATA_DIR"] = str(settings.data_dir)
+    if workers > 1:  # the books live in one process; several would each hold a copy
+        os.environ["SANDEX_EXCHANGE"] = "0"
+        out.print(
+            "note: the spot exchange runs with one worker only; with --workers above 1 the"
+            " key service and gateway run, and the exchange routes are not served",
+            markup=False,
+        )
     out.print(
         f"Sandex serving on {base} ({workers} worker{'s' if workers > 1 else ''});"
         f" data in {settings.data_dir}. Ctrl-C stops it.",

@@ -125,7 +125,7 @@ class OrderRecord:
     held: int = 0
     budget: int | None = None
     fills: list[Fill] = field(default_factory=list)
-    """The fills of the command being answered (not kept across commands)."""
+    """The order's fills as a taker (Binance's ``fills`` of a new order's response)."""
 
     @property
     def is_open(self) -> bool:
@@ -587,9 +587,10 @@ class Venue:
             record.executed += trade.quantity
             record.cumulative_quote += quote_units
             record.update_time = trade.time
-            record.fills.append(
-                Fill(trade.trade_id, trade.price, trade.quantity, fee, asset, maker)
-            )
+            if not maker:  # the taker's fills answer the command that placed it
+                record.fills.append(
+                    Fill(trade.trade_id, trade.price, trade.quantity, fee, asset, maker)
+                )
             if left == 0:
                 record.status = OrderStatus.FILLED
                 self._close(record, changes)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandex.http.errors import BadParameters
 from sandex.http.routes import Call, RouteTable, Security
 from sandex.keys import (
     Access,
@@ -141,29 +140,6 @@ def _capabilities(p: Principal, now: int) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-_ORDER_PARAMS = ("symbol", "side", "type")
-
-
-@routes.endpoint(
-    "POST",
-    "/api/v3/order/test",
-    security=Security.TRADE,
-    weight=1,
-    access=Access(Permission.SPOT_TRADE, Operation.PLACE_ORDER),
-)
-def test_order(call: Call) -> object:
-    """Check that this key may place the order (signature, permission, mode); places nothing.
-
-    Until the exchange lands, only the mandatory parameters are checked, not the filters.
-    """
-    for name in _ORDER_PARAMS:
-        if not call.params.get(name):
-            raise BadParameters(
-                -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
-            )
-    return {}
 
 
 @routes.endpoint("GET", "/sandex/v1/key", security=Security.USER_DATA, weight=1)

@@ -16,7 +16,8 @@ from sandex.accounts import (
     Throttled,
     WrongPassword,
 )
-from sandex.keys import KeysError
+from sandex.exchange import OrderRejected
+from sandex.keys import KeysError, PolicyViolation
 from sandex.service import (
     AuthenticationFailed,
     Conflict,
@@ -48,6 +49,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 UNKNOWN_ERROR: Final = -1000
+ORDER_REFUSED: Final = -2010
 UNAUTHORIZED: Final = -1002
 TOO_MANY_REQUESTS: Final = -1003
 NOT_FOUND: Final = -9001
@@ -137,6 +139,10 @@ def error_for(exc: BaseException) -> tuple[int, int, str, Headers]:
         return exc.status, exc.code, exc.msg, exc.headers
     if isinstance(exc, AuthenticationFailed):
         return _auth_status(exc), exc.code, exc.msg, []
+    if isinstance(exc, OrderRejected):  # Binance's -1xxx/-2xxx for an order or its values
+        return 400, exc.code, exc.msg, []
+    if isinstance(exc, PolicyViolation):  # the key's risk policy: ccxt reads the message
+        return 400, ORDER_REFUSED, str(exc), []
     if isinstance(exc, SessionInvalid):
         return 401, UNAUTHORIZED, str(exc), [(b"www-authenticate", b"Bearer")]
     if isinstance(exc, Throttled):

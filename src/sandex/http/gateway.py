@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
+from types import CoroutineType
 from typing import Any, Final
 
 import orjson
@@ -44,6 +45,7 @@ from sandex.service import (
 )
 from sandex.service.ports import Clock
 from sandex.service.sessions import SessionService
+from sandex.service.trading import TradingService
 
 __all__ = ["Gateway", "Services", "MAX_QUERY_BYTES", "MAX_BODY_BYTES", "MANAGEMENT_PREFIX"]
 
@@ -78,6 +80,7 @@ class Services:
     clock: Clock
     limiter: RateLimiter
     ip: ClientIpResolver
+    exchange: TradingService | None = None
     on_startup: list[Callable[[], None]] = field(default_factory=list)
     on_shutdown: list[Callable[[], None]] = field(default_factory=list)
 
@@ -145,6 +148,8 @@ class Gateway:
             else:
                 body = await _read_body(headers, receive)
                 result = self._serve(route, method, path, query, body, headers, ip, usage)
+                if type(result) is CoroutineType:  # a handler that awaits (durability, reads)
+                    result = await result
                 payload = orjson.dumps(result)
                 status = 200
                 extra = usage.headers()

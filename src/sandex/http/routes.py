@@ -55,6 +55,7 @@ class Call:
 
 
 Handler = Callable[[Call], object]
+"""Returns the JSON body, or a coroutine (an ``async def`` handler) the gateway awaits."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ __all__ = [
     "SealedStore",
     "SessionRepository",
     "UnitOfWork",
+    "CreditRepository",
     "UnitOfWorkFactory",
     "KeyringSource",
     "ReplayGuard",
@@ -158,6 +159,12 @@ class SessionRepository(Protocol):
     def revoke(self, session_id: int, now: int) -> None: ...
 
 
+class CreditRepository(Protocol):
+    """Credits for the exchange to apply (operator funding, a new user's starting balance)."""
+
+    def add(self, account: int, asset: str, amount: int, reason: str, now: int) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Use as ``with factory() as uow: ...; uow.commit()``."""
 
@@ -177,6 +184,8 @@ class UnitOfWork(Protocol):
     def sealed(self) -> SealedStore: ...
     @property
     def sessions(self) -> SessionRepository: ...
+    @property
+    def credits(self) -> CreditRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

@@ -31,6 +31,7 @@ from sandex.exchange import (
 from sandex.exchange.engine import Engine
 from sandex.exchange.ledger import Entry
 from sandex.exchange.makers import MakerConfig, Simulation
+from sandex.exchange.marketdata import MarketData
 from sandex.exchange.money import ASSET_DECIMALS
 from sandex.exchange.venue import (
     MAKER,
@@ -63,8 +64,11 @@ class TradingService:
         simulate: bool = True,
         seed: int = 7,
         maker_config: MakerConfig | None = None,
+        market_data: MarketData | None = None,
     ) -> None:
         self.venue = venue
+        self.market_data = market_data or MarketData(venue.symbols.values())
+        venue.on_trade(self.market_data.record)
         self.store = store
         self.durability = durability
         self.simulate = simulate
@@ -117,6 +121,9 @@ class TradingService:
                 config=self.maker_config,
             )
             self._fund_system(now)
+            for index, (name, symbol) in enumerate(sorted(self.venue.symbols.items())):
+                price = symbol.price_units(str(self.simulation.reference(name)))
+                self.market_data.backfill(name, now, price, self.seed * 100 + index)
             self._run(self.simulation.step(now, self._last_prices()), now)
         self.apply_credits(self.store.pending_credits())
         self._applied += 1

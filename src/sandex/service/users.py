@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -57,7 +57,10 @@ class UserService:
         hasher: PasswordHasher,
         keyring: KeyringHolder,
         pepper: bytes,
+        starting_balance: Sequence[tuple[str, int]] = (),
     ) -> None:
+        self._starting_balance = tuple(starting_balance)
+        """``(asset, amount in 1e-8 units)`` credited to every new user."""
         self._uow = uow
         self._hasher = hasher
         self._keyring = keyring
@@ -73,6 +76,8 @@ class UserService:
             if uow.users.by_email(address) is not None:
                 raise Conflict(f"a user with e-mail {address} already exists")
             user = uow.users.add(address, password_hash, now)
+            for asset, amount in self._starting_balance:
+                uow.credits.add(user.id, asset, amount, "starting balance", now)
             uow.audit.append(
                 [
                     actor.event(

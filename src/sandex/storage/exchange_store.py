@@ -23,9 +23,24 @@ from sandex.storage.tables import (
     spot_trades,
 )
 
-__all__ = ["SqlExchangeStore"]
+__all__ = ["SqlExchangeStore", "SqlCreditRepository"]
 
 _OPEN = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
+
+
+class SqlCreditRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, account: int, asset: str, amount: int, reason: str, now: int) -> int:
+        result = self._conn.execute(
+            credits.insert().values(
+                account=account, asset=asset, amount=amount, reason=reason, created_at=now
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
 
 class SqlExchangeStore:
@@ -102,14 +117,7 @@ class SqlExchangeStore:
 
     def add_credit(self, account: int, asset: str, amount: int, reason: str, now: int) -> int:
         with self._engine.begin() as conn:
-            result = conn.execute(
-                credits.insert().values(
-                    account=account, asset=asset, amount=amount, reason=reason, created_at=now
-                )
-            )
-            key = result.inserted_primary_key
-            assert key is not None
-            return int(key[0])
+            return SqlCreditRepository(conn).add(account, asset, amount, reason, now)
 
     def credit_applied(self, credit_id: int) -> bool:
         with self._engine.connect() as conn:

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, Engine, RootTransaction
 
 from sandex.keys.audit import AuditChain
 from sandex.storage.audit_store import SqlAuditRepository
+from sandex.storage.exchange_store import SqlCreditRepository
 from sandex.storage.key_store import SqlKeyRepository
 from sandex.storage.secret_store import SqlSealedStore, SqlServerSecretRepository
 from sandex.storage.session_store import SqlSessionRepository
@@ -31,6 +32,7 @@ class SqlUnitOfWork:
     server_secrets: SqlServerSecretRepository
     sealed: SqlSealedStore
     sessions: SqlSessionRepository
+    credits: SqlCreditRepository
 
     def __init__(self, engine: Engine, chain: AuditChain | None, *, readonly: bool) -> None:
         self._engine = engine
@@ -53,6 +55,7 @@ class SqlUnitOfWork:
         self.server_secrets = SqlServerSecretRepository(conn)
         self.sealed = SqlSealedStore(conn)
         self.sessions = SqlSessionRepository(conn)
+        self.credits = SqlCreditRepository(conn)
         return self
 
     def __exit__(

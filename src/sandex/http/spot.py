@@ -1,0 +1,562 @@
+"""Binance's signed spot account endpoints: orders, open orders, history, trades,
+balances and fees.
+
+Each route is declared once with its security type, permission and weight. Order
+changes need SPOT_TRADE (a key in CANCEL_ONLY or FROZEN mode may still cancel); reads
+need READ. A new order also passes the key's risk policy (symbol allowlist, max
+notional, max open orders). A request that changed anything answers only once the
+change is durable (see :mod:`sandex.service.trading`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from sandex.exchange import (
+    CancelAll,
+    CancelOrder,
+    CancelReplace,
+    CancelReplaceMode,
+    CancelRestriction,
+    OrderRejected,
+    OrderStatus,
+    OrderType,
+    PlaceOrder,
+    Rejected,
+    SelfTradePrevention,
+    Side,
+    Symbol,
+    TimeInForce,
+)
+from sandex.exchange.money import ASSET_DECIMALS, format_units
+from sandex.exchange.rejections import INVALID_SIDE, INVALID_STP, INVALID_TIF, INVALID_TYPE
+from sandex.exchange.venue import OrderRecord, Result, TradeRecord
+from sandex.http.errors import BadParameters
+from sandex.http.routes import Call, RouteTable, Security
+from sandex.keys import Access, Operation, Permission
+from sandex.service import Principal
+from sandex.service.trading import TradingService
+
+__all__ = ["routes"]
+
+routes = RouteTable()
+
+_PLACE: Final = Access(Permission.SPOT_TRADE, Operation.PLACE_ORDER)
+_CANCEL: Final = Access(Permission.SPOT_TRADE, Operation.CANCEL_ORDER)
+_CLIENT_ID: Final = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
+_ZERO: Final = "0.00000000"
+_DEFAULT_LIMIT: Final = 500
+_MAX_LIMIT: Final = 1000
+
+
+# -- parameters ---------------------------------------------------------------------------
+
+
+def _exchange(call: Call) -> TradingService:
+    exchange: TradingService | None = call.services.exchange
+    if exchange is None:  # pragma: no cover - the gateway is always built with one
+        raise BadParameters(-1000, "The exchange is not running.")
+    return exchange
+
+
+def _principal(call: Call) -> Principal:
+    assert call.principal is not None
+    return call.principal
+
+
+def _mandatory(params: Mapping[str, str], name: str) -> str:
+    value = params.get(name)
+    if not value:
+        raise BadParameters(
+            -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+        )
+    return value
+
+
+def _symbol(call: Call) -> Symbol:
+    name = _mandatory(call.params, "symbol").upper()
+    symbol = _exchange(call).symbols.get(name)
+    if symbol is None:
+        raise BadParameters(-1121, "Invalid symbol.")
+    return symbol
+
+
+def _int(params: Mapping[str, str], name: str) -> int | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or len(value) > 19:
+        raise BadParameters(-1100, f"Illegal characters found in parameter '{name}'.")
+    return int(value)
+
+
+def _limit(params: Mapping[str, str], default: int = _DEFAULT_LIMIT) -> int:
+    limit = _int(params, "limit")
+    if limit is None:
+        return default
+    if not 1 <= limit <= _MAX_LIMIT:
+        raise BadParameters(-1130, "Data sent for parameter 'limit' is not valid.")
+    return limit
+
+
+def _enum(params: Mapping[str, str], name: str, kind: Any, error: Rejected) -> Any:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return kind(value.upper())
+    except ValueError:
+        raise OrderRejected(error.code, error.msg) from None
+
+
+def _client_id(params: Mapping[str, str], name: str) -> str | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if not _CLIENT_ID.match(value):
+        raise BadParameters(
+            -1100,
+            f"Illegal characters found in parameter '{name}';"
+            " legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
+        )
+    return value
+
+
+def _new_order(params: Mapping[str, str], symbol: Symbol, account: int) -> PlaceOrder:
+    side = _enum(params, "side", Side, INVALID_SIDE)
+    if side is None:
+        _mandatory(params, "side")
+    kind = _enum(params, "type", OrderType, INVALID_TYPE)
+    if kind is None:
+        _mandatory(params, "type")
+    for unsupported in ("icebergQty", "trailingDelta", "strategyId", "strategyType"):
+        if params.get(unsupported) not in (None, "", "0"):
+            raise OrderRejected(-1014, "Unsupported order combination.")
+    quantity = params.get("quantity")
+    price = params.get("price")
+    quote = params.get("quoteOrderQty")
+    stop = params.get("stopPrice")
+    return PlaceOrder(
+        symbol=symbol.name,
+        account=account,
+        side=side,
+        type=kind,
+        quantity=symbol.quantity_units(quantity) if quantity else None,
+        price=symbol.price_units(price) if price else None,
+        time_in_force=_enum(params, "timeInForce", TimeInForce, INVALID_TIF),
+        quote_quantity=symbol.quote_units(quote) if quote else None,
+        stop_price=symbol.price_units(stop, "stopPrice") if stop else None,
+        client_order_id=_client_id(params, "newClientOrderId"),
+        stp_mode=_enum(params, "selfTradePreventionMode", SelfTradePrevention, INVALID_STP),
+    )
+
+
+def _response_type(params: Mapping[str, str], order: PlaceOrder) -> str:
+    value = params.get("newOrderRespType")
+    if not value:
+        return "FULL" if order.type in (OrderType.MARKET, OrderType.LIMIT) else "ACK"
+    value = value.upper()
+    if value not in ("ACK", "RESULT", "FULL"):
+        raise BadParameters(-1130, "Data sent for parameter 'newOrderRespType' is not valid.")
+    return value
+
+
+def _refused(result: Result) -> None:
+    rejected = result.rejected
+    if rejected is not None:
+        raise OrderRejected(rejected.code, rejected.msg)
+
+
+# -- views ---------------------------------------------------------------------------------
+
+
+def _qty(symbol: Symbol, units: int | None) -> str:
+    return _ZERO if units is None else symbol.format_quantity(units)
+
+
+def _orig_qty(symbol: Symbol, o: OrderRecord) -> str:
+    return _qty(symbol, o.quantity if o.quantity is not None else o.executed)
+
+
+def _order_view(symbol: Symbol, o: OrderRecord) -> dict[str, Any]:
+    """``GET /api/v3/order``'s fields."""
+    return {
+        "symbol": o.symbol,
+        "orderId": o.order_id,
+        "orderListId": -1,
+        "clientOrderId": o.client_order_id,
+        "price": symbol.format_price(o.price),
+        "origQty": _orig_qty(symbol, o),
+        "executedQty": symbol.format_quantity(o.executed),
+        "cummulativeQuoteQty": symbol.format_quote(o.cumulative_quote),
+        "status": o.status.value,
+        "timeInForce": (o.time_in_force or TimeInForce.GTC).value,
+        "type": o.type.value,
+        "side": o.side.value,
+        "stopPrice": symbol.format_price(o.stop_price or 0),
+        "icebergQty": _ZERO,
+        "time": o.time,
+        "updateTime": o.update_time,
+        "isWorking": o.working,
+        "workingTime": o.working_time if o.working_time is not None else -1,
+        "origQuoteOrderQty": symbol.format_quote(o.quote_quantity or 0),
+        "selfTradePreventionMode": o.stp_mode.value,
+    }
+
+
+def _placed_view(symbol: Symbol, o: OrderRecord, response: str, now: int) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "symbol": o.symbol,
+        "orderId": o.order_id,
+        "orderListId": -1,
+        "clientOrderId": o.client_order_id,
+        "transactTime": now,
+    }
+    if response == "ACK":
+        return body
+    body.update(
+        {
+            "price": symbol.format_price(o.price),
+            "origQty": _orig_qty(symbol, o),
+            "executedQty": symbol.format_quantity(o.executed),
+            "origQuoteOrderQty": symbol.format_quote(o.quote_quantity or 0),
+            "cummulativeQuoteQty": symbol.format_quote(o.cumulative_quote),
+            "status": o.status.value,
+            "timeInForce": (o.time_in_force or TimeInForce.GTC).value,
+            "type": o.type.value,
+            "side": o.side.value,
+            "workingTime": o.working_time if o.working_time is not None else -1,
+            "selfTradePreventionMode": o.stp_mode.value,
+        }
+    )
+    if o.stop_price is not None:
+        body["stopPrice"] = symbol.format_price(o.stop_price)
+    if response == "FULL":
+        body["fills"] = [
+            {
+                "price": symbol.format_price(f.price),
+                "qty": symbol.format_quantity(f.quantity),
+                "commission": format_units(f.commission, ASSET_DECIMALS),
+                "commissionAsset": f.commission_asset,
+                "tradeId": f.trade_id,
+            }
+            for f in o.fills
+        ]
+    return body
+
+
+def _canceled_view(symbol: Symbol, o: OrderRecord, cancel_id: str, now: int) -> dict[str, Any]:
+    return {
+        "symbol": o.symbol,
+        "origClientOrderId": o.client_order_id,
+        "orderId": o.order_id,
+        "orderListId": -1,
+        "clientOrderId": cancel_id,
+        "transactTime": now,
+        "price": symbol.format_price(o.price),
+        "origQty": _orig_qty(symbol, o),
+        "executedQty": symbol.format_quantity(o.executed),
+        "origQuoteOrderQty": symbol.format_quote(o.quote_quantity or 0),
+        "cummulativeQuoteQty": symbol.format_quote(o.cumulative_quote),
+        "status": o.status.value,
+        "timeInForce": (o.time_in_force or TimeInForce.GTC).value,
+        "type": o.type.value,
+        "side": o.side.value,
+        "selfTradePreventionMode": o.stp_mode.value,
+        **({"stopPrice": symbol.format_price(o.stop_price)} if o.stop_price is not None else {}),
+    }
+
+
+def _trade_view(symbol: Symbol, t: TradeRecord, account: int) -> dict[str, Any]:
+    buyer = t.buyer == account
+    return {
+        "symbol": t.symbol,
+        "id": t.trade_id,
+        "orderId": t.buy_order_id if buyer else t.sell_order_id,
+        "orderListId": -1,
+        "price": symbol.format_price(t.price),
+        "qty": symbol.format_quantity(t.quantity),
+        "quoteQty": symbol.format_quote(t.quote),
+        "commission": format_units(t.buyer_fee if buyer else t.seller_fee, ASSET_DECIMALS),
+        "commissionAsset": symbol.base_asset if buyer else symbol.quote_asset,
+        "time": t.time,
+        "isBuyer": buyer,
+        "isMaker": t.buyer_is_maker == buyer,
+        "isBestMatch": True,
+    }
+
+
+def _cancel_id(params: Mapping[str, str], now: int) -> str:
+    return _client_id(params, "newClientOrderId") or f"sandex-cancel-{now}"
+
+
+# -- orders -----------------------------------------------------------------------------------
+
+
+@routes.endpoint(
+    "POST", "/api/v3/order", security=Security.TRADE, weight=1, access=_PLACE, counts_order=True
+)
+async def new_order(call: Call) -> object:
+    """Place an order (newOrderRespType ACK, RESULT or FULL with fills)."""
+    p = _principal(call)
+    symbol = _symbol(call)
+    order = _new_order(call.params, symbol, p.user_id)
+    response = _response_type(call.params, order)
+    exchange = _exchange(call)
+    result = exchange.place(order, call.now, key_id=p.key_id, policy=p.policy)
+    _refused(result)
+    view = _placed_view(symbol, result.orders[0], response, call.now)
+    await exchange.durable()
+    return view
+
+
+@routes.endpoint("POST", "/api/v3/order/test", security=Security.TRADE, weight=1, access=_PLACE)
+def test_order(call: Call) -> object:
+    """Check a new order as ``POST /api/v3/order`` would (key, policy, filters); place nothing."""
+    p = _principal(call)
+    symbol = _symbol(call)
+    order = _new_order(call.params, symbol, p.user_id)
+    _response_type(call.params, order)
+    rejected = _exchange(call).check(order, call.now, key_id=p.key_id, policy=p.policy)
+    if rejected is not None:
+        raise OrderRejected(rejected.code, rejected.msg)
+    if call.params.get("computeCommissionRates", "").lower() == "true":
+        fees = _exchange(call).venue
+        return {
+            "standardCommissionForOrder": {
+                "maker": f"{fees.maker_fee:.8f}",
+                "taker": f"{fees.taker_fee:.8f}",
+            },
+            "taxCommissionForOrder": {"maker": _ZERO, "taker": _ZERO},
+            "discount": {
+                "enabledForAccount": False,
+                "enabledForSymbol": False,
+                "discountAsset": "BNB",
+                "discount": _ZERO,
+            },
+        }
+    return {}
+
+
+def _target(call: Call) -> tuple[int | None, str | None]:
+    order_id = _int(call.params, "orderId")
+    cid = _client_id(call.params, "origClientOrderId")
+    if order_id is None and cid is None:
+        raise BadParameters(
+            -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+        )
+    return order_id, cid
+
+
+@routes.endpoint("GET", "/api/v3/order", security=Security.USER_DATA, weight=4)
+async def query_order(call: Call) -> object:
+    """One order of the account, open or not."""
+    p = _principal(call)
+    symbol = _symbol(call)
+    order_id, cid = _target(call)
+    found = await _exchange(call).find_order(p.user_id, symbol.name, order_id, cid)
+    if found is None:
+        raise OrderRejected(-2013, "Order does not exist.")
+    return _order_view(symbol, found)
+
+
+@routes.endpoint("DELETE", "/api/v3/order", security=Security.TRADE, weight=1, access=_CANCEL)
+async def cancel_order(call: Call) -> object:
+    """Cancel an open order."""
+    p = _principal(call)
+    symbol = _symbol(call)
+    order_id, cid = _target(call)
+    restriction = _enum(
+        call.params,
+        "cancelRestrictions",
+        CancelRestriction,
+        Rejected(-1130, "Data sent for parameter 'cancelRestrictions' is not valid."),
+    )
+    exchange = _exchange(call)
+    result = exchange.cancel(
+        CancelOrder(symbol.name, p.user_id, order_id, cid, restriction), call.now
+    )
+    _refused(result)
+    view = _canceled_view(symbol, result.orders[0], _cancel_id(call.params, call.now), call.now)
+    await exchange.durable()
+    return view
+
+
+@routes.endpoint(
+    "POST",
+    "/api/v3/order/cancelReplace",
+    security=Security.TRADE,
+    weight=1,
+    access=_PLACE,
+    counts_order=True,
+)
+async def cancel_replace(call: Call) -> object:
+    """Cancel an order and place a new one (cancelReplaceMode STOP_ON_FAILURE or ALLOW_FAILURE)."""
+    p = _principal(call)
+    symbol = _symbol(call)
+    params = call.params
+    mode_text = _mandatory(params, "cancelReplaceMode").upper()
+    try:
+        mode = CancelReplaceMode(mode_text)
+    except ValueError:
+        raise BadParameters(
+            -1130, "Data sent for parameter 'cancelReplaceMode' is not valid."
+        ) from None
+    order_id = _int(params, "cancelOrderId")
+    cid = _client_id(params, "cancelOrigClientOrderId")
+    if order_id is None and cid is None:
+        raise BadParameters(
+            -1102,
+            "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent,"
+            " but both were empty/null!",
+        )
+    order = _new_order(params, symbol, p.user_id)
+    response = _response_type(params, order)
+    exchange = _exchange(call)
+    result = exchange.cancel_replace(
+        CancelReplace(CancelOrder(symbol.name, p.user_id, order_id, cid), order, mode),
+        call.now,
+        key_id=p.key_id,
+        policy=p.policy,
+    )
+    if result.rejected is not None and len(result.events) == 1:
+        _refused(result)
+    failed = result.replace_failed
+    view: dict[str, Any] = {}
+    if failed is None:
+        canceled = next(o for o in result.orders if o.status is OrderStatus.CANCELED)
+        placed = next(o for o in result.orders if o is not canceled)
+        cancel_id = _client_id(params, "cancelNewClientOrderId") or _cancel_id(params, call.now)
+        view = {
+            "cancelResult": "SUCCESS",
+            "newOrderResult": "SUCCESS",
+            "cancelResponse": _canceled_view(symbol, canceled, cancel_id, call.now),
+            "newOrderResponse": _placed_view(symbol, placed, response, call.now),
+        }
+    await exchange.durable()  # a partial failure may still have canceled the old order
+    if failed is not None:
+        raise OrderRejected(failed.code, failed.msg)
+    return view
+
+
+@routes.endpoint("GET", "/api/v3/openOrders", security=Security.USER_DATA, weight=6)
+def open_orders(call: Call) -> object:
+    """The account's open orders, on one symbol or all."""
+    p = _principal(call)
+    exchange = _exchange(call)
+    name = call.params.get("symbol")
+    symbol = _symbol(call) if name else None
+    orders = exchange.venue.open_orders(p.user_id, symbol.name if symbol else None)
+    return [_order_view(exchange.symbols[o.symbol], o) for o in orders]
+
+
+@routes.endpoint("DELETE", "/api/v3/openOrders", security=Security.TRADE, weight=1, access=_CANCEL)
+async def cancel_open_orders(call: Call) -> object:
+    """Cancel every open order of the account on a symbol."""
+    p = _principal(call)
+    symbol = _symbol(call)
+    exchange = _exchange(call)
+    result = exchange.cancel_all(CancelAll(symbol.name, p.user_id), call.now)
+    _refused(result)
+    cancel_id = _cancel_id(call.params, call.now)
+    view = [_canceled_view(symbol, o, cancel_id, call.now) for o in result.orders]
+    await exchange.durable()
+    return view
+
+
+@routes.endpoint("GET", "/api/v3/allOrders", security=Security.USER_DATA, weight=20)
+async def all_orders(call: Call) -> object:
+    """The account's orders on a symbol: open, canceled or filled."""
+    p = _principal(call)
+    symbol = _symbol(call)
+    params = call.params
+    orders = await _exchange(call).all_orders(
+        p.user_id,
+        symbol.name,
+        from_id=_int(params, "orderId"),
+        start=_int(params, "startTime"),
+        end=_int(params, "endTime"),
+        limit=_limit(params),
+    )
+    return [_order_view(symbol, o) for o in orders]
+
+
+@routes.endpoint("GET", "/api/v3/myTrades", security=Security.USER_DATA, weight=20)
+async def my_trades(call: Call) -> object:
+    """The account's trades on a symbol."""
+    p = _principal(call)
+    symbol = _symbol(call)
+    params = call.params
+    trades = await _exchange(call).my_trades(
+        p.user_id,
+        symbol.name,
+        order_id=_int(params, "orderId"),
+        from_id=_int(params, "fromId"),
+        start=_int(params, "startTime"),
+        end=_int(params, "endTime"),
+        limit=_limit(params),
+    )
+    return [_trade_view(symbol, t, p.user_id) for t in trades]
+
+
+# -- account ----------------------------------------------------------------------------------
+
+
+@routes.endpoint("GET", "/api/v3/account", security=Security.USER_DATA, weight=20)
+def account(call: Call) -> object:
+    """Balances (free and locked per asset), commissions and what the key may do."""
+    p = _principal(call)
+    exchange = _exchange(call)
+    venue = exchange.venue
+    omit_zero = call.params.get("omitZeroBalances", "").lower() == "true"
+    balances = [
+        {
+            "asset": asset,
+            "free": format_units(free, ASSET_DECIMALS),
+            "locked": format_units(locked, ASSET_DECIMALS),
+        }
+        for asset, (free, locked) in exchange.balances(p.user_id).items()
+        if not omit_zero or free or locked
+    ]
+    trade = bool(int(p.permissions) & int(Permission.SPOT_TRADE))
+    return {
+        "makerCommission": int(venue.maker_fee * 10_000),
+        "takerCommission": int(venue.taker_fee * 10_000),
+        "buyerCommission": 0,
+        "sellerCommission": 0,
+        "commissionRates": {
+            "maker": f"{venue.maker_fee:.8f}",
+            "taker": f"{venue.taker_fee:.8f}",
+            "buyer": _ZERO,
+            "seller": _ZERO,
+        },
+        "canTrade": trade,
+        "canWithdraw": bool(int(p.permissions) & int(Permission.WITHDRAW)),
+        "canDeposit": bool(int(p.permissions) & int(Permission.DEPOSIT)),
+        "brokered": False,
+        "requireSelfTradePrevention": False,
+        "preventSor": False,
+        "updateTime": call.now,
+        "accountType": "SPOT",
+        "balances": balances,
+        "permissions": ["SPOT"],
+        "uid": p.user_id,
+    }
+
+
+@routes.endpoint("GET", "/sapi/v1/asset/tradeFee", security=Security.USER_DATA, weight=1)
+def trade_fee(call: Call) -> object:
+    """Maker and taker fee rates per symbol."""
+    exchange = _exchange(call)
+    venue = exchange.venue
+    names = [_symbol(call).name] if call.params.get("symbol") else sorted(exchange.symbols)
+    return [
+        {
+            "symbol": name,
+            "makerCommission": f"{venue.maker_fee.normalize()}",
+            "takerCommission": f"{venue.taker_fee.normalize()}",
+        }
+        for name in names
+    ]
