@@ -255,6 +255,11 @@ class Engine:
         stops = sorted(self._market(symbol).stops.values())
         return [s for s in stops if account is None or s.order.account == account]
 
+    def sequence(self, symbol: str) -> tuple[int, int, int | None]:
+        """``(next order id, next trade id, last price)``: what storage keeps per symbol."""
+        market = self._market(symbol)
+        return market.next_order_id, market.book.next_trade_id, market.book.last_price
+
     def snapshot(self, symbol: str) -> BookSnapshot:
         return self._market(symbol).snapshot()
 

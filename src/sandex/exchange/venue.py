@@ -397,8 +397,7 @@ class Venue:
 
     def book_state(self, symbol: str) -> tuple[int, int, int | None]:
         """``(next order id, next trade id, last price)`` of a symbol, for storage."""
-        snap = self.engine.snapshot(symbol)
-        return snap.next_order_id, snap.next_trade_id, snap.last_price
+        return self.engine.sequence(symbol)
 
     # -- internals -------------------------------------------------------------------
 

@@ -84,6 +84,9 @@ class TradingService:
         self._credits_seen: set[int] = set()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="sandex-exchange-writer")
         self._write_error: BaseException | None = None
+        self._inline = not getattr(store, "network", False)
+        """Write on the event loop (SQLite: no round trips to wait out, and a writer
+        thread would fight the loop for the GIL) or on the writer thread (PostgreSQL)."""
 
     # -- start -----------------------------------------------------------------------
 
@@ -252,7 +255,10 @@ class TradingService:
                 target = self._applied
                 batch = self._batch_now()
                 try:
-                    await loop.run_in_executor(self._executor, self._write, batch)
+                    if self._inline:
+                        self._write(batch)
+                    else:
+                        await loop.run_in_executor(self._executor, self._write, batch)
                 except Exception as exc:  # storage failed: the requests waiting fail too
                     _log.exception("the exchange's storage write failed")
                     self._fail_waiters(target, exc)
@@ -289,7 +295,10 @@ class TradingService:
         changes = venue.drain()
         ledger = venue.ledger
         batch = Batch(now)
-        batch.orders = [dataclasses.replace(o, fills=[]) for o in changes.orders.values()]
+        if self._inline:  # written before anything else runs on this thread
+            batch.orders = list(changes.orders.values())
+        else:  # the writer thread gets copies the loop cannot change under it
+            batch.orders = [dataclasses.replace(o, fills=[]) for o in changes.orders.values()]
         batch.trades = changes.trades
         for account, asset in changes.balances:
             b = ledger.balance(account, asset)

@@ -3,12 +3,9 @@ per batch, and read back to rebuild the books after a restart."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import Insert
 
 from sandex.exchange import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
 from sandex.exchange.venue import OrderRecord, TradeRecord
@@ -48,72 +45,43 @@ class SqlExchangeStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._insert: Callable[[Table], Insert] = (
-            postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        )
+        self.network = engine.dialect.name != "sqlite"
+        """Whether writes wait on a network round trip (worth a thread of their own)."""
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._sql = {
+            "orders": _upsert_sql(spot_orders, ("symbol", "order_id"), mark),
+            "trades": _insert_sql(spot_trades, mark),
+            "balances": _upsert_sql(balances, ("account", "asset"), mark),
+            "entries": _insert_sql(ledger_entries, mark, skip=("id",)),
+            "books": _upsert_sql(spot_books, ("symbol",), mark),
+            "credits": f"UPDATE credits SET applied_at = {mark} WHERE id = {mark}",  # noqa: S608
+        }
 
     # -- writing -----------------------------------------------------------------------
 
     def write(self, batch: Batch) -> None:
-        """Persist one batch atomically (the group commit)."""
-        with self._engine.begin() as conn:
-            if batch.orders:
-                self._upsert(
-                    conn, spot_orders, ("symbol", "order_id"), [_order_row(o) for o in batch.orders]
-                )
-            if batch.trades:
-                conn.execute(spot_trades.insert(), [_trade_row(t) for t in batch.trades])
-            if batch.balances:
-                self._upsert(
-                    conn,
-                    balances,
-                    ("account", "asset"),
-                    [
-                        {"account": a, "asset": s, "free": f, "locked": lk, "updated_at": batch.now}
-                        for a, s, f, lk in batch.balances
-                    ],
-                )
-            if batch.entries:
-                conn.execute(
-                    ledger_entries.insert(),
-                    [
-                        {"kind": k, "ref": r, "postings": p, "created_at": batch.now}
-                        for k, r, p in batch.entries
-                    ],
-                )
-            if batch.books:
-                self._upsert(
-                    conn,
-                    spot_books,
-                    ("symbol",),
-                    [
-                        {
-                            "symbol": b.symbol,
-                            "next_order_id": b.next_order_id,
-                            "next_trade_id": b.next_trade_id,
-                            "last_price": b.last_price,
-                            "reference_price": b.reference_price,
-                            "updated_at": batch.now,
-                        }
-                        for b in batch.books
-                    ],
-                )
-            if batch.applied_credits:
-                conn.execute(
-                    update(credits)
-                    .where(credits.c.id.in_(batch.applied_credits))
-                    .values(applied_at=batch.now)
-                )
+        """Persist one batch atomically (the group commit).
 
-    def _upsert(
-        self, conn: Connection, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]
-    ) -> None:
-        stmt: Any = self._insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
-        )
-        conn.execute(stmt, rows)
+        The statements are plain SQL prepared once (``INSERT … ON CONFLICT … DO UPDATE``
+        reads the same on SQLite and PostgreSQL): building SQLAlchemy statements per
+        batch cost more than the writes themselves.
+        """
+        sql = self._sql
+        now = batch.now
+        with self._engine.begin() as conn:
+            run = conn.exec_driver_sql
+            if batch.orders:
+                run(sql["orders"], [_order_values(o) for o in batch.orders])
+            if batch.trades:
+                run(sql["trades"], [_trade_values(t) for t in batch.trades])
+            if batch.balances:
+                run(sql["balances"], [(*b, now) for b in batch.balances])
+            if batch.entries:
+                run(sql["entries"], [(*e, now) for e in batch.entries])
+            if batch.books:
+                run(sql["books"], [(*b, now) for b in batch.books])
+            if batch.applied_credits:
+                run(sql["credits"], [(now, cid) for cid in batch.applied_credits])
 
     def add_credit(self, account: int, asset: str, amount: int, reason: str, now: int) -> int:
         with self._engine.begin() as conn:
@@ -258,32 +226,33 @@ class SqlExchangeStore:
         return rows if ascending else rows[::-1]
 
 
-def _order_row(o: OrderRecord) -> dict[str, Any]:
-    return {
-        "symbol": o.symbol,
-        "order_id": o.order_id,
-        "account": o.account,
-        "key_id": o.key_id,
-        "client_order_id": o.client_order_id,
-        "side": o.side.value,
-        "type": o.type.value,
-        "time_in_force": None if o.time_in_force is None else o.time_in_force.value,
-        "price": o.price,
-        "quantity": o.quantity,
-        "quote_quantity": o.quote_quantity,
-        "stop_price": o.stop_price,
-        "stp_mode": o.stp_mode.value,
-        "status": o.status.value,
-        "executed": o.executed,
-        "cumulative_quote": o.cumulative_quote,
-        "working": int(o.working),
-        "working_time": o.working_time,
-        "hold_asset": o.hold_asset,
-        "held": o.held,
-        "budget": o.budget,
-        "time": o.time,
-        "update_time": o.update_time,
-    }
+def _insert_sql(table: Table, mark: str, skip: tuple[str, ...] = ()) -> str:
+    names = [c.name for c in table.columns if c.name not in skip]
+    quoted = ", ".join(f'"{n}"' for n in names)
+    values = ", ".join(mark for _ in names)  # names from our own schema, values bound
+    return f"INSERT INTO {table.name} ({quoted}) VALUES ({values})"  # noqa: S608
+
+
+def _upsert_sql(table: Table, keys: tuple[str, ...], mark: str) -> str:
+    names = [c.name for c in table.columns]
+    updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n not in keys)
+    conflict = ", ".join(f'"{k}"' for k in keys)
+    return f"{_insert_sql(table, mark)} ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+
+
+def _order_values(o: OrderRecord) -> tuple[object, ...]:
+    """A row of ``spot_orders``, in its column order."""
+    return (
+        o.symbol, o.order_id, o.account, o.key_id, o.client_order_id, o.side.value,
+        o.type.value, None if o.time_in_force is None else o.time_in_force.value, o.price,
+        o.quantity, o.quote_quantity, o.stop_price, o.stp_mode.value, o.status.value,
+        o.executed, o.cumulative_quote, int(o.working), o.working_time, o.hold_asset, o.held,
+        o.budget, o.time, o.update_time,
+    )  # fmt: skip
+
+
+def _trade_values(t: TradeRecord) -> tuple[object, ...]:
+    return (*t[:10], int(t.buyer_is_maker), t.buyer_fee, t.seller_fee)
 
 
 def _order(r: Any) -> OrderRecord:
@@ -312,12 +281,6 @@ def _order(r: Any) -> OrderRecord:
         held=r.held,
         budget=r.budget,
     )
-
-
-def _trade_row(t: TradeRecord) -> dict[str, Any]:
-    row = t._asdict()
-    row["buyer_is_maker"] = int(t.buyer_is_maker)
-    return row
 
 
 def _trade(r: Any) -> TradeRecord:
