@@ -9,8 +9,30 @@ STAMP  := $(VENV)/.installed-stamp
 FREQTRADE_VERSION := 2026.9
 FT_VENV  := .venv-freqtrade
 FT_STAMP := $(FT_VENV)/.installed-$(FREQTRADE_VERSION)
+# The matching engine's hot modules, compiled by mypyc into C extensions next to their
+# sources (plus their shared library, src/sandex_native__mypyc*.so; all gitignored),
+# which Python imports before the .py files. They are rebuilt when the modules or what
+# they import change; `make pure` removes them, and the same sources then run as plain
+# Python.
+NATIVE       := $(addprefix src/sandex/exchange/,book.py engine.py market.py)
+NATIVE_DEPS  := $(NATIVE) $(addprefix src/sandex/exchange/,checks.py errors.py events.py \
+                money.py orders.py rejections.py symbols.py)
+NATIVE_SO    := src/sandex/exchange/*.so src/sandex_native__mypyc*.so
+NATIVE_STAMP := build/native/.stamp
 
-.PHONY: run test lint typecheck unit bench clean freqtrade
+define NATIVE_BUILD
+import sys
+from mypyc.build import mypycify
+from setuptools import Distribution
+modules = mypycify(sys.argv[1:], group_name="sandex_native", target_dir="build/native")
+dist = Distribution({"name": "sandex-native", "package_dir": {"": "src"}, "ext_modules": modules})
+build = dist.get_command_obj("build_ext")
+build.inplace, build.build_temp, build.build_lib = True, "build/native/temp", "build/native/lib"
+dist.run_command("build_ext")
+endef
+export NATIVE_BUILD
+
+.PHONY: run test lint typecheck unit bench clean freqtrade native pure
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +49,20 @@ $(FT_STAMP):
 
 freqtrade: $(FT_STAMP)
 
-run: $(STAMP)
+$(NATIVE_STAMP): $(STAMP) $(NATIVE_DEPS)
+	@mkdir -p build/native
+	@rm -f $(NATIVE_SO)
+	@echo "mypyc: compiling $(NATIVE) (build/native/build.log)"
+	@$(BIN)/python -c "$$NATIVE_BUILD" $(NATIVE) >build/native/build.log 2>&1 \
+		|| { cat build/native/build.log; exit 1; }
+	@touch $(NATIVE_SO) $@
+
+native: $(NATIVE_STAMP)
+
+pure:
+	rm -f $(NATIVE_SO) $(NATIVE_STAMP)
+
+run: $(STAMP) $(NATIVE_STAMP)
 	$(BIN)/sandex serve --demo
 
 lint: $(STAMP)
@@ -37,15 +72,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
-unit: $(STAMP) $(FT_STAMP)
+unit: $(STAMP) $(FT_STAMP) $(NATIVE_STAMP)
 	$(BIN)/python -m pytest
 
 test: lint typecheck freqtrade unit
 
-bench: $(STAMP)
+bench: $(STAMP) $(NATIVE_STAMP)
 	$(BIN)/python bench/auth.py
 	$(BIN)/python bench/http.py
 	$(BIN)/python bench/engine.py
 
 clean:
-	rm -rf $(VENV) $(FT_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(FT_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build/native
+	rm -f $(NATIVE_SO)

@@ -12,7 +12,9 @@ buyers and sellers are different accounts. The timed loop draws, builds each
 (``Engine.submit(command, now) -> events``), counting the ``Trade`` events.
 
 The run must yield 37,951 trades (a check that the matching is right): the script
-exits 1 when it does not. It prints orders/s for the best and the median round.
+exits 1 when it does not. It prints orders/s for the best and the median round, and
+whether the engine ran compiled (``make native``, which ``make bench`` runs) or as
+plain Python.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from sandex.exchange import (
     TimeInForce,
     Trade,
 )
+from sandex.exchange import engine as engine_module
 
 EXPECTED_TRADES = 37_951
 MID = 10_000
@@ -100,7 +103,8 @@ def main() -> int:
         times.append(seconds)
     best, median = min(times), statistics.median(times)
     per = args.orders
-    print(f"engine: {per:,} limit orders, {trades:,} trades, {args.rounds} rounds")
+    mode = "plain Python" if engine_module.__file__.endswith(".py") else "compiled by mypyc"
+    print(f"engine ({mode}): {per:,} limit orders, {trades:,} trades, {args.rounds} rounds")
     for name, seconds in (("best", best), ("median", median)):
         print(f"  {name:<6} {per / seconds:>10,.0f} orders/s  ({seconds * 1e6 / per:.2f} µs/order)")
     return 0

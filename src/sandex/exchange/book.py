@@ -2,59 +2,45 @@
 
 Layout, chosen for the matching loop:
 
-- each side is a dict from a *key* to a FIFO ``deque`` of entries, plus a heap of
-  the keys; asks are keyed by price and bids by minus the price, so on both sides
-  the smallest key is the best price and "the taker's limit reaches this level" is
-  ``key <= limit_key``;
-- an entry is a small ``list[int]``: ``[remaining, order_id, account, price,
-  quantity, side]`` (side 0 = BUY, 1 = SELL), the cheapest mutable record Python has;
-- ``accounts`` maps an account to its resting entries by order id (time order).
+- each side is a dict from a *key* to the :class:`Queue` of orders resting at that
+  price, plus a heap of the keys; asks are keyed by price and bids by minus the
+  price, so on both sides the smallest key is the best price and "the taker's limit
+  reaches this level" is ``key <= limit_key``;
+- a resting order is a :class:`Resting`: what is left of it and what it was;
+- ``accounts`` holds each account's resting orders in order id (time) order, in a
+  :class:`Holdings`.
 
 A level emptied by a cancel may stay in the heap until it reaches the top; every
 reader of the top skips such a level (and drops it).
+
+The module is plain Python and also compiles with mypyc (``make native``), which
+makes :class:`Resting` and :class:`Queue` C structs and the matching loop C code:
+the reason for the typed locals and for reading attributes into locals below.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator
 from heapq import heappop, heappush
 from typing import Final, NamedTuple
 
+from mypy_extensions import mypyc_attr
+
 from sandex.exchange.events import Event, Expired, SelfTradePrevented, Trade
 from sandex.exchange.orders import SelfTradePrevention, Side
 
-__all__ = [
-    "OrderBook",
-    "Level",
-    "Entry",
-    "REMAINING",
-    "ORDER_ID",
-    "ACCOUNT",
-    "PRICE",
-    "QUANTITY",
-    "SIDE",
-    "BUY_SIDE",
-    "SELL_SIDE",
-    "NOBODY",
-]
+__all__ = ["OrderBook", "Level", "Resting", "Queue", "Holdings", "NOBODY"]
 
-Entry = list[int]
-"""A resting order: ``[remaining, order_id, account, price, quantity, side]``."""
-
-REMAINING: Final = 0
-ORDER_ID: Final = 1
-ACCOUNT: Final = 2
-PRICE: Final = 3
-QUANTITY: Final = 4
-SIDE: Final = 5
-BUY_SIDE: Final = 0
-SELL_SIDE: Final = 1
 NOBODY: Final = -1
 """An account number no order has: the STP owner of a taker whose mode is NONE."""
 
 WINDOW_MINUTES: Final = 60
 """Minutes of trade volume kept for the average price (Binance's avgPriceMins <= 60)."""
+
+_COMPACT_AT: Final = 32
+"""A queue drops its filled orders once this many (and half of it) have piled up."""
 
 _BUY: Final = Side.BUY
 _SELL: Final = Side.SELL
@@ -62,7 +48,8 @@ _STP_NONE: Final = SelfTradePrevention.NONE
 _EXPIRE_TAKER: Final = SelfTradePrevention.EXPIRE_TAKER
 _EXPIRE_MAKER: Final = SelfTradePrevention.EXPIRE_MAKER
 _EXPIRE_BOTH: Final = SelfTradePrevention.EXPIRE_BOTH
-_new = tuple.__new__  # builds an event tuple without the NamedTuple's Python-level __new__
+_TRADE: Final = Trade
+_new: Final = tuple.__new__  # builds an event tuple without the NamedTuple's Python-level __new__
 
 
 class Level(NamedTuple):
@@ -72,10 +59,128 @@ class Level(NamedTuple):
     quantity: int
 
 
+@mypyc_attr(acyclic=True)  # compiled: no cycle GC for an object of ints
+class Resting:
+    """A resting limit order: ``remaining`` of its ``quantity`` is still on the book."""
+
+    __slots__ = ("account", "buy", "order_id", "price", "quantity", "remaining")
+
+    def __init__(
+        self, remaining: int, order_id: int, account: int, price: int, quantity: int, buy: bool
+    ) -> None:
+        self.remaining = remaining
+        self.order_id = order_id
+        self.account = account
+        self.price = price
+        self.quantity = quantity
+        self.buy = buy
+
+
+@mypyc_attr(acyclic=True)  # compiled: its list of Resting cannot lead back to it
+class Queue:
+    """The orders resting at one price, oldest first: ``orders[head:]``.
+
+    Taking the front order moves ``head`` on (a list index, cheaper than a deque);
+    the filled orders before it are dropped in one go once enough have piled up.
+    """
+
+    __slots__ = ("head", "orders")
+
+    def __init__(self, first: Resting) -> None:
+        self.orders = [first]
+        self.head = 0
+
+    def live(self) -> list[Resting]:
+        """The orders still resting here, oldest first (a copy)."""
+        return self.orders[self.head :]
+
+    def quantity(self) -> int:
+        total = 0
+        for order in self.live():
+            total += order.remaining
+        return total
+
+    def remove(self, order: Resting) -> None:
+        """Take ``order`` (resting here) out of the queue."""
+        orders = self.orders
+        head = self.head
+        for i in range(head, len(orders)):
+            if orders[i] is order:
+                del orders[i]
+                return
+
+    def drop_filled(self, head: int) -> None:
+        """Record that the orders before ``head`` are filled (called with orders left)."""
+        if head >= _COMPACT_AT and 2 * head >= len(self.orders):
+            del self.orders[:head]
+            head = 0
+        self.head = head
+
+
+@mypyc_attr(acyclic=True)  # compiled: holds only Resting orders
+class Holdings:
+    """One account's resting orders in order id (so time) order.
+
+    Two parallel lists, ids for bisecting and the orders: resting an order appends
+    to both. An order that leaves the book (filled, expired or canceled, so
+    ``remaining`` 0) is only counted in ``gone``, and the gone ones are swept out in
+    one go once they are half the lists: cheaper than a dict by order id, whose
+    inserts a steady stream of deletes slows down.
+    """
+
+    __slots__ = ("gone", "ids", "orders")
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.orders: list[Resting] = []
+        self.gone = 0
+
+    def add(self, order: Resting) -> None:
+        ids = self.ids
+        oid = order.order_id
+        if not ids or ids[-1] < oid:
+            ids.append(oid)
+            self.orders.append(order)
+        else:  # out of order: only when restoring a snapshot
+            i = bisect_left(ids, oid)
+            ids.insert(i, oid)
+            self.orders.insert(i, order)
+
+    def count(self) -> int:
+        return len(self.orders) - self.gone
+
+    def find(self, order_id: int) -> Resting | None:
+        ids = self.ids
+        i = bisect_left(ids, order_id)
+        if i < len(ids) and ids[i] == order_id:
+            order = self.orders[i]
+            if order.remaining:
+                return order
+        return None
+
+    def live(self) -> list[Resting]:
+        if not self.gone:
+            return self.orders[:]
+        return [order for order in self.orders if order.remaining]
+
+    def leave(self) -> None:
+        """One of the orders has left the book (its ``remaining`` is now 0)."""
+        gone = self.gone + 1
+        if gone >= _COMPACT_AT and 2 * gone >= len(self.orders):
+            orders = [order for order in self.orders if order.remaining]
+            self.orders = orders
+            self.ids = [order.order_id for order in orders]
+            gone = 0
+        self.gone = gone
+
+
 class OrderBook:
     """Resting orders of one symbol and the matching of takers against them."""
 
     __slots__ = (
+        "_minute",
+        "_quantity",
+        "_quote",
         "_window",
         "accounts",
         "ask_keys",
@@ -87,63 +192,70 @@ class OrderBook:
     )
 
     def __init__(self) -> None:
-        self.asks: dict[int, deque[Entry]] = {}
-        self.bids: dict[int, deque[Entry]] = {}
+        self.asks: dict[int, Queue] = {}
+        self.bids: dict[int, Queue] = {}
         self.ask_keys: list[int] = []
         self.bid_keys: list[int] = []
-        self.accounts: dict[int, dict[int, Entry]] = {}
+        self.accounts: dict[int, Holdings] = {}
         self.next_trade_id = 1
         self.last_price: int | None = None
-        self._window: deque[list[int]] = deque()
+        self._window: deque[tuple[int, int, int]] = deque()  # earlier minutes
+        self._minute = -1  # the latest minute with trades, and its totals
+        self._quote = 0
+        self._quantity = 0
 
     # -- resting ----------------------------------------------------------------------
 
-    def rest(self, entry: Entry) -> None:
-        """Put ``entry`` at the back of its price level."""
-        if entry[5] == 0:
-            key = -entry[3]
+    def rest(self, order: Resting) -> None:
+        """Put ``order`` at the back of its price level."""
+        if order.buy:
+            key = -order.price
             levels = self.bids
             keys = self.bid_keys
         else:
-            key = entry[3]
+            key = order.price
             levels = self.asks
             keys = self.ask_keys
-        level = levels.get(key)
-        if level is None:
-            levels[key] = deque((entry,))
+        queue = levels.get(key)
+        if queue is None:
+            levels[key] = Queue(order)
             heappush(keys, key)
         else:
-            level.append(entry)
-        mine = self.accounts.get(entry[2])
-        if mine is None:
-            self.accounts[entry[2]] = {entry[1]: entry}
-        else:
-            mine[entry[1]] = entry
+            queue.orders.append(order)
+        accounts = self.accounts
+        holdings = accounts.get(order.account)
+        if holdings is None:
+            holdings = accounts[order.account] = Holdings()
+        holdings.add(order)
 
-    def remove(self, entry: Entry) -> None:
-        """Take ``entry`` off the book (a cancel, or an expiry outside matching)."""
-        if entry[SIDE] == BUY_SIDE:
-            key, levels, keys = -entry[PRICE], self.bids, self.bid_keys
+    def remove(self, order: Resting) -> int:
+        """Take ``order`` off the book (a cancel); returns what it had left."""
+        left = order.remaining
+        if order.buy:
+            key, levels, keys = -order.price, self.bids, self.bid_keys
         else:
-            key, levels, keys = entry[PRICE], self.asks, self.ask_keys
-        level = levels[key]
-        level.remove(entry)
-        del self.accounts[entry[ACCOUNT]][entry[ORDER_ID]]
-        if not level and keys[0] == key:
+            key, levels, keys = order.price, self.asks, self.ask_keys
+        queue = levels[key]
+        queue.remove(order)
+        order.remaining = 0
+        self.accounts[order.account].leave()
+        if queue.head == len(queue.orders) and keys[0] == key:
             heappop(keys)
             del levels[key]
+        return left
 
-    def find(self, account: int, order_id: int) -> Entry | None:
-        mine = self.accounts.get(account)
-        return None if mine is None else mine.get(order_id)
+    def find(self, account: int, order_id: int) -> Resting | None:
+        holdings = self.accounts.get(account)
+        return None if holdings is None else holdings.find(order_id)
 
-    def orders_of(self, account: int) -> list[Entry]:
-        """``account``'s resting entries, oldest first."""
-        return list(self.accounts.get(account, {}).values())
+    def orders_of(self, account: int) -> list[Resting]:
+        """``account``'s resting orders, oldest first."""
+        holdings = self.accounts.get(account)
+        return [] if holdings is None else holdings.live()
 
     def open_count(self, account: int) -> int:
-        mine = self.accounts.get(account)
-        return 0 if mine is None else len(mine)
+        holdings = self.accounts.get(account)
+        return 0 if holdings is None else holdings.count()
 
     # -- matching ---------------------------------------------------------------------
 
@@ -183,75 +295,73 @@ class OrderBook:
             limit = -limit
         own = NOBODY if stp is _STP_NONE else account
         accounts = self.accounts
-        append = events.append
-        new = _new
         tid = first = self.next_trade_id
         remaining = quantity
         stopped = quote = last = 0
-        # Entries are indexed with literals here (0 remaining, 1 order id, 2 account):
-        # named constants would be global loads in the hottest loop.
         while keys:
             key = keys[0]
             if key > limit:
                 break
-            level = levels[key]
+            queue = levels[key]
+            orders = queue.orders
+            head = queue.head
             price = key if buy else -key
-            while level:
-                maker = level[0]
-                if maker[2] == own:
-                    if self._prevent(
-                        level, maker, price, taker, account, remaining, stp, events, now
-                    ):
+            while head < len(orders):
+                maker = orders[head]
+                if maker.account == own:
+                    queue.head = head
+                    going_on = self._prevent(
+                        queue, maker, price, taker, account, remaining, stp, events, now
+                    )
+                    head = queue.head
+                    if going_on:
                         continue
                     stopped = remaining
                     remaining = 0
                     break
-                left = maker[0] - remaining
+                left = maker.remaining - remaining
                 if left > 0:  # the maker outlasts the taker
-                    maker[0] = left
-                    append(new(Trade, (
-                        tid, price, remaining, taker, maker[1], account, maker[2], side,
-                        0, left, now,
+                    maker.remaining = left
+                    events.append(_new(_TRADE, (
+                        tid, price, remaining, taker, maker.order_id, account, maker.account,
+                        side, 0, left, now,
                     )))  # fmt: skip
                     tid += 1
                     quote += price * remaining
                     last = price
                     remaining = 0
                     break
-                level.popleft()  # the maker is filled
-                del accounts[maker[2]][maker[1]]
-                fill = maker[0]
+                head += 1  # the maker is filled
+                fill = maker.remaining
+                maker.remaining = 0
+                accounts[maker.account].leave()
                 remaining -= fill
-                append(new(Trade, (
-                    tid, price, fill, taker, maker[1], account, maker[2], side, remaining, 0, now,
+                events.append(_new(_TRADE, (
+                    tid, price, fill, taker, maker.order_id, account, maker.account, side,
+                    remaining, 0, now,
                 )))  # fmt: skip
                 tid += 1
                 quote += price * fill
                 last = price
                 if not remaining:
                     break
-            if not level:
+            if head == len(orders):
                 heappop(keys)
                 del levels[key]
+            else:
+                queue.drop_filled(head)
             if not remaining:
                 break
         if tid != first:
             self.next_trade_id = tid
             self.last_price = last
-            # the average-price window (record(), inline)
-            window = self._window
-            if window and window[-1][0] == now // 60_000:
-                bucket = window[-1]
-                bucket[1] += quote
-                bucket[2] += quantity - remaining - stopped
-            else:
-                self.record(now, quote, quantity - remaining - stopped)
+            self.record(now, quote, quantity - remaining - stopped)
         return remaining
 
     def _prevent(
         self,
-        level: deque[Entry],
-        maker: Entry,
+        queue: Queue,
+        maker: Resting,
         price: int,
         taker: int,
         account: int,
@@ -260,18 +370,23 @@ class OrderBook:
         events: list[Event],
         now: int,
     ) -> bool:
-        """Apply self-trade prevention to a match; True when the taker goes on."""
+        """Apply self-trade prevention to ``maker`` (the front of ``queue``); True when
+        the taker goes on."""
         if stp is _EXPIRE_TAKER:
-            events.append(SelfTradePrevented(taker, maker[1], price, remaining, 0, stp, now))
+            events.append(SelfTradePrevented(taker, maker.order_id, price, remaining, 0, stp, now))
             events.append(Expired(taker, account, remaining, True, now))
             return False
-        level.popleft()
-        del self.accounts[maker[2]][maker[1]]
+        queue.head += 1
+        left = maker.remaining
+        maker.remaining = 0
+        self.accounts[maker.account].leave()
         both = stp is _EXPIRE_BOTH
         events.append(
-            SelfTradePrevented(taker, maker[1], price, remaining if both else 0, maker[0], stp, now)
+            SelfTradePrevented(
+                taker, maker.order_id, price, remaining if both else 0, left, stp, now
+            )
         )
-        events.append(Expired(maker[1], maker[2], maker[0], True, now))
+        events.append(Expired(maker.order_id, maker.account, left, True, now))
         if both:
             events.append(Expired(taker, account, remaining, True, now))
             return False
@@ -282,12 +397,12 @@ class OrderBook:
     ) -> int:
         """How much of ``quantity`` a taker could fill now (for FOK), at most ``quantity``."""
         total = 0
-        for _price, entry in self._walk(buy, limit):
-            if entry[ACCOUNT] == account and stp is not SelfTradePrevention.NONE:
+        for _price, order in self._walk(buy, limit):
+            if order.account == account and stp is not _STP_NONE:
                 if stp is _EXPIRE_MAKER:
                     continue
                 break
-            total += entry[REMAINING]
+            total += order.remaining
             if total >= quantity:
                 return quantity
         return total
@@ -308,33 +423,33 @@ class OrderBook:
         """
         total = 0
         limit = 1 << 100 if buy else 0
-        for price, entry in self._walk(buy, limit):
-            if entry[ACCOUNT] == account and stp is not SelfTradePrevention.NONE:
+        for price, order in self._walk(buy, limit):
+            if order.account == account and stp is not _STP_NONE:
                 if stp is _EXPIRE_MAKER:
                     continue
                 return total, False
             affordable = quote // price // step * step
-            take = min(entry[REMAINING], affordable, max_quantity - total)
+            take = min(order.remaining, affordable, max_quantity - total)
             total += take
             quote -= take * price
-            if take < entry[REMAINING]:
+            if take < order.remaining:
                 return total, False
         return total, True
 
     def liquidity(self, buy: bool) -> int:
         """Total quantity a taker on ``buy`` (or sell) side could reach."""
         levels = self.asks if buy else self.bids
-        return sum(e[REMAINING] for level in levels.values() for e in level)
+        return sum(queue.quantity() for queue in levels.values())
 
-    def _walk(self, buy: bool, limit: int) -> Iterator[tuple[int, Entry]]:
-        """The other side's entries in priority order, down to the limit price."""
+    def _walk(self, buy: bool, limit: int) -> Iterator[tuple[int, Resting]]:
+        """The other side's orders in priority order, down to the limit price."""
         levels = self.asks if buy else self.bids
         for key in sorted(levels):
             price = key if buy else -key
             if (price > limit) if buy else (price < limit):
                 return
-            for entry in levels[key]:
-                yield price, entry
+            for order in levels[key].live():
+                yield price, order
 
     # -- market data ------------------------------------------------------------------
 
@@ -342,54 +457,60 @@ class OrderBook:
         key = _top(self.bid_keys, self.bids)
         if key is None:
             return None
-        return Level(-key, sum(e[REMAINING] for e in self.bids[key]))
+        return Level(-key, self.bids[key].quantity())
 
     def best_ask(self) -> Level | None:
         key = _top(self.ask_keys, self.asks)
         if key is None:
             return None
-        return Level(key, sum(e[REMAINING] for e in self.asks[key]))
+        return Level(key, self.asks[key].quantity())
 
     def depth(self, limit: int) -> tuple[list[Level], list[Level]]:
         """Up to ``limit`` levels per side, best first: ``(bids, asks)``."""
         return self._levels(self.bids, -1, limit), self._levels(self.asks, 1, limit)
 
     @staticmethod
-    def _levels(levels: dict[int, deque[Entry]], sign: int, limit: int) -> list[Level]:
+    def _levels(levels: dict[int, Queue], sign: int, limit: int) -> list[Level]:
         out: list[Level] = []
         for key in sorted(levels):
             if len(out) >= limit:
                 break
-            level = levels[key]
-            if level:
-                out.append(Level(key * sign, sum(e[REMAINING] for e in level)))
+            quantity = levels[key].quantity()
+            if quantity:
+                out.append(Level(key * sign, quantity))
         return out
 
-    def entries(self) -> Iterator[Entry]:
-        """Every resting entry, bids then asks, each side in priority order."""
+    def entries(self) -> Iterator[Resting]:
+        """Every resting order, bids then asks, each side in priority order."""
         for levels in (self.bids, self.asks):
             for key in sorted(levels):
-                yield from levels[key]
+                yield from levels[key].live()
 
     # -- average price ----------------------------------------------------------------
 
     def record(self, now: int, quote: int, quantity: int) -> None:
         """Add a taker's trades to the average-price window."""
         minute = now // 60_000
-        window = self._window
-        if window and window[-1][0] == minute:
-            bucket = window[-1]
-            bucket[1] += quote
-            bucket[2] += quantity
-        else:
-            window.append([minute, quote, quantity])
-            if len(window) > WINDOW_MINUTES:
+        if minute == self._minute:
+            self._quote += quote
+            self._quantity += quantity
+            return
+        if self._minute >= 0:
+            window = self._window
+            window.append((self._minute, self._quote, self._quantity))
+            if len(window) >= WINDOW_MINUTES:
                 window.popleft()
+        self._minute = minute
+        self._quote = quote
+        self._quantity = quantity
 
     def traded(self, now: int, minutes: int) -> tuple[int, int]:
         """``(quote, quantity)`` traded in the last ``minutes`` minutes up to ``now``."""
         since = now // 60_000 - minutes
         quote = quantity = 0
+        if self._minute > since:
+            quote = self._quote
+            quantity = self._quantity
         for minute, q, n in self._window:
             if minute > since:
                 quote += q
@@ -397,11 +518,12 @@ class OrderBook:
         return quote, quantity
 
 
-def _top(keys: list[int], levels: dict[int, deque[Entry]]) -> int | None:
+def _top(keys: list[int], levels: dict[int, Queue]) -> int | None:
     """The best key of a side, dropping levels that cancels emptied."""
     while keys:
         key = keys[0]
-        if levels[key]:
+        queue = levels[key]
+        if queue.head < len(queue.orders):
             return key
         heappop(keys)
         del levels[key]

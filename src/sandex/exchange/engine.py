@@ -12,12 +12,10 @@ and a socket transport (DESIGN §7).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
-from heapq import heappush
 from typing import Final
 
-from sandex.exchange.book import ACCOUNT, REMAINING, Level
+from sandex.exchange.book import Level, Resting
 from sandex.exchange.errors import InvalidMarket
 from sandex.exchange.events import Accepted, Event, Expired, Rejected
 from sandex.exchange.market import BookSnapshot, Market, OpenOrder, PendingStop
@@ -42,7 +40,10 @@ _SELL: Final = Side.SELL
 _GTC: Final = TimeInForce.GTC
 _IOC: Final = TimeInForce.IOC
 _FOK: Final = TimeInForce.FOK
-_new = tuple.__new__  # builds an event tuple without the NamedTuple's Python-level __new__
+_STP: Final = SelfTradePrevention
+_PLACE_ORDER: Final = PlaceOrder
+_ACCEPTED: Final = Accepted
+_new: Final = tuple.__new__  # builds an event tuple without the NamedTuple's Python-level __new__
 
 
 class Engine:
@@ -59,83 +60,68 @@ class Engine:
         ``budget`` (quote units) caps what a MARKET buy by quantity may spend, now or
         when its stop triggers: a ledger passes what it locked for the order.
         """
-        # The hot path, written out here rather than in _Market.place to save calls: a
+        # The hot path, written out here rather than in Market.place to save calls: a
         # LIMIT order on a symbol whose tick and step are its units, the filters as
-        # three chained comparisons, resting inline. Anything else takes the full path.
-        if type(command) is PlaceOrder:
-            symbol, account, side, kind, qty, price, tif, quote, stop, cid, stp = command
-            market = self._markets.get(symbol)
-            if market is None:
-                return [INVALID_SYMBOL]
-            bounds = market.bounds
-            if (
-                kind is not _LIMIT
-                or bounds is None
-                or qty is None
-                or price is None
-                or (tif is not _GTC and tif is not _IOC and tif is not _FOK)
-                or (side is not _BUY and side is not _SELL)
-                or quote is not None
-                or stop is not None
-            ):
-                return market.place(command, now, budget)
-            lo_p, hi_p, lo_q, hi_q, lo_n, hi_n = bounds
-            if not (lo_p <= price <= hi_p and lo_q <= qty <= hi_q and lo_n <= price * qty <= hi_n):
+        # three chained comparisons. Anything else, or any field of an unexpected type,
+        # takes the full path (whose checks answer for it).
+        if type(command) is not _PLACE_ORDER:
+            return self._submit(command, now, budget)
+        fields: tuple[object, ...] = command  # untyped, so that no field is coerced here
+        symbol, account, side, kind, qty, price, tif, quote, stop, cid, stp = fields
+        market = self._markets.get(symbol) if type(symbol) is str else None
+        if market is None:
+            return [INVALID_SYMBOL]
+        bounds = market.bounds
+        if (
+            kind is not _LIMIT
+            or bounds is None
+            or type(qty) is not int
+            or type(price) is not int
+            or type(account) is not int
+            or (tif is not _GTC and tif is not _IOC and tif is not _FOK)
+            or (side is not _BUY and side is not _SELL)
+            or quote is not None
+            or stop is not None
+        ):
+            return market.place(command, now, budget)
+        lo_p, hi_p, lo_q, hi_q, lo_n, hi_n = bounds
+        if not (lo_p <= price <= hi_p and lo_q <= qty <= hi_q and lo_n <= price * qty <= hi_n):
+            return market.place(command, now)
+        if stp is None:
+            mode = market.default_stp
+        elif type(stp) is _STP and stp in market.allowed_stp:
+            mode = stp
+        else:
+            return market.place(command, now)
+        if cid is not None:
+            if type(cid) is not str:
                 return market.place(command, now)
-            if stp is None:
-                stp = market.default_stp
-            elif type(stp) is not SelfTradePrevention or stp not in market.allowed_stp:
-                return market.place(command, now)
-            if cid is not None or market.counting:
-                refused = market.admit(account, cid)
-                if refused is not None:
-                    return [refused]
-            oid = market.next_order_id
-            market.next_order_id = oid + 1
-            if cid is not None:
-                market.add_cid(account, cid, oid)
-            events: list[Event] = [_new(Accepted, (oid, command, stp, True, now))]
-            book = market.book
-            if side is _BUY:
-                keys = book.ask_keys
-                if keys and keys[0] <= price:
-                    market.execute(oid, account, True, price, qty, None, tif, stp, events, now)
-                    if market.stops:
-                        market.trigger(events, now)
-                    return events
-                key = -price
-                levels = book.bids
-                keys = book.bid_keys
-                on_side = 0
-            else:
-                keys = book.bid_keys
-                if keys and -keys[0] >= price:
-                    market.execute(oid, account, False, price, qty, None, tif, stp, events, now)
-                    if market.stops:
-                        market.trigger(events, now)
-                    return events
-                key = price
-                levels = book.asks
-                keys = book.ask_keys
-                on_side = 1
-            if tif is not _GTC:  # IOC and FOK with nothing to take
-                events.append(Expired(oid, account, qty, False, now))
-                return events
-            # rest it (OrderBook.rest, inline)
-            entry = [qty, oid, account, price, qty, on_side]
-            level = levels.get(key)
-            if level is None:
-                levels[key] = deque((entry,))
-                heappush(keys, key)
-            else:
-                level.append(entry)
-            mine = book.accounts.get(account)
-            if mine is None:
-                book.accounts[account] = {oid: entry}
-            else:
-                mine[oid] = entry
-            return events
-        return self._submit(command, now, budget)
+            refused = market.admit(account, cid)
+            if refused is not None:
+                return [refused]
+        elif market.counting:
+            refused = market.admit(account, None)
+            if refused is not None:
+                return [refused]
+        oid = market.next_order_id
+        market.next_order_id = oid + 1
+        if cid is not None:
+            market.add_cid(account, cid, oid)
+        events: list[Event] = [_new(_ACCEPTED, (oid, command, mode, True, now))]
+        book = market.book
+        buy = side is _BUY
+        # The best opposite key, if any, reaches the price: try to take. (The level may
+        # be one a cancel emptied: taking then finds nothing, as if nothing crossed.)
+        keys = book.ask_keys if buy else book.bid_keys
+        if keys and (keys[0] <= price if buy else -keys[0] >= price):
+            market.execute(oid, account, buy, price, qty, None, tif, mode, events, now)
+            if market.stops:
+                market.trigger(events, now)
+        elif tif is _GTC:
+            book.rest(Resting(qty, oid, account, price, qty, buy))
+        else:  # IOC and FOK with nothing to take
+            events.append(Expired(oid, account, qty, False, now))
+        return events
 
     def _submit(self, command: Command, now: int, budget: int | None) -> list[Event]:
         if isinstance(command, CancelReplace):
@@ -214,15 +200,15 @@ class Engine:
         buy = side is _BUY
         cost = 0
         left = quantity
-        for price, entry in market.book._walk(buy, UNLIMITED if buy else 0):
-            if account is not None and entry[ACCOUNT] == account:
+        for price, order in market.book._walk(buy, UNLIMITED if buy else 0):
+            if account is not None and order.account == account:
                 if mode is SelfTradePrevention.NONE:
                     pass
                 elif mode is SelfTradePrevention.EXPIRE_MAKER:
                     continue
                 else:
                     break
-            take = min(left, entry[REMAINING])
+            take = min(left, order.remaining)
             cost += take * price
             left -= take
             if not left:

@@ -11,17 +11,7 @@ from collections.abc import Iterable
 from heapq import heapify, heappop, heappush
 from typing import Final, NamedTuple
 
-from sandex.exchange.book import (
-    ACCOUNT,
-    BUY_SIDE,
-    ORDER_ID,
-    PRICE,
-    QUANTITY,
-    REMAINING,
-    SIDE,
-    Entry,
-    OrderBook,
-)
+from sandex.exchange.book import OrderBook, Resting
 from sandex.exchange.checks import check_order
 from sandex.exchange.errors import InvalidMarket
 from sandex.exchange.events import (
@@ -224,7 +214,7 @@ class Market:
             return events
         if kind is _LIMIT_MAKER:
             assert cmd.price is not None and cmd.quantity is not None
-            book.rest([cmd.quantity, oid, account, cmd.price, cmd.quantity, 0 if buy else 1])
+            book.rest(Resting(cmd.quantity, oid, account, cmd.price, cmd.quantity, buy))
             return events
         self.execute(
             oid, account, buy, cmd.price, cmd.quantity, cmd.quote_quantity,
@@ -258,7 +248,7 @@ class Market:
             remaining = book.take(buy, price, qty, oid, account, stp, events, now)
             if remaining:
                 if tif is _GTC:
-                    book.rest([remaining, oid, account, price, qty, 0 if buy else 1])
+                    book.rest(Resting(remaining, oid, account, price, qty, buy))
                 else:
                     events.append(Expired(oid, account, remaining, False, now))
             return
@@ -412,13 +402,13 @@ class Market:
                 return [UNKNOWN_ORDER]
         elif cid is not None and self.cids.get((account, cid)) != oid:
             return [UNKNOWN_ORDER]
-        entry = self.book.find(account, oid)
-        if entry is not None:
-            partly = entry[REMAINING] < entry[QUANTITY]
+        order = self.book.find(account, oid)
+        if order is not None:
+            partly = order.remaining < order.quantity
             if self._restricted(cmd.restriction, partly):
                 return [CANCEL_RESTRICTED]
-            self.book.remove(entry)
-            return [Canceled(oid, account, entry[REMAINING], now)]
+            left = self.book.remove(order)
+            return [Canceled(oid, account, left, now)]
         stop = self.stops.get(oid)
         if stop is None or stop.order.account != account:
             return [UNKNOWN_ORDER]
@@ -438,9 +428,8 @@ class Market:
     def cancel_all(self, cmd: CancelAll, now: int) -> list[Event]:
         account = cmd.account
         found: list[tuple[int, int]] = []
-        for entry in self.book.orders_of(account):
-            self.book.remove(entry)
-            found.append((entry[ORDER_ID], entry[REMAINING]))
+        for order in self.book.orders_of(account):
+            found.append((order.order_id, self.book.remove(order)))
         for oid in [o for o, s in self.stops.items() if s.order.account == account]:
             stop = self._unpark(oid)
             assert stop is not None
@@ -489,22 +478,22 @@ class Market:
     # -- snapshots --------------------------------------------------------------------
 
     def open_orders(self, account: int | None) -> list[OpenOrder]:
-        entries: Iterable[Entry] = (
+        orders: Iterable[Resting] = (
             self.book.entries() if account is None else self.book.orders_of(account)
         )
         cids = self._cid_index()
-        return [self._open_order(e, cids) for e in entries]
+        return [self._open_order(o, cids) for o in orders]
 
     def _cid_index(self) -> dict[int, str]:
         """Client order ids of the open orders, by order id."""
         return {oid: cid for (acct, cid), oid in self.cids.items() if self._is_open(acct, oid)}
 
     @staticmethod
-    def _open_order(entry: Entry, cids: dict[int, str]) -> OpenOrder:
-        order_id = entry[ORDER_ID]
+    def _open_order(order: Resting, cids: dict[int, str]) -> OpenOrder:
+        order_id = order.order_id
         return OpenOrder(
-            order_id, entry[ACCOUNT], Side.BUY if entry[SIDE] == BUY_SIDE else Side.SELL,
-            entry[PRICE], entry[QUANTITY], entry[REMAINING], cids.get(order_id),
+            order_id, order.account, Side.BUY if order.buy else Side.SELL,
+            order.price, order.quantity, order.remaining, cids.get(order_id),
         )  # fmt: skip
 
     def snapshot(self) -> BookSnapshot:
@@ -527,8 +516,9 @@ class Market:
         book.next_trade_id = snap.next_trade_id
         book.last_price = snap.last_price
         for o in snap.resting:
-            side = 0 if o.side is _BUY else 1
-            book.rest([o.remaining, o.order_id, o.account, o.price, o.quantity, side])
+            book.rest(
+                Resting(o.remaining, o.order_id, o.account, o.price, o.quantity, o.side is _BUY)
+            )
             if o.client_order_id is not None:
                 self.cids[(o.account, o.client_order_id)] = o.order_id
         for stop in snap.stops:
