@@ -235,19 +235,25 @@ class Ledger:
             self._apply(entry)
 
     def _apply(self, entry: Entry) -> Entry:
-        sums: dict[str, int] = {}
-        for p in entry.postings:
-            sums[p.asset] = sums.get(p.asset, 0) + p.amount
-        if any(sums.values()):
-            raise LedgerError(f"unbalanced {entry.kind} entry: {sums}")
-        for p in entry.postings:
-            b = self._balances.get((p.account, p.asset))
+        postings = entry.postings
+        if len(postings) == 2:  # hold, release, credit: one asset, two opposite amounts
+            if postings[0][1] != postings[1][1] or postings[0][3] + postings[1][3]:
+                raise LedgerError(f"unbalanced {entry.kind} entry")
+        else:
+            sums: dict[str, int] = {}
+            for _, asset, _, amount in postings:
+                sums[asset] = sums.get(asset, 0) + amount
+            if any(sums.values()):
+                raise LedgerError(f"unbalanced {entry.kind} entry: {sums}")
+        balances = self._balances
+        for account, asset, bucket, amount in postings:
+            b = balances.get((account, asset))
             if b is None:
-                b = self._balances[(p.account, p.asset)] = Balance()
-            if p.bucket == FREE:
-                b.free += p.amount
+                b = balances[(account, asset)] = Balance()
+            if bucket is FREE or bucket == FREE:
+                b.free += amount
             else:
-                b.locked += p.amount
+                b.locked += amount
         return entry
 
 

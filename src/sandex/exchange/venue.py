@@ -484,7 +484,7 @@ class Venue:
                     continue
                 if isinstance(event, Canceled):
                     found.status = OrderStatus.CANCELED
-                    if found not in touched:
+                    if not any(t is found for t in touched):
                         touched.append(found)
                 else:
                     found.status = (

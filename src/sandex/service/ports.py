@@ -264,7 +264,8 @@ class Batch:
     orders: list[OrderRecord] = field(default_factory=list)
     trades: list[TradeRecord] = field(default_factory=list)
     balances: list[tuple[int, str, int, int]] = field(default_factory=list)
-    entries: list[tuple[str, str, str]] = field(default_factory=list)
+    journal: str = ""
+    """The ledger entries touching users, as JSON (one journal row per commit)."""
     books: list[BookRow] = field(default_factory=list)
     applied_credits: list[int] = field(default_factory=list)
 

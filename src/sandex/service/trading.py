@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Final, Literal, TypeVar
 
+import orjson
+
 from sandex.exchange import (
     CancelAll,
     CancelOrder,
@@ -29,7 +31,6 @@ from sandex.exchange import (
     Symbol,
 )
 from sandex.exchange.engine import Engine
-from sandex.exchange.ledger import Entry
 from sandex.exchange.makers import MakerConfig, Simulation
 from sandex.exchange.marketdata import MarketData
 from sandex.exchange.money import ASSET_DECIMALS
@@ -303,7 +304,8 @@ class TradingService:
         for account, asset in changes.balances:
             b = ledger.balance(account, asset)
             batch.balances.append((account, asset, b.free, b.locked))
-        batch.entries = [_entry_row(e) for e in changes.entries]
+        if changes.entries:
+            batch.journal = orjson.dumps(changes.entries, default=tuple).decode()
         sim = self.simulation
         for name in sorted(changes.symbols | set(venue.symbols if sim else ())):
             next_order_id, next_trade_id, last = venue.book_state(name)
@@ -432,10 +434,3 @@ class TradingService:
         return {
             asset: (b.free, b.locked) for asset, b in self.venue.ledger.balances(account).items()
         }
-
-
-def _entry_row(entry: Entry) -> tuple[str, str, str]:
-    postings = ",".join(
-        f'[{p.account},"{p.asset}","{p.bucket}",{p.amount}]' for p in entry.postings
-    )
-    return entry.kind, entry.ref[:64], f"[{postings}]"

@@ -13,7 +13,7 @@ from sandex.service.ports import Batch, BookRow, PendingCredit, PendingShock, St
 from sandex.storage.tables import (
     balances,
     credits,
-    ledger_entries,
+    ledger_journal,
     market_shocks,
     spot_books,
     spot_orders,
@@ -52,7 +52,7 @@ class SqlExchangeStore:
             "orders": _upsert_sql(spot_orders, ("symbol", "order_id"), mark),
             "trades": _insert_sql(spot_trades, mark),
             "balances": _upsert_sql(balances, ("account", "asset"), mark),
-            "entries": _insert_sql(ledger_entries, mark, skip=("id",)),
+            "journal": _insert_sql(ledger_journal, mark, skip=("id",)),
             "books": _upsert_sql(spot_books, ("symbol",), mark),
             "credits": f"UPDATE credits SET applied_at = {mark} WHERE id = {mark}",  # noqa: S608
         }
@@ -76,8 +76,8 @@ class SqlExchangeStore:
                 run(sql["trades"], [_trade_values(t) for t in batch.trades])
             if batch.balances:
                 run(sql["balances"], [(*b, now) for b in batch.balances])
-            if batch.entries:
-                run(sql["entries"], [(*e, now) for e in batch.entries])
+            if batch.journal:
+                run(sql["journal"], [(now, batch.journal)])
             if batch.books:
                 run(sql["books"], [(*b, now) for b in batch.books])
             if batch.applied_credits:

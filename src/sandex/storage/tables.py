@@ -30,7 +30,7 @@ __all__ = [
     "spot_orders",
     "spot_trades",
     "balances",
-    "ledger_entries",
+    "ledger_journal",
     "spot_books",
     "credits",
     "market_shocks",
@@ -230,14 +230,14 @@ balances = Table(
     Column("updated_at", BigInteger, nullable=False),
 )
 
-ledger_entries = Table(
-    "ledger_entries",
+ledger_journal = Table(
+    "ledger_journal",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String(16), nullable=False),
-    Column("ref", String(64), nullable=False),
-    Column("postings", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # the ledger entries of one commit that touch a user, as JSON:
+    # [[kind, [[account, asset, bucket, amount], ...], ref], ...]
+    Column("entries", Text, nullable=False),
 )
 
 spot_books = Table(

@@ -1,4 +1,4 @@
-"""Spot exchange: orders, trades, balances, ledger entries, book state, operator credits
+"""Spot exchange: orders, trades, balances, the ledger journal, book state, operator credits
 and market shocks.
 
 Revision ID: 0003
@@ -80,13 +80,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("account", "asset", name="pk_balances"),
     )
     op.create_table(
-        "ledger_entries",
+        "ledger_journal",
         sa.Column("id", integer(), autoincrement=True, nullable=False),
-        sa.Column("kind", string(length=16), nullable=False),
-        sa.Column("ref", string(length=64), nullable=False),
-        sa.Column("postings", sa.Text(), nullable=False),
         sa.Column("created_at", big(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_ledger_entries"),
+        sa.Column("entries", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_ledger_journal"),
     )
     op.create_table(
         "spot_books",
@@ -128,7 +126,7 @@ def downgrade() -> None:
         "market_shocks",
         "credits",
         "spot_books",
-        "ledger_entries",
+        "ledger_journal",
         "balances",
         "spot_trades",
         "spot_orders",
