@@ -334,8 +334,10 @@ class MarketSchedule:
         while True:
             await asyncio.sleep(interval)
             try:
+                for symbol in sorted(trading.symbols):  # a symbol at a time, requests between
+                    trading.tick(clock.now(), symbol)
+                    await asyncio.sleep(0)
                 now = clock.now()
-                trading.tick(now)
                 polls += 1
                 if polls % max(1, round(0.5 / interval)) == 0:
                     credits = await loop.run_in_executor(None, store.pending_credits)

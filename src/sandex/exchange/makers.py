@@ -105,19 +105,22 @@ class Simulation:
         ``last_prices`` are the symbols' last trade prices (price units), to steer takers.
         """
         commands: list[Command] = []
-        cfg = self.config
         for name in self.symbols:
-            symbol = self._symbols[name]
-            self._models[name].advance(now)
-            ref = self.reference(name)
-            if ref <= 0:
-                continue
-            commands.append(CancelAll(name, MAKER))
-            commands.extend(self._quotes(symbol, ref))
-            if self._rng.random() < cfg.taker_probability:
-                taker = self._taker(symbol, ref, last_prices.get(name))
-                if taker is not None:
-                    commands.append(taker)
+            commands.extend(self.step_symbol(name, now, last_prices.get(name)))
+        return commands
+
+    def step_symbol(self, name: str, now: int, last_price: int | None) -> list[Command]:
+        """:meth:`step` for one symbol (a server interleaves symbols with requests)."""
+        symbol = self._symbols[name]
+        self._models[name].advance(now)
+        ref = self.reference(name)
+        if ref <= 0:
+            return []
+        commands: list[Command] = [CancelAll(name, MAKER), *self._quotes(symbol, ref)]
+        if self._rng.random() < self.config.taker_probability:
+            taker = self._taker(symbol, ref, last_price)
+            if taker is not None:
+                commands.append(taker)
         return commands
 
     def _worth(self, symbol: Symbol) -> Decimal:

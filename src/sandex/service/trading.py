@@ -408,12 +408,18 @@ class TradingService:
             self._applied += 1
         return done
 
-    def tick(self, now: int) -> None:
-        """One step of the simulated market at ``now`` (the server calls it on a timer)."""
+    def tick(self, now: int, symbol: str | None = None) -> None:
+        """One step of the simulated market at ``now``, for one symbol or all (the server
+        calls it on a timer, a symbol at a time)."""
         self._last_now = now
-        if self.simulation is None:
+        sim = self.simulation
+        if sim is None:
             return
-        self._run(self.simulation.step(now, self._last_prices()), now)
+        if symbol is None:
+            self._run(sim.step(now, self._last_prices()), now)
+        else:
+            last = self.venue.engine.last_price(symbol)
+            self._run(sim.step_symbol(symbol, now, last), now)
 
     def _run(self, commands: list[Command], now: int) -> None:
         venue = self.venue
