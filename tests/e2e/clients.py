@@ -11,6 +11,7 @@ import re
 import time
 import warnings
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -48,6 +49,10 @@ __all__ = [
     "signed_get",
     "wait_for_audit",
     "now_ms",
+    "SPOT_OPTIONS",
+    "spot_ccxt_client",
+    "account_balances",
+    "wait_for_balance",
 ]
 
 _DEFAULT_API = ccxt.binance().urls["api"]
@@ -248,4 +253,44 @@ def wait_for_audit(
                 f" {endpoint!r}) for key {prefix} within"
                 f" {timeout} s; the log holds: {summary}"
             )
+        time.sleep(0.1)
+
+
+# -- spot trading ----------------------------------------------------------------------
+
+SPOT_OPTIONS: dict[str, Any] = {
+    "fetchMarkets": {"types": ["spot"]},
+    "fetchOpenOrders": {"warnWithoutSymbol": False},
+}
+"""The ccxt options of reference §2 for spot trading, beyond what :func:`ccxt_client` sets."""
+
+
+def spot_ccxt_client(base: str, creds: Credentials) -> ccxt.binance:
+    """ccxt.binance for spot trading at ``base``, configured only as reference §1-2 say."""
+    return ccxt_client(base, creds, **SPOT_OPTIONS)
+
+
+def account_balances(exchange: ccxt.binance) -> dict[str, tuple[Decimal, Decimal]]:
+    """asset -> (free, locked), exactly as ``GET /api/v3/account`` states them (through
+    ccxt's fetch_balance); assets with nothing free or locked are left out."""
+    out: dict[str, tuple[Decimal, Decimal]] = {}
+    for row in exchange.fetch_balance()["info"]["balances"]:
+        free, locked = Decimal(row["free"]), Decimal(row["locked"])
+        if free or locked:
+            out[row["asset"]] = (free, locked)
+    return out
+
+
+def wait_for_balance(
+    exchange: ccxt.binance, asset: str, free: Decimal, *, timeout: float = 5.0
+) -> dict[str, tuple[Decimal, Decimal]]:
+    """Poll the account until ``asset``'s free balance is ``free`` (starting balances and
+    operator credits reach a running server on its next market step); the balances."""
+    deadline = time.monotonic() + timeout
+    while True:
+        balances = account_balances(exchange)
+        if balances.get(asset, (Decimal(0), Decimal(0)))[0] == free:
+            return balances
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{asset} free is not {free} after {timeout} s: {balances}")
         time.sleep(0.1)
