@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
+import threading
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,13 @@ __all__ = ["AuditWriter"]
 _log = logging.getLogger(__name__)
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 def _writer_main(settings: Settings, reader: Connection) -> None:
+    # The server's SIGINT/SIGTERM reach its whole process group, this process too. It
+    # starts with them ignored (see AuditWriter) and keeps them so: it stops when the
+    # server closes the pipe, after writing what it was given.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from sandex.bootstrap import open_sandex  # in the child only: bootstrap imports us
@@ -60,7 +67,17 @@ class AuditWriter:
         self._process = context.Process(
             target=_writer_main, args=(settings, reader), name="sandex-audit-writer"
         )
-        self._process.start()
+        # Started with SIGINT/SIGTERM ignored (an ignored signal stays ignored across
+        # exec), so a stop signal sent to the server's process group while the writer is
+        # still importing cannot kill it with batches already handed over. The server's
+        # own handlers are put back at once (this runs on the main thread, at start-up).
+        main = threading.current_thread() is threading.main_thread()
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in _STOP_SIGNALS} if main else {}
+        try:
+            self._process.start()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         reader.close()
 
     @property
