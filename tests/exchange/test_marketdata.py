@@ -109,6 +109,14 @@ def test_consecutive_trades_at_one_price_time_and_side_aggregate() -> None:
     assert aggs[2].buyer_is_maker is True
 
 
+def test_after_a_restart_aggregate_ids_continue_and_never_name_two_aggregates() -> None:
+    md = fresh()
+    md.resume(SYMBOL, 41)  # the stored next trade id: 40 trades happened before
+    tape(md, (41, "100.00", "0.1", False, T0), (42, "100.01", "0.1", False, T0))
+    aggs = md.agg_trades(SYMBOL)
+    assert [(a.id, a.first_id) for a in aggs] == [(41, 41), (42, 42)]
+
+
 def test_trades_of_different_taker_orders_do_not_aggregate() -> None:
     engine, md = new_engine(), fresh()
     engine.submit(sell("0.1", "60000.00", account=1), NOW)

@@ -313,6 +313,13 @@ class MarketData:
             else:
                 series.add_trade(time, price, quantity, quote, taker_buys=taker_buys)
 
+    def resume(self, symbol: str, next_trade_id: int) -> None:
+        """After a restart: number new aggregate trades from ``next_trade_id`` on, so an
+        id never names two different aggregates (an aggregate holds at least one trade,
+        so its id never runs ahead of its first trade's)."""
+        m = self._market(symbol)
+        m.next_agg_id = max(m.next_agg_id, next_trade_id)
+
     def record(self, symbol: str, trade: Trade) -> None:
         """Record an engine :class:`~sandex.exchange.events.Trade` of ``symbol``."""
         self.record_trade(

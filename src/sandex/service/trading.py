@@ -111,6 +111,9 @@ class TradingService:
                 (b.symbol, b.next_order_id, b.next_trade_id, b.last_price) for b in stored.books
             ],
         )
+        for b in stored.books:
+            if b.symbol in self.venue.symbols:
+                self.market_data.resume(b.symbol, b.next_trade_id)
         if self.simulate:
             prices = {
                 name: Decimal(b.reference_price)
