@@ -49,6 +49,8 @@ _CLIENT_ID: Final = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 _ZERO: Final = "0.00000000"
 _DEFAULT_LIMIT: Final = 500
 _MAX_LIMIT: Final = 1000
+_MAX_INT: Final = 2**63 - 1
+"""The largest id or time a query may carry (a 64-bit column: more would overflow)."""
 
 
 # -- parameters ---------------------------------------------------------------------------
@@ -87,7 +89,7 @@ def _int(params: Mapping[str, str], name: str) -> int | None:
     value = params.get(name)
     if value is None or value == "":
         return None
-    if not value.isdigit() or len(value) > 19:
+    if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > _MAX_INT:
         raise BadParameters(-1100, f"Illegal characters found in parameter '{name}'.")
     return int(value)
 
@@ -115,7 +117,7 @@ def _client_id(params: Mapping[str, str], name: str) -> str | None:
     value = params.get(name)
     if value is None or value == "":
         return None
-    if not _CLIENT_ID.match(value):
+    if not _CLIENT_ID.fullmatch(value):  # match() would let a trailing newline through
         raise BadParameters(
             -1100,
             f"Illegal characters found in parameter '{name}';"
