@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated
 
 import typer
@@ -27,14 +27,15 @@ balances_app = typer.Typer(help="Account balances: operator funding.", no_args_i
 market_app = typer.Typer(help="The simulated market: crashes and pumps.", no_args_is_help=True)
 
 _WAIT_S = 3.0
+_PLAIN_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
+"""Digits with an optional fraction: no sign, exponent, NaN or Infinity (as the API)."""
 
 
 def _amount(text: str) -> int:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise CliInputError(f"amount {text!r} is not a number") from None
-    if not value.is_finite() or value <= 0:
+    if not _PLAIN_NUMBER.fullmatch(text.strip()):
+        raise CliInputError(f"amount {text!r} is not a number like 1000 or 0.5")
+    value = Decimal(text.strip())
+    if value <= 0:
         raise CliInputError("the amount must be a positive number")
     units = value.scaleb(ASSET_DECIMALS)
     if units != units.to_integral_value():
@@ -78,12 +79,11 @@ def credit(
 
 def parse_percent(text: str) -> Decimal:
     """``"30%"`` or ``"30"`` → 0.30."""
-    raw = text.strip().rstrip("%").strip()
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise CliInputError(f"{text!r} is not a percentage like 30%") from None
-    if not value.is_finite() or value <= 0:
+    raw = text.strip().removesuffix("%").strip()
+    if not _PLAIN_NUMBER.fullmatch(raw):
+        raise CliInputError(f"{text!r} is not a percentage like 30%")
+    value = Decimal(raw)
+    if value <= 0:
         raise CliInputError("the percentage must be positive")
     return value / 100
 
