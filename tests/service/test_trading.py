@@ -1,0 +1,561 @@
+"""The trading service over real storage (SQLite and PostgreSQL): what it acknowledges
+survives a restart, credits and starting balances apply exactly once, shocks are handed
+over once, and a key's risk policy refuses orders before they change anything.
+
+A "restart" is a new venue and a new :class:`TradingService` over the same database,
+started as ``sandex serve`` starts it. Without the simulated market (``simulate=False``)
+every trade is between accounts the test funds itself, so every number is exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from exchange_support import BTC, SYMBOL, buy, market, px, qty, sell, stop
+from sandex.bootstrap import Sandex
+from sandex.exchange import (
+    CancelOrder,
+    OrderStatus,
+    OrderType,
+    PlaceOrder,
+    Side,
+    TimeInForce,
+    default_symbols,
+)
+from sandex.exchange.venue import MAKER, TAKER, OrderRecord, TradeRecord, Venue
+from sandex.keys import Mode, PolicyViolation, RiskPolicy
+from sandex.service.trading import Durability, TradingService
+from sandex.storage.exchange_store import SqlExchangeStore
+from support import make_user
+
+NOW = 1_800_000_000_000
+ALICE, BOB, CAROL = 1, 2, 3
+UNIT = 10**8
+"""One whole coin (or dollar) in balance units."""
+
+Open = Callable[..., TradingService]
+
+
+def new_service(
+    sx: Sandex, *, durability: Durability = "group", simulate: bool = False, seed: int = 7
+) -> TradingService:
+    return TradingService(
+        Venue(default_symbols()),
+        SqlExchangeStore(sx.engine),
+        durability=durability,
+        simulate=simulate,
+        seed=seed,
+    )
+
+
+@pytest.fixture
+def open_service(sandex: Sandex) -> Iterator[Open]:
+    """Start a trading service over the test database; every one is closed afterwards."""
+    started: list[TradingService] = []
+
+    def start(*, now: int = NOW, **kwargs: object) -> TradingService:
+        trading = new_service(sandex, **kwargs)  # type: ignore[arg-type]
+        trading.start(now)
+        started.append(trading)
+        return trading
+
+    yield start
+    for trading in started:
+        trading.close()
+
+
+def durable(trading: TradingService) -> None:
+    asyncio.run(trading.durable())
+
+
+def fund(trading: TradingService, account: int, asset: str, amount: str, now: int = NOW) -> None:
+    """Credit ``account`` as ``sandex balances credit`` does, and make it durable."""
+    units = int(Decimal(amount) * UNIT)
+    trading.store.add_credit(account, asset, units, "operator credit", now)
+    trading.apply_credits(trading.store.pending_credits())
+    durable(trading)
+
+
+def placed(trading: TradingService, order: PlaceOrder, now: int, **kwargs: object) -> OrderRecord:
+    result = trading.place(order, now, **kwargs)  # type: ignore[arg-type]
+    assert result.rejected is None, result.events
+    return result.orders[0]
+
+
+def open_orders(trading: TradingService, account: int) -> list[OrderRecord]:
+    """Open orders without their fills (the fills answer the placing request only)."""
+    return [dataclasses.replace(o, fills=[]) for o in trading.venue.open_orders(account)]
+
+
+def stored_balances(trading: TradingService) -> dict[tuple[int, str], tuple[int, int]]:
+    return {(a, asset): (free, locked) for a, asset, free, locked in trading.store.load().balances}
+
+
+def trades_of(
+    trading: TradingService, account: int, order_id: int | None = None
+) -> list[TradeRecord]:
+    return asyncio.run(
+        trading.my_trades(
+            account, SYMBOL, order_id=order_id, from_id=None, start=None, end=None, limit=500
+        )
+    )
+
+
+def orders_of(trading: TradingService, account: int) -> list[tuple[int, OrderStatus]]:
+    found = asyncio.run(
+        trading.all_orders(account, SYMBOL, from_id=None, start=None, end=None, limit=500)
+    )
+    return [(o.order_id, o.status) for o in found]
+
+
+# -- what is acknowledged survives a restart ----------------------------------------------
+
+
+def _trade_a_little(trading: TradingService) -> dict[str, OrderRecord]:
+    """Alice and Bob trade on BTCUSDT; returns their orders by name."""
+    fund(trading, ALICE, "USDT", "100000")
+    fund(trading, BOB, "BTC", "2")
+    t = NOW + 1000
+    bid = placed(trading, buy("0.5", "60000", account=ALICE), t)  # rests, then 0.2 fills
+    hit = placed(trading, sell("0.2", "60000", account=BOB), t + 1)  # the taker: FILLED
+    ask = placed(trading, sell("0.3", "61000", account=BOB), t + 2)
+    gone = placed(trading, buy("0.1", "59000", account=ALICE), t + 3)
+    assert trading.cancel(CancelOrder(SYMBOL, ALICE, gone.order_id), t + 4).rejected is None
+    # a stop-loss on what Alice bought: waits below the last price (60000)
+    guard = placed(
+        trading, stop(OrderType.STOP_LOSS_LIMIT, Side.SELL, "0.1", "58000", "57900"), t + 5
+    )
+    small = placed(trading, buy("0.01", "59500", account=ALICE, cid="alice-1"), t + 6)
+    durable(trading)
+    return {"bid": bid, "hit": hit, "ask": ask, "gone": gone, "guard": guard, "small": small}
+
+
+@pytest.mark.parametrize("durability", ["group", "transaction"])
+def test_a_restarted_exchange_has_the_same_balances_open_orders_and_stops(
+    open_service: Open, durability: Durability
+) -> None:
+    first = open_service(durability=durability)
+    orders = _trade_a_little(first)
+    balances = {a: first.balances(a) for a in (ALICE, BOB)}
+    before = {a: open_orders(first, a) for a in (ALICE, BOB)}
+
+    again = open_service(durability=durability, now=NOW + 60_000)
+
+    assert {a: again.balances(a) for a in (ALICE, BOB)} == balances
+    assert {a: open_orders(again, a) for a in (ALICE, BOB)} == before
+    bid = again.venue.order(SYMBOL, ALICE, orders["bid"].order_id)
+    assert bid is not None and bid.status is OrderStatus.PARTIALLY_FILLED
+    assert (bid.quantity, bid.executed) == (qty("0.5"), qty("0.2"))
+    assert (bid.hold_asset, bid.held) == ("USDT", 18_000 * UNIT)  # 0.3 left at 60000
+    guard = again.venue.order(SYMBOL, ALICE, orders["guard"].order_id)
+    assert guard is not None and not guard.working  # still waiting for its stop price
+    assert (guard.hold_asset, guard.held) == ("BTC", UNIT // 10)
+    # Alice holds 0.3 * 60000 for her bid and 0.01 * 59500; her 0.2 BTC cost a maker fee
+    assert again.balances(ALICE) == {
+        "USDT": (69_405 * UNIT, 18_595 * UNIT),
+        "BTC": (9_980 * UNIT // 100_000, UNIT // 10),
+    }
+    # Bob sold 0.2 BTC for 12000 USDT less the taker fee, and offers 0.3 more
+    assert again.balances(BOB) == {
+        "BTC": (15 * UNIT // 10, 3 * UNIT // 10),
+        "USDT": (11_988 * UNIT, 0),
+    }
+
+
+@pytest.mark.parametrize("durability", ["group", "transaction"])
+def test_after_a_restart_the_books_trade_on_and_order_ids_continue(
+    open_service: Open, durability: Durability
+) -> None:
+    orders = _trade_a_little(open_service(durability=durability))
+    again = open_service(durability=durability, now=NOW + 60_000)
+    t = NOW + 61_000
+
+    # Alice's restored bid is in the book: Bob's sell fills what is left of it
+    fill = placed(again, sell("0.3", "60000", account=BOB), t)
+    assert fill.order_id == orders["small"].order_id + 1
+    assert fill.status is OrderStatus.FILLED
+    bid = asyncio.run(again.find_order(ALICE, SYMBOL, orders["bid"].order_id, None))
+    assert bid is not None and bid.status is OrderStatus.FILLED and bid.held == 0
+    # her order is found by its client id after the restart, and cancels
+    canceled = again.cancel(CancelOrder(SYMBOL, ALICE, None, "alice-1"), t + 1)
+    assert canceled.rejected is None
+    # a trade at 58000 triggers her restored stop-loss
+    fund(again, CAROL, "BTC", "1", t + 2)
+    fund(again, BOB, "USDT", "1000", t + 2)
+    placed(again, buy("0.01", "58000", account=BOB), t + 3)
+    placed(again, sell("0.01", "58000", account=CAROL), t + 4)
+    guard = again.venue.order(SYMBOL, ALICE, orders["guard"].order_id)
+    assert guard is not None and guard.working and guard.status is OrderStatus.NEW
+    durable(again)
+
+    third = open_service(durability=durability, now=NOW + 120_000)
+    assert open_orders(third, ALICE) == open_orders(again, ALICE)
+    assert third.balances(ALICE) == again.balances(ALICE)
+
+
+@pytest.mark.parametrize("durability", ["group", "transaction"])
+def test_closed_orders_and_trades_are_queryable_after_a_restart(
+    open_service: Open, durability: Durability
+) -> None:
+    orders = _trade_a_little(open_service(durability=durability))
+    again = open_service(durability=durability, now=NOW + 60_000)
+
+    gone = asyncio.run(again.find_order(ALICE, SYMBOL, orders["gone"].order_id, None))
+    assert gone is not None and gone.status is OrderStatus.CANCELED and gone.held == 0
+    hit = asyncio.run(again.find_order(BOB, SYMBOL, None, orders["hit"].client_order_id))
+    assert hit is not None and hit.status is OrderStatus.FILLED
+    assert hit.cumulative_quote == px("60000") * qty("0.2")
+    assert asyncio.run(again.find_order(BOB, SYMBOL, orders["gone"].order_id, None)) is None
+    ids = [o.order_id for o in (orders["bid"], orders["gone"], orders["guard"], orders["small"])]
+    assert orders_of(again, ALICE) == list(
+        zip(
+            ids,
+            [
+                OrderStatus.PARTIALLY_FILLED,
+                OrderStatus.CANCELED,
+                OrderStatus.NEW,
+                OrderStatus.NEW,
+            ],
+            strict=True,
+        )
+    )
+
+    (trade,) = trades_of(again, ALICE)
+    assert (trade.buyer, trade.seller) == (ALICE, BOB)
+    assert (trade.price, trade.quantity) == (px("60000"), qty("0.2"))
+    assert trade.buyer_is_maker
+    assert trade.buyer_fee == UNIT // 5000  # 0.1 % of 0.2 BTC, in BTC
+    assert trade.seller_fee == 12 * UNIT  # 0.1 % of 12000 USDT, in USDT
+    assert trades_of(again, CAROL) == []
+
+
+@pytest.mark.parametrize("durability", ["group", "transaction"])
+def test_every_request_released_by_durable_is_already_in_storage(
+    open_service: Open, durability: Durability
+) -> None:
+    trading = open_service(durability=durability)
+    fund(trading, ALICE, "USDT", "100000")
+    fund(trading, BOB, "BTC", "10")
+
+    records: list[OrderRecord] = []
+
+    async def request(i: int) -> None:
+        # alternate resting bids and asks that take them, as concurrent clients would
+        order = (
+            buy("0.01", str(50_000 + i), account=ALICE)
+            if i % 2 == 0
+            else sell("0.01", str(50_000 + i - 1), account=BOB)
+        )
+        await asyncio.sleep(i % 5 / 1000)  # arrive while earlier batches are being written
+        record = placed(trading, order, NOW + i)
+        records.append(record)
+        await trading.durable()
+        stored = trading.store.order(record.account, SYMBOL, record.order_id, None)
+        assert stored is not None, f"order {record.order_id} acknowledged but not stored"
+
+    async def many() -> None:
+        await asyncio.gather(*(request(i) for i in range(40)))
+
+    asyncio.run(many())
+
+    stored = stored_balances(trading)
+    for account in (ALICE, BOB):
+        for asset, (free, locked) in trading.balances(account).items():
+            assert stored[(account, asset)] == (free, locked)
+    assert sorted(o.key for o in trading.store.load().open_orders) == sorted(
+        o.key for o in trading.venue.orders.values() if o.is_open
+    )
+    trades = trades_of(trading, ALICE)
+    assert sorted(t.trade_id for t in trades) == sorted(
+        f.trade_id for r in records for f in r.fills
+    )
+    assert trades, "some asks met bids"
+
+
+def test_a_shutdown_writes_what_no_request_waited_for(open_service: Open) -> None:
+    trading = open_service()
+    fund(trading, ALICE, "USDT", "1000")
+    order = placed(trading, buy("0.01", "50000", account=ALICE), NOW + 1)
+    trading.close()  # as the server's lifespan does at shutdown
+
+    again = open_service(now=NOW + 10)
+    assert open_orders(again, ALICE) == [dataclasses.replace(order, fills=[])]
+    assert again.balances(ALICE) == {"USDT": (500 * UNIT, 500 * UNIT)}
+
+
+def test_a_pending_stop_market_buy_keeps_its_budget_across_a_restart(open_service: Open) -> None:
+    trading = open_service()
+    fund(trading, ALICE, "USDT", "2000")
+    fund(trading, BOB, "BTC", "1")
+    fund(trading, CAROL, "USDT", "1000")
+    placed(trading, sell("0.01", "60000", account=BOB), NOW)
+    placed(trading, buy("0.01", "60000", account=ALICE), NOW + 1)  # the last price: 60000
+    # a breakout buy: holds 0.01 * 65000 and 5 % more for a gap past the stop
+    breakout = placed(trading, stop(OrderType.STOP_LOSS, Side.BUY, "0.01", "65000"), NOW + 2)
+    assert (breakout.held, breakout.working) == (68_250_000_000, False)
+    durable(trading)
+
+    again = open_service(now=NOW + 10)
+    assert open_orders(again, ALICE) == open_orders(trading, ALICE)
+    placed(again, sell("0.05", "66000", account=BOB), NOW + 11)
+    placed(again, sell("0.001", "65000", account=BOB), NOW + 12)
+    placed(again, buy("0.001", "65000", account=CAROL), NOW + 13)  # the trade that triggers
+    done = asyncio.run(again.find_order(ALICE, SYMBOL, breakout.order_id, None))
+    assert done is not None and done.status is OrderStatus.FILLED
+    assert done.cumulative_quote == px("66000") * qty("0.01") and done.held == 0
+    # 2000 - 600 - 660, nothing left locked; 0.01 BTC twice, less two taker fees
+    assert again.balances(ALICE) == {"USDT": (740 * UNIT, 0), "BTC": (1_998_000, 0)}
+
+
+@pytest.mark.parametrize("durability", ["group", "transaction"])
+def test_after_a_failed_write_the_next_one_still_leaves_a_database_that_loads(
+    sandex: Sandex, open_service: Open, durability: Durability
+) -> None:
+    """A storage hiccup (PostgreSQL restarted, SQLite busy past its timeout) fails the
+    requests waiting on that write; once storage is back, what the exchange holds in
+    memory and what a restart loads from the database must agree again."""
+    trading = open_service(durability=durability)
+    fund(trading, ALICE, "USDT", "1000")
+    with sandex.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE spot_orders RENAME TO spot_orders_gone"))
+    placed(trading, buy("0.01", "50000", account=ALICE), NOW + 1)
+    with pytest.raises(Exception, match="spot_orders"):
+        durable(trading)
+    with sandex.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE spot_orders_gone RENAME TO spot_orders"))
+    placed(trading, buy("0.001", "40000", account=ALICE), NOW + 2)
+    durable(trading)
+
+    again = open_service(durability=durability, now=NOW + 10)
+    assert again.balances(ALICE) == trading.balances(ALICE)
+    assert open_orders(again, ALICE) == open_orders(trading, ALICE)
+
+
+# -- credits and starting balances ------------------------------------------------------
+
+
+def test_a_new_users_starting_balance_applies_once(sandex: Sandex, open_service: Open) -> None:
+    user = make_user(sandex, now=NOW)
+    store = SqlExchangeStore(sandex.engine)
+    (pending,) = store.pending_credits()
+    assert (pending.account, pending.asset, pending.amount) == (user.id, "USDT", 10_000 * UNIT)
+    assert pending.reason == "starting balance"
+
+    first = open_service()
+    assert first.balances(user.id) == {"USDT": (10_000 * UNIT, 0)}
+    assert store.credit_applied(pending.id) and store.pending_credits() == []
+
+    again = open_service(now=NOW + 1000)
+    assert again.balances(user.id) == {"USDT": (10_000 * UNIT, 0)}
+
+
+def test_an_operator_credit_applies_exactly_once_across_restarts(open_service: Open) -> None:
+    trading = open_service()
+    store = trading.store
+    credit = store.add_credit(ALICE, "BTC", UNIT // 2, "operator credit", NOW)
+    stale = store.pending_credits()
+    assert trading.apply_credits(stale) == 1
+    assert trading.apply_credits(stale) == 0  # read again before the first was stored
+    assert not store.credit_applied(credit)
+    durable(trading)
+    assert store.credit_applied(credit)
+    assert trading.balances(ALICE) == {"BTC": (UNIT // 2, 0)}
+
+    again = open_service(now=NOW + 1000)
+    assert again.balances(ALICE) == {"BTC": (UNIT // 2, 0)}
+    assert again.apply_credits(store.pending_credits()) == 0
+
+
+def test_a_credit_queued_while_no_exchange_runs_applies_at_the_next_start(
+    sandex: Sandex, open_service: Open
+) -> None:
+    store = SqlExchangeStore(sandex.engine)
+    credit = store.add_credit(ALICE, "USDT", 250 * UNIT, "operator credit", NOW)
+    trading = open_service(now=NOW + 5)
+    assert trading.balances(ALICE) == {"USDT": (250 * UNIT, 0)}
+    assert store.credit_applied(credit)
+
+
+def test_a_credit_applied_but_never_stored_applies_after_a_crash(
+    sandex: Sandex, open_service: Open
+) -> None:
+    store = SqlExchangeStore(sandex.engine)
+    crashed = new_service(sandex)
+    crashed.start(NOW)
+    store.add_credit(ALICE, "USDT", 250 * UNIT, "operator credit", NOW)
+    assert crashed.apply_credits(store.pending_credits()) == 1
+    del crashed  # killed before anything made it durable: no durable(), no close()
+
+    trading = open_service(now=NOW + 5)
+    assert trading.balances(ALICE) == {"USDT": (250 * UNIT, 0)}
+
+
+# -- shocks --------------------------------------------------------------------------------
+
+
+def test_a_shock_is_handed_over_once(sandex: Sandex) -> None:
+    store = SqlExchangeStore(sandex.engine)
+    shock = store.add_shock("BTCUSDT", "0.7", 10_000, NOW)
+    (pending,) = store.pending_shocks(NOW + 1)
+    assert pending == (shock, "BTCUSDT", "0.7", 10_000)
+    assert store.pending_shocks(NOW + 2) == []
+
+
+def test_a_crash_moves_the_reference_and_the_makers_quotes_follow(open_service: Open) -> None:
+    trading = open_service(simulate=True, seed=11)
+    sim = trading.simulation
+    assert sim is not None
+    start = sim.reference(SYMBOL)
+    trading.shock(SYMBOL, 0.7, 10_000, NOW)
+    trading.tick(NOW + 10_000)
+    assert abs(sim.reference(SYMBOL) / start - Decimal("0.7")) < Decimal("0.01")
+    best_bid = trading.engine.best_bid(SYMBOL)
+    assert best_bid is not None and best_bid.price < px(str(start * Decimal("0.71")))
+
+
+# -- the key's risk policy ----------------------------------------------------------------
+
+
+def _refused(
+    trading: TradingService, order: PlaceOrder, policy: RiskPolicy, key_id: int = 5
+) -> str:
+    """Place ``order`` under ``policy``; it must be refused with nothing changed."""
+    balances = trading.balances(order.account)
+    before = open_orders(trading, order.account)
+    with pytest.raises(PolicyViolation) as refused:
+        trading.place(order, NOW + 100, key_id=key_id, policy=policy)
+    assert trading.balances(order.account) == balances
+    assert open_orders(trading, order.account) == before
+    return str(refused.value)
+
+
+def test_a_symbol_allowlist_refuses_other_symbols(open_service: Open) -> None:
+    trading = open_service()
+    fund(trading, ALICE, "USDT", "10000")
+    policy = RiskPolicy(symbols=frozenset({"ETHUSDT"}))
+    msg = _refused(trading, buy("0.01", "50000", account=ALICE), policy)
+    assert "has no operation privilege" in msg and "BTCUSDT" in msg
+    eth = trading.symbols["ETHUSDT"]
+    allowed = PlaceOrder(
+        "ETHUSDT",
+        ALICE,
+        Side.BUY,
+        OrderType.LIMIT,
+        quantity=eth.quantity_units("0.1"),
+        price=eth.price_units("3000"),
+        time_in_force=TimeInForce.GTC,
+    )
+    assert trading.place(allowed, NOW + 100, key_id=5, policy=policy).rejected is None
+
+
+def test_max_notional_refuses_a_bigger_order(open_service: Open) -> None:
+    trading = open_service()
+    fund(trading, ALICE, "USDT", "10000")
+    policy = RiskPolicy(max_notional=Decimal(1000))
+    msg = _refused(trading, buy("0.02", "60000", account=ALICE), policy)  # 1200 USDT
+    assert "exceeds this API key's max order notional 1000" in msg
+    placed(trading, buy("0.01", "60000", account=ALICE), NOW, key_id=5, policy=policy)
+
+
+def test_max_notional_prices_a_market_order_at_the_best_offer(open_service: Open) -> None:
+    trading = open_service(simulate=True, seed=11)
+    fund(trading, ALICE, "USDT", "10000")
+    ask = trading.engine.best_ask(SYMBOL)
+    assert ask is not None
+    policy = RiskPolicy(max_notional=Decimal(1000))
+    # 0.02 BTC at ~60000 is ~1200 USDT: over the cap, though no price was sent
+    assert "max order notional" in _refused(
+        trading, market(Side.BUY, "0.02", account=ALICE), policy
+    )
+    result = trading.place(
+        market(Side.BUY, "0.01", account=ALICE), NOW + 1, key_id=5, policy=policy
+    )
+    assert result.rejected is None and result.orders[0].status is OrderStatus.FILLED
+
+
+def test_max_open_orders_counts_per_key_and_survives_a_restart(open_service: Open) -> None:
+    trading = open_service()
+    fund(trading, ALICE, "USDT", "10000")
+    policy = RiskPolicy(max_open_orders=2)
+    first = placed(trading, buy("0.01", "50000", account=ALICE), NOW, key_id=5, policy=policy)
+    placed(trading, buy("0.01", "50001", account=ALICE), NOW, key_id=5, policy=policy)
+    msg = _refused(trading, buy("0.01", "50002", account=ALICE), policy)
+    assert "already has 2 open orders; its limit is 2" in msg
+    # another key of the same account has its own count
+    placed(trading, buy("0.01", "50003", account=ALICE), NOW, key_id=6, policy=policy)
+    durable(trading)
+
+    again = open_service(now=NOW + 1000)
+    assert "already has 2 open orders" in _refused(
+        again, buy("0.01", "50002", account=ALICE), policy
+    )
+    assert again.cancel(CancelOrder(SYMBOL, ALICE, first.order_id), NOW + 1001).rejected is None
+    placed(again, buy("0.01", "50002", account=ALICE), NOW + 1002, key_id=5, policy=policy)
+
+
+@pytest.mark.parametrize("mode", [Mode.CANCEL_ONLY, Mode.FROZEN])
+def test_a_cancel_only_or_frozen_key_places_nothing_but_may_cancel(
+    open_service: Open, mode: Mode
+) -> None:
+    trading = open_service()
+    fund(trading, ALICE, "USDT", "10000")
+    order = placed(trading, buy("0.01", "50000", account=ALICE), NOW, key_id=5)
+    policy = RiskPolicy(mode=mode)
+    msg = _refused(trading, buy("0.01", "50000", account=ALICE), policy)
+    assert "has no operation privilege" in msg and mode.value in msg
+    with pytest.raises(PolicyViolation):
+        trading.check(buy("0.01", "50000", account=ALICE), NOW, key_id=5, policy=policy)
+    assert trading.cancel(CancelOrder(SYMBOL, ALICE, order.order_id), NOW + 1).rejected is None
+
+
+# -- the simulated market ------------------------------------------------------------------
+
+
+def test_a_market_buy_fills_against_the_makers_and_pays_the_taker_fee(open_service: Open) -> None:
+    trading = open_service(simulate=True, seed=11)
+    fund(trading, ALICE, "USDT", "10000")
+    order = placed(trading, market(Side.BUY, "0.05", account=ALICE), NOW + 1)
+    assert order.status is OrderStatus.FILLED and order.executed == qty("0.05")
+    assert order.fills and sum(f.quantity for f in order.fills) == qty("0.05")
+    assert all(f.commission_asset == "BTC" for f in order.fills)
+    fee = sum(f.commission for f in order.fills)
+    assert fee == 5 * UNIT // 100_000  # 0.1 % of 0.05 BTC
+    spent = order.cumulative_quote * 10 ** (8 - BTC.quote_scale)
+    assert trading.balances(ALICE) == {
+        "USDT": (10_000 * UNIT - spent, 0),
+        "BTC": (5 * UNIT // 100 - fee, 0),
+    }
+    durable(trading)
+    trades = trades_of(trading, ALICE, order.order_id)
+    assert [t.trade_id for t in trades] == [f.trade_id for f in order.fills]
+    assert all(t.seller in (MAKER, TAKER) and t.seller_fee == 0 for t in trades)
+    assert sum(t.buyer_fee for t in trades) == fee
+
+
+def test_a_restarted_market_keeps_the_users_funds_and_its_reference_price(
+    open_service: Open,
+) -> None:
+    trading = open_service(simulate=True, seed=11)
+    fund(trading, ALICE, "USDT", "10000")
+    placed(trading, market(Side.BUY, "0.05", account=ALICE), NOW + 1)
+    resting = placed(trading, buy("0.01", "40000", account=ALICE), NOW + 2)
+    for i in range(1, 6):
+        trading.tick(NOW + i * 500)
+    durable(trading)
+    assert trading.simulation is not None
+    reference = trading.simulation.reference(SYMBOL)
+    balances = trading.balances(ALICE)
+
+    again = open_service(simulate=True, seed=11, now=NOW + 3000)
+    assert again.balances(ALICE) == balances
+    assert [o.order_id for o in open_orders(again, ALICE)] == [resting.order_id]
+    assert again.simulation is not None and again.simulation.reference(SYMBOL) == reference
+    assert again.engine.best_ask(SYMBOL) is not None  # the makers quote again
+    nxt = placed(again, buy("0.01", "40000", account=ALICE), NOW + 3001)
+    assert nxt.order_id > resting.order_id
