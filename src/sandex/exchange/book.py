@@ -121,36 +121,43 @@ class Queue:
 class Holdings:
     """One account's resting orders in order id (so time) order.
 
-    Two parallel lists, ids for bisecting and the orders: resting an order appends
-    to both. An order that leaves the book (filled, expired or canceled, so
-    ``remaining`` 0) is only counted in ``gone``, and the gone ones are swept out in
-    one go once they are half the lists: cheaper than a dict by order id, whose
-    inserts a steady stream of deletes slows down.
+    A list of the orders, and a list of their ids to bisect, which catches up with
+    the orders only when an order is looked up (resting an order appends it, no
+    more). An order that leaves the book (filled, expired or canceled: ``remaining``
+    0) is only counted in ``gone``; the gone ones are swept out in one go once they
+    are half the list. Cheaper than a dict by order id, whose inserts a steady stream
+    of deletes slows down.
     """
 
     __slots__ = ("gone", "ids", "orders")
 
     def __init__(self) -> None:
-        self.ids: list[int] = []
         self.orders: list[Resting] = []
+        self.ids: list[int] = []  # of orders[:len(ids)]
         self.gone = 0
 
     def add(self, order: Resting) -> None:
-        ids = self.ids
-        oid = order.order_id
-        if not ids or ids[-1] < oid:
-            ids.append(oid)
-            self.orders.append(order)
+        orders = self.orders
+        if not orders or orders[-1].order_id < order.order_id:
+            orders.append(order)
         else:  # out of order: only when restoring a snapshot
-            i = bisect_left(ids, oid)
-            ids.insert(i, oid)
-            self.orders.insert(i, order)
+            ids = self._ids()
+            i = bisect_left(ids, order.order_id)
+            ids.insert(i, order.order_id)
+            orders.insert(i, order)
+
+    def _ids(self) -> list[int]:
+        ids = self.ids
+        orders = self.orders
+        if len(ids) < len(orders):
+            ids.extend([order.order_id for order in orders[len(ids) :]])
+        return ids
 
     def count(self) -> int:
         return len(self.orders) - self.gone
 
     def find(self, order_id: int) -> Resting | None:
-        ids = self.ids
+        ids = self._ids()
         i = bisect_left(ids, order_id)
         if i < len(ids) and ids[i] == order_id:
             order = self.orders[i]
@@ -167,9 +174,8 @@ class Holdings:
         """One of the orders has left the book (its ``remaining`` is now 0)."""
         gone = self.gone + 1
         if gone >= _COMPACT_AT and 2 * gone >= len(self.orders):
-            orders = [order for order in self.orders if order.remaining]
-            self.orders = orders
-            self.ids = [order.order_id for order in orders]
+            self.orders = [order for order in self.orders if order.remaining]
+            self.ids = []
             gone = 0
         self.gone = gone
 
