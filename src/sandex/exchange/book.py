@@ -14,8 +14,9 @@ A level emptied by a cancel may stay in the heap until it reaches the top; every
 reader of the top skips such a level (and drops it).
 
 The module is plain Python and also compiles with mypyc (``make native``), which
-makes :class:`Resting` and :class:`Queue` C structs and the matching loop C code:
-the reason for the typed locals and for reading attributes into locals below.
+makes :class:`Resting`, :class:`Queue` and :class:`Holdings` C structs outside the
+cycle collector and the matching loop C code: the reason for the typed locals, and
+for attributes read into locals, below.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ WINDOW_MINUTES: Final = 60
 """Minutes of trade volume kept for the average price (Binance's avgPriceMins <= 60)."""
 
 _COMPACT_AT: Final = 32
-"""A queue drops its filled orders once this many (and half of it) have piled up."""
+"""A queue (or an account's list) drops its departed orders once this many, and half
+of it, have piled up."""
 
 _BUY: Final = Side.BUY
 _SELL: Final = Side.SELL
