@@ -313,18 +313,17 @@ def test_a_pending_stop_market_buy_keeps_its_budget_across_a_restart(open_servic
     assert again.balances(ALICE) == {"USDT": (740 * UNIT, 0), "BTC": (1_998_000, 0)}
 
 
-@pytest.mark.parametrize("durability", ["group", "transaction"])
-def test_after_a_failed_write_the_next_one_still_leaves_a_database_that_loads(
-    sandex: Sandex, open_service: Open, durability: Durability
+def test_a_failed_write_fails_the_request_and_goes_out_with_the_next_one(
+    sandex: Sandex, open_service: Open
 ) -> None:
-    """A storage hiccup (PostgreSQL restarted, SQLite busy past its timeout) fails the
-    requests waiting on that write; once storage is back, what the exchange holds in
-    memory and what a restart loads from the database must agree again."""
-    trading = open_service(durability=durability)
+    """Per-request transactions: a storage hiccup (PostgreSQL restarted, SQLite busy past
+    its timeout) fails the request waiting on that write; what it changed is kept and
+    written with the next request, so memory and what a restart loads agree again."""
+    trading = open_service(durability="transaction")
     fund(trading, ALICE, "USDT", "1000")
     with sandex.engine.begin() as conn:
         conn.execute(text("ALTER TABLE spot_orders RENAME TO spot_orders_gone"))
-    placed(trading, buy("0.01", "50000", account=ALICE), NOW + 1)
+    first = placed(trading, buy("0.01", "50000", account=ALICE), NOW + 1)
     with pytest.raises(Exception, match="spot_orders"):
         durable(trading)
     with sandex.engine.begin() as conn:
@@ -332,9 +331,40 @@ def test_after_a_failed_write_the_next_one_still_leaves_a_database_that_loads(
     placed(trading, buy("0.001", "40000", account=ALICE), NOW + 2)
     durable(trading)
 
-    again = open_service(durability=durability, now=NOW + 10)
+    again = open_service(durability="transaction", now=NOW + 10)
     assert again.balances(ALICE) == trading.balances(ALICE)
     assert open_orders(again, ALICE) == open_orders(trading, ALICE)
+    assert first.order_id in {o.order_id for o in open_orders(again, ALICE)}
+
+
+def test_with_group_commit_a_failed_write_is_retried_and_the_request_waits_for_it(
+    sandex: Sandex, open_service: Open
+) -> None:
+    """Group commit: the request waits (the write is retried) rather than failing, and
+    is answered once storage is back; nothing it changed is lost."""
+    trading = open_service(durability="group")
+    fund(trading, ALICE, "USDT", "1000")
+    with sandex.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE spot_orders RENAME TO spot_orders_gone"))
+
+    async def scenario() -> bool:
+        placed(trading, buy("0.01", "50000", account=ALICE), NOW + 1)
+        waiting = asyncio.ensure_future(trading.durable())
+        await asyncio.sleep(0.3)  # several failed tries
+        answered_early = waiting.done()
+        await asyncio.to_thread(_rename_back, sandex)
+        await asyncio.wait_for(waiting, timeout=10)
+        return answered_early
+
+    assert asyncio.run(scenario()) is False
+    again = open_service(durability="group", now=NOW + 10)
+    assert again.balances(ALICE) == trading.balances(ALICE)
+    assert open_orders(again, ALICE) == open_orders(trading, ALICE) != []
+
+
+def _rename_back(sandex: Sandex) -> None:
+    with sandex.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE spot_orders_gone RENAME TO spot_orders"))
 
 
 # -- credits and starting balances ------------------------------------------------------

@@ -264,10 +264,29 @@ class Batch:
     orders: list[OrderRecord] = field(default_factory=list)
     trades: list[TradeRecord] = field(default_factory=list)
     balances: list[tuple[int, str, int, int]] = field(default_factory=list)
-    journal: str = ""
-    """The ledger entries touching users, as JSON (one journal row per commit)."""
+    journal: list[str] = field(default_factory=list)
+    """The ledger entries touching users, as JSON (one journal row per drain)."""
     books: list[BookRow] = field(default_factory=list)
     applied_credits: list[int] = field(default_factory=list)
+
+    def merged(self, newer: Batch) -> Batch:
+        """This batch (which failed to write) followed by ``newer``: rows that both hold
+        take ``newer``'s values, appended rows are kept from both."""
+        orders = {(o.symbol, o.order_id): o for o in self.orders}
+        orders.update({(o.symbol, o.order_id): o for o in newer.orders})
+        balances = {(b[0], b[1]): b for b in self.balances}
+        balances.update({(b[0], b[1]): b for b in newer.balances})
+        books = {b.symbol: b for b in self.books}
+        books.update({b.symbol: b for b in newer.books})
+        return Batch(
+            newer.now,
+            list(orders.values()),
+            self.trades + newer.trades,
+            list(balances.values()),
+            self.journal + newer.journal,
+            list(books.values()),
+            self.applied_credits + newer.applied_credits,
+        )
 
 
 class ExchangeStore(Protocol):

@@ -84,7 +84,7 @@ class TradingService:
         self._credits_applied: list[int] = []
         self._credits_seen: set[int] = set()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="sandex-exchange-writer")
-        self._write_error: BaseException | None = None
+        self._unwritten: Batch | None = None
         self._inline = not getattr(store, "network", False)
         """Write on the event loop (SQLite: no round trips to wait out, and a writer
         thread would fight the loop for the GIL) or on the writer thread (PostgreSQL)."""
@@ -236,7 +236,7 @@ class TradingService:
         if target <= self._committed:
             return
         if self.durability == "transaction":
-            self._write(self._batch_now())
+            self._write_kept(self._batch_now())
             self._committed = max(self._committed, target)
             return
         loop = asyncio.get_running_loop()
@@ -248,26 +248,31 @@ class TradingService:
         await future
 
     def _batch_now(self) -> Batch:
-        return self._batch(self._last_now)
+        batch = self._batch(self._last_now)
+        if self._unwritten is not None:  # a failed write goes out with this one
+            batch, self._unwritten = self._unwritten.merged(batch), None
+        return batch
 
     _last_now: int = 0
 
     async def _writer(self) -> None:
         loop = asyncio.get_running_loop()
         try:
+            pause = 0.05
             while self._applied > self._committed:
                 target = self._applied
                 batch = self._batch_now()
                 try:
                     if self._inline:
-                        self._write(batch)
+                        self._write_kept(batch)
                     else:
-                        await loop.run_in_executor(self._executor, self._write, batch)
-                except Exception as exc:  # storage failed: the requests waiting fail too
-                    _log.exception("the exchange's storage write failed")
-                    self._fail_waiters(target, exc)
-                    self._committed = target
+                        await loop.run_in_executor(self._executor, self._write_kept, batch)
+                except Exception:  # kept for the next try: the waiting requests wait on
+                    _log.exception("the exchange's storage write failed; retrying")
+                    await asyncio.sleep(pause)
+                    pause = min(1.0, pause * 2)
                     continue
+                pause = 0.05
                 self._committed = target
                 still: list[tuple[int, asyncio.Future[None]]] = []
                 for seq, future in self._waiters:
@@ -280,18 +285,21 @@ class TradingService:
         finally:
             self._writing = False
 
-    def _fail_waiters(self, target: int, exc: BaseException) -> None:
-        still = []
-        for seq, future in self._waiters:
-            if seq <= target:
-                if not future.done():
-                    future.set_exception(exc)
-            else:
-                still.append((seq, future))
-        self._waiters = still
-
     def _write(self, batch: Batch) -> None:
         self.store.write(batch)
+
+    def _write_kept(self, batch: Batch) -> None:
+        """Write ``batch``; if that fails, keep it to go out with the next one.
+
+        The venue's changes were drained into the batch, so a batch that failed and was
+        dropped would be lost for good: an order on the book but not in storage, and the
+        next batch's balances (holding its funds) would no longer add up on restart.
+        """
+        try:
+            self.store.write(batch)
+        except BaseException:
+            self._unwritten = batch
+            raise
 
     def _batch(self, now: int) -> Batch:
         """Copy what changed out of the venue (on the loop thread) for the writer."""
@@ -308,7 +316,7 @@ class TradingService:
             b = ledger.balance(account, asset)
             batch.balances.append((account, asset, b.free, b.locked))
         if changes.entries:
-            batch.journal = orjson.dumps(changes.entries, default=tuple).decode()
+            batch.journal.append(orjson.dumps(changes.entries, default=tuple).decode())
         sim = self.simulation
         for name in sorted(changes.symbols | set(venue.symbols if sim else ())):
             next_order_id, next_trade_id, last = venue.book_state(name)
@@ -320,8 +328,8 @@ class TradingService:
     def close(self) -> None:
         """Write what is left and stop the writer thread (at shutdown)."""
         try:
-            if self.venue.pending() or self._credits_applied:
-                self._write(self._batch_now())
+            if self.venue.pending() or self._credits_applied or self._unwritten is not None:
+                self._write_kept(self._batch_now())
         finally:
             self._executor.shutdown(wait=True)
 

@@ -77,7 +77,7 @@ class SqlExchangeStore:
             if batch.balances:
                 run(sql["balances"], [(*b, now) for b in batch.balances])
             if batch.journal:
-                run(sql["journal"], [(now, batch.journal)])
+                run(sql["journal"], [(now, entries) for entries in batch.journal])
             if batch.books:
                 run(sql["books"], [(*b, now) for b in batch.books])
             if batch.applied_credits:
