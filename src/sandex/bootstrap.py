@@ -345,6 +345,8 @@ class MarketSchedule:
                     shocks = await loop.run_in_executor(None, store.pending_shocks, now)
                     for shock in shocks:
                         trading.shock(shock.symbol, float(shock.factor), shock.duration_ms, now)
+                if polls % max(1, round(2.0 / interval)) == 0:
+                    await loop.run_in_executor(None, store.checkpoint)
                 await trading.durable()
             except asyncio.CancelledError:
                 raise

@@ -332,6 +332,7 @@ class TradingService:
                 self._write_kept(self._batch_now())
         finally:
             self._executor.shutdown(wait=True)
+            self.store.close()
 
     # -- reads ---------------------------------------------------------------------------
 

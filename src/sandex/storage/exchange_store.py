@@ -45,6 +45,9 @@ class SqlExchangeStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._writer: Any = None
+        """The DB-API connection batches are written on (held: a pooled connection's
+        checkout, events and transaction objects cost more than a small batch)."""
         self.network = engine.dialect.name != "sqlite"
         """Whether writes wait on a network round trip (worth a thread of their own)."""
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
@@ -68,8 +71,16 @@ class SqlExchangeStore:
         """
         sql = self._sql
         now = batch.now
-        with self._engine.begin() as conn:
-            run = conn.exec_driver_sql
+        if self._writer is None:
+            self._writer = self._engine.raw_connection()
+            if not self.network:  # checkpoints run off the request path (checkpoint())
+                self._writer.cursor().execute("PRAGMA wal_autocheckpoint=0")
+        conn = self._writer
+        try:
+            cursor = conn.cursor()
+            if not self.network:  # SQLite runs in autocommit mode here: take the lock now
+                cursor.execute("BEGIN IMMEDIATE")
+            run = cursor.executemany
             if batch.orders:
                 run(sql["orders"], [_order_values(o) for o in batch.orders])
             if batch.trades:
@@ -82,6 +93,38 @@ class SqlExchangeStore:
                 run(sql["books"], [(*b, now) for b in batch.books])
             if batch.applied_credits:
                 run(sql["credits"], [(now, cid) for cid in batch.applied_credits])
+            conn.commit()
+        except BaseException:
+            self._drop_writer()
+            raise
+
+    def checkpoint(self) -> None:
+        """Copy SQLite's write-ahead log back into the database (PASSIVE: never waits
+        for readers or writers). The writer connection does not checkpoint as it
+        commits, so that no order waits on the fsyncs; the server calls this every few
+        seconds from a thread of its own. No-op on PostgreSQL."""
+        if self.network:
+            return
+        with self._engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _drop_writer(self) -> None:
+        """Roll back and give up the writer connection (a new one is taken next time)."""
+        conn, self._writer = self._writer, None
+        if conn is None:
+            return
+        try:
+            conn.rollback()
+        except Exception:  # a broken connection: invalidate it rather than pool it
+            conn.invalidate()
+        else:
+            conn.close()
+
+    def close(self) -> None:
+        """Give the writer connection back to the pool."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     def add_credit(self, account: int, asset: str, amount: int, reason: str, now: int) -> int:
         with self._engine.begin() as conn:
