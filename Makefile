@@ -53,7 +53,8 @@ $(NATIVE_STAMP): $(STAMP) $(NATIVE_DEPS)
 	@mkdir -p build/native
 	@rm -f $(NATIVE_SO)
 	@echo "mypyc: compiling $(NATIVE) (build/native/build.log)"
-	@$(BIN)/python -c "$$NATIVE_BUILD" $(NATIVE) >build/native/build.log 2>&1 \
+	@$(BIN)/python -c "$$NATIVE_BUILD" --cache-dir=build/native/mypy $(NATIVE) \
+		>build/native/build.log 2>&1 \
 		|| { cat build/native/build.log; exit 1; }
 	@touch $(NATIVE_SO) $@
 
