@@ -236,17 +236,7 @@ class Venue:
     def place(self, order: PlaceOrder, now: int, *, key_id: int | None = None) -> Result:
         """Hold the order's funds, then match it. Refused without a change when the
         order fails a check or the account lacks the funds (-2010)."""
-        symbol = self.symbols.get(order.symbol)
-        if symbol is None:
-            return Result([INVALID_SYMBOL], [])
-        refused = self.engine.check(order, now)
-        if refused is not None:
-            return Result([refused], [])
-        hold = self._hold_for(symbol, order)
-        if isinstance(hold, Rejected):
-            return Result([hold], [])
-        events = self.engine.submit(order, now, hold[2])
-        return self._apply(order.symbol, events, now, key_id, order, hold)
+        return self._hold_and_submit(order, order, now, key_id, None)
 
     def cancel(self, cancel: CancelOrder, now: int) -> Result:
         return self._apply(cancel.symbol, self.engine.submit(cancel, now), now, None)
@@ -260,20 +250,31 @@ class Venue:
         """Cancel, then place, as Binance's cancelReplace. The new order's funds are
         counted as if the cancel has freed what the old order holds; when even that is
         short, nothing happens (-2010)."""
-        order = replace.order
+        old = self._find(replace.cancel)
+        if old is not None and not old.is_open:
+            old = None
+        return self._hold_and_submit(replace, replace.order, now, key_id, old)
+
+    def _hold_and_submit(
+        self,
+        command: PlaceOrder | CancelReplace,
+        order: PlaceOrder,
+        now: int,
+        key_id: int | None,
+        old: OrderRecord | None,
+    ) -> Result:
+        """Check ``order``, size and check its hold (counting what canceling ``old``
+        frees), submit ``command`` with the engine budget, apply what happened."""
         symbol = self.symbols.get(order.symbol)
         if symbol is None:
             return Result([INVALID_SYMBOL], [])
         refused = self.engine.check(order, now)
         if refused is not None:
             return Result([refused], [])
-        old = self._find(replace.cancel)
-        if old is not None and not old.is_open:
-            old = None
         hold = self._hold_for(symbol, order, old=old)
         if isinstance(hold, Rejected):
             return Result([hold], [])
-        events = self.engine.submit(replace, now, hold[2])
+        events = self.engine.submit(command, now, hold[2])
         return self._apply(order.symbol, events, now, key_id, order, hold)
 
     # -- reading ---------------------------------------------------------------------
