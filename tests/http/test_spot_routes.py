@@ -24,6 +24,7 @@ from sandex.bootstrap import Sandex
 from sandex.http import Gateway
 from sandex.keys import IpAllowlist, KeySettings, Mode, Permission, RiskPolicy
 from sandex.service import IssuedKey
+from sandex.service.ports import History
 from sandex.service.trading import TradingService
 from support import OPERATOR, make_user
 
@@ -320,9 +321,7 @@ def test_concurrent_orders_are_each_acknowledged_once_and_all_stored(spot: Spot)
     assert [r.status_code for r in answers] == [200] * 20
     ids = sorted(r.json()["orderId"] for r in answers)
     assert len(set(ids)) == 20
-    stored = spot.trading.store.orders(
-        spot.user.id, "BTCUSDT", from_id=None, start=None, end=None, limit=100
-    )
+    stored = spot.trading.store.orders(spot.user.id, "BTCUSDT", History(limit=100))
     assert sorted(o.order_id for o in stored) == ids
     locked = sum(Decimal(40_000 + i) * Decimal("0.01") for i in range(20))
     assert spot.balances()["USDT"] == (f"{10_000 - locked:.8f}", f"{locked:.8f}")

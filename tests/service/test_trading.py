@@ -30,6 +30,7 @@ from sandex.exchange import (
 )
 from sandex.exchange.venue import MAKER, TAKER, OrderRecord, TradeRecord, Venue
 from sandex.keys import Mode, PolicyViolation, RiskPolicy
+from sandex.service.ports import History
 from sandex.service.trading import Durability, TradingService
 from sandex.storage.exchange_store import SqlExchangeStore
 from support import make_user
@@ -100,17 +101,11 @@ def stored_balances(trading: TradingService) -> dict[tuple[int, str], tuple[int,
 def trades_of(
     trading: TradingService, account: int, order_id: int | None = None
 ) -> list[TradeRecord]:
-    return asyncio.run(
-        trading.my_trades(
-            account, SYMBOL, order_id=order_id, from_id=None, start=None, end=None, limit=500
-        )
-    )
+    return asyncio.run(trading.my_trades(account, SYMBOL, History(), order_id))
 
 
 def orders_of(trading: TradingService, account: int) -> list[tuple[int, OrderStatus]]:
-    found = asyncio.run(
-        trading.all_orders(account, SYMBOL, from_id=None, start=None, end=None, limit=500)
-    )
+    found = asyncio.run(trading.all_orders(account, SYMBOL, History()))
     return [(o.order_id, o.status) for o in found]
 
 

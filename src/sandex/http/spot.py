@@ -37,6 +37,7 @@ from sandex.http.errors import BadParameters
 from sandex.http.routes import Call, RouteTable, Security
 from sandex.keys import Access, Operation, Permission
 from sandex.service import Principal
+from sandex.service.ports import History
 from sandex.service.trading import TradingService
 
 __all__ = ["routes"]
@@ -101,6 +102,13 @@ def _limit(params: Mapping[str, str], default: int = _DEFAULT_LIMIT) -> int:
     if not 1 <= limit <= _MAX_LIMIT:
         raise BadParameters(-1130, "Data sent for parameter 'limit' is not valid.")
     return limit
+
+
+def _history(params: Mapping[str, str], from_name: str) -> History:
+    """The page of history asked for: from an id (``from_name``), or a time window."""
+    return History(
+        _int(params, from_name), _int(params, "startTime"), _int(params, "endTime"), _limit(params)
+    )
 
 
 def _enum(params: Mapping[str, str], name: str, kind: Any, error: Rejected) -> Any:
@@ -473,15 +481,8 @@ async def all_orders(call: Call) -> object:
     """The account's orders on a symbol: open, canceled or filled."""
     p = _principal(call)
     symbol = _symbol(call)
-    params = call.params
-    orders = await _exchange(call).all_orders(
-        p.user_id,
-        symbol.name,
-        from_id=_int(params, "orderId"),
-        start=_int(params, "startTime"),
-        end=_int(params, "endTime"),
-        limit=_limit(params),
-    )
+    window = _history(call.params, "orderId")
+    orders = await _exchange(call).all_orders(p.user_id, symbol.name, window)
     return [_order_view(symbol, o) for o in orders]
 
 
@@ -490,16 +491,9 @@ async def my_trades(call: Call) -> object:
     """The account's trades on a symbol."""
     p = _principal(call)
     symbol = _symbol(call)
-    params = call.params
-    trades = await _exchange(call).my_trades(
-        p.user_id,
-        symbol.name,
-        order_id=_int(params, "orderId"),
-        from_id=_int(params, "fromId"),
-        start=_int(params, "startTime"),
-        end=_int(params, "endTime"),
-        limit=_limit(params),
-    )
+    window = _history(call.params, "fromId")
+    order_id = _int(call.params, "orderId")
+    trades = await _exchange(call).my_trades(p.user_id, symbol.name, window, order_id)
     return [_trade_view(symbol, t, p.user_id) for t in trades]
 
 

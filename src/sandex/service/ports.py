@@ -32,6 +32,7 @@ __all__ = [
     "PendingCredit",
     "PendingShock",
     "StoredExchange",
+    "History",
     "Batch",
     "ExchangeStore",
 ]
@@ -250,6 +251,17 @@ class PendingShock(NamedTuple):
     duration_ms: int
 
 
+class History(NamedTuple):
+    """Which stretch of an account's orders or trades to read, as Binance pages them:
+    from an id on, or in a time window (oldest first from ``start`` alone, newest
+    ``limit`` otherwise)."""
+
+    from_id: int | None = None
+    start: int | None = None
+    end: int | None = None
+    limit: int = 500
+
+
 class StoredExchange(NamedTuple):
     balances: list[tuple[int, str, int, int]]
     open_orders: list[OrderRecord]
@@ -302,24 +314,7 @@ class ExchangeStore(Protocol):
     def order(
         self, account: int, symbol: str, order_id: int | None, client_order_id: str | None
     ) -> OrderRecord | None: ...
-    def orders(
-        self,
-        account: int,
-        symbol: str,
-        *,
-        from_id: int | None,
-        start: int | None,
-        end: int | None,
-        limit: int,
-    ) -> list[OrderRecord]: ...
+    def orders(self, account: int, symbol: str, window: History) -> list[OrderRecord]: ...
     def trades(
-        self,
-        account: int,
-        symbol: str,
-        *,
-        order_id: int | None,
-        from_id: int | None,
-        start: int | None,
-        end: int | None,
-        limit: int,
+        self, account: int, symbol: str, window: History, order_id: int | None = None
     ) -> list[TradeRecord]: ...

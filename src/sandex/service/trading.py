@@ -43,7 +43,7 @@ from sandex.exchange.venue import (
     Venue,
 )
 from sandex.keys import RiskPolicy
-from sandex.service.ports import Batch, BookRow, ExchangeStore, PendingCredit
+from sandex.service.ports import Batch, BookRow, ExchangeStore, History, PendingCredit
 
 __all__ = ["TradingService", "Durability", "SYSTEM_FUNDING"]
 
@@ -362,44 +362,13 @@ class TradingService:
             return found
         return await self.read(lambda: self.store.order(account, symbol, order_id, cid))
 
-    async def all_orders(
-        self,
-        account: int,
-        symbol: str,
-        *,
-        from_id: int | None,
-        start: int | None,
-        end: int | None,
-        limit: int,
-    ) -> list[OrderRecord]:
-        return await self.read(
-            lambda: self.store.orders(
-                account, symbol, from_id=from_id, start=start, end=end, limit=limit
-            )
-        )
+    async def all_orders(self, account: int, symbol: str, window: History) -> list[OrderRecord]:
+        return await self.read(lambda: self.store.orders(account, symbol, window))
 
     async def my_trades(
-        self,
-        account: int,
-        symbol: str,
-        *,
-        order_id: int | None,
-        from_id: int | None,
-        start: int | None,
-        end: int | None,
-        limit: int,
+        self, account: int, symbol: str, window: History, order_id: int | None = None
     ) -> list[TradeRecord]:
-        return await self.read(
-            lambda: self.store.trades(
-                account,
-                symbol,
-                order_id=order_id,
-                from_id=from_id,
-                start=start,
-                end=end,
-                limit=limit,
-            )
-        )
+        return await self.read(lambda: self.store.trades(account, symbol, window, order_id))
 
     # -- credits and the simulated market -----------------------------------------------
 

@@ -9,7 +9,14 @@ from sqlalchemy import Connection, Engine, Table, and_, or_, select, update
 
 from sandex.exchange import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
 from sandex.exchange.venue import OrderRecord, TradeRecord
-from sandex.service.ports import Batch, BookRow, PendingCredit, PendingShock, StoredExchange
+from sandex.service.ports import (
+    Batch,
+    BookRow,
+    History,
+    PendingCredit,
+    PendingShock,
+    StoredExchange,
+)
 from sandex.storage.tables import (
     balances,
     credits,
@@ -203,16 +210,8 @@ class SqlExchangeStore:
             row = conn.execute(q).first()
         return None if row is None else _order(row)
 
-    def orders(
-        self,
-        account: int,
-        symbol: str,
-        *,
-        from_id: int | None,
-        start: int | None,
-        end: int | None,
-        limit: int,
-    ) -> list[OrderRecord]:
+    def orders(self, account: int, symbol: str, window: History) -> list[OrderRecord]:
+        from_id, start, end, limit = window
         c = spot_orders.c
         q = select(spot_orders).where(c.account == account, c.symbol == symbol)
         if from_id is not None:
@@ -233,16 +232,9 @@ class SqlExchangeStore:
             return [_order(r) for r in conn.execute(q).all()]
 
     def trades(
-        self,
-        account: int,
-        symbol: str,
-        *,
-        order_id: int | None,
-        from_id: int | None,
-        start: int | None,
-        end: int | None,
-        limit: int,
+        self, account: int, symbol: str, window: History, order_id: int | None = None
     ) -> list[TradeRecord]:
+        from_id, start, end, limit = window
         c = spot_trades.c
         mine = or_(c.buyer == account, c.seller == account)
         q = select(spot_trades).where(c.symbol == symbol, mine)
