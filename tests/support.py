@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import sys
 from urllib.parse import urlencode
 
 import pyotp
+import pytest
 
 from sandex.accounts import HashParams, User
 from sandex.accounts.totp import TOTP_STEP_MS
 from sandex.bootstrap import Sandex
+from sandex.cli import run
 from sandex.keys import IpAllowlist, KeySettings, Permission
 from sandex.keys.material import PrivateKey
 from sandex.keys.signing import encode_signature_param, sign_hmac, sign_with_private_key
@@ -91,3 +96,36 @@ def signed_request(
     headers = {} if api_key is None else {"x-mbx-apikey": api_key}
     query, body = (b"", wire.encode()) if in_body else (wire.encode(), b"")
     return SignedRequest(method, path, query, body, headers, ip)
+
+
+class Cli:
+    """Runs ``sandex …`` in process: (exit code, stdout, stderr), and checks on them."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+        self.capsys = capsys
+        self.monkeypatch = monkeypatch
+
+    def __call__(self, *args: str, stdin: str = "") -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        self.monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = run(list(args))
+        captured = self.capsys.readouterr()
+        return code, captured.out, captured.err
+
+    def json(self, *args: str, stdin: str = "") -> object:
+        code, out, err = self(*args, "--json", stdin=stdin)
+        assert code == 0, err
+        return json.loads(out)
+
+    def ok(self, *args: str, stdin: str = "") -> str:
+        code, out, err = self(*args, stdin=stdin)
+        assert code == 0, err
+        return out
+
+    def fails(self, *args: str, stdin: str = "") -> str:
+        code, out, err = self(*args, stdin=stdin)
+        assert code == 1, (code, out, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), err
+        assert "Traceback" not in err + out
+        return lines[0]

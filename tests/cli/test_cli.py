@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sqlite3
@@ -16,44 +15,12 @@ import pytest
 
 from conftest import PG_URL
 from sandex.bootstrap import open_sandex
-from sandex.cli import run
 from sandex.config import Settings
 from sandex.keys import is_api_key, is_secret
 from sandex.keys.material import load_private_key
-from support import signed_request
+from support import Cli, signed_request
 
 PASSWORD = "correct horse battery staple"
-
-
-class Cli:
-    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-        self.capsys = capsys
-        self.monkeypatch = monkeypatch
-
-    def __call__(self, *args: str, stdin: str = "") -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        self.monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        code = run(list(args))
-        captured = self.capsys.readouterr()
-        return code, captured.out, captured.err
-
-    def json(self, *args: str, stdin: str = "") -> object:
-        code, out, err = self(*args, "--json", stdin=stdin)
-        assert code == 0, err
-        return json.loads(out)
-
-    def ok(self, *args: str, stdin: str = "") -> str:
-        code, out, err = self(*args, stdin=stdin)
-        assert code == 0, err
-        return out
-
-    def fails(self, *args: str, stdin: str = "") -> str:
-        code, out, err = self(*args, stdin=stdin)
-        assert code == 1, (code, out, err)
-        lines = err.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), err
-        assert "Traceback" not in err + out
-        return lines[0]
 
 
 @pytest.fixture

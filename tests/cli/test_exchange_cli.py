@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import io
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,43 +16,13 @@ import pytest
 from sqlalchemy import select
 
 from sandex.bootstrap import MarketSchedule, Sandex, build_trading, open_sandex
-from sandex.cli import run
 from sandex.config import Settings
 from sandex.storage.exchange_store import SqlExchangeStore
 from sandex.storage.tables import credits, market_shocks
-from support import FAST_HASH, PG_URL, make_user
+from support import FAST_HASH, PG_URL, Cli, make_user
 
 EMAIL = "alice@example.com"
 UNIT = 10**8
-
-
-class Cli:
-    """Runs ``sandex …`` in process; returns (exit code, stdout, stderr)."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-        self.capsys = capsys
-        self.monkeypatch = monkeypatch
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        self.monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-        code = run(list(args))
-        captured = self.capsys.readouterr()
-        return code, captured.out, captured.err
-
-    def ok(self, *args: str) -> str:
-        code, out, err = self(*args)
-        assert code == 0, err
-        return out
-
-    def fails(self, *args: str) -> str:
-        """The one-line error of a refused command (exit code 1, no traceback)."""
-        code, out, err = self(*args)
-        assert code == 1, (code, out, err)
-        lines = err.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), err
-        assert "Traceback" not in err + out
-        return lines[0]
 
 
 @pytest.fixture

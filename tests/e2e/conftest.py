@@ -44,6 +44,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_group(proc: subprocess.Popen[bytes], first: int, timeout: float) -> int:
+    """Send ``first`` to ``proc``'s process group, SIGKILL it if it is still there after
+    ``timeout`` seconds; its exit code."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, first)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+    return proc.returncode
+
+
 def server_env(**extra: str) -> dict[str, str]:
     """This process's environment without any SANDEX_* setting, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SANDEX_")}
@@ -93,23 +112,9 @@ class Server:
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int:
         """SIGTERM to the process group; SIGKILL if it is still there after ``timeout``."""
-        if self.stopped_with is not None:
-            return self.stopped_with
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait()
-        self.stopped_with = self.proc.returncode
-        return self.proc.returncode
+        if self.stopped_with is None:
+            self.stopped_with = stop_group(self.proc, signal.SIGTERM, timeout)
+        return self.stopped_with
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
@@ -221,6 +226,21 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("sandex-e2e")
     with running(tmp / "data", tmp / "server.log") as server:
         yield server
+
+
+@pytest.fixture
+def base(sqlite_server: Server) -> str:
+    """The module server's base URL."""
+    return sqlite_server.base
+
+
+@pytest.fixture
+def server_alive(sqlite_server: Server) -> Iterator[None]:
+    """Fails the test if the module server died during it (use with ``usefixtures``)."""
+    yield
+    assert sqlite_server.proc.poll() is None, (
+        f"the server died during the test:\n{sqlite_server.log_tail()}"
+    )
 
 
 @pytest.fixture(scope="module")

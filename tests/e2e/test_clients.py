@@ -13,7 +13,7 @@ import dataclasses
 import os
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import ccxt
@@ -60,17 +60,7 @@ def cli(
     return call
 
 
-@pytest.fixture
-def base(sqlite_server: Server) -> str:
-    return sqlite_server.base
-
-
-@pytest.fixture(autouse=True)
-def _server_alive(sqlite_server: Server) -> Iterator[None]:
-    yield
-    assert sqlite_server.proc.poll() is None, (
-        f"the server died during the test:\n{sqlite_server.log_tail()}"
-    )
+pytestmark = pytest.mark.usefixtures("server_alive")
 
 
 def _key(operator: Sandex, label: str, **kwargs: Any) -> Credentials:

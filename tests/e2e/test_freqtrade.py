@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from e2e.clients import Credentials, ccxt_client, new_key
-from e2e.conftest import Server
+from e2e.conftest import Server, stop_group
 from sandex.bootstrap import Sandex
 from sandex.keys import Permission
 
@@ -198,20 +198,7 @@ class FreqtradeRun:
     def stop(self) -> int:
         """SIGINT (freqtrade's Ctrl-C: it closes its database and exchange cleanly);
         SIGKILL if it is still there after STOP_TIMEOUT_S."""
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGINT)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_group(self.proc, signal.SIGINT, STOP_TIMEOUT_S)
 
 
 def _why(run: FreqtradeRun, server: Server) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -48,17 +48,7 @@ Balances = dict[str, tuple[Decimal, Decimal]]
 # -- fixtures and helpers ------------------------------------------------------------------
 
 
-@pytest.fixture
-def base(sqlite_server: Server) -> str:
-    return sqlite_server.base
-
-
-@pytest.fixture(autouse=True)
-def _server_alive(sqlite_server: Server) -> Iterator[None]:
-    yield
-    assert sqlite_server.proc.poll() is None, (
-        f"the server died during the test:\n{sqlite_server.log_tail()}"
-    )
+pytestmark = pytest.mark.usefixtures("server_alive")
 
 
 @pytest.fixture

@@ -9,14 +9,12 @@ as a user of its own, who starts with 10,000 USDT.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from e2e.clients import BinanceAPIException, binance_client, new_key
-from e2e.conftest import Server
 from sandex.bootstrap import Sandex
 from sandex.keys import Permission
 
@@ -27,17 +25,7 @@ FEE_RATE = Decimal("0.001")
 ZERO = Decimal(0)
 
 
-@pytest.fixture
-def base(sqlite_server: Server) -> str:
-    return sqlite_server.base
-
-
-@pytest.fixture(autouse=True)
-def _server_alive(sqlite_server: Server) -> Iterator[None]:
-    yield
-    assert sqlite_server.proc.poll() is None, (
-        f"the server died during the test:\n{sqlite_server.log_tail()}"
-    )
+pytestmark = pytest.mark.usefixtures("server_alive")
 
 
 def _client(operator: Sandex, base: str, name: str) -> Any:
