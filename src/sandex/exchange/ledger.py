@@ -81,6 +81,8 @@ def fee_units(amount: int, rate: Decimal) -> int:
 class Ledger:
     def __init__(self) -> None:
         self._balances: dict[tuple[int, str], Balance] = {}
+        self._accounts: dict[int, dict[str, Balance]] = {}
+        """The same balances by account, then asset (an account's read is O(its assets))."""
         self._holds: dict[Hashable, _Hold] = {}
 
     # -- reading -----------------------------------------------------------------------
@@ -90,11 +92,8 @@ class Ledger:
         return Balance(found.free, found.locked) if found else Balance()
 
     def balances(self, account: int) -> dict[str, Balance]:
-        return {
-            asset: Balance(b.free, b.locked)
-            for (owner, asset), b in sorted(self._balances.items())
-            if owner == account
-        }
+        mine = self._accounts.get(account, {})
+        return {asset: Balance(b.free, b.locked) for asset, b in sorted(mine.items())}
 
     def held(self, key: Hashable) -> int:
         """What the hold ``key`` (an open order) still has locked; 0 if none."""
@@ -215,7 +214,8 @@ class Ledger:
         if self._balances or self._holds:
             raise LedgerError("restore needs an empty ledger")
         for account, asset, free, locked in balances:
-            self._balances[(account, asset)] = Balance(free, locked)
+            self._balances[(account, asset)] = b = Balance(free, locked)
+            self._accounts.setdefault(account, {})[asset] = b
         for key, account, asset, remaining in holds:
             self._holds[key] = _Hold(account, asset, remaining)
         unbalanced = {a: t for a, t in self.totals().items() if t}
@@ -250,6 +250,7 @@ class Ledger:
             b = balances.get((account, asset))
             if b is None:
                 b = balances[(account, asset)] = Balance()
+                self._accounts.setdefault(account, {})[asset] = b
             if bucket is FREE or bucket == FREE:
                 b.free += amount
             else:
