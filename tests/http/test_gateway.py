@@ -416,12 +416,14 @@ def test_order_count_headers_on_order_routes(make_gateway: Callable[..., Setup])
     client = AsgiClient(Gateway(base.services, binance_routes.merged(extra)))
     api_key, secret = _key(sx, permissions=Permission.SPOT_TRADE, ips=("127.0.0.1",))
     h = {"X-MBX-APIKEY": api_key}
-    r1 = client.post("/api/v3/order?" + signed_query(secret), headers=h)
-    r2 = client.post("/api/v3/order?" + signed_query(secret), headers=h)
+    # a distinct parameter each: two requests signed in one millisecond would be a replay
+    r1, r2, r3 = (
+        client.post("/api/v3/order?" + signed_query(secret, [("n", str(n))]), headers=h)
+        for n in range(3)
+    )
     assert (r1.headers["x-mbx-order-count-10s"], r2.headers["x-mbx-order-count-10s"]) == ("1", "2")
     assert r2.headers["x-mbx-order-count-1d"] == "2"
-    r3 = client.post("/api/v3/order?" + signed_query(secret), headers=h)
-    assert r3.status_code == 429 and "10 SECOND" in r3.json()["msg"]
+    assert r3.status_code == 429 and "10 SECOND" in r3.json()["msg"], r3.text
     events = _audit(sx, api_key[:12])
     assert any(
         e == "auth.denied" and (reason or "").startswith("rate limited") for e, _, reason in events
