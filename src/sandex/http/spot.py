@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, Final
 
 from sandex.exchange import (
@@ -500,12 +501,30 @@ async def my_trades(call: Call) -> object:
 # -- account ----------------------------------------------------------------------------------
 
 
+_SPOT_TRADE, _WITHDRAW, _DEPOSIT = (
+    int(Permission.SPOT_TRADE),
+    int(Permission.WITHDRAW),
+    int(Permission.DEPOSIT),
+)
+_COMMISSIONS: dict[tuple[Decimal, Decimal], tuple[int, int, dict[str, str]]] = {}
+
+
+def _commissions(exchange: TradingService) -> tuple[int, int, dict[str, str]]:
+    """The fee fields of ``/api/v3/account`` (in basis points, and as rates), made once."""
+    fees = (exchange.venue.maker_fee, exchange.venue.taker_fee)
+    found = _COMMISSIONS.get(fees)
+    if found is None:
+        maker, taker = fees
+        rates = {"maker": f"{maker:.8f}", "taker": f"{taker:.8f}", "buyer": _ZERO, "seller": _ZERO}
+        found = _COMMISSIONS[fees] = (int(maker * 10_000), int(taker * 10_000), rates)
+    return found
+
+
 @routes.endpoint("GET", "/api/v3/account", security=Security.USER_DATA, weight=20)
 def account(call: Call) -> object:
     """Balances (free and locked per asset), commissions and what the key may do."""
     p = _principal(call)
     exchange = _exchange(call)
-    venue = exchange.venue
     omit_zero = call.params.get("omitZeroBalances", "").lower() == "true"
     balances = [
         {
@@ -516,21 +535,17 @@ def account(call: Call) -> object:
         for asset, (free, locked) in exchange.balances(p.user_id).items()
         if not omit_zero or free or locked
     ]
-    trade = bool(int(p.permissions) & int(Permission.SPOT_TRADE))
+    perms = int(p.permissions)
+    maker, taker, rates = _commissions(exchange)
     return {
-        "makerCommission": int(venue.maker_fee * 10_000),
-        "takerCommission": int(venue.taker_fee * 10_000),
+        "makerCommission": maker,
+        "takerCommission": taker,
         "buyerCommission": 0,
         "sellerCommission": 0,
-        "commissionRates": {
-            "maker": f"{venue.maker_fee:.8f}",
-            "taker": f"{venue.taker_fee:.8f}",
-            "buyer": _ZERO,
-            "seller": _ZERO,
-        },
-        "canTrade": trade,
-        "canWithdraw": bool(int(p.permissions) & int(Permission.WITHDRAW)),
-        "canDeposit": bool(int(p.permissions) & int(Permission.DEPOSIT)),
+        "commissionRates": rates,
+        "canTrade": bool(perms & _SPOT_TRADE),
+        "canWithdraw": bool(perms & _WITHDRAW),
+        "canDeposit": bool(perms & _DEPOSIT),
         "brokered": False,
         "requireSelfTradePrevention": False,
         "preventSor": False,
