@@ -7,6 +7,7 @@ builds. Nothing happens at import time.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -310,6 +311,16 @@ def build_trading(sx: Sandex) -> TradingService:
     )
 
 
+def tune_gc() -> None:
+    """Keep Python's cyclic garbage collector off the request path of a server: what
+    start-up built (books, order records, market history, imported modules) is moved
+    out of its reach, and it runs less often. Measured with bench/orders.py: p99 at 32
+    connections from 70-110 ms to about 20 ms, throughput up by a quarter. Reference
+    counting still frees everything that is not a cycle at once."""
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 1000)
+
+
 class MarketSchedule:
     """Runs the exchange inside the server's event loop: rebuilds it from storage at
     start-up, steps the simulated market every ``market_tick_ms``, applies operator
@@ -322,6 +333,7 @@ class MarketSchedule:
 
     def start(self) -> None:
         self.trading.start(self.sx.clock.now())
+        tune_gc()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
@@ -340,9 +352,14 @@ class MarketSchedule:
                 now = clock.now()
                 polls += 1
                 if polls % max(1, round(0.5 / interval)) == 0:
-                    credits = await loop.run_in_executor(None, store.pending_credits)
+                    # SQLite answers these small reads faster than a thread hop, which
+                    # would also fight the loop for the GIL; PostgreSQL waits on the network
+                    if store.network:
+                        credits = await loop.run_in_executor(None, store.pending_credits)
+                        shocks = await loop.run_in_executor(None, store.pending_shocks, now)
+                    else:
+                        credits, shocks = store.pending_credits(), store.pending_shocks(now)
                     trading.apply_credits(credits)
-                    shocks = await loop.run_in_executor(None, store.pending_shocks, now)
                     for shock in shocks:
                         trading.shock(shock.symbol, float(shock.factor), shock.duration_ms, now)
                 if polls % max(1, round(2.0 / interval)) == 0:

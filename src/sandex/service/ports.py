@@ -35,6 +35,7 @@ __all__ = [
     "History",
     "Batch",
     "ExchangeStore",
+    "StorageBusy",
 ]
 
 
@@ -301,7 +302,15 @@ class Batch:
         )
 
 
+class StorageBusy(Exception):
+    """Another writer holds the database right now; try again in a moment (raised only
+    where waiting would block the event loop: the SQLite exchange writer)."""
+
+
 class ExchangeStore(Protocol):
+    network: bool
+    """Whether its calls wait on a network round trip (then worth a thread)."""
+
     def write(self, batch: Batch) -> None: ...
     def close(self) -> None: ...
     def checkpoint(self) -> None: ...

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -43,7 +44,14 @@ from sandex.exchange.venue import (
     Venue,
 )
 from sandex.keys import RiskPolicy
-from sandex.service.ports import Batch, BookRow, ExchangeStore, History, PendingCredit
+from sandex.service.ports import (
+    Batch,
+    BookRow,
+    ExchangeStore,
+    History,
+    PendingCredit,
+    StorageBusy,
+)
 
 __all__ = ["TradingService", "Durability", "SYSTEM_FUNDING"]
 
@@ -51,6 +59,7 @@ _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 Durability = Literal["group", "transaction"]
+_BUSY_PAUSE_S: Final = 0.001
 SYSTEM_FUNDING: Final = Decimal(10) ** 9
 """What the simulated makers and takers are topped up to, in USDT terms per asset."""
 
@@ -85,7 +94,7 @@ class TradingService:
         self._credits_seen: set[int] = set()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="sandex-exchange-writer")
         self._unwritten: Batch | None = None
-        self._inline = not getattr(store, "network", False)
+        self._inline = not store.network
         """Write on the event loop (SQLite: no round trips to wait out, and a writer
         thread would fight the loop for the GIL) or on the writer thread (PostgreSQL)."""
 
@@ -134,7 +143,7 @@ class TradingService:
             self._run(self.simulation.step(now, self._last_prices()), now)
         self.apply_credits(self.store.pending_credits())
         self._applied += 1
-        self._write(self._batch(now))
+        self._write_waiting(self._batch(now))
         self._committed = self._applied
 
     def _fund_system(self, now: int) -> None:
@@ -236,7 +245,12 @@ class TradingService:
         if target <= self._committed:
             return
         if self.durability == "transaction":
-            self._write_kept(self._batch_now())
+            while True:
+                try:
+                    self._write_kept(self._batch_now())
+                    break
+                except StorageBusy:  # another writer has the database: a moment
+                    await asyncio.sleep(_BUSY_PAUSE_S)
             self._committed = max(self._committed, target)
             return
         loop = asyncio.get_running_loop()
@@ -267,6 +281,9 @@ class TradingService:
                         self._write_kept(batch)
                     else:
                         await loop.run_in_executor(self._executor, self._write_kept, batch)
+                except StorageBusy:  # another writer has the database: a moment
+                    await asyncio.sleep(_BUSY_PAUSE_S)
+                    continue
                 except Exception:  # kept for the next try: the waiting requests wait on
                     _log.exception("the exchange's storage write failed; retrying")
                     await asyncio.sleep(pause)
@@ -287,6 +304,19 @@ class TradingService:
 
     def _write(self, batch: Batch) -> None:
         self.store.write(batch)
+
+    def _write_waiting(self, batch: Batch, tries: int = 6000) -> None:
+        """Write ``batch``, waiting out another writer (5 ms a try, 30 s in all; at
+        start-up and shutdown only: it blocks the thread)."""
+        for left in range(tries - 1, -1, -1):
+            try:
+                self._write_kept(batch)
+                return
+            except StorageBusy:
+                if not left:
+                    raise
+                time.sleep(0.005)
+                batch, self._unwritten = self._unwritten or batch, None
 
     def _write_kept(self, batch: Batch) -> None:
         """Write ``batch``; if that fails, keep it to go out with the next one.
@@ -329,7 +359,7 @@ class TradingService:
         """Write what is left and stop the writer thread (at shutdown)."""
         try:
             if self.venue.pending() or self._credits_applied or self._unwritten is not None:
-                self._write_kept(self._batch_now())
+                self._write_waiting(self._batch_now())
         finally:
             self._executor.shutdown(wait=True)
             self.store.close()

@@ -3,6 +3,7 @@ per batch, and read back to rebuild the books after a restart."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, and_, or_, select, update
@@ -15,6 +16,7 @@ from sandex.service.ports import (
     History,
     PendingCredit,
     PendingShock,
+    StorageBusy,
     StoredExchange,
 )
 from sandex.storage.tables import (
@@ -80,13 +82,23 @@ class SqlExchangeStore:
         now = batch.now
         if self._writer is None:
             self._writer = self._engine.raw_connection()
-            if not self.network:  # checkpoints run off the request path (checkpoint())
-                self._writer.cursor().execute("PRAGMA wal_autocheckpoint=0")
+            if not self.network:
+                cursor = self._writer.cursor()
+                # checkpoints run off the request path (see checkpoint())
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
+                # never sleep in SQLite's busy handler on the event loop: say so at once
+                # (StorageBusy) and let the caller come back in a millisecond
+                cursor.execute("PRAGMA busy_timeout=0")
         conn = self._writer
         try:
             cursor = conn.cursor()
             if not self.network:  # SQLite runs in autocommit mode here: take the lock now
-                cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    cursor.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    if "locked" in str(exc) or "busy" in str(exc):
+                        raise StorageBusy(str(exc)) from None
+                    raise
             run = cursor.executemany
             if batch.orders:
                 run(sql["orders"], [_order_values(o) for o in batch.orders])
