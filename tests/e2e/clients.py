@@ -204,14 +204,17 @@ def signed_get(
     *,
     timestamp: int | None = None,
     params: list[tuple[str, str]] | None = None,
+    source: str | None = None,
 ) -> httpx.Response:
-    """One HMAC-signed GET on a new connection (a new httpx client each time)."""
+    """One HMAC-signed GET on a new connection (a new httpx client each time), from the
+    local address ``source`` if given (127.0.0.2 is another client to the server)."""
     assert creds.secret is not None
     items = list(params or [])
     items.append(("timestamp", str(now_ms() if timestamp is None else timestamp)))
     payload = urlencode(items)
     query = f"{payload}&signature={sign_hmac(creds.secret, payload.encode())}"
-    with httpx.Client(timeout=5.0, trust_env=False) as client:
+    transport = httpx.HTTPTransport(local_address=source) if source else None
+    with httpx.Client(timeout=5.0, trust_env=False, transport=transport) as client:
         return client.get(f"{base}{path}?{query}", headers={"X-MBX-APIKEY": creds.api_key})
 
 

@@ -173,12 +173,12 @@ def test_two_workers_share_the_replay_cache_and_see_revocations(
         assert _ok(signed_get(server.base, creds))
         assert _ok(signed_get(server.base, doomed))
 
-    # the same signed request twice, on two connections: the second is a replay,
-    # whichever worker takes it (the replay cache is in Redis)
+    # the same signed request twice, on two connections, the second from another address:
+    # it is a replay, whichever worker takes it (the replay cache is in Redis)
     for _ in range(5):
         timestamp = now_ms()
         assert _ok(signed_get(server.base, creds, timestamp=timestamp))
-        again = signed_get(server.base, creds, timestamp=timestamp)
+        again = signed_get(server.base, creds, timestamp=timestamp, source="127.0.0.2")
         assert again.status_code >= 400
         assert _code(again) == -1021, again.text
         assert "replay" in again.json()["msg"]

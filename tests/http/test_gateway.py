@@ -152,8 +152,8 @@ def test_every_method_authenticates_params_from_query_or_body(
     api_key, secret = _key(sx)
     for method in ("GET", "POST", "PUT", "DELETE"):
         for where in ("query", "body"):
-            # a distinct payload each time: the same signature is refused as a replay even on
-            # another method or path (the signature covers neither)
+            # a distinct payload each time: the same signature would be a replay on
+            # another method or path from anywhere but its first address
             signed = signed_query(secret, [("orderId", "7"), ("x", "a b/c"), ("n", method + where)])
             if where == "query":
                 r = client.request(
@@ -319,11 +319,24 @@ def test_revoked_key_is_refused_at_once_and_every_decision_is_audited(
 
 
 def test_replayed_request_is_refused(gw: Setup, client: AsgiClient) -> None:
-    sx, _ = gw
+    sx, gateway = gw
     api_key, secret = _key(sx)
+    h = {"X-MBX-APIKEY": api_key}
     url = "/sapi/v1/account/apiRestrictions?" + signed_query(secret)
-    assert client.get(url, headers={"X-MBX-APIKEY": api_key}).status_code == 200
-    r = client.get(url, headers={"X-MBX-APIKEY": api_key})
+    assert client.get(url, headers=h).status_code == 200
+    # the client that sent a read may send it again (two identical reads in one ms)...
+    assert client.get(url, headers=h).status_code == 200
+    # ...a copy of it from anywhere else is a replay
+    r = AsgiClient(gateway, ip="203.0.113.9").get(url, headers=h)
+    assert (r.status_code, r.json()["code"]) == (400, -1021) and "replay" in r.json()["msg"]
+    # and a trade request is answered once, whoever sends it again
+    trader, trade_secret = _key(sx, permissions=Permission.SPOT_TRADE, ips=("127.0.0.1",))
+    order = "/api/v3/order/test?" + signed_query(
+        trade_secret,
+        [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.001")],
+    )
+    assert client.post(order, headers={"X-MBX-APIKEY": trader}).status_code == 200
+    r = client.post(order, headers={"X-MBX-APIKEY": trader})
     assert r.json()["code"] == -1021 and "replay" in r.json()["msg"]
 
 

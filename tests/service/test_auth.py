@@ -6,6 +6,8 @@ audit entry it leaves.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -323,14 +325,44 @@ def test_step4_public_key_signatures_verify_and_forgeries_do_not(sandex: Sandex,
 # -- step 5: replay (-1021 with a clear message) -------------------------------------
 
 
-def test_step5_the_same_signed_request_is_accepted_once(sandex: Sandex, hmac_key) -> None:
+def test_step5_a_captured_read_replayed_from_another_address_is_refused(
+    sandex: Sandex, hmac_key
+) -> None:
     request = signed_request(hmac_key.api_key, secret=hmac_key.secret, timestamp=NOW)
     sandex.auth.authenticate(request, NOW)
-    exc = refused(sandex, request, now=NOW + 10)
+    stolen = dataclasses.replace(request, client_ip="203.0.113.9")
+    exc = refused(sandex, stolen, now=NOW + 10)
     assert isinstance(exc, RequestReplayed)
     assert exc.code == -1021
     assert "already received" in exc.msg
     assert last_event(sandex) == ("auth.denied", "replayed signature")
+
+
+def test_step5_a_read_repeated_by_the_address_that_sent_it_passes(sandex: Sandex, hmac_key) -> None:
+    """An unmodified client on the same machine can send two identical reads inside one
+    millisecond (python-binance's get_account twice): both are answered."""
+    request = signed_request(hmac_key.api_key, secret=hmac_key.secret, timestamp=NOW)
+    sandex.auth.authenticate(request, NOW)
+    sandex.auth.authenticate(request, NOW + 1)
+
+
+def test_step5_a_trade_request_is_accepted_once_even_from_the_same_address(
+    sandex: Sandex,
+) -> None:
+    user = make_user(sandex, now=NOW)
+    issued = make_key(sandex, user, now=NOW, permissions=Permission.SPOT_TRADE, ips=("127.0.0.1",))
+    trade = Access(Permission.SPOT_TRADE, Operation.PLACE_ORDER)
+    request = signed_request(
+        issued.api_key, secret=issued.secret, timestamp=NOW, method="POST", path="/api/v3/order"
+    )
+    sandex.auth.authenticate(request, NOW, trade)
+    exc = refused(sandex, request, now=NOW + 1, access=trade)
+    assert isinstance(exc, RequestReplayed)
+    # nor does a read's signature, seen first, become usable for a trade request
+    read = signed_request(issued.api_key, secret=issued.secret, timestamp=NOW + 5)
+    sandex.auth.authenticate(read, NOW + 5)
+    as_trade = dataclasses.replace(read, method="DELETE", path="/api/v3/openOrders")
+    assert isinstance(refused(sandex, as_trade, now=NOW + 6, access=trade), RequestReplayed)
 
 
 def test_step5_a_re_encoded_signature_is_still_a_replay(sandex: Sandex) -> None:
@@ -361,7 +393,8 @@ def test_step5_a_re_encoded_signature_is_still_a_replay(sandex: Sandex) -> None:
         signature=raw.replace("+", "%2b").replace("/", "%2f"),
     )
     assert unquote(lower.query.decode()) == unquote(encoded.query.decode())
-    assert refused(sandex, lower, now=NOW + 1).code == -1021
+    elsewhere = dataclasses.replace(lower, client_ip="203.0.113.9")
+    assert refused(sandex, elsewhere, now=NOW + 1).code == -1021
 
 
 def test_step5_distinct_requests_in_the_same_millisecond_both_pass(

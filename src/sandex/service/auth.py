@@ -157,8 +157,12 @@ class Authenticator:
                     token = verify(entry.verify, payload, signature)
                 except BadSignature:
                     raise SignatureInvalid from None
-            # 5. replay
-            if not self._first_use(token, (ts_us + rw_us) // 1000 + 1, now):
+            # 5. replay. A read may repeat from the address that sent it first: an
+            # unmodified client on the same machine can send two identical reads (say,
+            # python-binance's get_account twice) inside one millisecond; a captured
+            # read replayed from elsewhere, and any repeated trade request, is refused.
+            owner = request.client_ip.encode() if access is _READ else b""
+            if not self._first_use(token, (ts_us + rw_us) // 1000 + 1, now, owner):
                 raise RequestReplayed
             # 6. IP allowlist
             if entry.allowlist is not None and not entry.ip_allowed(request.client_ip):

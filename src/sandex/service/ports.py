@@ -215,10 +215,12 @@ class KeyringSource(Protocol):
 
 
 class ReplayGuard(Protocol):
-    def first_use(self, token: bytes, expires_at: int, now: int) -> bool:
-        """Remember ``token`` until ``expires_at``; False if it was already seen.
+    def first_use(self, token: bytes, expires_at: int, now: int, owner: bytes = b"") -> bool:
+        """Remember ``token`` (and ``owner``) until ``expires_at``; False if it was
+        already seen, unless ``owner`` is not empty and the same as the first time.
 
-        Atomic: of two callers presenting one token, exactly one gets True.
+        Atomic: of two callers presenting one token, exactly one gets True (when they
+        name no owner, or different ones).
         """
         ...
 

@@ -20,13 +20,16 @@ class MemoryReplayGuard:
 
     def __init__(self) -> None:
         self._seen: dict[bytes, int] = {}
+        self._owners: dict[bytes, bytes] = {}
         self._order: deque[tuple[int, bytes]] = deque()
         self._tickets = itertools.count(1 << 62)  # large ints: never shared cached objects
 
-    def first_use(self, token: bytes, expires_at: int, now: int) -> bool:
+    def first_use(self, token: bytes, expires_at: int, now: int, owner: bytes = b"") -> bool:
         ticket = next(self._tickets)
         if self._seen.setdefault(token, ticket) is not ticket:
-            return False
+            return bool(owner) and self._owners.get(token) == owner
+        if owner:
+            self._owners[token] = owner
         order = self._order
         order.append((expires_at, token))
         if order[0][0] <= now:
@@ -46,6 +49,7 @@ class MemoryReplayGuard:
             except IndexError:  # another thread emptied it
                 return
             seen.pop(token, None)
+            self._owners.pop(token, None)
 
     def __len__(self) -> int:
         return len(self._seen)

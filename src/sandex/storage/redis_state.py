@@ -16,7 +16,11 @@ class RedisReplayGuard:
         self._client = client
         self._prefix = f"{namespace}:replay:".encode()
 
-    def first_use(self, token: bytes, expires_at: int, now: int) -> bool:
+    def first_use(self, token: bytes, expires_at: int, now: int, owner: bytes = b"") -> bool:
         ttl = max(1, expires_at - now)
         name = self._prefix + hashlib.sha256(token).digest()[:20]
-        return bool(self._client.set(name, b"1", nx=True, px=ttl))
+        if not owner:
+            return bool(self._client.set(name, b"1", nx=True, px=ttl))
+        # SET NX GET (Redis 7): sets and answers None, or answers who set it first
+        first = self._client.set(name, b"=" + owner, nx=True, px=ttl, get=True)
+        return first is None or first == b"=" + owner
