@@ -3,6 +3,7 @@ return for an engine with a book and a trade tape, and the Binance errors they r
 
 from __future__ import annotations
 
+import itertools
 import json
 from types import SimpleNamespace
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from exchange_support import NOW, SYMBOL, buy, new_engine, px, sell, trades
+from http_support import AsgiClient
 from sandex.exchange import Engine, MarketData, default_symbols
 from sandex.exchange.marketdata import DAY_MS
 from sandex.exchange.symbols import symbols_by_name
@@ -391,3 +393,20 @@ def test_price_and_book_tickers(market: Market) -> None:
     books = market.get("/api/v3/ticker/bookTicker", symbols='["BTCUSDT","ETHBTC"]')
     assert [b["symbol"] for b in books] == ["BTCUSDT", "ETHBTC"]
     assert books[1]["askPrice"] == "0.00000000"
+
+
+def test_the_gateway_charges_a_public_request_its_parameter_dependent_weight(
+    make_gateway: Any,
+) -> None:
+    _, gateway = make_gateway()
+    client = AsgiClient(gateway)
+    used = [
+        int(client.get(path).headers["x-mbx-used-weight-1m"])
+        for path in (
+            "/api/v3/ping",
+            "/api/v3/depth?symbol=BTCUSDT&limit=1000",  # 50, as Binance
+            "/api/v3/ticker/24hr",  # every symbol: 80
+            "/api/v3/ticker/price?symbol=BTCUSDT",  # 2
+        )
+    ]
+    assert [b - a for a, b in itertools.pairwise(used)] == [50, 80, 2]

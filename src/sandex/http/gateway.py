@@ -234,6 +234,12 @@ class Gateway:
                 raise
         else:
             limiter.charge_ip(ip, route.weight, usage)
+            if route.weigh is not None:  # the rest of a weight that depends on the params
+                params = parse_params(query, body) if query or body else {}
+                extra = (route.weigh(params) or route.weight) - route.weight
+                if extra > 0:
+                    limiter.charge_ip(ip, extra, usage)
+                return route.handler(Call(params, principal, ip, now, self.services))
         params = parse_params(query, body) if query or body else {}
         return route.handler(Call(params, principal, ip, now, self.services))
 

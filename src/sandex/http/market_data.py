@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, Final, Protocol
 
 from sandex.exchange import Engine, Symbol
@@ -235,7 +236,13 @@ def exchange_info(call: Call) -> object:
 # -- the book ---------------------------------------------------------------------------
 
 
-@routes.endpoint("GET", "/api/v3/depth", security=Security.NONE, weight=5)
+@routes.endpoint(
+    "GET",
+    "/api/v3/depth",
+    security=Security.NONE,
+    weight=5,
+    weigh=partial(request_weight, "/api/v3/depth"),
+)
 def depth(call: Call) -> object:
     """The order book, ``limit`` levels a side (default 100, at most 5000)."""
     symbol = _required_symbol(call)
@@ -262,7 +269,13 @@ def _book_ticker(ex: ExchangeView, symbol: Symbol) -> dict[str, Any]:
     }
 
 
-@routes.endpoint("GET", "/api/v3/ticker/bookTicker", security=Security.NONE, weight=2)
+@routes.endpoint(
+    "GET",
+    "/api/v3/ticker/bookTicker",
+    security=Security.NONE,
+    weight=2,
+    weigh=partial(request_weight, "/api/v3/ticker/bookTicker"),
+)
 def book_ticker(call: Call) -> object:
     """Best bid and ask: one symbol, several (``symbols``) or all."""
     ex = _exchange(call)
@@ -407,7 +420,13 @@ def _price(ex: ExchangeView, symbol: Symbol) -> dict[str, Any]:
     }
 
 
-@routes.endpoint("GET", "/api/v3/ticker/price", security=Security.NONE, weight=2)
+@routes.endpoint(
+    "GET",
+    "/api/v3/ticker/price",
+    security=Security.NONE,
+    weight=2,
+    weigh=partial(request_weight, "/api/v3/ticker/price"),
+)
 def price_ticker(call: Call) -> object:
     """The last price: one symbol, several (``symbols``) or all."""
     ex = _exchange(call)
@@ -449,7 +468,13 @@ def _ticker(ex: ExchangeView, symbol: Symbol, now: int, full: bool) -> dict[str,
     return body
 
 
-@routes.endpoint("GET", "/api/v3/ticker/24hr", security=Security.NONE, weight=2)
+@routes.endpoint(
+    "GET",
+    "/api/v3/ticker/24hr",
+    security=Security.NONE,
+    weight=2,
+    weigh=partial(request_weight, "/api/v3/ticker/24hr"),
+)
 def ticker_24hr(call: Call) -> object:
     """Rolling 24h statistics (``type`` FULL or MINI): one symbol, several or all."""
     kind = call.params.get("type", "FULL")

@@ -22,7 +22,7 @@ from typing import Any
 from sandex.keys import Access
 from sandex.service import Principal
 
-__all__ = ["Security", "Call", "Handler", "Route", "RouteTable"]
+__all__ = ["Security", "Call", "Handler", "Weigher", "Route", "RouteTable"]
 
 
 class Security(enum.Enum):
@@ -54,6 +54,7 @@ class Call:
     """The gateway's :class:`~sandex.http.gateway.Services`."""
 
 
+Weigher = Callable[[Mapping[str, str]], int | None]
 Handler = Callable[[Call], object]
 """Returns the JSON body, or a coroutine (an ``async def`` handler) the gateway awaits."""
 
@@ -68,6 +69,9 @@ class Route:
     counts_order: bool
     handler: Handler
     summary: str = ""
+    weigh: Weigher | None = None
+    """Binance's weight for a public request whose weight depends on its parameters
+    (depth by ``limit``, tickers by how many symbols); None: ``weight`` is the whole story."""
 
 
 @dataclass
@@ -95,6 +99,7 @@ class RouteTable:
         weight: int = 1,
         access: Access | None = None,
         counts_order: bool = False,
+        weigh: Weigher | None = None,
     ) -> Callable[[Handler], Handler]:
         if access is None and security is Security.USER_DATA:
             access = Access.READ
@@ -111,6 +116,7 @@ class RouteTable:
                     counts_order,
                     handler,
                     doc[0] if doc else "",
+                    weigh,
                 )
             )
             return handler
