@@ -29,6 +29,7 @@ import pytest
 
 from e2e.clients import close_clients
 from sandex.bootstrap import Sandex, open_sandex
+from sandex.cli import run
 from sandex.config import Settings
 from support import FAST_HASH
 
@@ -241,6 +242,23 @@ def server_alive(sqlite_server: Server) -> Iterator[None]:
     assert sqlite_server.proc.poll() is None, (
         f"the server died during the test:\n{sqlite_server.log_tail()}"
     )
+
+
+@pytest.fixture
+def cli(
+    sqlite_server: Server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., None]:
+    """``cli("keys", "revoke", prefix)``: the operator's CLI, in-process, on the module
+    server's data directory (its output is swallowed; a failure fails the test)."""
+    for name in [n for n in os.environ if n.startswith("SANDEX_")]:
+        monkeypatch.delenv(name)
+
+    def call(*args: str) -> None:
+        code = run(["--data-dir", str(sqlite_server.data_dir), *args])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+
+    return call
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ the exception each client raises, the Binance code and HTTP status, and the
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 import types
 from collections.abc import Callable
@@ -31,9 +30,7 @@ from e2e.clients import (
     use_source_address,
     wait_for_audit,
 )
-from e2e.conftest import Server
 from sandex.bootstrap import Sandex
-from sandex.cli import run
 from sandex.keys import KeyKind, Permission, generate_ed25519_pair, generate_secret
 from sandex.keys.signing import sign_hmac
 
@@ -42,22 +39,6 @@ TRADE = Permission.READ | Permission.SPOT_TRADE
 ORDER = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "1"}
 KINDS = [KeyKind.HMAC_SHA256, KeyKind.ED25519, KeyKind.RSA]
 KIND_IDS = ["hmac", "ed25519", "rsa"]
-
-
-@pytest.fixture
-def cli(
-    sqlite_server: Server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Callable[..., None]:
-    """``cli("keys", "revoke", prefix)``: the operator's CLI, in-process, on the server's data."""
-    for name in [n for n in os.environ if n.startswith("SANDEX_")]:
-        monkeypatch.delenv(name)
-
-    def call(*args: str) -> None:
-        code = run(["--data-dir", str(sqlite_server.data_dir), *args])
-        captured = capsys.readouterr()
-        assert code == 0, captured.err
-
-    return call
 
 
 pytestmark = pytest.mark.usefixtures("server_alive")

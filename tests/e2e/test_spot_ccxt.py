@@ -12,7 +12,6 @@ good.
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -29,9 +28,7 @@ from e2e.clients import (
     spot_ccxt_client,
     wait_for_balance,
 )
-from e2e.conftest import Server
 from sandex.bootstrap import Sandex
-from sandex.cli import run
 from sandex.keys import Permission
 
 TRADE = Permission.READ | Permission.SPOT_TRADE
@@ -49,23 +46,6 @@ Balances = dict[str, tuple[Decimal, Decimal]]
 
 
 pytestmark = pytest.mark.usefixtures("server_alive")
-
-
-@pytest.fixture
-def cli(
-    sqlite_server: Server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Callable[..., None]:
-    """``cli("keys", "update", prefix, "--mode", "CANCEL_ONLY")``: the operator's CLI,
-    in-process, on the server's data directory (its output is swallowed)."""
-    for name in [n for n in os.environ if n.startswith("SANDEX_")]:
-        monkeypatch.delenv(name)
-
-    def call(*args: str) -> None:
-        code = run(["--data-dir", str(sqlite_server.data_dir), *args])
-        captured = capsys.readouterr()
-        assert code == 0, captured.err
-
-    return call
 
 
 def _email(name: str) -> str:
