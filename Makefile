@@ -82,6 +82,7 @@ bench: $(STAMP) $(NATIVE_STAMP)
 	$(BIN)/python bench/auth.py
 	$(BIN)/python bench/http.py
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/orders.py
 
 clean:
 	rm -rf $(VENV) $(FT_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build/native
