@@ -302,9 +302,6 @@ class TradingService:
         finally:
             self._writing = False
 
-    def _write(self, batch: Batch) -> None:
-        self.store.write(batch)
-
     def _write_waiting(self, batch: Batch, tries: int = 6000) -> None:
         """Write ``batch``, waiting out another writer (5 ms a try, 30 s in all; at
         start-up and shutdown only: it blocks the thread)."""
@@ -347,8 +344,8 @@ class TradingService:
             batch.balances.append((account, asset, b.free, b.locked))
         if changes.entries:
             batch.journal.append(orjson.dumps(changes.entries, default=tuple).decode())
-        sim = self.simulation
-        for name in sorted(changes.symbols | set(venue.symbols if sim else ())):
+        sim = self.simulation  # every market step changes every symbol: its price goes too
+        for name in sorted(changes.symbols):
             next_order_id, next_trade_id, last = venue.book_state(name)
             ref = None if sim is None else str(sim.reference(name))
             batch.books.append(BookRow(name, next_order_id, next_trade_id, last, ref))
