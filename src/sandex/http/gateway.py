@@ -234,13 +234,11 @@ class Gateway:
                 raise
         else:
             limiter.charge_ip(ip, route.weight, usage)
-            if route.weigh is not None:  # the rest of a weight that depends on the params
-                params = parse_params(query, body) if query or body else {}
-                extra = (route.weigh(params) or route.weight) - route.weight
-                if extra > 0:
-                    limiter.charge_ip(ip, extra, usage)
-                return route.handler(Call(params, principal, ip, now, self.services))
         params = parse_params(query, body) if query or body else {}
+        if route.weigh is not None:  # the rest of a weight that depends on the params
+            extra = (route.weigh(params) or route.weight) - route.weight
+            if extra > 0:
+                limiter.charge_ip(ip, extra, usage)
         return route.handler(Call(params, principal, ip, now, self.services))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
