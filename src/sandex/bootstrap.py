@@ -283,7 +283,7 @@ def build_gateway(sx: Sandex) -> Gateway:
                 orders_1d=s.orders_1d,
             ),
         ),
-        ip=ClientIpResolver(trusted),
+        ip=ClientIpResolver(trusted, s.forwarded_header),
         on_startup=[sx.start_background],
         on_shutdown=[sx.close],
     )

@@ -92,7 +92,10 @@ class Settings:
     """``SANDEX_REDIS_URL``: rate-limit counters and the replay cache shared by workers."""
     redis_namespace: str = "sandex"
     trusted_proxies: str = ""
-    """``SANDEX_TRUSTED_PROXIES``: CIDRs whose X-Forwarded-For / Forwarded is believed."""
+    """``SANDEX_TRUSTED_PROXIES``: CIDRs whose forwarded header is believed."""
+    forwarded_header: str = "x-forwarded-for"
+    """``SANDEX_FORWARDED_HEADER``: the one header trusted proxies write
+    (``x-forwarded-for`` or ``forwarded``); the other is never believed."""
     ip_weight_1m: int = 6000
     key_weight_1m: int = 6000
     orders_10s: int = 100
@@ -125,6 +128,9 @@ class Settings:
             redis_url=env.get("SANDEX_REDIS_URL") or None,
             redis_namespace=env.get("SANDEX_REDIS_NAMESPACE") or "sandex",
             trusted_proxies=env.get("SANDEX_TRUSTED_PROXIES", ""),
+            forwarded_header=_choice(
+                env, "SANDEX_FORWARDED_HEADER", ("x-forwarded-for", "forwarded")
+            ),
             ip_weight_1m=_int(env, "SANDEX_IP_WEIGHT_1M", 6000, minimum=1),
             key_weight_1m=_int(env, "SANDEX_KEY_WEIGHT_1M", 6000, minimum=1),
             orders_10s=_int(env, "SANDEX_ORDERS_10S", 100, minimum=1),

@@ -205,9 +205,11 @@ def signed_get(
     timestamp: int | None = None,
     params: list[tuple[str, str]] | None = None,
     source: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     """One HMAC-signed GET on a new connection (a new httpx client each time), from the
-    local address ``source`` if given (127.0.0.2 is another client to the server)."""
+    local address ``source`` if given (127.0.0.2 is another client to the server), with
+    ``headers`` besides the API key."""
     assert creds.secret is not None
     items = list(params or [])
     items.append(("timestamp", str(now_ms() if timestamp is None else timestamp)))
@@ -215,7 +217,9 @@ def signed_get(
     query = f"{payload}&signature={sign_hmac(creds.secret, payload.encode())}"
     transport = httpx.HTTPTransport(local_address=source) if source else None
     with httpx.Client(timeout=5.0, trust_env=False, transport=transport) as client:
-        return client.get(f"{base}{path}?{query}", headers={"X-MBX-APIKEY": creds.api_key})
+        return client.get(
+            f"{base}{path}?{query}", headers={"X-MBX-APIKEY": creds.api_key, **(headers or {})}
+        )
 
 
 # -- the audit log ---------------------------------------------------------------------

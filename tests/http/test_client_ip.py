@@ -30,7 +30,7 @@ def test_trusted_chain_is_read_from_the_right() -> None:
 
 
 def test_forwarded_header_forms() -> None:
-    resolver = ClientIpResolver(parse_networks("10.0.0.0/8"))
+    resolver = ClientIpResolver(parse_networks("10.0.0.0/8"), "forwarded")
     assert (
         resolver.resolve("10.0.0.2", {"forwarded": 'for="[2001:db8::1]:4711";proto=https'})
         == "2001:db8::1"
@@ -39,6 +39,27 @@ def test_forwarded_header_forms() -> None:
         resolver.resolve("10.0.0.2", {"forwarded": "for=203.0.113.7:5000, for=10.0.0.3"})
         == "203.0.113.7"
     )
+
+
+def test_a_client_written_forwarded_header_is_never_believed_by_default() -> None:
+    """The nginx-style proxy appends to X-Forwarded-For and passes the client's own
+    Forwarded through: an attacker's ``Forwarded: for=<allowlisted IP>`` must not win."""
+    resolver = ClientIpResolver(parse_networks("10.0.0.0/8"))
+    headers = {"forwarded": "for=203.0.113.7", "x-forwarded-for": "198.51.100.66"}
+    assert resolver.resolve("10.0.0.2", headers) == "198.51.100.66"
+    assert resolver.resolve("10.0.0.2", {"forwarded": "for=203.0.113.7"}) == "10.0.0.2"
+
+
+def test_with_forwarded_configured_x_forwarded_for_is_never_believed() -> None:
+    resolver = ClientIpResolver(parse_networks("10.0.0.0/8"), "forwarded")
+    headers = {"forwarded": "for=198.51.100.66", "x-forwarded-for": "203.0.113.7"}
+    assert resolver.resolve("10.0.0.2", headers) == "198.51.100.66"
+    assert resolver.resolve("10.0.0.2", {"x-forwarded-for": "203.0.113.7"}) == "10.0.0.2"
+
+
+def test_only_the_two_known_headers_can_be_configured() -> None:
+    with pytest.raises(ValueError):
+        ClientIpResolver((), "x-real-ip")
 
 
 def test_ipv4_mapped_peers_are_plain_ipv4() -> None:

@@ -1,17 +1,25 @@
 """The client's IP: the socket peer, or what a trusted proxy says it forwarded for.
 
-``X-Forwarded-For`` and ``Forwarded`` are believed only when the peer is one of
-``SANDEX_TRUSTED_PROXIES``; then the header is read from the right, skipping trusted
-proxies, and the first other address is the client. A header from anyone else is
-ignored, so it cannot talk its way past an IP allowlist.
+One header is believed, the one the operator's proxies write
+(``SANDEX_FORWARDED_HEADER``: ``x-forwarded-for``, the default, or ``forwarded``), and
+only when the peer is one of ``SANDEX_TRUSTED_PROXIES``. It is read from the right,
+skipping trusted proxies, and the first other address is the client. The other header
+is never believed: a proxy configured the usual nginx way appends to
+``X-Forwarded-For`` and passes a client's own ``Forwarded`` through unchanged, so
+believing both would let a client name any address it likes. A header from an
+untrusted peer is ignored, so it cannot talk its way past an IP allowlist.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
+from typing import Final
 
-__all__ = ["ClientIpResolver", "parse_networks"]
+__all__ = ["ClientIpResolver", "FORWARDED_HEADERS", "parse_networks"]
+
+FORWARDED_HEADERS: Final = ("x-forwarded-for", "forwarded")
+"""The headers a trusted proxy may be configured to write (the first is the default)."""
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -52,9 +60,17 @@ def _forwarded_for(value: str) -> list[str]:
     return out
 
 
+def _xff_hops(value: str) -> list[str]:
+    return value.split(",")
+
+
 class ClientIpResolver:
-    def __init__(self, trusted: Iterable[Network] = ()) -> None:
+    def __init__(self, trusted: Iterable[Network] = (), header: str = FORWARDED_HEADERS[0]) -> None:
+        if header not in FORWARDED_HEADERS:
+            raise ValueError(f"the forwarded header must be one of {', '.join(FORWARDED_HEADERS)}")
         self._trusted = tuple(trusted)
+        self._header = header
+        self._hops = _forwarded_for if header == "forwarded" else _xff_hops
 
     def _is_trusted(self, addr: Address) -> bool:
         return any(addr.version == net.version and addr in net for net in self._trusted)
@@ -67,11 +83,8 @@ class ClientIpResolver:
             return peer or "0.0.0.0"  # noqa: S104 (not a bind address: an unknown peer)
         if not self._trusted or not self._is_trusted(peer_addr):
             return str(peer_addr)
-        forwarded = headers.get("forwarded")
-        hops = _forwarded_for(forwarded) if forwarded else []
-        if not hops:
-            xff = headers.get("x-forwarded-for")
-            hops = xff.split(",") if xff else []
+        value = headers.get(self._header)
+        hops = self._hops(value) if value else []
         client = peer_addr
         for hop in reversed(hops):
             addr = _address(hop)
