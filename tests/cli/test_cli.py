@@ -191,6 +191,53 @@ def test_public_key_upload(cli: Cli, alice: str, tmp_path: Path) -> None:
     assert isinstance(created, dict) and created["type"] == "RSA" and "secretKey" not in created
 
 
+def test_costly_rsa_keys_are_refused_at_create_and_rotate(
+    cli: Cli, alice: str, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    good = rsa.generate_private_key(public_exponent=65537, key_size=3072).public_key()
+    spki = (Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    (tmp_path / "good.pub").write_bytes(good.public_bytes(*spki))
+    # a 3064-bit exponent on a real modulus: ~100x the verification cost of e=65537
+    huge_e = rsa.RSAPublicNumbers((1 << 3063) | 1, good.public_numbers().n).public_key()
+    (tmp_path / "huge-e.pub").write_bytes(huge_e.public_bytes(*spki))
+    before = _counts(cli)
+    line = cli.fails(
+        "keys",
+        "create",
+        "--user",
+        alice,
+        "--label",
+        "slow",
+        "--type",
+        "rsa",
+        "--public-key",
+        str(tmp_path / "huge-e.pub"),
+    )
+    assert line == "error: RSA public exponent must be 65537; this key's is a 3064-bit number"
+    assert _counts(cli) == before
+    created = cli.json(
+        "keys",
+        "create",
+        "--user",
+        alice,
+        "--label",
+        "rsa",
+        "--public-key",
+        str(tmp_path / "good.pub"),
+    )
+    assert isinstance(created, dict)
+    line = cli.fails(
+        "keys", "rotate", created["prefix"], "--public-key", str(tmp_path / "huge-e.pub")
+    )
+    assert line == "error: RSA public exponent must be 65537; this key's is a 3064-bit number"
+    listed = cli.json("keys", "list", "--user", alice)
+    assert isinstance(listed, list)
+    assert [(k["prefix"], k["status"]) for k in listed] == [(created["prefix"], "ACTIVE")]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

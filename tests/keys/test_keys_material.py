@@ -80,8 +80,61 @@ def test_loaded_key_verifies_signatures(ed_key, rsa2048):
 
 def test_rsa_1024_refused():
     weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    with pytest.raises(InvalidPublicKey, match="1024 bits; at least 2048"):
+    with pytest.raises(InvalidPublicKey, match="1024 bits; at least 2048 and at most 4096"):
         load_public_key(public_pem(weak))
+
+
+def rsa_public_pem(e: int, n: int) -> str:
+    """A public key built from its numbers: it need not be half of a real pair."""
+    return rsa.RSAPublicNumbers(e, n).public_key().public_bytes(PEM, SPKI).decode("ascii")
+
+
+def test_rsa_4096_accepted():
+    largest = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    assert load_public_key(public_pem(largest)).key.key_size == 4096
+
+
+@pytest.mark.parametrize("bits", [4097, 8192, 16384])
+def test_rsa_over_4096_bits_refused(bits):
+    # verification cost grows with the modulus; the big exchanges stop at 4096 too
+    n = (1 << (bits - 1)) | 1
+    with pytest.raises(InvalidPublicKey, match=f"{bits} bits; at least 2048 and at most 4096"):
+        load_public_key(rsa_public_pem(65537, n))
+
+
+def test_rsa_huge_public_exponent_refused():
+    # the attack: a 3064-bit exponent made each verification ~130x slower (7.6 ms)
+    n = (
+        rsa.generate_private_key(public_exponent=65537, key_size=3072)
+        .public_key()
+        .public_numbers()
+        .n
+    )
+    huge = (1 << 3063) | 1
+    pem = rsa_public_pem(huge, n)
+    with pytest.raises(InvalidPublicKey) as info:
+        load_public_key(pem)
+    assert str(info.value) == ("RSA public exponent must be 65537; this key's is a 3064-bit number")
+
+
+@pytest.mark.parametrize("e", [3, 17, 65539, 2**32 + 1])
+def test_rsa_other_public_exponents_refused(rsa2048, e):
+    n = rsa2048.public_key().public_numbers().n
+    shown = str(e) if e < 2**32 else "a 33-bit number"
+    with pytest.raises(InvalidPublicKey, match=f"must be 65537; this key's is {shown}$"):
+        load_public_key(rsa_public_pem(e, n))
+
+
+def test_rsa_refusal_holds_for_pkcs1_input_too(rsa2048):
+    n = rsa2048.public_key().public_numbers().n
+    pkcs1 = (
+        rsa.RSAPublicNumbers(3, n)
+        .public_key()
+        .public_bytes(PEM, serialization.PublicFormat.PKCS1)
+        .decode("ascii")
+    )
+    with pytest.raises(InvalidPublicKey, match="exponent must be 65537"):
+        load_public_key(pkcs1)
 
 
 @pytest.mark.parametrize("which", ["ed25519", "rsa"])

@@ -16,6 +16,8 @@ __all__ = [
     "LoadedPublicKey",
     "PublicKey",
     "MIN_RSA_BITS",
+    "MAX_RSA_BITS",
+    "RSA_PUBLIC_EXPONENT",
     "load_public_key",
     "load_private_key",
     "generate_ed25519_pair",
@@ -24,6 +26,11 @@ __all__ = [
 ]
 
 MIN_RSA_BITS: Final = 2048
+MAX_RSA_BITS: Final = 4096
+RSA_PUBLIC_EXPONENT: Final = 65537
+"""The only RSA public exponent accepted (as Binance, OKX and the rest require): an RSA
+verification costs time in proportion to the exponent's size, so a key with a
+3,000-bit exponent would cost a hundred times a normal one on every request."""
 _MAX_PEM_BYTES: Final = 16_384
 
 PublicKey = ed25519.Ed25519PublicKey | rsa.RSAPublicKey
@@ -60,7 +67,11 @@ class LoadedPublicKey:
 
 
 def load_public_key(pem: bytes | str) -> LoadedPublicKey:
-    """Parse a user-supplied public key PEM: Ed25519, or RSA of at least 2048 bits."""
+    """Parse a public key PEM: Ed25519, or RSA of 2048 to 4096 bits with exponent 65537.
+
+    The same rule holds for a key being uploaded and for one read back from storage, so
+    a key stored before the rule existed is refused rather than verified slowly.
+    """
     data = pem.encode() if isinstance(pem, str) else pem
     if len(data) > _MAX_PEM_BYTES:
         raise InvalidPublicKey("public key file is too large to be a PEM public key")
@@ -77,17 +88,32 @@ def load_public_key(pem: bytes | str) -> LoadedPublicKey:
     if isinstance(key, ed25519.Ed25519PublicKey):
         kind = KeyKind.ED25519
     elif isinstance(key, rsa.RSAPublicKey):
-        if key.key_size < MIN_RSA_BITS:
-            raise InvalidPublicKey(
-                f"RSA key is {key.key_size} bits; at least {MIN_RSA_BITS} are required"
-            )
+        _check_rsa(key)
         kind = KeyKind.RSA
     else:
-        raise InvalidPublicKey("unsupported public key type: use Ed25519 or RSA (2048+ bits)")
+        raise InvalidPublicKey(
+            f"unsupported public key type: use Ed25519 or RSA ({MIN_RSA_BITS}-{MAX_RSA_BITS} bits)"
+        )
     canonical = key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode("ascii")
     return LoadedPublicKey(kind, key, canonical)
+
+
+def _check_rsa(key: rsa.RSAPublicKey) -> None:
+    """Refuse an RSA key whose size or exponent would make verification weak or slow."""
+    bits = key.key_size
+    if not MIN_RSA_BITS <= bits <= MAX_RSA_BITS:
+        raise InvalidPublicKey(
+            f"RSA key is {bits} bits; at least {MIN_RSA_BITS} and at most {MAX_RSA_BITS}"
+            " are accepted"
+        )
+    e = key.public_numbers().e
+    if e != RSA_PUBLIC_EXPONENT:
+        shown = str(e) if e.bit_length() <= 32 else f"a {e.bit_length()}-bit number"
+        raise InvalidPublicKey(
+            f"RSA public exponent must be {RSA_PUBLIC_EXPONENT}; this key's is {shown}"
+        )
 
 
 def load_private_key(pem: bytes | str) -> PrivateKey:
