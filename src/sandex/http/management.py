@@ -162,10 +162,11 @@ def _session(
     request: Request,
     authorization: Annotated[str | None, Header(description="Bearer <accessToken>")] = None,
 ) -> Session:
-    if not authorization or not authorization.startswith("Bearer "):
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():  # the scheme is case-insensitive
         raise SessionInvalid("log in first: send Authorization: Bearer <accessToken>")
     services: Services = request.app.state.services
-    return services.sessions.authenticate(authorization[7:].strip(), now=services.clock.now())
+    return services.sessions.authenticate(token.strip(), now=services.clock.now())
 
 
 Current = Annotated[Session, Depends(_session)]
