@@ -10,6 +10,7 @@ from sandex.keys.audit import AuditEvent, AuditRecord, ChainReport, verify_chain
 from sandex.keys.envelope import Keyring, MasterKey
 from sandex.keys.errors import (
     AccessDenied,
+    BadDigest,
     BadSignature,
     InvalidAllowlist,
     InvalidExpiry,
@@ -42,6 +43,7 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "AuditRecord",
+    "BadDigest",
     "BadSignature",
     "ChainReport",
     "InvalidAllowlist",

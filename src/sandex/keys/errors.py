@@ -13,6 +13,7 @@ Our exception hierarchy::
       MalformedToken            not a well-formed Sandex API key or secret
       BadSignature              a request signature does not verify
       SealError                 an envelope cannot be opened (wrong master key, tampering)
+      BadDigest                 an audit digest is malformed, forged or from another database
       AccessDenied              a key may not do what a request asks (permission, mode, lapse)
       PolicyViolation           an order breaks the key's risk policy
 """
@@ -31,6 +32,7 @@ __all__ = [
     "MalformedToken",
     "BadSignature",
     "SealError",
+    "BadDigest",
     "AccessDenied",
     "PolicyViolation",
 ]
@@ -78,6 +80,10 @@ class BadSignature(KeysError):
 
 class SealError(KeysError):
     """An envelope cannot be opened: unknown master key, wrong context, or tampering."""
+
+
+class BadDigest(KeysError):
+    """An audit digest file is malformed, forged, altered, renamed or from another database."""
 
 
 class AccessDenied(KeysError):
