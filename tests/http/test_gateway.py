@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 import pytest
@@ -11,6 +12,7 @@ from sandex.bootstrap import Sandex
 from sandex.http import Call, Gateway, RouteTable, Security
 from sandex.http.binance import routes as binance_routes
 from sandex.keys import Access, Operation, Permission
+from sandex.keys.formats import _checksum
 from sandex.keys.signing import sign_hmac
 from sandex.service import Actor
 from support import make_key, make_user
@@ -407,6 +409,69 @@ def test_failed_signatures_are_throttled_before_the_weight_limit(
     r = client.get("/sapi/v1/account/apiRestrictions?" + signed_query(secret), headers=h)
     assert r.status_code == 429  # even a good signature waits: the key is under attack
     assert client.get("/api/v3/ping").status_code == 200  # the IP's ordinary traffic is not
+
+
+def _same_prefix_key(api_key: str) -> str:
+    """A made-up, well-formed key that shares ``api_key``'s 12-character display prefix."""
+    body = api_key[:12] + secrets.token_hex(23)
+    return body + _checksum(body)
+
+
+def test_strangers_cannot_lock_out_a_key_or_get_its_owner_banned(
+    make_gateway: Callable[..., Setup],
+) -> None:
+    """Issue 9, finding 2: made-up keys with the victim's prefix, and bad signatures on
+    the victim's real key, from another address, limit and ban only that address."""
+    sx, gateway = make_gateway()
+    api_key, secret = _key(sx)
+    owner, attacker = AsgiClient(gateway, ip="127.0.0.1"), AsgiClient(gateway, ip="127.0.0.2")
+
+    def owner_reads() -> int:
+        r = owner.get(
+            "/sapi/v1/account/apiRestrictions?" + signed_query(secret),
+            headers={"X-MBX-APIKEY": api_key},
+        )
+        return r.status_code
+
+    forged = [
+        attacker.get(
+            f"/sapi/v1/account/apiRestrictions?timestamp={now_ms()}&signature=00",
+            headers={"X-MBX-APIKEY": _same_prefix_key(api_key)},
+        ).status_code
+        for _ in range(12)
+    ]
+    assert forged == [401] * 12  # unknown keys: charged to the attacker's IP (30 a minute)
+    assert owner_reads() == 200
+
+    bad = [
+        attacker.get(
+            f"/sapi/v1/account/apiRestrictions?timestamp={now_ms()}&signature=00",
+            headers={"X-MBX-APIKEY": api_key},
+        ).status_code
+        for _ in range(30)
+    ]
+    assert bad[:10] == [400] * 10 and 429 in bad and 418 in bad, bad  # the attacker is banned
+    assert attacker.get("/api/v3/ping").status_code == 418
+    assert owner_reads() == 200  # the owner's key and IP are untouched
+    assert owner.get("/api/v3/ping").status_code == 200
+
+
+def test_a_revoked_key_retried_is_refused_cheaply_and_never_bans(
+    make_gateway: Callable[..., Setup],
+) -> None:
+    sx, gateway = make_gateway()
+    api_key, secret = _key(sx)
+    sx.keys.revoke(api_key[:12], now=now_ms(), actor=Actor.operator())
+    bot = AsgiClient(gateway, ip="127.0.0.1")
+    codes = [
+        bot.get(
+            "/sapi/v1/account/apiRestrictions?" + signed_query(secret),
+            headers={"X-MBX-APIKEY": api_key},
+        ).json()["code"]
+        for _ in range(40)
+    ]
+    assert codes == [-2015] * 40
+    assert bot.get("/api/v3/ping").status_code == 200
 
 
 def test_order_count_headers_on_order_routes(make_gateway: Callable[..., Setup]) -> None:

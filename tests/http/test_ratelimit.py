@@ -53,16 +53,20 @@ def test_key_weight_is_separate_from_ip_weight() -> None:
     limiter.charge_key("3.3.3.3", 8, 1, Usage())
 
 
-def test_failed_authentications_have_a_small_budget() -> None:
+def test_failed_authentications_have_a_small_budget_charged_to_who_failed() -> None:
     limiter = _limiter(failed_auth_ip_1m=3, failed_auth_key_1m=2)
     for _ in range(2):
-        limiter.note_auth_failure("4.4.4.4", "sdxkABCDEFGH")
-    with pytest.raises(RateLimited, match="sdxkABCDEFGH"):
-        limiter.admit_key("4.4.4.4", "sdxkABCDEFGH")
-    limiter.admit("4.4.4.4")
-    limiter.note_auth_failure("4.4.4.4", None)
+        limiter.note_key_failure("4.4.4.4", "tag-of-key")
+    with pytest.raises(RateLimited, match=r"sdxkABCDEFGH\.\.\. from IP 4\.4\.4\.4"):
+        limiter.admit_key("4.4.4.4", "tag-of-key", "sdxkABCDEFGH")
+    limiter.admit_key("4.4.4.5", "tag-of-key", "sdxkABCDEFGH")  # the key from elsewhere
+    limiter.admit_key("4.4.4.4", "tag-of-other", "sdxkABCDEFGH")  # same prefix, other key
+    limiter.admit("4.4.4.4")  # a real key's failures do not limit the IP's other traffic
+    for _ in range(3):
+        limiter.note_ip_failure("4.4.4.4")
     with pytest.raises(RateLimited, match=r"4\.4\.4\.4"):
         limiter.admit("4.4.4.4")
+    limiter.admit("4.4.4.5")
 
 
 def test_local_storage_counts_within_a_window_and_restarts_after_it() -> None:

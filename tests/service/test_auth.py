@@ -358,11 +358,49 @@ def test_step5_a_trade_request_is_accepted_once_even_from_the_same_address(
     sandex.auth.authenticate(request, NOW, trade)
     exc = refused(sandex, request, now=NOW + 1, access=trade)
     assert isinstance(exc, RequestReplayed)
-    # nor does a read's signature, seen first, become usable for a trade request
-    read = signed_request(issued.api_key, secret=issued.secret, timestamp=NOW + 5)
-    sandex.auth.authenticate(read, NOW + 5)
-    as_trade = dataclasses.replace(read, method="DELETE", path="/api/v3/openOrders")
-    assert isinstance(refused(sandex, as_trade, now=NOW + 6, access=trade), RequestReplayed)
+
+
+def test_step5_a_replay_is_the_same_signature_on_the_same_method_and_path(
+    sandex: Sandex,
+) -> None:
+    """python-binance's AsyncClient get_order then cancel_order: identical parameters in
+    one millisecond on GET and DELETE /api/v3/order; the cancel is not a replay. But a
+    captured read cannot be turned into a trade request by anyone at another address."""
+    user = make_user(sandex, now=NOW)
+    issued = make_key(sandex, user, now=NOW, permissions=Permission.SPOT_TRADE)
+    trade = CANCEL_SPOT
+    params = [("symbol", "BTCUSDT"), ("orderId", "7")]
+    read = signed_request(
+        issued.api_key, secret=issued.secret, timestamp=NOW, params=params, path="/api/v3/order"
+    )
+    sandex.auth.authenticate(read, NOW)
+    cancel = dataclasses.replace(read, method="DELETE")
+    sandex.auth.authenticate(cancel, NOW, trade)
+    assert isinstance(refused(sandex, cancel, now=NOW + 1, access=trade), RequestReplayed)
+
+    other = signed_request(issued.api_key, secret=issued.secret, timestamp=NOW + 5)
+    sandex.auth.authenticate(other, NOW + 5)
+    stolen = dataclasses.replace(
+        other, method="DELETE", path="/api/v3/openOrders", client_ip="203.0.113.9"
+    )
+    assert isinstance(refused(sandex, stolen, now=NOW + 6, access=trade), RequestReplayed)
+
+
+def test_step5_a_signature_is_used_up_only_by_a_request_that_passed_every_check(
+    sandex: Sandex,
+) -> None:
+    """Someone outside the allowlist who sees a request first cannot spoil it, nor can
+    a request the key lacks the permission for."""
+    user = make_user(sandex, now=NOW)
+    issued = make_key(sandex, user, now=NOW, permissions=Permission.SPOT_TRADE, ips=("127.0.0.1",))
+    trade = Access(Permission.SPOT_TRADE, Operation.PLACE_ORDER)
+    request = signed_request(
+        issued.api_key, secret=issued.secret, timestamp=NOW, method="POST", path="/api/v3/order"
+    )
+    early = dataclasses.replace(request, client_ip="203.0.113.9")
+    assert isinstance(refused(sandex, early, now=NOW, access=trade), IpNotAllowed)
+    assert isinstance(refused(sandex, request, now=NOW, access=WITHDRAW), PermissionMissing)
+    sandex.auth.authenticate(request, NOW + 1, trade)  # the sender's own request passes
 
 
 def test_step5_a_re_encoded_signature_is_still_a_replay(sandex: Sandex) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
+from hashlib import blake2b
 from types import CoroutineType
 from typing import Any, Final
 
@@ -32,7 +33,6 @@ from sandex.keys.formats import API_KEY_PREFIX, DISPLAY_PREFIX_LENGTH
 from sandex.service import (
     ActivityLog,
     ApiKeyFormatInvalid,
-    ApiKeyRejected,
     AuditService,
     AuthenticationFailed,
     Authenticator,
@@ -41,6 +41,7 @@ from sandex.service import (
     Principal,
     SignatureInvalid,
     SignedRequest,
+    UnknownApiKey,
     UserService,
 )
 from sandex.service.ports import Clock
@@ -62,7 +63,10 @@ MAX_BODY_BYTES: Final = 64 * 1024
 MANAGEMENT_PREFIX: Final = "/sandex/v1"
 CLIENT_IP_SCOPE_KEY: Final = "sandex.client_ip"
 _JSON: Final = (b"content-type", b"application/json;charset=UTF-8")
-_FAILED_AUTH = (SignatureInvalid, ApiKeyRejected, ApiKeyFormatInvalid, IpNotAllowed)
+_GUESSES = (UnknownApiKey, ApiKeyFormatInvalid)
+"""Charged to the sending IP alone (a revoked or expired key's refusal to no one)."""
+_KEY_FAILURES = (SignatureInvalid, IpNotAllowed)
+"""Charged to the key from the sending IP."""
 _NONE = Security.NONE
 _USER_STREAM = Security.USER_STREAM
 
@@ -188,16 +192,15 @@ class Gateway:
         principal: Principal | None = None
         if route.security is not _NONE:
             api_key = headers.get("x-mbx-apikey")
-            # the key's display prefix (not secret) names it in the failure budget; the
-            # full format check comes in authentication
-            # full format check comes in authentication; never a secret's first characters
-            key_ref = (
-                api_key[:DISPLAY_PREFIX_LENGTH]
-                if api_key and len(api_key) == 64 and api_key.startswith(API_KEY_PREFIX)
-                else None
-            )
-            if key_ref is not None:
-                limiter.admit_key(ip, key_ref)
+            # a real key's failures are budgeted per key and source IP, under a digest of
+            # the whole key (never the key itself, which is kept nowhere in the clear)
+            # and named by its display prefix; the full format check comes in
+            # authentication, and nothing that is not key-shaped is named (it might be a
+            # secret pasted in the wrong field)
+            key_tag: str | None = None
+            if api_key and len(api_key) == 64 and api_key.startswith(API_KEY_PREFIX):
+                key_tag = blake2b(api_key.encode(), digest_size=16).hexdigest()
+                limiter.admit_key(ip, key_tag, api_key[:DISPLAY_PREFIX_LENGTH])
             request = SignedRequest(method, path, query, body, headers, ip)
             try:
                 if route.security is _USER_STREAM:
@@ -206,8 +209,11 @@ class Gateway:
                     assert route.access is not None
                     principal = self._authenticate(request, now, route.access)
             except AuthenticationFailed as exc:
-                if isinstance(exc, _FAILED_AUTH):
-                    limiter.note_auth_failure(ip, key_ref)
+                # each failure is charged to the party that made it, never to another
+                if isinstance(exc, _GUESSES):
+                    limiter.note_ip_failure(ip)
+                elif isinstance(exc, _KEY_FAILURES) and key_tag is not None:
+                    limiter.note_key_failure(ip, key_tag)
                 try:
                     limiter.charge_ip(ip, route.weight, usage)
                 except HttpError:

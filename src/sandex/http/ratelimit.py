@@ -3,9 +3,12 @@
 Fixed windows, as Binance counts them: request weight per IP and per key per minute,
 orders per account per 10 s and per day. Over a limit → 429 with ``Retry-After``;
 a client that keeps sending while limited is banned (418) for 2 minutes, doubling
-with each ban in a day up to 3 days. Failed authentications (bad signatures, unknown
-or refused keys) have their own, much smaller budget per IP and per key, checked
-before any signature is verified.
+with each ban in a day up to 3 days. Failed authentications have their own, much
+smaller budget, checked before any signature is verified, and charged to the party
+that failed, never to another: a made-up or malformed key to the sending IP alone; a
+bad signature or a refused IP on a real key to that key *from that IP* (so a stranger
+cannot lock a key out for its owner); a revoked or expired key to no one. A ban comes
+only from a client that ignores its own 429s.
 
 The counters live in memory by default, or in Redis (``SANDEX_REDIS_URL``) so that
 every worker shares them.
@@ -154,14 +157,17 @@ class RateLimiter:
                 f"Too many failed authentications from IP {ip}; wait before retrying.",
             )
 
-    def admit_key(self, ip: str, key_ref: str) -> None:
-        """Refuse a key (by display prefix) that too many requests failed to authenticate."""
-        key = self._fail_key_key(key_ref)
+    def admit_key(self, ip: str, key_tag: str, key_ref: str) -> None:
+        """Refuse a key, from this IP, that too many requests from this IP failed to
+        authenticate (``key_tag`` is a digest of the whole key: keys that merely share a
+        display prefix ``key_ref`` are counted apart)."""
+        key = self._fail_key_key(key_tag + "@" + ip)
         if self._get(key) >= self.limits.failed_auth_key_1m:
             self._refuse(
                 ip,
                 key,
-                f"Too many failed authentications for API key {key_ref}...; wait before retrying.",
+                f"Too many failed authentications for API key {key_ref}... from IP {ip};"
+                " wait before retrying.",
             )
 
     # -- charging ----------------------------------------------------------------------
@@ -217,10 +223,14 @@ class RateLimiter:
                 usage.headers(),
             )
 
-    def note_auth_failure(self, ip: str, key_ref: str | None) -> None:
+    def note_ip_failure(self, ip: str) -> None:
+        """An unknown or malformed key from ``ip``: someone guessing, charged to them."""
         self._incr(self._fail_ip_key(ip), self._fail_ip.get_expiry(), 1)
-        if key_ref is not None:
-            self._incr(self._fail_key_key(key_ref), self._fail_key.get_expiry(), 1)
+
+    def note_key_failure(self, ip: str, key_tag: str) -> None:
+        """A real key failed (bad signature, IP not allowed) from ``ip``: charged to that
+        key from that IP only, so its owner elsewhere is not limited by it."""
+        self._incr(self._fail_key_key(key_tag + "@" + ip), self._fail_key.get_expiry(), 1)
 
     # -- refusing and banning ------------------------------------------------------------
 

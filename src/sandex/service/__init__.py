@@ -26,6 +26,7 @@ from sandex.service.errors import (
     ServiceError,
     SignatureInvalid,
     TimestampOutsideWindow,
+    UnknownApiKey,
 )
 from sandex.service.keycache import KeyCache
 from sandex.service.keys import UNSET, IssuedKey, KeyPatch, KeyPolicyConfig, KeyService
@@ -67,6 +68,7 @@ __all__ = [
     "SignatureInvalid",
     "SignedRequest",
     "TimestampOutsideWindow",
+    "UnknownApiKey",
     "TotpEnrolment",
     "UNSET",
     "UserService",

@@ -40,6 +40,7 @@ from sandex.service.errors import (
     RequestReplayed,
     SignatureInvalid,
     TimestampOutsideWindow,
+    UnknownApiKey,
 )
 from sandex.service.keycache import NEVER, CachedKey, KeyCache
 from sandex.service.keyring import KeyringHolder
@@ -111,7 +112,7 @@ class Authenticator:
         self._pepper = pepper
         self.cache = cache
         self._cached = cache.entries.get
-        self._first_use = replay.first_use
+        self._claim = replay.claim
         self._record = activity.record_decision
 
     def authenticate(self, request: SignedRequest, now: int, access: Access = _READ) -> Principal:
@@ -157,17 +158,10 @@ class Authenticator:
                     token = verify(entry.verify, payload, signature)
                 except BadSignature:
                     raise SignatureInvalid from None
-            # 5. replay. A read may repeat from the address that sent it first: an
-            # unmodified client on the same machine can send two identical reads (say,
-            # python-binance's get_account twice) inside one millisecond; a captured
-            # read replayed from elsewhere, and any repeated trade request, is refused.
-            owner = request.client_ip.encode() if access is _READ else b""
-            if not self._first_use(token, (ts_us + rw_us) // 1000 + 1, now, owner):
-                raise RequestReplayed
-            # 6. IP allowlist
+            # 5. IP allowlist
             if entry.allowlist is not None and not entry.ip_allowed(request.client_ip):
                 raise IpNotAllowed(request.client_ip)
-            # 7. permission, mode, trading lapse
+            # 6. permission, mode, trading lapse
             if access is not _READ or not entry.normal:
                 try:
                     check_access(
@@ -179,6 +173,22 @@ class Authenticator:
                     )
                 except AccessDenied as exc:
                     raise PermissionMissing(str(exc), reason=str(exc)) from None
+            # 7. replay, checked last so that only a request that passed every other
+            # check uses up its signature (someone outside the allowlist who saw it
+            # first cannot spoil it). A replay is the same signature on the same method
+            # and path; a read may repeat from the address that sent it (an unmodified
+            # client can send two identical reads inside one millisecond), a trade
+            # request never; a signature first used from another address is refused on
+            # every route.
+            if not self._claim(
+                token,
+                (request.method + " " + request.path).encode(),
+                request.client_ip.encode(),
+                access is _READ,
+                (ts_us + rw_us) // 1000 + 1,
+                now,
+            ):
+                raise RequestReplayed
         except AuthenticationFailed as exc:
             self._refused(exc, entry, api_key, request, now)
             raise
@@ -258,14 +268,14 @@ class Authenticator:
                 reason = f"malformed API key ({len(api_key)} characters)"
             raise ApiKeyFormatInvalid(reason=reason)
         if self.cache.known_unknown(api_key, now):
-            raise ApiKeyRejected(reason="unknown API key")
+            raise UnknownApiKey
         lookup_hash = keyed_hash(self._pepper, api_key)
         generation = self.cache.generation
         with self._uow(readonly=True) as uow:
             key = uow.keys.by_lookup_hash(lookup_hash)
         if key is None:
             self.cache.note_unknown(api_key, now + _UNKNOWN_TTL_MS)
-            raise ApiKeyRejected(reason="unknown API key")
+            raise UnknownApiKey
         entry = self.entry_for(key)
         self.cache.put(api_key, entry, generation=generation)  # this request uses what it read
         return entry

@@ -12,6 +12,7 @@ Our exception hierarchy::
       AuthenticationFailed      a signed request is refused; carries the Binance code and message
         ApiKeyFormatInvalid       -2014, step 1
         ApiKeyRejected            -2015, step 2 (unknown, revoked, expired: deliberately vague)
+          UnknownApiKey             no such key (a guess, or a deleted key)
         MandatoryParameterMissing -1102, step 3 / 4
         IllegalParameter          -1100, step 3
         RecvWindowTooLarge        -1131, step 3
@@ -40,6 +41,7 @@ __all__ = [
     "AuthenticationFailed",
     "ApiKeyFormatInvalid",
     "ApiKeyRejected",
+    "UnknownApiKey",
     "MandatoryParameterMissing",
     "IllegalParameter",
     "RecvWindowTooLarge",
@@ -105,6 +107,15 @@ class ApiKeyRejected(AuthenticationFailed):
 
     def __init__(self, *, reason: str) -> None:
         super().__init__("Invalid API-key, IP, or permissions for action.", reason=reason)
+
+
+class UnknownApiKey(ApiKeyRejected):
+    """No key has this value. The client sees what any other refused key gets; the
+    gateway charges the failure to the sending address alone, while a revoked or
+    expired key's refusal is charged to no one (its bot is merely out of date)."""
+
+    def __init__(self) -> None:
+        super().__init__(reason="unknown API key")
 
 
 class MandatoryParameterMissing(AuthenticationFailed):

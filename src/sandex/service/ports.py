@@ -215,12 +215,26 @@ class KeyringSource(Protocol):
 
 
 class ReplayGuard(Protocol):
-    def first_use(self, token: bytes, expires_at: int, now: int, owner: bytes = b"") -> bool:
-        """Remember ``token`` (and ``owner``) until ``expires_at``; False if it was
-        already seen, unless ``owner`` is not empty and the same as the first time.
+    def claim(
+        self,
+        token: bytes,
+        route: bytes,
+        client: bytes,
+        repeatable: bool,
+        expires_at: int,
+        now: int,
+    ) -> bool:
+        """Record that ``client`` (an address) used the signature ``token`` on ``route``
+        (method and path), until ``expires_at``; whether the request may go on.
 
-        Atomic: of two callers presenting one token, exactly one gets True (when they
-        name no owner, or different ones).
+        True for a signature not seen before. A signature first used by another client
+        is refused on every route. From the same client it is refused on a route it was
+        already used on, unless ``repeatable`` (a read), and accepted on another route
+        (a client may GET and DELETE an order with identical parameters in one
+        millisecond).
+
+        Atomic: of two callers presenting one token on one route, exactly one gets True
+        unless the route is repeatable and both are the same client.
         """
         ...
 

@@ -1,4 +1,4 @@
-"""In-process replay guard: each valid signature is accepted once inside its window."""
+"""In-process replay guard: a signature is used once per route, by one client."""
 
 from __future__ import annotations
 
@@ -19,19 +19,28 @@ class MemoryReplayGuard:
     """
 
     def __init__(self) -> None:
-        self._seen: dict[bytes, int] = {}
-        self._owners: dict[bytes, bytes] = {}
-        self._order: deque[tuple[int, bytes]] = deque()
+        self._clients: dict[bytes, bytes] = {}
+        self._routes: dict[bytes, int] = {}
+        self._order: deque[tuple[int, bytes, bytes]] = deque()
         self._tickets = itertools.count(1 << 62)  # large ints: never shared cached objects
 
-    def first_use(self, token: bytes, expires_at: int, now: int, owner: bytes = b"") -> bool:
+    def claim(
+        self,
+        token: bytes,
+        route: bytes,
+        client: bytes,
+        repeatable: bool,
+        expires_at: int,
+        now: int,
+    ) -> bool:
+        if self._clients.setdefault(token, client) != client:
+            return False  # first used by another address, on whatever route
+        used = token + b"\x00" + route
         ticket = next(self._tickets)
-        if self._seen.setdefault(token, ticket) is not ticket:
-            return bool(owner) and self._owners.get(token) == owner
-        if owner:
-            self._owners[token] = owner
+        if self._routes.setdefault(used, ticket) is not ticket:
+            return repeatable
         order = self._order
-        order.append((expires_at, token))
+        order.append((expires_at, token, used))
         if order[0][0] <= now:
             self._evict(now)
         return True
@@ -42,14 +51,14 @@ class MemoryReplayGuard:
         Tokens leave in arrival order, so one with a long window holds back the shorter
         ones behind it for at most the longest window (60 s).
         """
-        seen, order = self._seen, self._order
+        order = self._order
         while order and order[0][0] <= now:
             try:
-                _, token = order.popleft()
+                _, token, used = order.popleft()
             except IndexError:  # another thread emptied it
                 return
-            seen.pop(token, None)
-            self._owners.pop(token, None)
+            self._routes.pop(used, None)
+            self._clients.pop(token, None)
 
     def __len__(self) -> int:
-        return len(self._seen)
+        return len(self._clients)
