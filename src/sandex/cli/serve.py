@@ -105,7 +105,7 @@ def serve(
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http="sandex.http.wire:JsonErrorsHttpToolsProtocol",  # httptools, JSON parse errors
         lifespan="on",
         access_log=False,
         log_level="warning",
