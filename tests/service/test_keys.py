@@ -187,6 +187,16 @@ def test_a_user_only_ever_sees_or_touches_their_own_keys(sandex: Sandex) -> None
     assert sandex.keys.find(key.key.prefix, actor=OPERATOR).status(NOW) is KeyStatus.ACTIVE
 
 
+@pytest.mark.parametrize("ref", ["2147483648", "99999999999999999999999", "0", "²"])
+def test_a_key_id_no_column_can_hold_is_not_found(sandex: Sandex, ref: str) -> None:
+    # Finding 7: on PostgreSQL, `sandex keys show 2147483648` overflowed the integer column.
+    make_key(sandex, make_user(sandex, now=NOW), now=NOW)
+    with pytest.raises(NotFound):
+        sandex.keys.find(ref, actor=OPERATOR)
+    with pytest.raises(NotFound):
+        sandex.keys.revoke(ref, now=NOW, actor=OPERATOR)
+
+
 # -- rotation --------------------------------------------------------------------------
 
 

@@ -10,6 +10,9 @@ from sandex.bootstrap import Sandex
 from sandex.service import Actor, Conflict, InvalidRequest
 from support import OPERATOR, PASSWORD, enable_totp, make_user, next_step, totp_code
 
+MINE = "198.51.100.7"
+STRANGER = "203.0.113.66"
+
 
 def test_a_user_signs_up_and_logs_in(sandex: Sandex) -> None:
     user = make_user(sandex, "Alice@Example.com", now=NOW)
@@ -39,18 +42,68 @@ def test_an_email_is_taken_once(sandex: Sandex) -> None:
         sandex.users.create("ALICE@example.com", PASSWORD, now=NOW, actor=OPERATOR)
 
 
-def test_wrong_passwords_are_throttled_per_user(sandex: Sandex) -> None:
+def test_wrong_passwords_are_throttled_per_account_and_source(sandex: Sandex) -> None:
     make_user(sandex, now=NOW)
     for n in range(5):
         with pytest.raises(WrongPassword):
+            sandex.users.login("alice@example.com", "wrong password!!", now=NOW + n, source=MINE)
+    with pytest.raises(Throttled) as info:  # even the right password waits now, from there
+        sandex.users.login("alice@example.com", PASSWORD, now=NOW + 10, source=MINE)
+    assert info.value.retry_after_ms == 4 + 30_000 - 10
+    assert "from 198.51.100.7" in str(info.value)
+    later = NOW + 4 + 30_000
+    assert sandex.users.login("alice@example.com", PASSWORD, now=later, source=MINE)
+    # a success starts the pair afresh: five more guesses before the next wait
+    for _ in range(5):
+        with pytest.raises(WrongPassword):
+            sandex.users.login("alice@example.com", "wrong password!!", now=later, source=MINE)
+    with pytest.raises(Throttled):
+        sandex.users.login("alice@example.com", PASSWORD, now=later, source=MINE)
+
+
+def test_a_stranger_cannot_lock_the_owner_out(sandex: Sandex) -> None:
+    # Finding 8a: anyone who knew an e-mail kept that account locked for up to an hour.
+    # The stranger's guesses from their address slow down the stranger only.
+    make_user(sandex, now=NOW)
+    now, refused = NOW, 0
+    for _ in range(60):  # an hour of guessing, as fast as the throttles let them
+        try:
+            sandex.users.login("alice@example.com", "wrong password!!", now=now, source=STRANGER)
+        except Throttled as exc:
+            refused += 1
+            now += exc.retry_after_ms
+        except WrongPassword:
+            pass
+        assert sandex.users.login("alice@example.com", PASSWORD, now=now, source=MINE)
+    assert refused > 0
+    sandex.activity.flush()
+    failures = [r for r in sandex.audit.tail(limit=500) if r.event.event == "auth.factor_failed"]
+    assert all(r.event.ip == STRANGER for r in failures)
+
+
+def test_guessing_from_many_addresses_is_slowed_down_not_locked_out(sandex: Sandex) -> None:
+    # The account's own ceiling, against guesses spread over many addresses: far above
+    # the per-address limits, and it delays by seconds (at most a minute), never an hour.
+    make_user(sandex, now=NOW)
+    for n in range(100):
+        with pytest.raises(WrongPassword):
             sandex.users.login(
-                "alice@example.com", "wrong password!!", now=NOW + n, source=f"203.0.113.{n}"
+                "alice@example.com", "wrong password!!", now=NOW, source=f"10.0.{n // 200}.{n}"
             )
-    with pytest.raises(Throttled) as info:  # even the right password waits now
-        sandex.users.login("alice@example.com", PASSWORD, now=NOW + 10, source="203.0.113.99")
-    assert info.value.retry_after_ms > 0
-    later = NOW + info.value.retry_after_ms + 10
-    assert sandex.users.login("alice@example.com", PASSWORD, now=later, source="203.0.113.99")
+    with pytest.raises(Throttled) as info:
+        sandex.users.login("alice@example.com", PASSWORD, now=NOW, source=MINE)
+    assert info.value.retry_after_ms == 1_000
+    now = NOW
+    for n in range(100, 130):  # the distributed guessing goes on, one guess per delay
+        now += 60_000
+        with pytest.raises(WrongPassword):
+            sandex.users.login(
+                "alice@example.com", "wrong password!!", now=now, source=f"10.0.0.{n}"
+            )
+    with pytest.raises(Throttled) as info:
+        sandex.users.login("alice@example.com", PASSWORD, now=now, source=MINE)
+    assert info.value.retry_after_ms == 60_000  # the ceiling's longest delay
+    assert sandex.users.login("alice@example.com", PASSWORD, now=now + 60_000, source=MINE)
 
 
 def test_wrong_passwords_are_throttled_per_source(sandex: Sandex) -> None:

@@ -20,12 +20,15 @@ from sandex.accounts.passwords import (
     check_password_strength,
 )
 from sandex.accounts.throttle import (
+    ACCOUNT_THROTTLE,
+    PAIR_THROTTLE,
     SOURCE_THROTTLE,
-    USER_THROTTLE,
     ThrottlePolicy,
     ThrottleState,
+    admit,
     check_throttle,
     record_failure,
+    refund,
 )
 from sandex.accounts.totp import (
     RECOVERY_CODE_COUNT,
@@ -38,11 +41,13 @@ from sandex.accounts.totp import (
 )
 
 __all__ = [
+    "ACCOUNT_THROTTLE",
     "AccountsError",
     "DEFAULT_HASH_PARAMS",
     "HashParams",
     "InvalidCode",
     "InvalidEmail",
+    "PAIR_THROTTLE",
     "PasswordHasher",
     "RECOVERY_CODE_COUNT",
     "SOURCE_THROTTLE",
@@ -50,10 +55,10 @@ __all__ = [
     "ThrottleState",
     "Throttled",
     "TotpSetup",
-    "USER_THROTTLE",
     "User",
     "WeakPassword",
     "WrongPassword",
+    "admit",
     "check_password_strength",
     "check_throttle",
     "match_totp",
@@ -64,4 +69,5 @@ __all__ = [
     "provisioning_uri",
     "recovery_code_digest",
     "record_failure",
+    "refund",
 ]

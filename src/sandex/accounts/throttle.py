@@ -1,7 +1,18 @@
-"""Throttling of wrong passwords and codes, per user and per source.
+"""Throttling of wrong passwords and codes, per account and source, per source, and per
+account from everywhere.
 
-Pure state transitions: the caller loads a :class:`ThrottleState`, asks
-:func:`check_throttle`, and stores what :func:`record_failure` returns.
+One party's failures never lock another party out (OWASP ASVS 2.2.1): a stranger who
+guesses an account's password from their address is stopped by the throttle of that
+(account, address) pair and of their address; the owner, from theirs, is not. Only the
+account's global ceiling, far higher and kept against guessing spread over many
+addresses, touches every address, and it slows attempts down (seconds, at most a minute)
+rather than locking the account.
+
+Pure state transitions. An attempt is counted *before* it is checked, so that parallel
+attempts cannot all pass a check made before any of them failed: the caller loads a
+:class:`ThrottleState` under a lock, stores what :func:`admit` returns (or gives up on
+:class:`Throttled`), checks the password or code, and stores what :func:`refund`
+returns if the attempt turned out not to be a failure.
 """
 
 from __future__ import annotations
@@ -14,10 +25,13 @@ from sandex.accounts.errors import Throttled
 __all__ = [
     "ThrottlePolicy",
     "ThrottleState",
-    "USER_THROTTLE",
+    "PAIR_THROTTLE",
     "SOURCE_THROTTLE",
+    "ACCOUNT_THROTTLE",
+    "admit",
     "check_throttle",
     "record_failure",
+    "refund",
 ]
 
 
@@ -32,8 +46,12 @@ class ThrottlePolicy:
     max_lockout_ms: int
 
 
-USER_THROTTLE: Final = ThrottlePolicy(5, 15 * 60_000, 30_000, 60 * 60_000)
+PAIR_THROTTLE: Final = ThrottlePolicy(5, 15 * 60_000, 30_000, 15 * 60_000)
+"""One account from one address: 5 wrong guesses, then 30 s, doubling up to 15 min."""
 SOURCE_THROTTLE: Final = ThrottlePolicy(20, 15 * 60_000, 60_000, 60 * 60_000)
+"""One address, whatever the accounts: 20 wrong guesses, then 1 min, doubling up to 1 h."""
+ACCOUNT_THROTTLE: Final = ThrottlePolicy(100, 15 * 60_000, 1_000, 60_000)
+"""One account from everywhere: 100 wrong guesses, then 1 s, doubling up to 1 min."""
 
 
 @dataclass(frozen=True)
@@ -67,3 +85,21 @@ def record_failure(policy: ThrottlePolicy, state: ThrottleState, *, now: int) ->
         lockout = min(policy.base_lockout_ms * (2 ** min(extra, 30)), policy.max_lockout_ms)
         locked = now + lockout
     return ThrottleState(failures, started, locked)
+
+
+def admit(policy: ThrottlePolicy, state: ThrottleState, *, now: int, what: str) -> ThrottleState:
+    """Let one attempt through, counted as a failure until :func:`refund`; raise
+    :class:`Throttled` (counting nothing) while ``state`` is locked."""
+    check_throttle(state, now=now, what=what)
+    return record_failure(policy, state, now=now)
+
+
+def refund(policy: ThrottlePolicy, state: ThrottleState) -> ThrottleState:
+    """Take back one attempt :func:`admit` counted, which was not a failure after all.
+
+    A lock stays only while the failures left still reach the limit: below it, any lock
+    was set by the attempt refunded (an earlier one had ended, or it would not have been
+    admitted)."""
+    failures = max(0, state.failures - 1)
+    locked = state.locked_until if failures >= policy.max_failures else 0
+    return ThrottleState(failures, state.window_started_at, locked)

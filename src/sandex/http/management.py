@@ -37,7 +37,9 @@ from sandex.service.views import audit_view, key_view
 __all__ = ["management_app"]
 
 P = MANAGEMENT_PREFIX
-KeyId = Annotated[int, Path(ge=1, le=2**31, description="The key's id (from the key list).")]
+INT32_MAX = 2**31 - 1
+"""The largest value of an ``Integer`` column (``api_keys.id``); ids above it are a 400."""
+KeyId = Annotated[int, Path(ge=1, le=INT32_MAX, description="The key's id (from the key list).")]
 
 
 class _In(BaseModel):

@@ -467,7 +467,7 @@ class KeyService:
         key: ApiKey | None = None
         if is_api_key(text):
             key = uow.keys.by_lookup_hash(keyed_hash(self._pepper, text))
-        elif text.isdigit():
+        elif text.isascii() and text.isdigit():
             key = uow.keys.get(int(text))
         elif text.startswith(API_KEY_PREFIX) and len(text) >= 8:
             matches = uow.keys.by_prefix(text[:12])

@@ -65,7 +65,15 @@ class RecoveryCodeRepository(Protocol):
 
 class ThrottleRepository(Protocol):
     def get(self, subject: str) -> ThrottleState: ...
-    def put(self, subject: str, state: ThrottleState) -> None: ...
+    def lock(self, subjects: Sequence[str]) -> dict[str, ThrottleState]:
+        """The states of ``subjects``, locked until the transaction ends (so that counting
+        an attempt is atomic: two callers never both see the count before the other's)."""
+        ...
+
+    def put(self, subject: str, state: ThrottleState) -> None:
+        """Store the state of a subject :meth:`lock` holds."""
+        ...
+
     def clear(self, subject: str) -> None: ...
 
 

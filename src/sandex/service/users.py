@@ -7,11 +7,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sandex.accounts import (
+    ACCOUNT_THROTTLE,
+    PAIR_THROTTLE,
     SOURCE_THROTTLE,
-    USER_THROTTLE,
     InvalidCode,
     InvalidEmail,
     PasswordHasher,
+    Throttled,
+    ThrottlePolicy,
     TotpSetup,
     User,
     WrongPassword,
@@ -25,6 +28,7 @@ from sandex.accounts import (
     provisioning_uri,
     record_failure,
     recovery_code_digest,
+    refund,
 )
 from sandex.accounts.totp import is_totp_code
 from sandex.keys import AuditEvent
@@ -119,15 +123,14 @@ class UserService:
         source: str,
         second_factor: str | None = None,
     ) -> User:
-        """Check a password, and the 2FA code of a user who has 2FA (throttled per user and
-        per source); the user on success."""
+        """Check a password, and the 2FA code of a user who has 2FA (throttled per account
+        and source, per source, and per account); the user on success."""
         try:
             address = normalize_email(email)
         except InvalidEmail:
             raise WrongPassword("wrong e-mail or password") from None
-        with self._failures_recorded(address, source, now):
+        with self._attempt(address, source, now):
             with self._uow() as uow:
-                self._check_throttles(uow, address, source, now)
                 user = uow.users.by_email(address)
                 if user is None:
                     self._hasher.burn(password)
@@ -139,7 +142,6 @@ class UserService:
                     self._consume_second_factor(uow, user, second_factor, source, now)
                 if self._hasher.needs_rehash(user.password_hash):
                     uow.users.set_password_hash(user.id, self._hasher.hash(password))
-                uow.throttles.clear(_user_subject(address))
                 uow.audit.append(
                     [
                         AuditEvent(
@@ -167,14 +169,13 @@ class UserService:
 
     def confirm_totp(self, user_id: int, code: str, *, now: int, actor: Actor) -> list[str]:
         """Confirm enrolment with a first code; returns ten recovery codes (shown once)."""
-        with self._failures_recorded(self._email_of(user_id), actor.source, now):
+        with self._attempt(self._email_of(user_id), actor.source, now):
             with self._uow() as uow:
                 user = user_for(uow, user_id, actor)
                 if user.totp is None:
                     raise InvalidRequest("2FA enrolment was not started (run totp enable first)")
                 if user.has_2fa:
                     raise Conflict("2FA is already enabled")
-                self._check_throttles(uow, user.email, actor.source, now)
                 step = match_totp(self._totp_secret(user), code, now=now, last_step=None)
                 uow.users.set_totp(
                     user.id, TotpSetup(user.totp.secret_envelope, user.totp.enrolled_at, now, step)
@@ -183,14 +184,13 @@ class UserService:
                 uow.recovery_codes.replace(
                     user.id, [recovery_code_digest(self._pepper, c) for c in codes], now
                 )
-                uow.throttles.clear(_user_subject(user.email))
                 uow.audit.append([actor.event(now, "2fa.enabled", user_id=user.id)])
                 uow.commit()
         return codes
 
     def disable_totp(self, user_id: int, code: str, *, now: int, actor: Actor) -> None:
         """Turn 2FA off; needs a valid TOTP or recovery code, even from the operator."""
-        with self._failures_recorded(self._email_of(user_id), actor.source, now):
+        with self._attempt(self._email_of(user_id), actor.source, now):
             with self._uow() as uow:
                 user = user_for(uow, user_id, actor)
                 if user.totp is None:
@@ -198,7 +198,6 @@ class UserService:
                 if user.has_2fa:
                     self._consume_second_factor(uow, user, code, actor.source, now)
                 else:  # enrolment never confirmed: a code from the pending secret suffices
-                    self._check_throttles(uow, user.email, actor.source, now)
                     match_totp(self._totp_secret(user), code, now=now, last_step=None)
                 uow.users.set_totp(user.id, None)
                 uow.recovery_codes.replace(user.id, [], now)
@@ -209,7 +208,7 @@ class UserService:
         self, user_id: int, code: str, *, now: int, actor: Actor
     ) -> list[str]:
         """Replace every recovery code (the old ones stop working); needs a valid code."""
-        with self._failures_recorded(self._email_of(user_id), actor.source, now):
+        with self._attempt(self._email_of(user_id), actor.source, now):
             with self._uow() as uow:
                 user = user_for(uow, user_id, actor)
                 if not user.has_2fa:
@@ -236,8 +235,9 @@ class UserService:
     ) -> None:
         """Check (and use up) the actor's 2FA code inside ``uow``; operators need none.
 
-        Wrap the unit of work in :meth:`failures_recorded` so that a wrong code counts
-        toward throttling even though the change is rolled back.
+        Wrap the unit of work in :meth:`failures_recorded`: it counts the code before it
+        is checked (throttling), and keeps a wrong one counted even though the change is
+        rolled back.
         """
         if actor.is_operator:
             return
@@ -249,7 +249,12 @@ class UserService:
 
     @contextmanager
     def failures_recorded(self, user: User, actor: Actor, now: int) -> Iterator[None]:
-        with self._failures_recorded(user.email, actor.source, now):
+        """Around a change that may check the 2FA code ``actor`` sent: the code is one
+        throttled attempt (nothing is counted when no code was sent, or by the operator)."""
+        if actor.is_operator or not actor.second_factor:
+            yield
+            return
+        with self._attempt(user.email, actor.source, now):
             yield
 
     # -- internals ---------------------------------------------------------------------
@@ -258,7 +263,6 @@ class UserService:
         self, uow: UnitOfWork, user: User, code: str, source: str, now: int
     ) -> None:
         assert user.totp is not None
-        self._check_throttles(uow, user.email, source, now)
         if is_totp_code(code):
             step = match_totp(self._totp_secret(user), code, now=now, last_step=user.totp.last_step)
             uow.users.set_totp(
@@ -287,47 +291,72 @@ class UserService:
                     )
                 ]
             )
-        uow.throttles.clear(_user_subject(user.email))
 
     def _totp_secret(self, user: User) -> str:
         assert user.totp is not None
         return self._keyring.open(user.totp.secret_envelope, _totp_context(user.id)).decode()
 
-    def _check_throttles(self, uow: UnitOfWork, email: str, source: str, now: int) -> None:
-        check_throttle(uow.throttles.get(_user_subject(email)), now=now, what="this account")
-        check_throttle(uow.throttles.get(_source_subject(source)), now=now, what=source)
-
     @contextmanager
-    def _failures_recorded(self, email: str, source: str, now: int) -> Iterator[None]:
-        """Count a wrong password or code against the user and the source, in a transaction
-        of its own (the failed change itself is rolled back)."""
+    def _attempt(self, email: str, source: str, now: int) -> Iterator[None]:
+        """One guess at the password or a code of account ``email`` from ``source``.
+
+        It is counted before it is checked, in a transaction of its own that holds the
+        throttle rows (so parallel guesses cannot all pass one check), and refused with
+        :class:`Throttled` while any throttle is locked. A wrong password or code stays
+        counted (and is audited) though the change itself rolls back; anything else takes
+        the count back, and a success also clears the (account, source) throttle."""
+        subjects = _subjects(email, source)
+        with self._uow() as uow:
+            states = uow.throttles.lock(list(subjects))
+            refusals: list[Throttled] = []
+            for subject, (_, what) in subjects.items():
+                try:
+                    check_throttle(states[subject], now=now, what=what)
+                except Throttled as exc:
+                    refusals.append(exc)
+            if refusals:
+                raise max(refusals, key=lambda exc: exc.retry_after_ms)
+            for subject, (policy, _) in subjects.items():
+                uow.throttles.put(subject, record_failure(policy, states[subject], now=now))
+            uow.commit()
         try:
             yield
         except (WrongPassword, InvalidCode) as exc:
-            with self._uow() as uow:
-                for subject, policy in (
-                    (_user_subject(email), USER_THROTTLE),
-                    (_source_subject(source), SOURCE_THROTTLE),
-                ):
-                    uow.throttles.put(
-                        subject, record_failure(policy, uow.throttles.get(subject), now=now)
-                    )
-                user = uow.users.by_email(email)
-                uow.audit.append(
-                    [
-                        AuditEvent(
-                            now,
-                            "auth.factor_failed",
-                            None,
-                            None if user is None else user.id,
-                            ip=source,
-                            outcome="denied",
-                            reason=str(exc),
-                        )
-                    ]
-                )
-                uow.commit()
+            self._audit_failure(email, source, now, exc)
             raise
+        except BaseException:
+            self._settle(subjects, succeeded=False)
+            raise
+        self._settle(subjects, succeeded=True)
+
+    def _settle(self, subjects: dict[str, tuple[ThrottlePolicy, str]], *, succeeded: bool) -> None:
+        """Take back an attempt that was not a wrong guess."""
+        with self._uow() as uow:
+            states = uow.throttles.lock(list(subjects))
+            for subject, (policy, _) in subjects.items():
+                if succeeded and policy is PAIR_THROTTLE:
+                    uow.throttles.clear(subject)
+                else:
+                    uow.throttles.put(subject, refund(policy, states[subject]))
+            uow.commit()
+
+    def _audit_failure(self, email: str, source: str, now: int, exc: Exception) -> None:
+        with self._uow() as uow:
+            user = uow.users.by_email(email)
+            uow.audit.append(
+                [
+                    AuditEvent(
+                        now,
+                        "auth.factor_failed",
+                        None,
+                        None if user is None else user.id,
+                        ip=source,
+                        outcome="denied",
+                        reason=str(exc),
+                    )
+                ]
+            )
+            uow.commit()
 
     def _email_of(self, user_id: int) -> str:
         return self.get(user_id).email
@@ -344,9 +373,11 @@ def user_for(uow: UnitOfWork, user_id: int, actor: Actor) -> User:
     return user
 
 
-def _user_subject(email: str) -> str:
-    return "user:" + email
-
-
-def _source_subject(source: str) -> str:
-    return "source:" + source
+def _subjects(email: str, source: str) -> dict[str, tuple[ThrottlePolicy, str]]:
+    """The throttles a guess at ``email``'s password or code from ``source`` counts
+    against: the pair, the source, the account; with what each one's refusal names."""
+    return {
+        f"pair:{source}|{email}": (PAIR_THROTTLE, f"this account from {source}"),
+        f"source:{source}": (SOURCE_THROTTLE, source),
+        f"user:{email}": (ACCOUNT_THROTTLE, "this account"),
+    }

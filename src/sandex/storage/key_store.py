@@ -108,6 +108,8 @@ class SqlKeyRepository:
         self._conn.execute(insert(api_keys), [key_row(k) for k in keys])
 
     def get(self, key_id: int, *, for_update: bool = False) -> ApiKey | None:
+        if not 0 < key_id < 2**31:  # no such id fits the column (PostgreSQL would refuse it)
+            return None
         query = select(api_keys).where(api_keys.c.id == key_id)
         if for_update:
             query = query.with_for_update()

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from sandex.accounts import ThrottleState, TotpSetup, User
@@ -126,17 +127,39 @@ class SqlThrottleRepository:
             return ThrottleState()
         return ThrottleState(row.failures, row.window_started_at, row.locked_until)
 
+    def lock(self, subjects: Sequence[str]) -> dict[str, ThrottleState]:
+        """The states of ``subjects``, each row created if missing and locked until the
+        transaction ends. Rows are taken in one order (sorted), so that two callers never
+        wait on each other crosswise; a missing row is inserted with ``ON CONFLICT DO
+        NOTHING``, so two first failures at once are not a unique-key error."""
+        states: dict[str, ThrottleState] = {}
+        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
+        for subject in sorted(set(subjects)):
+            self._conn.execute(
+                dialect.insert(throttles)
+                .values(subject=subject, failures=0, window_started_at=0, locked_until=0)
+                .on_conflict_do_nothing(index_elements=[throttles.c.subject])
+            )
+            row = self._conn.execute(
+                select(throttles).where(throttles.c.subject == subject).with_for_update()
+            ).one()
+            states[subject] = ThrottleState(row.failures, row.window_started_at, row.locked_until)
+        return states
+
     def put(self, subject: str, state: ThrottleState) -> None:
-        values = dict(
-            failures=state.failures,
-            window_started_at=state.window_started_at,
-            locked_until=state.locked_until,
+        """Store ``state`` for a subject :meth:`lock` holds (or delete it once it is blank)."""
+        if state == ThrottleState():
+            self.clear(subject)
+            return
+        self._conn.execute(
+            update(throttles)
+            .where(throttles.c.subject == subject)
+            .values(
+                failures=state.failures,
+                window_started_at=state.window_started_at,
+                locked_until=state.locked_until,
+            )
         )
-        result = self._conn.execute(
-            update(throttles).where(throttles.c.subject == subject).values(**values)
-        )
-        if result.rowcount == 0:
-            self._conn.execute(insert(throttles).values(subject=subject, **values))
 
     def clear(self, subject: str) -> None:
         self._conn.execute(delete(throttles).where(throttles.c.subject == subject))
