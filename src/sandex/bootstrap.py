@@ -57,6 +57,7 @@ from sandex.storage import (
     sqlite_url,
     upgrade,
 )
+from sandex.storage.audit_digests import DigestDirectory
 from sandex.storage.exchange_store import SqlExchangeStore
 from sandex.storage.redis_state import RedisReplayGuard
 
@@ -95,6 +96,7 @@ class Sandex:
     clock: SystemClock = field(default_factory=SystemClock)
     _flusher: threading.Thread | None = None
     _watcher: threading.Thread | None = None
+    _digester: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start_background_flush(self, interval: float = 0.2) -> None:
@@ -130,6 +132,33 @@ class Sandex:
         self._watcher = threading.Thread(target=run, name="sandex-key-watch", daemon=True)
         self._watcher.start()
 
+    def start_audit_digests(self, interval: float | None = None) -> None:
+        """Sign the audit chain's head into the digest directory now, then every
+        ``interval`` seconds (``SANDEX_AUDIT_DIGEST_INTERVAL``) when it has moved, and
+        once more at :meth:`close`, in a daemon thread."""
+        if self._digester is not None:
+            return
+        wait = self.settings.audit_digest_interval if interval is None else interval
+
+        def run() -> None:
+            self.write_audit_digest()
+            while not self._stop.wait(wait):
+                self.write_audit_digest()
+
+        self._digester = threading.Thread(target=run, name="sandex-audit-digest", daemon=True)
+        self._digester.start()
+
+    def write_audit_digest(self) -> bool:
+        """One digest if the head moved; a failure is one log line (no traceback), and
+        nothing is written, so the next attempt chains from the newest digest on disk."""
+        try:
+            self.audit.write_digest(self.clock.now())
+        except Exception as exc:
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            _log.error("audit digest not written: %s", reason)
+            return False
+        return True
+
     def _hand_over_audit(self) -> None:
         """Give queued decisions to the writer process, or write them here without one."""
         writer = self.audit_writer
@@ -150,14 +179,17 @@ class Sandex:
             self.audit_writer = AuditWriter(self.settings)
         self.start_key_watch()
         self.start_background_flush()
+        self.start_audit_digests()
 
     def close(self) -> None:
-        """Stop the background threads, write what is queued, release the database."""
+        """Stop the background threads, write what is queued (and a last audit digest if
+        they were writing digests), release the database."""
         self._stop.set()
-        for thread in (self._flusher, self._watcher):
+        digests = self._digester is not None
+        for thread in (self._flusher, self._watcher, self._digester):
             if thread is not None:
                 thread.join()
-        self._flusher = self._watcher = None
+        self._flusher = self._watcher = self._digester = None
         try:
             if self.audit_writer is not None:
                 self._hand_over_audit()
@@ -165,6 +197,8 @@ class Sandex:
                     self.audit_writer.close()
                     self.audit_writer = None
             self.activity.flush()
+            if digests:
+                self.write_audit_digest()
         finally:
             self.engine.dispose()
             if self.redis is not None:
@@ -246,7 +280,11 @@ def open_sandex(settings: Settings) -> Sandex:
         users=users,
         keys=keys,
         auth=auth,
-        audit=AuditService(uow=uow, audit_key=server_secrets.audit_key),
+        audit=AuditService(
+            uow=uow,
+            audit_key=server_secrets.audit_key,
+            digests=DigestDirectory(settings.digest_dir),
+        ),
         master_keys=MasterKeyRotation(uow=uow, keyring=holder),
         sessions=SessionService(uow=uow, users=users, pepper=server_secrets.pepper),
         key_watch=KeyChangeWatcher(uow, cache),

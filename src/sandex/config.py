@@ -78,6 +78,11 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be 1 or 0, not {raw!r}")
 
 
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = (env.get(name) or "").strip()
+    return Path(raw).expanduser().resolve() if raw else None
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -112,6 +117,15 @@ class Settings:
     market_tick_ms: int = 500
     exchange: bool = True
     """Run the spot exchange in this process (``sandex serve`` turns it off for workers > 1)."""
+    audit_digest_dir: Path | None = None
+    """``SANDEX_AUDIT_DIGEST_DIR``: None means ``audit-digests`` in ``data_dir``."""
+    audit_digest_interval: int = 300
+    """``SANDEX_AUDIT_DIGEST_INTERVAL``: seconds between a server's audit digests."""
+
+    @property
+    def digest_dir(self) -> Path:
+        """Where signed audit digests are written (best on another disk or host)."""
+        return self.audit_digest_dir or self.data_dir / "audit-digests"
 
     @classmethod
     def from_env(
@@ -143,4 +157,6 @@ class Settings:
             market_seed=_int(env, "SANDEX_MARKET_SEED", 7),
             market_tick_ms=_int(env, "SANDEX_MARKET_TICK_MS", 500, minimum=50),
             exchange=_flag(env, "SANDEX_EXCHANGE", True),
+            audit_digest_dir=_path(env, "SANDEX_AUDIT_DIGEST_DIR"),
+            audit_digest_interval=_int(env, "SANDEX_AUDIT_DIGEST_INTERVAL", 300, minimum=1),
         )

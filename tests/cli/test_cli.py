@@ -120,7 +120,9 @@ def test_the_key_lifecycle_from_the_command_line(cli: Cli, alice: str) -> None:
     assert len(newest) == 1 and newest[0]["prefix"] in out
     assert "froze" in cli.ok("keys", "freeze", newest[0]["prefix"])
     assert "revoked" in cli.ok("keys", "revoke", prefix)
-    assert "audit chain OK" in cli.ok("audit", "verify")
+    assert "audit chain intact: " in cli.ok("audit", "verify")
+    assert "audit digest 1 " in cli.ok("audit", "digest")
+    assert "audit chain OK: " in cli.ok("audit", "verify")
     events = cli.json("audit", "tail", "--key", prefix)
     assert isinstance(events, list)
     assert [e["event"] for e in events] == [
@@ -317,6 +319,57 @@ def test_audit_verify_names_the_edited_row(cli: Cli, alice: str, tmp_path: Path)
     code, _, err = cli("audit", "verify")
     assert code == 1
     assert "BROKEN at entry 3" in err and "altered" in err
+
+
+def test_audit_verify_catches_a_cut_tail_that_the_chain_alone_misses(
+    cli: Cli, alice: str, tmp_path: Path
+) -> None:
+    """Issue 9, finding 5: delete the newest rows, copy the new last hash into the head."""
+    code, out, err = cli("audit", "verify")
+    assert code == 0 and "audit chain intact: 1 entries verified" in out
+    assert err.startswith("warning: no audit digest in ") and "cut off unnoticed" in err
+    for n in range(3):
+        cli.ok("keys", "create", "--user", alice, "--label", f"k{n}")
+    assert "audit digest 1 written: head at entry 4, " in cli.ok("audit", "digest")
+    assert "has not moved" in cli.ok("audit", "digest")
+    assert "the newest (digest 1 (" in cli.ok("audit", "verify")
+    settings = Settings.from_env()
+    with open_sandex(settings) as sx, sx.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM audit_log WHERE seq > 2")
+        conn.exec_driver_sql(
+            "UPDATE audit_head SET seq = 2, hash = (SELECT hash FROM audit_log WHERE seq = 2)"
+        )
+    code, out, err = cli("audit", "verify")
+    assert code == 1 and out == ""
+    assert err.startswith("audit log TAMPERED: the audit log was truncated: digest 1 (")
+    assert err.strip().endswith("recorded entries up to 4, the log ends at 2 (2 newest deleted)")
+    assert len(err.strip().splitlines()) == 1
+    line = cli.fails("audit", "digest")  # never signs the cut log
+    assert "truncated" in line and "no digest written" in line
+
+    with open_sandex(settings) as sx, sx.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM audit_log")
+        conn.exec_driver_sql("UPDATE audit_head SET seq = 0")
+    code, _, err = cli("audit", "verify")
+    assert code == 1 and "audit log TAMPERED: the audit log was wiped: digest 1 (" in err
+
+    (settings.digest_dir / "audit-digest-000000000001.json").write_text("{}")
+    code, _, err = cli("audit", "verify")
+    assert code == 1
+    assert err.strip() == (
+        "audit log TAMPERED: audit digest audit-digest-000000000001.json"
+        " is not a well-formed audit digest"
+    )
+
+
+def test_the_audit_digest_directory_can_be_set(
+    cli: Cli, alice: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "other-host" / "digests"
+    monkeypatch.setenv("SANDEX_AUDIT_DIGEST_DIR", str(elsewhere))
+    assert str(elsewhere / "audit-digest-000000000001.json") in cli.ok("audit", "digest")
+    assert stat.S_IMODE(elsewhere.stat().st_mode) == 0o700
+    assert not (tmp_path / "data" / "audit-digests").exists()
 
 
 def test_leak_scanner_finds_keys_in_files(cli: Cli, alice: str, tmp_path: Path) -> None:

@@ -135,8 +135,7 @@ def test_a_tampered_digest_is_reported_and_the_newest_valid_one_is_used() -> Non
     stored[2] = (stored[2][0], json.dumps(document).encode())
     report = check_digests(SIGNER, stored)
     assert report.problems == (
-        "audit digest audit-digest-000000000003.json was forged or altered: its signature"
-        " is wrong",
+        "audit digest audit-digest-000000000003.json was forged or altered: its signature is wrong",
     )
     assert report.newest == digests[1]
 

@@ -18,18 +18,52 @@ app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
 @app.command("verify")
 def verify(ctx: typer.Context) -> None:
-    """Recompute the hash chain; names the first bad entry and exits 1 if any."""
+    """Recompute the hash chain and compare its tail with the newest signed digest;
+    one line per problem (exit 1): a bad entry, a truncated, wiped or rewound log, a
+    forged digest, a digest missing from the digest chain."""
     with opened(ctx) as sx:
-        report = sx.audit.verify()
-    if report.ok:
-        out.print(f"audit chain OK: {report.checked} entries verified")
+        check = sx.audit.check()
+    report, newest = check.chain, check.newest
+    if not report.ok:
+        err.print(
+            f"audit chain BROKEN at entry {report.first_bad_seq}: {report.problem}"
+            f" ({report.checked} entries verified before it)",
+            markup=False,
+        )
+    for problem in check.problems:
+        err.print(f"audit log TAMPERED: {problem}", markup=False)
+    if not check.ok:
+        raise typer.Exit(1)
+    if newest is None:
+        out.print(f"audit chain intact: {report.checked} entries verified", markup=False)
+        err.print(
+            f"warning: no audit digest in {check.location} yet, so the newest entries"
+            " could be cut off unnoticed (`sandex serve` writes digests;"
+            " `sandex audit digest` writes one now)",
+            markup=False,
+        )
         return
-    err.print(
-        f"audit chain BROKEN at entry {report.first_bad_seq}: {report.problem}"
-        f" ({report.checked} entries verified before it)",
+    out.print(
+        f"audit chain OK: {report.checked} entries verified; {check.digests} signed digests,"
+        f" the newest ({newest.describe()}) recorded entry {newest.head.seq}",
         markup=False,
     )
-    raise typer.Exit(1)
+
+
+@app.command("digest")
+def digest(ctx: typer.Context) -> None:
+    """Sign the audit chain's head into a new digest now (if it moved since the last)."""
+    with opened(ctx) as sx:
+        written = sx.audit.write_digest(sx.clock.now())
+        location = sx.settings.digest_dir
+    if written is None:
+        out.print("the audit chain has not moved since the newest digest; nothing written")
+        return
+    out.print(
+        f"audit digest {written.number} written: head at entry {written.head.seq},"
+        f" {written.time} ({location / written.file_name})",
+        markup=False,
+    )
 
 
 @app.command("tail")

@@ -9,6 +9,7 @@ Our exception hierarchy::
       SecondFactorRequired      this change needs a valid 2FA code (or 2FA enrolled first)
       InvalidRequest            the request makes no sense for this object (e.g. grace too long)
       MasterKeyProblem          the keyring does not fit the database
+      AuditDigestProblem        no audit digest can be written (directory, or a log that was cut)
       AuthenticationFailed      a signed request is refused; carries the Binance code and message
         ApiKeyFormatInvalid       -2014, step 1
         ApiKeyRejected            -2015, step 2 (unknown, revoked, expired: deliberately vague)
@@ -38,6 +39,7 @@ __all__ = [
     "SecondFactorRequired",
     "InvalidRequest",
     "MasterKeyProblem",
+    "AuditDigestProblem",
     "AuthenticationFailed",
     "ApiKeyFormatInvalid",
     "ApiKeyRejected",
@@ -78,6 +80,10 @@ class InvalidRequest(ServiceError):
 
 
 class MasterKeyProblem(ServiceError):
+    pass
+
+
+class AuditDigestProblem(ServiceError):
     pass
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "ThrottleRepository",
     "KeyRepository",
     "AuditRepository",
+    "DigestStore",
     "ServerSecretRepository",
     "SealedValue",
     "SealedStore",
@@ -105,6 +106,10 @@ class AuditRepository(Protocol):
         ...
 
     def head(self) -> tuple[int, bytes] | None: ...
+    def hash_at(self, seq: int) -> bytes | None:
+        """The stored hash of entry ``seq``; None if there is no such entry."""
+        ...
+
     def records(self, *, batch: int = 5000) -> Iterator[AuditRecord]:
         """Every record in sequence order."""
         ...
@@ -113,6 +118,21 @@ class AuditRepository(Protocol):
         self, *, limit: int, key_prefix: str | None = None, user_id: int | None = None
     ) -> list[AuditRecord]:
         """The newest records, newest last."""
+        ...
+
+
+class DigestStore(Protocol):
+    """Where signed audit digests are kept: a directory, possibly on another host."""
+
+    @property
+    def location(self) -> str: ...
+    def names(self) -> list[str]:
+        """The names of the files there, sorted; empty if there is nothing yet."""
+        ...
+
+    def read(self, name: str) -> bytes: ...
+    def add(self, name: str, data: bytes) -> bool:
+        """Store a new file; False (and nothing changed) if ``name`` exists already."""
         ...
 
 

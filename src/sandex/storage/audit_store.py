@@ -78,6 +78,10 @@ class SqlAuditRepository:
             return None
         return row.seq, bytes(row.hash)
 
+    def hash_at(self, seq: int) -> bytes | None:
+        value = self._conn.execute(select(audit_log.c.hash).where(audit_log.c.seq == seq)).scalar()
+        return None if value is None else bytes(value)
+
     def records(self, *, batch: int = 5000) -> Iterator[AuditRecord]:
         after = 0
         while True:
