@@ -93,6 +93,8 @@ def test_a_digest_of_another_database_is_named_as_such() -> None:
         lambda d: d.update(number="2"),
         lambda d: d.update(number=True),
         lambda d: d.update(ts=-1),
+        lambda d: d.update(ts=10**17),
+        lambda d: d.update(ts=10**30),
         lambda d: d.update(time="yesterday"),
         lambda d: d.update(algorithm="none"),
         lambda d: d["head"].update(hash="00"),

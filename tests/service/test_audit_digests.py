@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import select, update
 
 from conftest import NOW
-from sandex.bootstrap import Sandex
+from sandex.bootstrap import Sandex, open_sandex
+from sandex.config import Settings
 from sandex.keys.audit_digest import EMPTY_HEAD
+from sandex.service import Actor
 from sandex.service.errors import AuditDigestProblem
 from sandex.storage.audit_digests import DigestDirectory
 from sandex.storage.tables import audit_head, audit_log
@@ -188,3 +190,14 @@ def test_an_unusable_digest_directory_is_one_clear_error(sandex: Sandex) -> None
         sandex.audit.write_digest(NOW)
     (problem,) = sandex.audit.check().problems
     assert problem.startswith("cannot read the audit digest directory")
+
+
+def test_digests_outlive_a_master_key_rotation(settings: Settings) -> None:
+    with open_sandex(settings) as sx:
+        make_user(sx, now=NOW)
+        assert sx.audit.write_digest(NOW) is not None
+        sx.master_keys.rotate(now=NOW + MINUTE, actor=Actor.operator())
+    with open_sandex(settings) as sx:  # the old master key is gone from the key file
+        assert sx.audit.write_digest(NOW + 2 * MINUTE) is not None
+        check = sx.audit.check()
+        assert check.ok and check.digests == 2

@@ -218,7 +218,7 @@ def decode_digest(name: str, data: bytes) -> AuditDigest:
         )
         if document["time"] != digest.time:
             raise ValueError("time does not match ts")
-    except (ValueError, TypeError, KeyError, OverflowError):
+    except (ValueError, TypeError, KeyError, OverflowError, OSError):
         raise BadDigest(f"{name} is not a well-formed audit digest") from None
     if digest.file_name != name:
         raise BadDigest(f"{name} holds digest {digest.number}: it was renamed")
