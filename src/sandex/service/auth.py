@@ -17,6 +17,7 @@ from sandex.keys import (
     AccessDenied,
     ApiKey,
     BadSignature,
+    InvalidPublicKey,
     KeyKind,
     Mode,
     check_access,
@@ -92,6 +93,11 @@ def _stale(ts_us: int, rw_us: int, now_us: int) -> TimestampOutsideWindow:
         "Timestamp for this request is outside of the recvWindow.",
         reason=f"timestamp {(now_us - ts_us) // 1000} ms old, window {rw_us // 1000} ms",
     )
+
+
+def _never_verifies(payload: bytes, signature: bytes) -> None:
+    """The verifier of a key that is refused before its signature is looked at."""
+    return None
 
 
 class Authenticator:
@@ -282,13 +288,17 @@ class Authenticator:
 
     def entry_for(self, key: ApiKey) -> CachedKey:
         """Build the cache entry for ``key`` (unsealing its secret or loading its public key)."""
+        dead = None if key.revoked_at is None else "key revoked"
         if key.kind is KeyKind.HMAC_SHA256:
             assert key.secret_envelope is not None
             secret = self._keyring.open(key.secret_envelope, secret_context(key.lookup_hash))
             verify = hmac_verifier(secret)
         else:
             assert key.public_key_pem is not None
-            verify = public_key_verifier(load_public_key(key.public_key_pem).key)
+            try:
+                verify = public_key_verifier(load_public_key(key.public_key_pem).key)
+            except InvalidPublicKey as exc:  # stored before today's rules: refused, never verified
+                verify, dead = _never_verifies, dead or f"stored public key not accepted: {exc}"
         dies_at = key.dies_at
         if key.grace_ends_at is not None and dies_at == key.grace_ends_at:
             dies_reason = "key was rotated and its grace period has ended"
@@ -303,7 +313,7 @@ class Authenticator:
             verify=verify,
             dies_at=NEVER if dies_at is None else dies_at,
             dies_reason=dies_reason,
-            dead=None if key.revoked_at is None else "key revoked",
+            dead=dead,
             allowlist=settings.allowlist if settings.allowlist else None,
             permissions=settings.permissions,
             mode=settings.policy.mode,
