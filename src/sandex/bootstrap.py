@@ -247,6 +247,8 @@ def open_sandex(settings: Settings) -> Sandex:
             (asset, int(amount.scaleb(ASSET_DECIMALS)))
             for asset, amount in settings.starting_balance
         ],
+        signup=settings.signup,
+        signup_per_hour=settings.signup_per_hour,
     )
     keys = KeyService(
         uow=uow,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from sandex.accounts import DEFAULT_HASH_PARAMS, HashParams
+from sandex.accounts import DEFAULT_HASH_PARAMS, HashParams, SignUpMode
 
 __all__ = ["Settings", "ConfigError"]
 
@@ -117,6 +117,11 @@ class Settings:
     market_tick_ms: int = 500
     exchange: bool = True
     """Run the spot exchange in this process (``sandex serve`` turns it off for workers > 1)."""
+    signup: SignUpMode = SignUpMode.OPEN
+    """``SANDEX_SIGNUP``: ``open``, ``invite`` or ``closed`` (who may sign up through the API;
+    ``sandex serve`` makes the default ``invite`` when it listens beyond loopback)."""
+    signup_per_hour: int = 5
+    """``SANDEX_SIGNUP_PER_HOUR``: sign-ups through the API from one address in an hour."""
     audit_digest_dir: Path | None = None
     """``SANDEX_AUDIT_DIGEST_DIR``: None means ``audit-digests`` in ``data_dir``."""
     audit_digest_interval: int = 300
@@ -157,6 +162,8 @@ class Settings:
             market_seed=_int(env, "SANDEX_MARKET_SEED", 7),
             market_tick_ms=_int(env, "SANDEX_MARKET_TICK_MS", 500, minimum=50),
             exchange=_flag(env, "SANDEX_EXCHANGE", True),
+            signup=SignUpMode(_choice(env, "SANDEX_SIGNUP", ("open", "invite", "closed"))),
+            signup_per_hour=_int(env, "SANDEX_SIGNUP_PER_HOUR", 5, minimum=1),
             audit_digest_dir=_path(env, "SANDEX_AUDIT_DIGEST_DIR"),
             audit_digest_interval=_int(env, "SANDEX_AUDIT_DIGEST_INTERVAL", 300, minimum=1),
         )

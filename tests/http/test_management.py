@@ -11,16 +11,17 @@ import pyotp
 import pytest
 
 from http_support import AsgiClient, signed_query
+from sandex.accounts import SignUpMode
 from sandex.bootstrap import Sandex
 from sandex.http import Gateway
-from support import PASSWORD
+from support import PASSWORD, Cli
 
 Setup = tuple[Sandex, Gateway]
 
 
 def _sign_up_and_log_in(client: AsgiClient, email: str) -> dict[str, str]:
     r = client.post("/sandex/v1/users", json={"email": email, "password": PASSWORD})
-    assert r.status_code == 201, r.text
+    assert r.status_code == 202, r.text
     r = client.post("/sandex/v1/sessions", json={"email": email, "password": PASSWORD})
     assert r.status_code == 201, r.text
     return {"authorization": "Bearer " + r.json()["accessToken"]}
@@ -384,10 +385,79 @@ def test_bad_sign_up_input_is_a_clear_400(
     assert r.status_code == 400 and r.json()["code"] == code and r.json()["msg"]
 
 
-def test_duplicate_sign_up_is_409(client: AsgiClient) -> None:
+def test_sign_up_does_not_tell_whether_an_address_is_taken(client: AsgiClient) -> None:
+    # Finding 8b: a taken address was a 409.
     _sign_up_and_log_in(client, "frank@example.com")
-    r = client.post("/sandex/v1/users", json={"email": "frank@example.com", "password": PASSWORD})
-    assert r.status_code == 409 and r.json()["code"] == -9002
+    taken = client.post(
+        "/sandex/v1/users", json={"email": "Frank@example.com", "password": PASSWORD + "!"}
+    )
+    new = client.post("/sandex/v1/users", json={"email": "Fresh@example.com", "password": PASSWORD})
+    assert taken.status_code == new.status_code == 202
+    assert taken.json() == {**new.json(), "email": "frank@example.com"}
+    assert set(taken.headers) == set(new.headers)
+    r = client.post(
+        "/sandex/v1/sessions", json={"email": "frank@example.com", "password": PASSWORD}
+    )
+    assert r.status_code == 201  # the owner's password stands
+
+
+def test_sign_ups_are_limited_per_address(make_gateway: Any) -> None:
+    # Finding 8c: about 20 accounts a second, each with 10,000 USDT, from one address.
+    _, gateway = make_gateway()
+    one, other = AsgiClient(gateway, "127.0.0.1"), AsgiClient(gateway, "127.0.0.2")
+    statuses = [
+        one.post(
+            "/sandex/v1/users", json={"email": f"bulk{n}@example.com", "password": PASSWORD}
+        ).status_code
+        for n in range(8)
+    ]
+    assert statuses == [202] * 5 + [429] * 3
+    r = one.post("/sandex/v1/users", json={"email": "bulk9@example.com", "password": PASSWORD})
+    assert r.json()["code"] == -1003 and int(r.headers["retry-after"]) > 3500
+    r = other.post("/sandex/v1/users", json={"email": "bulk9@example.com", "password": PASSWORD})
+    assert r.status_code == 202
+
+
+def test_invite_mode_needs_a_one_time_code_from_the_cli(
+    make_gateway: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sx, gateway = make_gateway(signup=SignUpMode.INVITE)
+    client = AsgiClient(gateway)
+    body = {"email": "invited@example.com", "password": PASSWORD}
+    r = client.post("/sandex/v1/users", json=body)
+    assert r.status_code == 403 and r.json()["code"] == -9006, r.text
+    assert "invitation code" in r.json()["msg"]
+    cli = Cli(capsys, monkeypatch)
+    monkeypatch.setenv("SANDEX_DATA_DIR", str(sx.settings.data_dir))
+    if sx.settings.database_url:
+        monkeypatch.setenv("SANDEX_DATABASE_URL", sx.settings.database_url)
+        monkeypatch.setenv("SANDEX_DATABASE_SCHEMA", sx.settings.database_schema or "")
+    invitation = cli.json("users", "invite", "--days", "1")
+    assert isinstance(invitation, dict) and invitation["code"].startswith("sdxi_")
+    r = client.post("/sandex/v1/users", json={**body, "invite": invitation["code"]})
+    assert r.status_code == 202, r.text
+    r = client.post("/sandex/v1/sessions", json=body)
+    assert r.status_code == 201, r.text
+    r = client.post(
+        "/sandex/v1/users",
+        json={"email": "second@example.com", "password": PASSWORD, "invite": invitation["code"]},
+    )
+    assert r.status_code == 403 and "used" in r.json()["msg"]
+
+
+def test_closed_sign_up_is_a_403(make_gateway: Any) -> None:
+    _, gateway = make_gateway(signup=SignUpMode.CLOSED)
+    r = AsgiClient(gateway).post(
+        "/sandex/v1/users", json={"email": "nobody@example.com", "password": PASSWORD}
+    )
+    assert r.status_code == 403 and r.json()["code"] == -9006 and "closed" in r.json()["msg"]
+
+
+def test_the_openapi_document_declares_the_sign_up_answers(client: AsgiClient) -> None:
+    doc = client.get("/sandex/v1/openapi.json").json()
+    operation = doc["paths"]["/sandex/v1/users"]["post"]
+    assert {"202", "400", "403", "429"} <= set(operation["responses"])
+    assert "invite" in str(doc["components"]["schemas"]["SignUp"]["properties"])
 
 
 def test_unknown_management_path_is_404_json(client: AsgiClient) -> None:

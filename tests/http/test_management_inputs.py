@@ -14,7 +14,7 @@ from support import PASSWORD
 def _sign_up_and_log_in(client: AsgiClient, email: str) -> tuple[dict[str, str], str]:
     """Session headers for a new self-registered user (no 2FA), and its access token."""
     r = client.post("/sandex/v1/users", json={"email": email, "password": PASSWORD})
-    assert r.status_code == 201, r.text
+    assert r.status_code == 202, r.text
     r = client.post("/sandex/v1/sessions", json={"email": email, "password": PASSWORD})
     assert r.status_code == 201, r.text
     token = r.json()["accessToken"]

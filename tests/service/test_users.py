@@ -2,16 +2,48 @@
 
 from __future__ import annotations
 
+import dataclasses
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import pytest
+from sqlalchemy import select
 
 from conftest import NOW
-from sandex.accounts import InvalidCode, InvalidEmail, Throttled, WeakPassword, WrongPassword
-from sandex.bootstrap import Sandex
+from sandex.accounts import (
+    HashParams,
+    InvalidCode,
+    InvalidEmail,
+    SignUpMode,
+    Throttled,
+    WeakPassword,
+    WrongPassword,
+)
+from sandex.bootstrap import Sandex, open_sandex
+from sandex.config import Settings
 from sandex.service import Actor, Conflict, InvalidRequest
+from sandex.service.errors import SignUpRefused
+from sandex.storage.tables import invites
 from support import OPERATOR, PASSWORD, enable_totp, make_user, next_step, totp_code
 
 MINE = "198.51.100.7"
 STRANGER = "203.0.113.66"
+
+
+@pytest.fixture
+def make_sandex(settings: Settings) -> Iterator[Callable[..., Sandex]]:
+    """Open Sandex with setting overrides; closed after the test."""
+    opened: list[Sandex] = []
+
+    def make(**overrides: Any) -> Sandex:
+        opened.append(open_sandex(dataclasses.replace(settings, **overrides)))
+        return opened[-1]
+
+    yield make
+    for sx in opened:
+        sx.close()
 
 
 def test_a_user_signs_up_and_logs_in(sandex: Sandex) -> None:
@@ -190,3 +222,104 @@ def test_a_user_cannot_touch_another_users_2fa(sandex: Sandex) -> None:
 
     with pytest.raises(NotFound):
         sandex.users.begin_totp(alice.id, now=NOW, actor=Actor.user(bob.id, "203.0.113.5"))
+
+
+# -- self-service sign-up ---------------------------------------------------------------
+
+
+def _signed_up(sandex: Sandex, email: str, password: str = PASSWORD, **kwargs: Any) -> str:
+    kwargs.setdefault("source", MINE)
+    return sandex.users.sign_up(email, password, now=kwargs.pop("now", NOW), **kwargs)
+
+
+def test_sign_up_answers_alike_whether_or_not_the_address_is_taken(sandex: Sandex) -> None:
+    # Finding 8b: a taken address was a 409, so anyone could test which are registered.
+    owner = make_user(sandex, now=NOW)
+    assert _signed_up(sandex, "ALICE@example.com", "another long passphrase") == owner.email
+    assert _signed_up(sandex, "newcomer@example.com") == "newcomer@example.com"
+    # only the new address got an account; the taken one is untouched
+    assert [u.email for u in sandex.users.all()] == ["alice@example.com", "newcomer@example.com"]
+    assert sandex.users.login(owner.email, PASSWORD, now=NOW, source=MINE) == owner
+    with pytest.raises(WrongPassword):
+        sandex.users.login(owner.email, "another long passphrase", now=NOW, source=MINE)
+    # the owner can see that someone tried
+    sandex.activity.flush()
+    events = [r.event for r in sandex.audit.tail(limit=50, user_id=owner.id)]
+    assert [(e.event, e.ip, e.outcome) for e in events if e.event == "user.sign_up_refused"] == [
+        ("user.sign_up_refused", MINE, "denied")
+    ]
+
+
+def test_a_taken_address_costs_a_password_hash_too(settings: Settings) -> None:
+    # The answer's timing must not tell either: the password is hashed whether or not the
+    # address is taken (a slow hash here, so that it dominates both).
+    slow = dataclasses.replace(settings, password_hash=HashParams(time_cost=3, memory_kib=16_384))
+    with open_sandex(slow) as sx:
+        _signed_up(sx, "taken@example.com")
+
+        def timed(email: str, n: int) -> float:
+            started = time.perf_counter()
+            _signed_up(sx, email, source=f"192.0.2.{n}")
+            return time.perf_counter() - started
+
+        taken = statistics.median(timed("taken@example.com", n) for n in range(3))
+        new = statistics.median(timed(f"new{n}@example.com", n) for n in range(3))
+    assert 0.5 < taken / new < 2, (taken, new)
+
+
+def test_sign_ups_are_limited_per_address(sandex: Sandex) -> None:
+    # Finding 8c: sign-up was unthrottled (~20 accounts/s, each with starting money).
+    for n in range(5):
+        _signed_up(sandex, f"u{n}@example.com", source=STRANGER)
+    with pytest.raises(Throttled) as info:  # a taken address counts too: it looks alike
+        _signed_up(sandex, "u0@example.com", source=STRANGER)
+    assert info.value.retry_after_ms == 3_600_000
+    assert str(info.value) == f"too many sign-ups from {STRANGER}; try again in 3600 s"
+    with pytest.raises(Throttled):
+        _signed_up(sandex, "u9@example.com", source=STRANGER, now=NOW + 3_599_999)
+    assert _signed_up(sandex, "mine@example.com", source=MINE)
+    assert len(sandex.users.all()) == 6
+    assert _signed_up(sandex, "u9@example.com", source=STRANGER, now=NOW + 3_600_000)
+
+
+def test_invite_mode_takes_one_time_codes(make_sandex: Callable[..., Sandex]) -> None:
+    sx = make_sandex(signup=SignUpMode.INVITE, signup_per_hour=100)
+    with pytest.raises(SignUpRefused, match="needs an invitation code"):
+        _signed_up(sx, "bob@example.com")
+    invitation = sx.users.invite(now=NOW, actor=OPERATOR)
+    assert invitation.expires_at == NOW + 7 * 86_400_000
+    forged = invitation.code[:-1] + ("a" if invitation.code[-1] != "a" else "b")
+    with pytest.raises(SignUpRefused, match="wrong, used or expired"):
+        _signed_up(sx, "bob@example.com", invite=forged)
+    assert _signed_up(sx, "bob@example.com", invite=invitation.code.upper())
+    with pytest.raises(SignUpRefused, match="wrong, used or expired"):
+        _signed_up(sx, "carol@example.com", invite=invitation.code)
+    assert [u.email for u in sx.users.all()] == ["bob@example.com"]
+    # a code is spent on a taken address too (else it would tell taken from new)
+    spent = sx.users.invite(now=NOW, actor=OPERATOR)
+    assert _signed_up(sx, "bob@example.com", invite=spent.code)
+    with pytest.raises(SignUpRefused):
+        _signed_up(sx, "carol@example.com", invite=spent.code)
+    # and it expires
+    short = sx.users.invite(now=NOW, actor=OPERATOR, ttl_ms=60_000)
+    with pytest.raises(SignUpRefused):
+        _signed_up(sx, "carol@example.com", invite=short.code, now=NOW + 60_000)
+    sx.activity.flush()
+    events = [r.event.event for r in sx.audit.tail(limit=100)]
+    assert events.count("invite.created") == 3 and events.count("invite.used") == 2
+    # only a keyed hash of each code is stored
+    with sx.engine.connect() as conn:
+        stored = conn.execute(select(invites)).all()
+    assert len(stored) == 3
+    for code in (invitation.code, spent.code, short.code):
+        assert all(code.encode() not in bytes(row.digest) for row in stored)
+    assert all(len(bytes(row.digest)) == 32 for row in stored)
+
+
+def test_closed_mode_refuses_sign_up_but_the_operator_can_create_users(
+    make_sandex: Callable[..., Sandex],
+) -> None:
+    sx = make_sandex(signup=SignUpMode.CLOSED)
+    with pytest.raises(SignUpRefused, match="closed"):
+        _signed_up(sx, "bob@example.com")
+    assert make_user(sx, "bob@example.com", now=NOW).email == "bob@example.com"

@@ -19,6 +19,7 @@ from sandex.accounts.passwords import (
     PasswordHasher,
     check_password_strength,
 )
+from sandex.accounts.signup import SignUpMode
 from sandex.accounts.throttle import (
     ACCOUNT_THROTTLE,
     PAIR_THROTTLE,
@@ -50,6 +51,7 @@ __all__ = [
     "PAIR_THROTTLE",
     "PasswordHasher",
     "RECOVERY_CODE_COUNT",
+    "SignUpMode",
     "SOURCE_THROTTLE",
     "ThrottlePolicy",
     "ThrottleState",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from typing import Annotated
@@ -86,6 +87,13 @@ def serve(
         if demo:
             _create_demo(sx, base)
     os.environ["SANDEX_DATA_DIR"] = str(settings.data_dir)
+    if not os.environ.get("SANDEX_SIGNUP", "").strip() and not _loopback(host):
+        os.environ["SANDEX_SIGNUP"] = "invite"  # open sign-up only where only this host sees it
+        out.print(
+            f"note: listening on {host}, so sign-up through the API needs an invitation code"
+            " (sandex users invite); SANDEX_SIGNUP=open|invite|closed chooses",
+            markup=False,
+        )
     if workers > 1:  # the books live in one process; several would each hold a copy
         os.environ["SANDEX_EXCHANGE"] = "0"
         out.print(
@@ -115,3 +123,13 @@ def serve(
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -59,6 +59,29 @@ def create(
         out.print(f"created user {user.email} (id {user.id})")
 
 
+@app.command("invite")
+def invite(
+    ctx: typer.Context,
+    days: Annotated[
+        int, typer.Option("--days", min=1, max=90, help="Days the code works (at most 90).")
+    ] = 7,
+    as_json: JsonOpt = False,
+) -> None:
+    """A one-time sign-up code, for SANDEX_SIGNUP=invite (shown once; stored as a hash)."""
+    with opened(ctx) as sx:
+        made = sx.users.invite(now=sx.clock.now(), actor=Actor.operator(), ttl_ms=days * 86_400_000)
+    if as_json:
+        print_json({"id": made.id, "code": made.code, "expiresAt": made.expires_at})
+        return
+    out.print(
+        f"invitation {made.id}, single use, until {format_ms(made.expires_at)}:", markup=False
+    )
+    out.print(f"  {made.code}", markup=False)
+    out.print(
+        'sign up with it: POST /sandex/v1/users {"email", "password", "invite"}', markup=False
+    )
+
+
 @app.command("list")
 def list_users(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List users."""

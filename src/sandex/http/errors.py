@@ -26,6 +26,7 @@ from sandex.service import (
     SecondFactorRequired,
     ServiceError,
 )
+from sandex.service.errors import SignUpRefused
 from sandex.service.sessions import SessionInvalid
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "LIMIT_REACHED",
     "SECOND_FACTOR",
     "INVALID_REQUEST",
+    "SIGNUP_REFUSED",
 ]
 
 _log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ CONFLICT: Final = -9002
 LIMIT_REACHED: Final = -9003
 SECOND_FACTOR: Final = -9004
 INVALID_REQUEST: Final = -9005
+SIGNUP_REFUSED: Final = -9006
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -154,6 +157,8 @@ def error_for(exc: BaseException) -> tuple[int, int, str, Headers]:
         return 403, SECOND_FACTOR, str(exc), []
     if isinstance(exc, SecondFactorRequired):
         return 403, SECOND_FACTOR, str(exc), []
+    if isinstance(exc, SignUpRefused):
+        return 403, SIGNUP_REFUSED, str(exc), []
     if isinstance(exc, NotFound):
         return 404, NOT_FOUND, str(exc), []
     if isinstance(exc, Conflict):

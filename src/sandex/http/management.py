@@ -49,6 +49,18 @@ class _In(BaseModel):
 class SignUp(_In):
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
+    invite: str | None = Field(
+        None,
+        max_length=64,
+        description="A one-time invitation code (sdxi_...), when sign-up is by invitation.",
+    )
+
+
+class SignedUp(BaseModel):
+    """The same answer whether or not the address already had an account."""
+
+    email: str
+    message: str
 
 
 class LogIn(_In):
@@ -225,14 +237,23 @@ def management_app(services: Services) -> FastAPI:
 
     # -- accounts and sessions -------------------------------------------------------
 
-    @app.post(f"{P}/users", status_code=201, tags=["account"])
-    def sign_up(body: SignUp, request: Request) -> dict[str, Any]:
-        """Create an account."""
-        now = services.clock.now()
-        user = services.users.create(
-            body.email, body.password, now=now, actor=Actor.operator(_ip(request))
+    @app.post(f"{P}/users", status_code=202, tags=["account"])
+    def sign_up(body: SignUp, request: Request) -> SignedUp:
+        """Sign up, then log in. The answer is the same whether or not the address already
+        had an account (only a new one gets one), so it tells no one which addresses are
+        registered. Refused (403) when sign-up is closed or needs an invitation code;
+        limited per address and hour (429)."""
+        email = services.users.sign_up(
+            body.email,
+            body.password,
+            now=services.clock.now(),
+            source=_ip(request),
+            invite=body.invite,
         )
-        return user_view(user.id)
+        return SignedUp(
+            email=email,
+            message="If this address had no account, it has one now: log in with its password.",
+        )
 
     @app.post(f"{P}/sessions", status_code=201, tags=["session"])
     def log_in(body: LogIn, request: Request) -> dict[str, Any]:

@@ -8,6 +8,7 @@ Our exception hierarchy::
       LimitReached              too many keys
       SecondFactorRequired      this change needs a valid 2FA code (or 2FA enrolled first)
       InvalidRequest            the request makes no sense for this object (e.g. grace too long)
+      SignUpRefused             sign-up through the API is closed, or needs a valid invitation
       MasterKeyProblem          the keyring does not fit the database
       AuditDigestProblem        no audit digest can be written (directory, or a log that was cut)
       AuthenticationFailed      a signed request is refused; carries the Binance code and message
@@ -38,6 +39,7 @@ __all__ = [
     "LimitReached",
     "SecondFactorRequired",
     "InvalidRequest",
+    "SignUpRefused",
     "MasterKeyProblem",
     "AuditDigestProblem",
     "AuthenticationFailed",
@@ -76,6 +78,10 @@ class SecondFactorRequired(ServiceError):
 
 
 class InvalidRequest(ServiceError):
+    pass
+
+
+class SignUpRefused(ServiceError):
     pass
 
 

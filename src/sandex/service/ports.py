@@ -16,6 +16,7 @@ __all__ = [
     "Clock",
     "UserRepository",
     "RecoveryCodeRepository",
+    "InviteRepository",
     "ThrottleRepository",
     "KeyRepository",
     "AuditRepository",
@@ -62,6 +63,13 @@ class RecoveryCodeRepository(Protocol):
         ...
 
     def remaining(self, user_id: int) -> int: ...
+
+
+class InviteRepository(Protocol):
+    def add(self, digest: bytes, created_at: int, expires_at: int) -> int: ...
+    def consume(self, digest: bytes, used_at: int) -> int | None:
+        """Mark an unused, unexpired code used (atomically); its id, or None."""
+        ...
 
 
 class ThrottleRepository(Protocol):
@@ -202,6 +210,8 @@ class UnitOfWork(Protocol):
     def users(self) -> UserRepository: ...
     @property
     def recovery_codes(self) -> RecoveryCodeRepository: ...
+    @property
+    def invites(self) -> InviteRepository: ...
     @property
     def throttles(self) -> ThrottleRepository: ...
     @property

@@ -1,4 +1,5 @@
-"""Use cases for users: sign-up, password check, TOTP enrolment, recovery codes."""
+"""Use cases for users: sign-up (by the operator, or self-service within the sign-up
+mode), invitations, password check, TOTP enrolment, recovery codes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sandex.accounts import (
     InvalidCode,
     InvalidEmail,
     PasswordHasher,
+    SignUpMode,
     Throttled,
     ThrottlePolicy,
     TotpSetup,
@@ -30,15 +32,29 @@ from sandex.accounts import (
     recovery_code_digest,
     refund,
 )
+from sandex.accounts.signup import (
+    INVITE_TTL_MS,
+    MAX_INVITE_TTL_MS,
+    invite_digest,
+    new_invite_code,
+    normalize_invite_code,
+    signup_throttle,
+)
 from sandex.accounts.totp import is_totp_code
 from sandex.keys import AuditEvent
 from sandex.keys.audit import details_text
 from sandex.service.actors import Actor
-from sandex.service.errors import Conflict, InvalidRequest, NotFound, SecondFactorRequired
+from sandex.service.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    SecondFactorRequired,
+    SignUpRefused,
+)
 from sandex.service.keyring import KeyringHolder
 from sandex.service.ports import UnitOfWork, UnitOfWorkFactory
 
-__all__ = ["UserService", "TotpEnrolment", "user_for"]
+__all__ = ["UserService", "TotpEnrolment", "Invitation", "user_for"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,15 @@ class TotpEnrolment:
 
     secret: str
     uri: str
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A one-time sign-up code (shown once; only its keyed hash is stored)."""
+
+    id: int
+    code: str
+    expires_at: int
 
 
 def _totp_context(user_id: int) -> bytes:
@@ -62,7 +87,11 @@ class UserService:
         keyring: KeyringHolder,
         pepper: bytes,
         starting_balance: Sequence[tuple[str, int]] = (),
+        signup: SignUpMode = SignUpMode.OPEN,
+        signup_per_hour: int = 5,
     ) -> None:
+        self._signup = signup
+        self._signup_throttle = signup_throttle(signup_per_hour)
         self._starting_balance = tuple(starting_balance)
         """``(asset, amount in 1e-8 units)`` credited to every new user."""
         self._uow = uow
@@ -80,8 +109,7 @@ class UserService:
             if uow.users.by_email(address) is not None:
                 raise Conflict(f"a user with e-mail {address} already exists")
             user = uow.users.add(address, password_hash, now)
-            for asset, amount in self._starting_balance:
-                uow.credits.add(user.id, asset, amount, "starting balance", now)
+            self._open_account(uow, user, now)
             uow.audit.append(
                 [
                     actor.event(
@@ -94,6 +122,106 @@ class UserService:
             )
             uow.commit()
         return user
+
+    def sign_up(
+        self, email: str, password: str, *, now: int, source: str, invite: str | None = None
+    ) -> str:
+        """Self-service sign-up from ``source``, within the sign-up mode; the normalised
+        e-mail address.
+
+        It answers alike whether or not the address has an account (no enumeration):
+        the password is hashed either way, an invitation is spent either way, and only a
+        new address gets an account (the owner of a taken one sees the attempt in their
+        audit log). Sign-ups from one address are limited per hour, counted before any
+        work (a refused invitation counts too)."""
+        if self._signup is SignUpMode.CLOSED:
+            raise SignUpRefused("sign-up is closed on this server; ask its operator for an account")
+        address = normalize_email(email)
+        check_password_strength(password, email=address)
+        code = None
+        if self._signup is SignUpMode.INVITE:
+            code = normalize_invite_code(invite or "")
+            if code is None:
+                raise SignUpRefused(
+                    "sign-up on this server needs an invitation code (sdxi_...) from its operator"
+                )
+        self._count_sign_up(source, now)
+        password_hash = self._hasher.hash(password)
+        with self._uow() as uow:
+            details: dict[str, object] = {"email": address}
+            if code is not None:
+                invite_id = uow.invites.consume(invite_digest(self._pepper, code), now)
+                if invite_id is None:
+                    raise SignUpRefused("the invitation code is wrong, used or expired")
+                details["invite"] = invite_id
+                uow.audit.append(
+                    [
+                        AuditEvent(
+                            now,
+                            "invite.used",
+                            None,
+                            None,
+                            ip=source,
+                            outcome="ok",
+                            details=details_text({"invite": invite_id}),
+                        )
+                    ]
+                )
+            try:
+                user = uow.users.add(address, password_hash, now)
+            except Conflict:
+                taken = uow.users.by_email(address)
+                uow.audit.append(
+                    [
+                        AuditEvent(
+                            now,
+                            "user.sign_up_refused",
+                            None,
+                            None if taken is None else taken.id,
+                            ip=source,
+                            outcome="denied",
+                            reason="the e-mail address already has an account",
+                        )
+                    ]
+                )
+            else:
+                self._open_account(uow, user, now)
+                uow.audit.append(
+                    [
+                        AuditEvent(
+                            now,
+                            "user.created",
+                            f"user:{user.id}",
+                            user.id,
+                            ip=source,
+                            outcome="ok",
+                            details=details_text(details),
+                        )
+                    ]
+                )
+            uow.commit()
+        return address
+
+    def invite(self, *, now: int, actor: Actor, ttl_ms: int = INVITE_TTL_MS) -> Invitation:
+        """A one-time sign-up code for ``SANDEX_SIGNUP=invite``, valid for ``ttl_ms``."""
+        if not 0 < ttl_ms <= MAX_INVITE_TTL_MS:
+            raise InvalidRequest(
+                f"an invitation lasts from a moment to {MAX_INVITE_TTL_MS // 86_400_000} days"
+            )
+        code = new_invite_code()
+        with self._uow() as uow:
+            invite_id = uow.invites.add(invite_digest(self._pepper, code), now, now + ttl_ms)
+            uow.audit.append(
+                [
+                    actor.event(
+                        now,
+                        "invite.created",
+                        details=details_text({"invite": invite_id, "expiresAt": now + ttl_ms}),
+                    )
+                ]
+            )
+            uow.commit()
+        return Invitation(invite_id, code, now + ttl_ms)
 
     def find(self, email: str) -> User:
         address = normalize_email(email)
@@ -291,6 +419,24 @@ class UserService:
                     )
                 ]
             )
+
+    def _open_account(self, uow: UnitOfWork, user: User, now: int) -> None:
+        for asset, amount in self._starting_balance:
+            uow.credits.add(user.id, asset, amount, "starting balance", now)
+
+    def _count_sign_up(self, source: str, now: int) -> None:
+        """One sign-up from ``source``, or :class:`Throttled` past the hourly limit."""
+        subject = "signup:" + source
+        with self._uow() as uow:
+            state = uow.throttles.lock([subject])[subject]
+            if now < state.locked_until:
+                wait = state.locked_until - now
+                raise Throttled(
+                    f"too many sign-ups from {source}; try again in {-(-wait // 1000)} s",
+                    retry_after_ms=wait,
+                )
+            uow.throttles.put(subject, record_failure(self._signup_throttle, state, now=now))
+            uow.commit()
 
     def _totp_secret(self, user: User) -> str:
         assert user.totp is not None

@@ -34,6 +34,7 @@ __all__ = [
     "spot_books",
     "credits",
     "market_shocks",
+    "invites",
 ]
 
 metadata = MetaData(
@@ -274,4 +275,14 @@ market_shocks = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("applied_at", BigInteger, nullable=True),
     Index("ix_market_shocks_applied_at", "applied_at"),
+)
+
+invites = Table(
+    "invites",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest", LargeBinary, nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),
 )

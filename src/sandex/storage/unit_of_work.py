@@ -13,6 +13,7 @@ from sandex.storage.key_store import SqlKeyRepository
 from sandex.storage.secret_store import SqlSealedStore, SqlServerSecretRepository
 from sandex.storage.session_store import SqlSessionRepository
 from sandex.storage.user_store import (
+    SqlInviteRepository,
     SqlRecoveryCodeRepository,
     SqlThrottleRepository,
     SqlUserRepository,
@@ -26,6 +27,7 @@ class SqlUnitOfWork:
 
     users: SqlUserRepository
     recovery_codes: SqlRecoveryCodeRepository
+    invites: SqlInviteRepository
     throttles: SqlThrottleRepository
     keys: SqlKeyRepository
     audit: SqlAuditRepository
@@ -49,6 +51,7 @@ class SqlUnitOfWork:
         self._tx = conn.begin()
         self.users = SqlUserRepository(conn)
         self.recovery_codes = SqlRecoveryCodeRepository(conn)
+        self.invites = SqlInviteRepository(conn)
         self.throttles = SqlThrottleRepository(conn)
         self.keys = SqlKeyRepository(conn)
         self.audit = SqlAuditRepository(conn, self._chain)

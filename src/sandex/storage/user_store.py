@@ -1,4 +1,4 @@
-"""Users, recovery codes and throttle state in SQL."""
+"""Users, recovery codes, invitation codes and throttle state in SQL."""
 
 from __future__ import annotations
 
@@ -11,9 +11,14 @@ from sqlalchemy.exc import IntegrityError
 
 from sandex.accounts import ThrottleState, TotpSetup, User
 from sandex.service.errors import Conflict
-from sandex.storage.tables import recovery_codes, throttles, users
+from sandex.storage.tables import invites, recovery_codes, throttles, users
 
-__all__ = ["SqlUserRepository", "SqlRecoveryCodeRepository", "SqlThrottleRepository"]
+__all__ = [
+    "SqlUserRepository",
+    "SqlRecoveryCodeRepository",
+    "SqlInviteRepository",
+    "SqlThrottleRepository",
+]
 
 
 def _user(row: Any) -> User:
@@ -115,6 +120,36 @@ class SqlRecoveryCodeRepository:
             .where(recovery_codes.c.user_id == user_id, recovery_codes.c.used_at.is_(None))
         ).scalar_one()
         return int(count)
+
+
+class SqlInviteRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, digest: bytes, created_at: int, expires_at: int) -> int:
+        result = self._conn.execute(
+            insert(invites).values(digest=digest, created_at=created_at, expires_at=expires_at)
+        )
+        (invite_id,) = result.inserted_primary_key or (None,)
+        assert invite_id is not None
+        return int(invite_id)
+
+    def consume(self, digest: bytes, used_at: int) -> int | None:
+        """Use up an unused, unexpired code in one statement (of two callers, one wins);
+        its id, or None."""
+        row = self._conn.execute(select(invites.c.id).where(invites.c.digest == digest)).first()
+        if row is None:
+            return None
+        result = self._conn.execute(
+            update(invites)
+            .where(
+                invites.c.id == row.id,
+                invites.c.used_at.is_(None),
+                invites.c.expires_at > used_at,
+            )
+            .values(used_at=used_at)
+        )
+        return int(row.id) if result.rowcount == 1 else None
 
 
 class SqlThrottleRepository:
