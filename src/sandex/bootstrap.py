@@ -366,15 +366,43 @@ class MarketSchedule:
     start-up, steps the simulated market every ``market_tick_ms``, applies operator
     credits and crash/pump orders from storage, writes what is left at shutdown."""
 
+    CHECKPOINT_EVERY_S = 0.25
+    """How often SQLite's write-ahead log is copied back into the database: at a few
+    thousand orders a second that keeps it near SQLite's own default of 4 MB."""
+
     def __init__(self, sx: Sandex, trading: TradingService) -> None:
         self.sx = sx
         self.trading = trading
         self._task: asyncio.Task[None] | None = None
+        self._checkpoints: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self.trading.start(self.sx.clock.now())
         tune_gc()
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run())
+        if not self.trading.store.network:
+            self._checkpoints = loop.create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        """Checkpoint SQLite in a thread (the exchange writer never does, so that no
+        order waits on it)."""
+        loop = asyncio.get_running_loop()
+        failing = False
+        while True:
+            await asyncio.sleep(self.CHECKPOINT_EVERY_S)
+            try:
+                await loop.run_in_executor(None, self.trading.store.checkpoint)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not failing:  # once, not four times a second
+                    _log.exception("checkpoints of the database fail; retrying quietly")
+                failing = True
+            else:
+                if failing:
+                    _log.warning("checkpoints of the database succeed again")
+                failing = False
 
     async def _run(self) -> None:
         trading = self.trading
@@ -402,8 +430,6 @@ class MarketSchedule:
                     trading.apply_credits(credits)
                     for shock in shocks:
                         trading.shock(shock.symbol, float(shock.factor), shock.duration_ms, now)
-                if polls % max(1, round(2.0 / interval)) == 0:
-                    await loop.run_in_executor(None, store.checkpoint)
                 await trading.durable()
             except asyncio.CancelledError:
                 raise
@@ -411,9 +437,10 @@ class MarketSchedule:
                 _log.exception("the market schedule failed a step; it goes on")
 
     def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        for task in (self._task, self._checkpoints):
+            if task is not None:
+                task.cancel()
+        self._task = self._checkpoints = None
         self.trading.close()
 
 

@@ -4,7 +4,7 @@ per batch, and read back to rebuild the books after a restart."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Connection, Engine, Table, and_, or_, select, update
 
@@ -19,6 +19,7 @@ from sandex.service.ports import (
     StorageBusy,
     StoredExchange,
 )
+from sandex.storage.database import WAL_SIZE_LIMIT, reader
 from sandex.storage.tables import (
     balances,
     credits,
@@ -32,6 +33,8 @@ from sandex.storage.tables import (
 __all__ = ["SqlExchangeStore", "SqlCreditRepository"]
 
 _OPEN = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
+_RESTART_WAIT_MS: Final = 200
+"""How long a RESTART checkpoint waits for readers still on the old log."""
 
 
 class SqlCreditRepository:
@@ -80,25 +83,17 @@ class SqlExchangeStore:
         """
         sql = self._sql
         now = batch.now
-        if self._writer is None:
-            self._writer = self._engine.raw_connection()
-            if not self.network:
-                cursor = self._writer.cursor()
-                # checkpoints run off the request path (see checkpoint())
-                cursor.execute("PRAGMA wal_autocheckpoint=0")
-                # never sleep in SQLite's busy handler on the event loop: say so at once
-                # (StorageBusy) and let the caller come back in a millisecond
-                cursor.execute("PRAGMA busy_timeout=0")
-        conn = self._writer
+        conn = self._writer or self._open_writer()
+        cursor = conn.cursor()
+        if not self.network:  # SQLite runs in autocommit mode here: take the lock now
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise StorageBusy(str(exc)) from None  # nothing begun: keep the connection
+                self._drop_writer()
+                raise
         try:
-            cursor = conn.cursor()
-            if not self.network:  # SQLite runs in autocommit mode here: take the lock now
-                try:
-                    cursor.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as exc:
-                    if "locked" in str(exc) or "busy" in str(exc):
-                        raise StorageBusy(str(exc)) from None
-                    raise
             run = cursor.executemany
             if batch.orders:
                 run(sql["orders"], [_order_values(o) for o in batch.orders])
@@ -117,30 +112,65 @@ class SqlExchangeStore:
             self._drop_writer()
             raise
 
+    def _open_writer(self) -> Any:
+        """The connection batches are written on. On SQLite it is the writer's own, taken
+        out of the pool for good (``detach``): the pragmas set on it here must never reach
+        a connection that others check out."""
+        conn = self._engine.raw_connection()
+        if not self.network:
+            conn.detach()
+            cursor = conn.cursor()
+            # checkpoints run off the request path (see checkpoint())
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
+            # never sleep in SQLite's busy handler on the event loop: say so at once
+            # (StorageBusy) and let the caller come back in a millisecond
+            cursor.execute("PRAGMA busy_timeout=0")
+            cursor.close()
+        self._writer = conn
+        return conn
+
     def checkpoint(self) -> None:
-        """Copy SQLite's write-ahead log back into the database (PASSIVE: never waits
-        for readers or writers). The writer connection does not checkpoint as it
-        commits, so that no order waits on the fsyncs; the server calls this every few
-        seconds from a thread of its own. No-op on PostgreSQL."""
+        """Copy SQLite's write-ahead log back into the database, so that the log can
+        start over (and is cut back to :data:`WAL_SIZE_LIMIT`) instead of growing.
+
+        The writer connection does not checkpoint as it commits, so that no order waits
+        on the fsyncs; the server calls this a few times a second, from another thread.
+        A PASSIVE checkpoint never waits for readers or writers; when a steady stream of
+        commits keeps the log from ever being copied whole (it has outgrown the limit), a
+        RESTART one holds new writers back for a moment (at most :data:`_RESTART_WAIT_MS`:
+        the exchange writer retries every millisecond meanwhile). The checkpoint runs
+        outside any transaction, on a connection of its own. No-op on PostgreSQL."""
         if self.network:
             return
-        with self._engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        conn = self._engine.raw_connection()
+        conn.detach()  # its busy timeout below is its own
+        try:
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA page_size")
+            page_size = _one(cursor)[0]
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            frames = _one(cursor)[1]  # (busy, frames in the log, frames copied)
+            if frames * page_size > WAL_SIZE_LIMIT:
+                cursor.execute(f"PRAGMA busy_timeout={_RESTART_WAIT_MS}")
+                cursor.execute("PRAGMA wal_checkpoint(RESTART)")
+                _one(cursor)
+        finally:
+            conn.close()
 
     def _drop_writer(self) -> None:
-        """Roll back and give up the writer connection (a new one is taken next time)."""
+        """Roll back and close the writer connection (a new one is opened next time)."""
         conn, self._writer = self._writer, None
         if conn is None:
             return
         try:
             conn.rollback()
-        except Exception:  # a broken connection: invalidate it rather than pool it
+        except Exception:  # a broken connection: never give it back to the pool
             conn.invalidate()
         else:
             conn.close()
 
     def close(self) -> None:
-        """Give the writer connection back to the pool."""
+        """Close the writer connection."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -150,7 +180,7 @@ class SqlExchangeStore:
             return SqlCreditRepository(conn).add(account, asset, amount, reason, now)
 
     def credit_applied(self, credit_id: int) -> bool:
-        with self._engine.connect() as conn:
+        with reader(self._engine) as conn:
             row = conn.execute(
                 select(credits.c.applied_at).where(credits.c.id == credit_id)
             ).first()
@@ -168,7 +198,12 @@ class SqlExchangeStore:
             return int(key[0])
 
     def pending_shocks(self, now: int) -> list[PendingShock]:
-        """Shocks not yet applied; they are marked applied as they are read."""
+        """Shocks not yet applied; they are marked applied as they are read (the write
+        lock is taken only when there are some: this is polled every half second)."""
+        with reader(self._engine) as conn:
+            waiting = select(market_shocks.c.id).where(market_shocks.c.applied_at.is_(None))
+            if conn.execute(waiting.limit(1)).first() is None:
+                return []
         with self._engine.begin() as conn:
             rows = conn.execute(
                 select(market_shocks).where(market_shocks.c.applied_at.is_(None))
@@ -184,14 +219,14 @@ class SqlExchangeStore:
     # -- reading -----------------------------------------------------------------------
 
     def pending_credits(self) -> list[PendingCredit]:
-        with self._engine.connect() as conn:
+        with reader(self._engine) as conn:
             rows = conn.execute(
                 select(credits).where(credits.c.applied_at.is_(None)).order_by(credits.c.id)
             ).all()
         return [PendingCredit(r.id, r.account, r.asset, r.amount, r.reason) for r in rows]
 
     def load(self) -> StoredExchange:
-        with self._engine.connect() as conn:
+        with reader(self._engine) as conn:
             bal = [
                 (r.account, r.asset, r.free, r.locked) for r in conn.execute(select(balances)).all()
             ]
@@ -218,7 +253,7 @@ class SqlExchangeStore:
         if client_order_id is not None:
             q = q.where(spot_orders.c.client_order_id == client_order_id)
         q = q.order_by(spot_orders.c.order_id.desc()).limit(1)
-        with self._engine.connect() as conn:
+        with reader(self._engine) as conn:
             row = conn.execute(q).first()
         return None if row is None else _order(row)
 
@@ -240,7 +275,7 @@ class SqlExchangeStore:
         return rows[::-1]
 
     def _orders(self, q: Any) -> list[OrderRecord]:
-        with self._engine.connect() as conn:
+        with reader(self._engine) as conn:
             return [_order(r) for r in conn.execute(q).all()]
 
     def trades(
@@ -268,9 +303,15 @@ class SqlExchangeStore:
             q = q.order_by(c.trade_id).limit(limit)
         else:
             q = q.order_by(c.trade_id.desc()).limit(limit)
-        with self._engine.connect() as conn:
+        with reader(self._engine) as conn:
             rows = [_trade(r) for r in conn.execute(q).all()]
         return rows if ascending else rows[::-1]
+
+
+def _one(cursor: Any) -> tuple[int, ...]:
+    row = cursor.fetchone()
+    assert row is not None
+    return tuple(row)
 
 
 def _insert_sql(table: Table, mark: str, skip: tuple[str, ...] = ()) -> str:

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, Engine, RootTransaction
 
 from sandex.keys.audit import AuditChain
 from sandex.storage.audit_store import SqlAuditRepository
+from sandex.storage.database import reader
 from sandex.storage.exchange_store import SqlCreditRepository
 from sandex.storage.key_store import SqlKeyRepository
 from sandex.storage.secret_store import SqlSealedStore, SqlServerSecretRepository
@@ -44,9 +45,7 @@ class SqlUnitOfWork:
         self._tx: RootTransaction | None = None
 
     def __enter__(self) -> SqlUnitOfWork:
-        conn = self._engine.connect()
-        if self._readonly:
-            conn.execution_options(sandex_readonly=True)
+        conn = reader(self._engine) if self._readonly else self._engine.connect()
         self._conn = conn
         self._tx = conn.begin()
         self.users = SqlUserRepository(conn)
