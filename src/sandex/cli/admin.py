@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sandex.cli.state import opened, out, state
+from sandex.cli.state import opened, out, state, warn_if_exposed
 from sandex.config import Settings
 from sandex.keys import MasterKey
 from sandex.service import Actor
@@ -34,6 +34,7 @@ def init(ctx: typer.Context) -> None:
     out.print(f"  users: {len(users)}, API keys: {key_count}")
     out.print(f"  audit chain: {'OK' if report.ok else 'BROKEN'} ({report.checked} entries)")
     out.print("Next: sandex users create EMAIL, then sandex keys create --user EMAIL --label L")
+    warn_if_exposed(settings)
 
 
 @app.command("rotate-master-key")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from sandex.bootstrap import Sandex
-from sandex.cli.state import opened, out, state
+from sandex.cli.state import opened, out, state, use_data_dir, warn_if_exposed
 from sandex.config import ConfigError, Settings
 from sandex.keys import IpAllowlist, KeySettings, Permission
 from sandex.service import Actor
@@ -74,8 +75,13 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo", help="On first run, create a demo user and key.")
     ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Where Sandex keeps its data (as sandex --data-dir)."),
+    ] = None,
 ) -> None:
     """Serve the Binance-compatible API and the management API until SIGINT/SIGTERM."""
+    use_data_dir(ctx, data_dir)
     settings = Settings.from_env(data_dir=state(ctx).data_dir)
     if workers > 1 and not settings.redis_url:
         raise ConfigError(
@@ -86,6 +92,7 @@ def serve(
     with opened(ctx) as sx:  # creates and migrates the database before any worker starts
         if demo:
             _create_demo(sx, base)
+    warn_if_exposed(settings)
     os.environ["SANDEX_DATA_DIR"] = str(settings.data_dir)
     if not os.environ.get("SANDEX_SIGNUP", "").strip() and not _loopback(host):
         os.environ["SANDEX_SIGNUP"] = "invite"  # open sign-up only where only this host sees it
