@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -260,6 +260,24 @@ def test_non_utf8_and_oversized_input_are_4xx_and_the_server_keeps_serving(
         "/sandex/v1/sessions", content=b"\xff" * 10, headers={"content-type": "application/json"}
     )
     assert r.status_code == 400 and r.json()["code"] == -1100
+    # the management API has the same body cap, whether the length is declared or not
+    r = client.post(
+        "/sandex/v1/sessions",
+        content=b"x" * (64 * 1024 + 1),
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 413 and r.json()["code"] == -1101
+
+    async def chunks() -> AsyncIterator[bytes]:  # no content-length: chunked
+        for _ in range(65):
+            yield b"x" * 1024
+
+    r = client.post("/sandex/v1/sessions", content=chunks())
+    assert r.status_code == 413 and r.json()["code"] == -1101
+    login = client.post(
+        "/sandex/v1/sessions", json={"email": "a@example.com", "password": "x" * 12}
+    )
+    assert login.status_code == 401  # a body within the cap still reaches the API
     assert client.get("/api/v3/ping").status_code == 200
 
 

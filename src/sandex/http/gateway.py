@@ -143,6 +143,8 @@ class Gateway:
                     path == MANAGEMENT_PREFIX or path.startswith(MANAGEMENT_PREFIX + "/")
                 ):
                     self._limiter.charge_ip(ip, 1, usage)
+                    # the same 64 KiB cap as the Binance routes, read before the app sees it
+                    receive = _replay(await _read_body(headers, receive), receive)
                     management = self._management
                 else:
                     allowed = self.routes.allowed(path)
@@ -267,6 +269,17 @@ class Gateway:
                         _log.exception("shutdown step failed")
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands over ``body`` (already read) once, then waits as the
+    server's own does (for the disconnect)."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed
 
 
 async def _read_body(headers: dict[str, str], receive: Receive) -> bytes:

@@ -33,6 +33,7 @@ _WHY: Final = {
     404: "You have no key with this id (-9001).",
     409: "Not possible in the current state: the key is revoked, rotated, (not) frozen, "
     "a label is taken, 2FA is already on, or a limit was reached (-9002, -9003).",
+    413: "The request body is larger than 64 KiB (-1101).",
     414: "The query string is longer than 8 KiB (-1101).",
     418: "This IP kept sending after 429 answers and is banned for a while (-1003); "
     "``Retry-After`` says when to come back.",
@@ -42,7 +43,7 @@ _WHY: Final = {
 _RETRY_AFTER: Final = {
     "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
 }
-GATEWAY: Final = (414, 418, 429)
+GATEWAY: Final = (413, 414, 418, 429)
 """What the gateway answers before a request reaches the management API: any path."""
 
 
