@@ -4,10 +4,10 @@ in a 0700 directory that can be a mount of another disk or host."""
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 from sandex.service.errors import AuditDigestProblem
+from sandex.storage.private_files import write_private
 
 __all__ = ["DigestDirectory"]
 
@@ -39,21 +39,9 @@ class DigestDirectory:
             raise AuditDigestProblem(self._cannot("read", exc)) from None
 
     def add(self, name: str, data: bytes) -> bool:
-        tmp = self.path / f".{name}.{secrets.token_hex(4)}.tmp"
         try:
-            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                try:
-                    os.link(tmp, self.path / name)
-                except FileExistsError:
-                    return False
-            finally:
-                tmp.unlink(missing_ok=True)
+            if not write_private(self.path / name, data, replace=False):
+                return False
             self._sync_directory()
         except OSError as exc:
             raise AuditDigestProblem(self._cannot("write to", exc)) from None

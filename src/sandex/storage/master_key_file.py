@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 from pathlib import Path
 
 from sandex.keys import Keyring, MasterKey, SealError
 from sandex.service.errors import MasterKeyProblem
+from sandex.storage.private_files import write_private
 
 __all__ = ["FileKeyringSource", "EnvKeyringSource", "MASTER_KEY_FILE"]
 
@@ -57,23 +57,8 @@ class FileKeyringSource:
     def _write(self, keys: list[MasterKey], *, create: bool) -> None:
         """Write atomically: a complete temporary file, then link (create) or rename."""
         text = json.dumps({"version": 1, "keys": [k.to_text() for k in keys]}, indent=2) + "\n"
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if create:
-                try:
-                    os.link(tmp, self.path)
-                except FileExistsError:  # another process made it first; theirs wins
-                    pass
-            else:
-                os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        # create: another process that made the file first wins, and its keys are loaded
+        write_private(self.path, text.encode(), replace=not create)
 
 
 class EnvKeyringSource:
