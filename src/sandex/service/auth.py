@@ -188,8 +188,9 @@ class Authenticator:
             # every route.
             if not self._claim(
                 token,
-                (request.method + " " + request.path).encode(),
-                request.client_ip.encode(),
+                request.method,
+                request.path,
+                request.client_ip,
                 access is _READ,
                 (ts_us + rw_us) // 1000 + 1,
                 now,

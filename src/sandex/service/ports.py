@@ -256,14 +256,15 @@ class ReplayGuard(Protocol):
     def claim(
         self,
         token: bytes,
-        route: bytes,
-        client: bytes,
+        method: str,
+        path: str,
+        client: str,
         repeatable: bool,
         expires_at: int,
         now: int,
     ) -> bool:
-        """Record that ``client`` (an address) used the signature ``token`` on ``route``
-        (method and path), until ``expires_at``; whether the request may go on.
+        """Record that ``client`` (an address) used the signature ``token`` on the route
+        ``method path``, until ``expires_at``; whether the request may go on.
 
         True for a signature not seen before. A signature first used by another client
         is refused on every route. From the same client it is refused on a route it was

@@ -19,23 +19,24 @@ class MemoryReplayGuard:
     """
 
     def __init__(self) -> None:
-        self._clients: dict[bytes, bytes] = {}
-        self._routes: dict[bytes, int] = {}
-        self._order: deque[tuple[int, bytes, bytes]] = deque()
+        self._clients: dict[bytes, str] = {}
+        self._routes: dict[tuple[bytes, str, str], int] = {}
+        self._order: deque[tuple[int, bytes, tuple[bytes, str, str]]] = deque()
         self._tickets = itertools.count(1 << 62)  # large ints: never shared cached objects
 
     def claim(
         self,
         token: bytes,
-        route: bytes,
-        client: bytes,
+        method: str,
+        path: str,
+        client: str,
         repeatable: bool,
         expires_at: int,
         now: int,
     ) -> bool:
         if self._clients.setdefault(token, client) != client:
             return False  # first used by another address, on whatever route
-        used = token + b"\x00" + route
+        used = (token, method, path)
         ticket = next(self._tickets)
         if self._routes.setdefault(used, ticket) is not ticket:
             return repeatable

@@ -35,13 +35,14 @@ class RedisReplayGuard:
     def claim(
         self,
         token: bytes,
-        route: bytes,
-        client: bytes,
+        method: str,
+        path: str,
+        client: str,
         repeatable: bool,
         expires_at: int,
         now: int,
     ) -> bool:
         ttl = max(1, expires_at - now)
         name = self._prefix + hashlib.sha256(token).digest()[:20]
-        route_field = b"/" + route  # never '@'
-        return bool(self._claim(keys=[name], args=[client, route_field, int(repeatable), ttl]))
+        route = f"{method} {path}"  # never '@' (a method has no '@')
+        return bool(self._claim(keys=[name], args=[client, route, int(repeatable), ttl]))
