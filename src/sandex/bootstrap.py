@@ -43,6 +43,7 @@ from sandex.service import (
     MemoryReplayGuard,
     UserService,
 )
+from sandex.service.failures import report_failure
 from sandex.service.keyring import KeyringHolder, ServerSecrets, load_server_secrets
 from sandex.service.keywatch import KeyChangeWatcher
 from sandex.service.ports import KeyringSource, ReplayGuard
@@ -125,8 +126,13 @@ class Sandex:
             while not self._stop.wait(interval):
                 try:
                     self.key_watch.poll(self.clock.now())
-                except Exception:
-                    _log.warning("key change poll failed; clearing the key cache", exc_info=True)
+                except Exception as exc:
+                    report_failure(
+                        _log,
+                        "key change poll failed; clearing the key cache",
+                        exc,
+                        level=logging.WARNING,
+                    )
                     self.cache.clear()
 
         self._watcher = threading.Thread(target=run, name="sandex-key-watch", daemon=True)
@@ -395,9 +401,9 @@ class MarketSchedule:
                 await loop.run_in_executor(None, self.trading.store.checkpoint)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 if not failing:  # once, not four times a second
-                    _log.exception("checkpoints of the database fail; retrying quietly")
+                    report_failure(_log, "checkpoints of the database fail; retrying quietly", exc)
                 failing = True
             else:
                 if failing:
@@ -433,8 +439,8 @@ class MarketSchedule:
                 await trading.durable()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                _log.exception("the market schedule failed a step; it goes on")
+            except Exception as exc:
+                report_failure(_log, "the market schedule failed a step; it goes on", exc)
 
     def stop(self) -> None:
         for task in (self._task, self._checkpoints):

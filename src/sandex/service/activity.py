@@ -14,6 +14,7 @@ from collections import deque
 from typing import Final
 
 from sandex.keys import AuditEvent
+from sandex.service.failures import report_failure
 from sandex.service.ports import UnitOfWorkFactory
 
 __all__ = ["ActivityLog", "Decision"]
@@ -108,14 +109,14 @@ class ActivityLog:
                     if last_use:
                         uow.keys.record_use((k, at, ip) for k, (at, ip) in last_use.items())
                     uow.commit()
-            except Exception:
+            except Exception as exc:
                 queue.extendleft(reversed(batch))
                 overflow = len(queue) - self._max_pending
                 if overflow > 0:
                     for _ in range(overflow):
                         queue.popleft()
                     self._dropped += overflow
-                _log.exception("audit flush failed; %d events kept queued", len(queue))
+                report_failure(_log, f"audit flush failed; {len(queue)} events kept queued", exc)
                 raise
             if len(written) > 1_000_000:
                 written.clear()

@@ -44,6 +44,7 @@ from sandex.exchange.venue import (
     Venue,
 )
 from sandex.keys import RiskPolicy
+from sandex.service.failures import report_failure
 from sandex.service.ports import (
     Batch,
     BookRow,
@@ -284,8 +285,8 @@ class TradingService:
                 except StorageBusy:  # another writer has the database: a moment
                     await asyncio.sleep(_BUSY_PAUSE_S)
                     continue
-                except Exception:  # kept for the next try: the waiting requests wait on
-                    _log.exception("the exchange's storage write failed; retrying")
+                except Exception as exc:  # kept for the next try: the requests wait on
+                    report_failure(_log, "the exchange's storage write failed; retrying", exc)
                     await asyncio.sleep(pause)
                     pause = min(1.0, pause * 2)
                     continue
