@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Callable
 
+import httpx
 import pytest
 
 from http_support import AsgiClient, now_ms, signed_query
@@ -393,6 +394,16 @@ def test_usage_header_counts_request_weight(client: AsgiClient) -> None:
     assert used[1] == used[0] + 1 and used[2] == used[1] + 1
 
 
+def _each_usage_header_once(r: httpx.Response) -> None:
+    """Issue 10, finding 4: a 429 repeated every X-MBX header ("101, 101"), and a bot
+    reading ``int(headers[...])`` crashed exactly when it was limited."""
+    names = [name.lower() for name, _ in r.headers.raw]
+    usage = [n for n in names if n.startswith(b"x-mbx-")]
+    assert usage and len(usage) == len(set(usage)), r.headers.raw
+    for name in usage:
+        int(r.headers[name.decode()])
+
+
 def test_over_the_weight_limit_is_429_then_418(make_gateway: Callable[..., Setup]) -> None:
     _sx, gateway = make_gateway(ip_weight_1m=5)
     client = AsgiClient(gateway)
@@ -401,6 +412,7 @@ def test_over_the_weight_limit_is_429_then_418(make_gateway: Callable[..., Setup
     r = client.get("/api/v3/ping")
     assert r.status_code == 429 and r.json()["code"] == -1003
     assert 1 <= int(r.headers["retry-after"]) <= 60
+    _each_usage_header_once(r)
     codes = [client.get("/api/v3/ping").status_code for _ in range(10)]
     assert 418 in codes, codes
     r = client.get("/api/v3/ping")
@@ -519,7 +531,12 @@ def test_order_count_headers_on_order_routes(make_gateway: Callable[..., Setup])
     )
     assert (r1.headers["x-mbx-order-count-10s"], r2.headers["x-mbx-order-count-10s"]) == ("1", "2")
     assert r2.headers["x-mbx-order-count-1d"] == "2"
-    assert r3.status_code == 429 and "10 SECOND" in r3.json()["msg"], r3.text
+    assert r3.status_code == 429, r3.text
+    assert r3.json() == {
+        "code": -1015,
+        "msg": "Too many new orders; current limit is 2 orders per 10 SECOND.",
+    }
+    _each_usage_header_once(r3)
     events = _audit(sx, api_key[:12])
     assert any(
         e == "auth.denied" and (reason or "").startswith("rate limited") for e, _, reason in events

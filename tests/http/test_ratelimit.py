@@ -41,7 +41,8 @@ def test_weight_limit_refuses_with_retry_after_and_usage_headers() -> None:
         limiter.charge_ip("2.2.2.2", 1, usage)
     assert caught.value.status == 429 and caught.value.code == -1003
     assert 1 <= caught.value.retry_after <= 60
-    assert (b"x-mbx-used-weight-1m", b"11") in caught.value.headers
+    assert usage.ip_weight == 11  # reported by the gateway, once (issue 10, finding 4)
+    assert [name for name, _ in caught.value.headers] == [b"retry-after"]
 
 
 def test_key_weight_is_separate_from_ip_weight() -> None:
@@ -105,3 +106,18 @@ def test_counters_and_bans_work_on_redis_shared_by_workers(redis_namespace: str)
     assert banned.value.retry_after == 120
     with pytest.raises(Banned):
         a.admit("5.5.5.5")
+
+
+def test_order_limits_answer_binance_too_many_orders() -> None:
+    """Issue 10, finding 4: -1015 (what bots and ccxt match on), not -1003."""
+    limiter = _limiter(orders_10s=1, orders_1d=2)
+    limiter.charge_order("5.5.5.5", 9, Usage())
+    with pytest.raises(RateLimited) as ten:
+        limiter.charge_order("5.5.5.5", 9, Usage())
+    assert (ten.value.status, ten.value.code) == (429, -1015)
+    assert ten.value.msg == "Too many new orders; current limit is 1 orders per 10 SECOND."
+    limiter.storage.clear(limiter._orders_10s.key_for("9"))
+    with pytest.raises(RateLimited) as day:
+        limiter.charge_order("5.5.5.5", 9, Usage())
+    assert (day.value.status, day.value.code) == (429, -1015)
+    assert day.value.msg == "Too many new orders; current limit is 2 orders per DAY."

@@ -46,6 +46,7 @@ __all__ = [
     "SECOND_FACTOR",
     "INVALID_REQUEST",
     "SIGNUP_REFUSED",
+    "TOO_MANY_ORDERS",
 ]
 
 _log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ UNKNOWN_ERROR: Final = -1000
 ORDER_REFUSED: Final = -2010
 UNAUTHORIZED: Final = -1002
 TOO_MANY_REQUESTS: Final = -1003
+TOO_MANY_ORDERS: Final = -1015
 NOT_FOUND: Final = -9001
 CONFLICT: Final = -9002
 LIMIT_REACHED: Final = -9003
@@ -101,12 +103,19 @@ class PayloadTooLarge(HttpError):
 
 
 class RateLimited(HttpError):
-    """HTTP 429: over a limit; ``Retry-After`` says when to come back."""
+    """HTTP 429: over a limit; ``Retry-After`` says when to come back. The code is
+    -1003 for request weight, -1015 for the order-rate limits."""
 
-    def __init__(self, msg: str, retry_after: int, headers: Headers | None = None) -> None:
+    def __init__(
+        self,
+        msg: str,
+        retry_after: int,
+        headers: Headers | None = None,
+        code: int = TOO_MANY_REQUESTS,
+    ) -> None:
         super().__init__(
             429,
-            TOO_MANY_REQUESTS,
+            code,
             msg,
             [(b"retry-after", str(retry_after).encode()), *(headers or [])],
         )

@@ -30,7 +30,7 @@ from limits import (
 )
 from limits.storage import MemoryStorage, Storage
 
-from sandex.http.errors import Banned, Headers, RateLimited
+from sandex.http.errors import TOO_MANY_ORDERS, TOO_MANY_REQUESTS, Banned, Headers, RateLimited
 
 __all__ = ["RateLimits", "RateLimiter", "Usage", "LocalStorage"]
 
@@ -184,7 +184,6 @@ class RateLimiter:
                 f"Too much request weight used; current limit is {item.amount} request weight"
                 f" per 1 MINUTE. Please use WebSocket Streams for live updates to avoid"
                 " polling the API.",
-                usage.headers(),
             )
 
     def charge_key(self, ip: str, key_id: int, weight: int, usage: Usage) -> None:
@@ -198,7 +197,6 @@ class RateLimiter:
                 key,
                 f"Too much request weight used by this API key; the limit is {item.amount}"
                 " per 1 MINUTE.",
-                usage.headers(),
             )
 
     def charge_order(self, ip: str, user_id: int, usage: Usage) -> None:
@@ -213,14 +211,14 @@ class RateLimiter:
                 k10,
                 f"Too many new orders; current limit is {self._orders_10s.amount} orders per"
                 " 10 SECOND.",
-                usage.headers(),
+                TOO_MANY_ORDERS,
             )
         if usage.orders_1d > self._orders_1d.amount:
             self._refuse(
                 ip,
                 k1d,
                 f"Too many new orders; current limit is {self._orders_1d.amount} orders per DAY.",
-                usage.headers(),
+                TOO_MANY_ORDERS,
             )
 
     def note_ip_failure(self, ip: str) -> None:
@@ -237,13 +235,15 @@ class RateLimiter:
     def _retry_after(self, key: str) -> int:
         return max(1, math.ceil(self.storage.get_expiry(key) - self._clock()))
 
-    def _refuse(self, ip: str, key: str, msg: str, headers: Headers | None = None) -> None:
-        """429 for ``key``'s window; the IP is banned if it keeps ignoring 429s."""
+    def _refuse(self, ip: str, key: str, msg: str, code: int = TOO_MANY_REQUESTS) -> None:
+        """429 for ``key``'s window; the IP is banned if it keeps ignoring 429s.
+
+        The usage headers are the gateway's to send (once each, on every answer)."""
         item = self._violations
         ignored = self._incr(item.key_for(ip), item.get_expiry(), 1)
         if ignored > item.amount:
             self._ban(ip)
-        raise RateLimited(msg, self._retry_after(key), headers)
+        raise RateLimited(msg, self._retry_after(key), code=code)
 
     def _ban(self, ip: str) -> None:
         bans = self._incr(self._bans.key_for(ip), self._bans.get_expiry(), 1)
