@@ -25,7 +25,9 @@ from sandex.config import ConfigError, Settings
 from sandex.exchange import default_symbols
 from sandex.exchange.money import ASSET_DECIMALS
 from sandex.exchange.venue import Venue
+from sandex.http.absent_markets import routes as absent_market_routes
 from sandex.http.binance import routes as binance_routes
+from sandex.http.capital import routes as capital_routes
 from sandex.http.client_ip import ClientIpResolver, parse_networks
 from sandex.http.gateway import Gateway, Services
 from sandex.http.management import management_app
@@ -339,7 +341,9 @@ def build_gateway(sx: Sandex) -> Gateway:
         services.exchange = market.trading
         services.on_startup.append(market.start)
         services.on_shutdown.insert(0, market.stop)
-        routes = binance_routes.merged(spot_routes, market_data_routes)
+        routes = binance_routes.merged(
+            spot_routes, market_data_routes, capital_routes, absent_market_routes
+        )
     return Gateway(services, routes, management_app(services))
 
 

@@ -68,7 +68,8 @@ _GUESSES = (UnknownApiKey, ApiKeyFormatInvalid)
 _KEY_FAILURES = (SignatureInvalid, IpNotAllowed)
 """Charged to the key from the sending IP."""
 _NONE = Security.NONE
-_USER_STREAM = Security.USER_STREAM
+_KEY_ONLY = (Security.USER_STREAM, Security.MARKET_DATA)
+"""Identified by the API key alone (and the key's IP allowlist), no signature."""
 
 
 @dataclass
@@ -205,7 +206,7 @@ class Gateway:
                 limiter.admit_key(ip, key_tag, api_key[:DISPLAY_PREFIX_LENGTH])
             request = SignedRequest(method, path, query, body, headers, ip)
             try:
-                if route.security is _USER_STREAM:
+                if route.security in _KEY_ONLY:
                     principal = self._identify(request, now)
                 else:
                     assert route.access is not None

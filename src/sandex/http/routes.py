@@ -36,6 +36,8 @@ class Security(enum.Enum):
     """Signed; changes orders or funds."""
     USER_STREAM = "USER_STREAM"
     """API key and IP allowlist, no signature (listen keys)."""
+    MARKET_DATA = "MARKET_DATA"
+    """API key and IP allowlist, no signature (public data Binance serves to keys only)."""
 
     @property
     def signed(self) -> bool:

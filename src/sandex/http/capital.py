@@ -1,0 +1,73 @@
+"""Binance's wallet listing: ``GET /sapi/v1/capital/config/getall``, every coin the
+exchange has, with the caller's balance of it.
+
+ccxt calls it when it loads markets with a key (its ``fetchCurrencies`` option, on by
+default), so a client with default options cannot start without it. Sandex's coins are
+the assets of its symbols (and any other asset the account holds). There is no wallet
+yet, so no coin can be deposited or withdrawn: each answers ``depositAllEnable`` and
+``withdrawAllEnable`` false and an empty ``networkList`` (ccxt then reports no
+networks rather than invented ones).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from sandex.exchange.money import ASSET_DECIMALS, format_units
+from sandex.http.errors import BadParameters
+from sandex.http.routes import Call, RouteTable, Security
+from sandex.service.trading import TradingService
+
+__all__ = ["routes", "COIN_NAMES"]
+
+routes = RouteTable()
+
+COIN_NAMES: Final = {
+    "BTC": "Bitcoin",
+    "ETH": "Ethereum",
+    "SOL": "Solana",
+    "USDT": "TetherUS",
+}
+"""Binance's display names; an asset not listed is named by its code."""
+
+_ZERO: Final = format_units(0, ASSET_DECIMALS)
+
+
+def _exchange(call: Call) -> TradingService:
+    exchange: TradingService | None = call.services.exchange
+    if exchange is None:  # pragma: no cover - only merged with the exchange's routes
+        raise BadParameters(-1000, "The exchange is not running.")
+    return exchange
+
+
+@routes.endpoint("GET", "/sapi/v1/capital/config/getall", security=Security.USER_DATA, weight=10)
+def all_coins(call: Call) -> object:
+    """Every coin, with the account's free and locked balance; no deposit networks yet."""
+    assert call.principal is not None
+    exchange = _exchange(call)
+    held = exchange.balances(call.principal.user_id)
+    assets = {s.base_asset for s in exchange.symbols.values()}
+    assets |= {s.quote_asset for s in exchange.symbols.values()}
+    assets |= held.keys()
+    out: list[dict[str, Any]] = []
+    for asset in sorted(assets):
+        free, locked = held.get(asset, (0, 0))
+        out.append(
+            {
+                "coin": asset,
+                "depositAllEnable": False,
+                "withdrawAllEnable": False,
+                "name": COIN_NAMES.get(asset, asset),
+                "free": format_units(free, ASSET_DECIMALS),
+                "locked": format_units(locked, ASSET_DECIMALS),
+                "freeze": _ZERO,
+                "withdrawing": _ZERO,
+                "ipoing": _ZERO,
+                "ipoable": _ZERO,
+                "storage": _ZERO,
+                "isLegalMoney": False,
+                "trading": True,
+                "networkList": [],
+            }
+        )
+    return out
