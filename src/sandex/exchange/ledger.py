@@ -143,6 +143,18 @@ class Ledger:
         self._holds[key] = _Hold(account, asset, amount)
         return entry
 
+    def move_hold(self, source: Hashable, target: Hashable) -> int:
+        """Give what the order ``source`` holds to the order ``target`` (an OCO's
+        shared hold going to the order that triggered); the balances do not change.
+        Returns the amount moved (0 when ``source`` holds nothing)."""
+        if target in self._holds:
+            raise LedgerError(f"hold {target!r} exists already")
+        hold = self._holds.pop(source, None)
+        if hold is None:
+            return 0
+        self._holds[target] = hold
+        return hold.remaining
+
     def release(self, key: Hashable) -> Entry | None:
         """Unlock what the order ``key`` still holds (it ended); None if nothing."""
         hold = self._holds.pop(key, None)

@@ -38,6 +38,15 @@ from sandex.exchange.events import (
 from sandex.exchange.ledger import FEES, FUNDING, Entry, Ledger, fee_units
 from sandex.exchange.market import BookSnapshot, OpenOrder, PendingStop
 from sandex.exchange.money import ASSET_DECIMALS
+from sandex.exchange.order_lists import (
+    DUPLICATE_ORDER_LIST,
+    UNKNOWN_ORDER_LIST,
+    ContingencyType,
+    NewOco,
+    OrderList,
+    check_oco,
+    generated_list_cid,
+)
 from sandex.exchange.orders import (
     LIMIT_TYPES,
     STOP_TYPES,
@@ -51,7 +60,7 @@ from sandex.exchange.orders import (
     Side,
     TimeInForce,
 )
-from sandex.exchange.rejections import INVALID_SYMBOL
+from sandex.exchange.rejections import DUPLICATE_ORDER, INVALID_SYMBOL, WOULD_TAKE
 from sandex.exchange.symbols import Symbol, symbols_by_name
 
 __all__ = [
@@ -81,6 +90,7 @@ STOP_MARKET_BUY_MARGIN: Final = Decimal("0.05")
 """A stop-market buy by quantity holds ``quantity * stopPrice`` and this much more, and
 never spends more than it holds: if the market gaps further it fills what that buys."""
 _OPEN: Final = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
+_STOP_LOSS: Final = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT})
 _BUY: Final = Side.BUY
 _SELL: Final = Side.SELL
 
@@ -126,6 +136,8 @@ class OrderRecord:
     budget: int | None = None
     fills: list[Fill] = field(default_factory=list)
     """The order's fills as a taker (Binance's ``fills`` of a new order's response)."""
+    order_list_id: int | None = None
+    """The order list (OCO) the order belongs to, if any."""
 
     @property
     def is_open(self) -> bool:
@@ -163,9 +175,17 @@ class Changes:
     entries: list[Entry] = field(default_factory=list)
     balances: set[tuple[int, str]] = field(default_factory=set)
     symbols: set[str] = field(default_factory=set)
+    order_lists: dict[int, OrderList] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.orders or self.trades or self.entries or self.balances or self.symbols)
+        return bool(
+            self.orders
+            or self.trades
+            or self.entries
+            or self.balances
+            or self.symbols
+            or self.order_lists
+        )
 
 
 @dataclass(slots=True)
@@ -215,6 +235,12 @@ class Venue:
         self._cids: dict[tuple[int, str, str], int] = {}
         self._key_open: dict[int, int] = {}
         self._changes = Changes()
+        self.order_lists: dict[int, OrderList] = {}
+        """Open order lists, and done ones until storage has taken them (see drain)."""
+        self._list_cids: dict[tuple[int, str], int] = {}
+        self._next_list_id = 1
+        self._lists_touched: set[int] = set()
+        """Lists one of whose orders traded, triggered or ended in the current step."""
         self._trade_listeners: list[Callable[[str, Trade], None]] = []
 
     # -- listeners ---------------------------------------------------------------------
@@ -277,7 +303,128 @@ class Venue:
         events = self.engine.submit(command, now, hold[2])
         return self._apply(order.symbol, events, now, key_id, order, hold)
 
+    def place_oco(self, oco: NewOco, now: int, *, key_id: int | None = None) -> Result:
+        """Place an OCO's two orders (the stop-loss first, as Binance numbers them),
+        holding their funds once: the order that can trade first (the LIMIT_MAKER, else
+        the above order) holds what the larger of the two needs, and gives it to the
+        other if that one triggers. Refused without a change when a rule, a check or
+        the balance fails. ``Result.orders`` are the two records, in that order."""
+        above, below = oco.above, oco.below
+        symbol = self.symbols.get(above.symbol)
+        if symbol is None:
+            return Result([INVALID_SYMBOL], [])
+        refused = check_oco(oco, self.engine.last_price(symbol.name))
+        for leg in (above, below):
+            refused = refused or self.engine.check(leg, now) or self._would_take(leg)
+        cids = [leg.client_order_id for leg in (above, below) if leg.client_order_id]
+        if refused is None and (
+            len(set(cids)) < len(cids)
+            or any(self.order_by_client_id(symbol.name, above.account, c) for c in cids)
+        ):
+            refused = DUPLICATE_ORDER
+        list_cid = oco.list_client_order_id
+        in_use = self.order_list(above.account, None, list_cid) if list_cid else None
+        if in_use is not None and self._list_open(in_use):
+            refused = refused or DUPLICATE_ORDER_LIST
+        if refused is not None:
+            return Result([refused], [])
+        above_hold = self._hold_for(symbol, above)
+        if isinstance(above_hold, Rejected):
+            return Result([above_hold], [])
+        below_hold = self._hold_for(symbol, below)
+        if isinstance(below_hold, Rejected):
+            return Result([below_hold], [])
+        asset, amount = above_hold[0], max(above_hold[1], below_hold[1])
+        holder = below if below.type is OrderType.LIMIT_MAKER else above
+        stop, other = (above, below) if above.type in _STOP_LOSS else (below, above)
+        events: list[Event] = []
+        records: list[OrderRecord] = []
+        for leg in (stop, other):
+            budget = above_hold[2] if leg is above else below_hold[2]
+            hold = (asset, amount if leg is holder else 0, budget)
+            placed = self.engine.submit(leg, now, budget)
+            events.extend(placed)
+            result = self._apply(symbol.name, placed, now, key_id, leg, hold)
+            if result.rejected is not None:
+                for record in records:  # undo the first order: it never was
+                    self._apply(
+                        symbol.name,
+                        self.engine.submit(
+                            CancelOrder(symbol.name, record.account, record.order_id), now
+                        ),
+                        now,
+                        None,
+                    )
+                    self._forget(record)
+                return Result([result.rejected], [])
+            records.append(result.orders[0])
+        list_id = self._next_list_id
+        self._next_list_id = list_id + 1
+        order_list = OrderList(
+            list_id,
+            ContingencyType.OCO,
+            symbol.name,
+            above.account,
+            list_cid or generated_list_cid(list_id),
+            now,
+            tuple(r.order_id for r in records),
+        )
+        for record in records:
+            record.order_list_id = list_id
+            self._mark(record, self._changes)
+        self._add_list(order_list)
+        self._changes.order_lists[list_id] = order_list
+        return Result(events, records)
+
+    def cancel_order_list(
+        self, symbol: str, account: int, list_id: int | None, list_cid: str | None, now: int
+    ) -> tuple[OrderList | None, Result]:
+        """Cancel every open order of an open list (by id, or by its client id; both:
+        they must agree). Unknown or done lists: -2011."""
+        found = self.order_list(account, list_id, list_cid)
+        if found is None or found.symbol != symbol or not self._list_open(found):
+            return None, Result([UNKNOWN_ORDER_LIST], [])
+        events: list[Event] = []
+        records: list[OrderRecord] = []
+        for order_id in found.order_ids:
+            record = self.orders.get((symbol, order_id))
+            if record is None or not record.is_open:
+                continue
+            canceled = self.engine.submit(CancelOrder(symbol, account, order_id), now)
+            events.extend(canceled)
+            self._apply(symbol, canceled, now, None)
+        for order_id in found.order_ids:
+            record = self.orders.get((symbol, order_id))
+            if record is not None:
+                records.append(record)
+        return found, Result(events, records)
+
     # -- reading ---------------------------------------------------------------------
+
+    def order_list(
+        self, account: int, list_id: int | None, list_cid: str | None
+    ) -> OrderList | None:
+        """An order list in memory (open, or done since the last drain)."""
+        if list_id is None:
+            list_id = self._list_cids.get((account, list_cid)) if list_cid else None
+        found = None if list_id is None else self.order_lists.get(list_id)
+        if found is None or found.account != account:
+            return None
+        if list_cid is not None and found.list_client_order_id != list_cid:
+            return None
+        return found
+
+    def open_order_lists(self, account: int) -> list[OrderList]:
+        return [
+            ol
+            for _, ol in sorted(self.order_lists.items())
+            if ol.account == account and self._list_open(ol)
+        ]
+
+    def list_orders(self, order_list: OrderList) -> list[OrderRecord]:
+        """The list's orders still in memory (all of them while it is open)."""
+        found = (self.orders.get((order_list.symbol, oid)) for oid in order_list.order_ids)
+        return [o for o in found if o is not None]
 
     def order(self, symbol: str, account: int, order_id: int) -> OrderRecord | None:
         found = self.orders.get((symbol, order_id))
@@ -330,6 +477,12 @@ class Venue:
             if not order.is_open:
                 self.orders.pop(key, None)
                 self._cids.pop((order.account, order.symbol, order.client_order_id), None)
+        for list_id, order_list in changes.order_lists.items():
+            if not self._list_open(order_list):
+                self.order_lists.pop(list_id, None)
+                cid_key = (order_list.account, order_list.list_client_order_id)
+                if self._list_cids.get(cid_key) == list_id:
+                    del self._list_cids[cid_key]
         return changes
 
     def pending(self) -> bool:
@@ -341,11 +494,17 @@ class Venue:
         balances: Iterable[tuple[int, str, int, int]],
         orders: Iterable[OrderRecord],
         books: Iterable[tuple[str, int, int, int | None]],
+        order_lists: Iterable[OrderList] = (),
+        next_list_id: int = 1,
     ) -> None:
-        """Rebuild from storage: balances, open orders (with what they hold) and per
-        symbol ``(name, next order id, next trade id, last price)``. Orders of the
-        system accounts are not stored, so what they had locked is freed."""
+        """Rebuild from storage: balances, open orders (with what they hold), per
+        symbol ``(name, next order id, next trade id, last price)``, and the open order
+        lists. Orders of the system accounts are not stored, so what they had locked is
+        freed."""
         open_orders = [o for o in orders if o.is_open]
+        self._next_list_id = next_list_id
+        for order_list in order_lists:
+            self._add_list(order_list)
         stored = list(balances)
         unlocked: list[tuple[int, str, int, int]] = []
         for account, asset, free, locked in stored:
@@ -401,6 +560,90 @@ class Venue:
         return self.engine.sequence(symbol)
 
     # -- internals -------------------------------------------------------------------
+
+    def _add_list(self, order_list: OrderList) -> None:
+        self.order_lists[order_list.list_id] = order_list
+        self._list_cids[(order_list.account, order_list.list_client_order_id)] = order_list.list_id
+        self._next_list_id = max(self._next_list_id, order_list.list_id + 1)
+
+    def _list_open(self, order_list: OrderList) -> bool:
+        orders = self.orders
+        for oid in order_list.order_ids:
+            found = orders.get((order_list.symbol, oid))
+            if found is not None and found.is_open:
+                return True
+        return False
+
+    def _would_take(self, order: PlaceOrder) -> Rejected | None:
+        """A LIMIT_MAKER that would cross (checked before either order of a list is
+        placed, so that the second cannot fail after the first was)."""
+        if order.type is not OrderType.LIMIT_MAKER or order.price is None:
+            return None
+        if order.side is _BUY:
+            ask = self.engine.best_ask(order.symbol)
+            return WOULD_TAKE if ask is not None and ask.price <= order.price else None
+        bid = self.engine.best_bid(order.symbol)
+        return WOULD_TAKE if bid is not None and bid.price >= order.price else None
+
+    def _forget(self, record: OrderRecord) -> None:
+        """Drop an order placed as part of a list that was then refused."""
+        self.orders.pop(record.key, None)
+        self._changes.orders.pop(record.key, None)
+        self._cids.pop((record.account, record.symbol, record.client_order_id), None)
+
+    def _leg_triggered(self, leg: OrderRecord) -> None:
+        """An order of a list triggered: it takes the list's hold from the order that
+        has it (which is then expired by :meth:`_react`)."""
+        assert leg.order_list_id is not None
+        order_list = self.order_lists.get(leg.order_list_id)
+        if order_list is None or leg.held:
+            return
+        for other in self.list_orders(order_list):
+            if other is leg or not other.held or other.executed:
+                continue
+            leg.held = self.ledger.move_hold(other.key, leg.key)
+            leg.hold_asset = other.hold_asset
+            other.held = 0
+            self._mark(other, self._changes)
+            self._mark(leg, self._changes)
+            return
+        # The other order traded already (both were reached in one step): this one
+        # holds from the free balance, as a single order would.
+        hold = self._hold_for(self.symbols[leg.symbol], _command(leg))
+        if not isinstance(hold, Rejected) and hold[1]:
+            entry = self.ledger.hold(leg.key, leg.account, hold[0], hold[1])
+            leg.held, leg.hold_asset = hold[1], hold[0]
+            self._changes.balances.add((leg.account, hold[0]))
+            self._changes.entries.append(entry)
+
+    def _react(self, now: int) -> None:
+        """OCO: once one order of a list has traded, triggered or ended, the others
+        that have not are expired (canceled, when an order was canceled)."""
+        touched, self._lists_touched = self._lists_touched, set()
+        for list_id in sorted(touched):
+            order_list = self.order_lists.get(list_id)
+            if order_list is None:
+                continue
+            self._changes.order_lists[list_id] = order_list
+            legs = self.list_orders(order_list)
+            if len(legs) == len(order_list.order_ids) and not any(
+                not leg.is_open or _activated(leg) for leg in legs
+            ):
+                continue
+            canceled = any(leg.status is OrderStatus.CANCELED for leg in legs)
+            for leg in legs:
+                if not leg.is_open or _activated(leg):
+                    continue
+                self._apply(
+                    order_list.symbol,
+                    self.engine.submit(
+                        CancelOrder(order_list.symbol, leg.account, leg.order_id), now
+                    ),
+                    now,
+                    None,
+                )
+                if not canceled:
+                    leg.status = OrderStatus.EXPIRED
 
     def _find(self, cancel: CancelOrder) -> OrderRecord | None:
         if cancel.order_id is not None:
@@ -483,6 +726,8 @@ class Venue:
                 found = orders.get((symbol, event.order_id))
                 if found is None:
                     continue
+                if found.order_list_id is not None:
+                    self._lists_touched.add(found.order_list_id)
                 if isinstance(event, Canceled):
                     found.status = OrderStatus.CANCELED
                     if not any(t is found for t in touched):
@@ -501,8 +746,13 @@ class Venue:
                     found.working_time = event.time
                     found.update_time = now
                     self._mark(found, changes)
+                    if found.order_list_id is not None:
+                        self._lists_touched.add(found.order_list_id)
+                        self._leg_triggered(found)
         if len(events) > 1 or not isinstance(events[0], Rejected):
             changes.symbols.add(symbol)
+        if self._lists_touched:
+            self._react(now)
         return Result(events, touched)
 
     def _accept(
@@ -586,6 +836,8 @@ class Venue:
         ):
             record.executed += trade.quantity
             record.cumulative_quote += quote_units
+            if record.order_list_id is not None:
+                self._lists_touched.add(record.order_list_id)
             record.update_time = trade.time
             if not maker:  # the taker's fills answer the command that placed it
                 record.fills.append(
@@ -654,6 +906,11 @@ class Venue:
     def _mark(self, record: OrderRecord, changes: Changes) -> None:
         if record.account not in SYSTEM_ACCOUNTS:
             changes.orders[record.key] = record
+
+
+def _activated(order: OrderRecord) -> bool:
+    """Has an order of a list traded, or (a stop) triggered?"""
+    return order.executed > 0 or (order.working and order.type in STOP_TYPES)
 
 
 def _left(trade: Trade, order_id: int) -> int:

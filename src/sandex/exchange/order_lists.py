@@ -1,0 +1,135 @@
+"""Order lists: Binance's OCO (one-cancels-the-other), the rules of a new one, and
+what a list reports.
+
+An OCO is two orders of one account on one symbol, for the same quantity and side:
+an *above* order and a *below* order. One is a take-profit (``LIMIT_MAKER``,
+``TAKE_PROFIT`` or ``TAKE_PROFIT_LIMIT``), the other a stop-loss (``STOP_LOSS`` or
+``STOP_LOSS_LIMIT``); on a sell the take-profit is above the last price and the stop
+below it, on a buy the other way round. When one order trades (even partly) or
+triggers, the other expires; canceling one cancels both. Both orders sell (or buy)
+the same quantity and only one can ever execute, so the list holds its funds once.
+
+The venue (:mod:`sandex.exchange.venue`) places the orders and reacts to their
+events; this module holds the vocabulary and the static checks. Pure.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Final, NamedTuple
+
+from sandex.exchange.events import Rejected
+from sandex.exchange.orders import OrderType, PlaceOrder, Side
+
+__all__ = [
+    "ContingencyType",
+    "ListStatusType",
+    "ListOrderStatus",
+    "OrderList",
+    "NewOco",
+    "TAKE_PROFIT_TYPES",
+    "STOP_LOSS_TYPES",
+    "OCO_TYPES",
+    "UNKNOWN_ORDER_LIST",
+    "DUPLICATE_ORDER_LIST",
+    "check_oco",
+    "generated_list_cid",
+]
+
+
+class ContingencyType(enum.StrEnum):
+    OCO = "OCO"
+
+
+class ListStatusType(enum.StrEnum):
+    EXEC_STARTED = "EXEC_STARTED"
+    ALL_DONE = "ALL_DONE"
+
+
+class ListOrderStatus(enum.StrEnum):
+    EXECUTING = "EXECUTING"
+    ALL_DONE = "ALL_DONE"
+
+
+TAKE_PROFIT_TYPES: Final = frozenset(
+    {OrderType.LIMIT_MAKER, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT}
+)
+STOP_LOSS_TYPES: Final = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT})
+OCO_TYPES: Final = TAKE_PROFIT_TYPES | STOP_LOSS_TYPES
+
+UNKNOWN_ORDER_LIST: Final = Rejected(-2011, "Order list does not exist.")
+DUPLICATE_ORDER_LIST: Final = Rejected(-2010, "Order list's listClientOrderId is already in use.")
+_TYPE_REFUSED: Final = Rejected(-1158, "Order type not supported in OCO.")
+_BOTH_LIMIT: Final = Rejected(-1168, "At least one OCO order must be contingent.")
+_BUY_LIMIT_BELOW: Final = Rejected(-1165, "A limit order in a buy OCO must be below.")
+_SELL_LIMIT_ABOVE: Final = Rejected(-1166, "A limit order in a sell OCO must be above.")
+_BUY_STOP_ABOVE: Final = Rejected(-1196, "A stop loss order in a buy OCO must be above.")
+_SELL_STOP_BELOW: Final = Rejected(-1197, "A stop loss order in a sell OCO must be below.")
+_BUY_PROFIT_BELOW: Final = Rejected(-1198, "A take profit order in a buy OCO must be below.")
+_SELL_PROFIT_ABOVE: Final = Rejected(-1199, "A take profit order in a sell OCO must be above.")
+_PRICES: Final = Rejected(-2010, "The relationship of the prices for the orders is not correct.")
+
+
+class NewOco(NamedTuple):
+    """``POST /api/v3/orderList/oco``: the above and below orders (same symbol,
+    account, side and quantity) and the list's client id (None: generated)."""
+
+    above: PlaceOrder
+    below: PlaceOrder
+    list_client_order_id: str | None = None
+
+
+@dataclass(slots=True)
+class OrderList:
+    """A list as stored: its orders' ids in the order they were placed."""
+
+    list_id: int
+    contingency_type: ContingencyType
+    symbol: str
+    account: int
+    list_client_order_id: str
+    transaction_time: int
+    order_ids: tuple[int, ...]
+
+
+def check_oco(oco: NewOco, last_price: int | None) -> Rejected | None:
+    """Binance's rules for the two orders of an OCO, against the last trade price
+    (price units; None before the first trade: then only their order is checked)."""
+    above, below = oco.above, oco.below
+    if above.type not in OCO_TYPES or below.type not in OCO_TYPES:
+        return _TYPE_REFUSED
+    if above.type is OrderType.LIMIT_MAKER and below.type is OrderType.LIMIT_MAKER:
+        return _BOTH_LIMIT
+    sell = above.side is Side.SELL
+    if sell:
+        if above.type in STOP_LOSS_TYPES:
+            return _SELL_STOP_BELOW
+        if below.type is OrderType.LIMIT_MAKER:
+            return _SELL_LIMIT_ABOVE
+        if below.type in TAKE_PROFIT_TYPES:
+            return _SELL_PROFIT_ABOVE
+        profit, stop = above, below
+    else:
+        if above.type is OrderType.LIMIT_MAKER:
+            return _BUY_LIMIT_BELOW
+        if above.type in TAKE_PROFIT_TYPES:
+            return _BUY_PROFIT_BELOW
+        if below.type in STOP_LOSS_TYPES:
+            return _BUY_STOP_ABOVE
+        profit, stop = below, above
+    target = profit.stop_price if profit.type is OrderType.TAKE_PROFIT else profit.price
+    trigger = stop.stop_price
+    if target is None or trigger is None:
+        return None  # the order's own checks name the missing price
+    if last_price is None:
+        ordered = target > trigger if sell else target < trigger
+    elif sell:
+        ordered = target > last_price > trigger
+    else:
+        ordered = target < last_price < trigger
+    return None if ordered else _PRICES
+
+
+def generated_list_cid(list_id: int) -> str:
+    return f"sandex-list-{list_id}"

@@ -1,0 +1,271 @@
+"""OCO order lists in the venue: a take-profit and a stop-loss sharing one hold; when
+one trades (even partly) or triggers, the other expires; a cancel of either cancels
+both; and the ledger's locked balance is always what the open orders hold."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from exchange_support import NOW, SYMBOL, buy, px, qty, sell
+from sandex.exchange import (
+    CancelAll,
+    CancelOrder,
+    OrderStatus,
+    OrderType,
+    PlaceOrder,
+    Side,
+    TimeInForce,
+    default_symbols,
+)
+from sandex.exchange.ledger import FEES, FUNDING
+from sandex.exchange.order_lists import NewOco
+from sandex.exchange.venue import Venue
+
+UNIT = 10**8
+ME, OTHER, THIRD = 1, 2, 3
+
+
+def funded() -> Venue:
+    venue = Venue(default_symbols())
+    for account in (ME, OTHER, THIRD):
+        venue.ledger.credit(account, "USDT", 100_000 * UNIT)
+        venue.ledger.credit(account, "BTC", 2 * UNIT)
+    # a last price of 50,000
+    venue.place(sell("0.01", "50000", account=OTHER), NOW)
+    venue.place(buy("0.01", "50000", account=ME), NOW)
+    return venue
+
+
+def _leg(
+    side: Side,
+    kind: OrderType,
+    quantity: str,
+    *,
+    price: str | None = None,
+    stop: str | None = None,
+    tif: TimeInForce | None = None,
+    cid: str | None = None,
+) -> PlaceOrder:
+    return PlaceOrder(
+        SYMBOL,
+        ME,
+        side,
+        kind,
+        quantity=qty(quantity),
+        price=px(price) if price else None,
+        time_in_force=tif,
+        stop_price=px(stop) if stop else None,
+        client_order_id=cid,
+    )
+
+
+def sell_oco(
+    quantity: str = "0.5",
+    take: str = "55000",
+    stop: str = "45000",
+    limit: str | None = "44900",
+    cid: str | None = None,
+) -> NewOco:
+    above = _leg(Side.SELL, OrderType.LIMIT_MAKER, quantity, price=take)
+    below = (
+        _leg(
+            Side.SELL,
+            OrderType.STOP_LOSS_LIMIT,
+            quantity,
+            price=limit,
+            stop=stop,
+            tif=TimeInForce.GTC,
+        )
+        if limit
+        else _leg(Side.SELL, OrderType.STOP_LOSS, quantity, stop=stop)
+    )
+    return NewOco(above, below, cid)
+
+
+def assert_ledger_consistent(venue: Venue) -> None:
+    by_hold = venue.ledger.locked_by_holds()
+    for account in (ME, OTHER):
+        for asset in ("BTC", "USDT"):
+            assert venue.ledger.balance(account, asset).locked == by_hold.get((account, asset), 0)
+    held = sum(o.held for o in venue.orders.values() if o.account == ME and o.hold_asset == "BTC")
+    assert held == venue.ledger.balance(ME, "BTC").locked
+    assert all(total == 0 for total in venue.ledger.totals().values())
+
+
+def test_a_sell_oco_holds_its_quantity_once_and_numbers_the_stop_first():
+    venue = funded()
+    free = venue.ledger.balance(ME, "BTC").free
+    placed = venue.place_oco(sell_oco(cid="tp-sl"), NOW)
+    assert placed.rejected is None
+    stop_leg, limit_leg = placed.orders
+    assert stop_leg.type is OrderType.STOP_LOSS_LIMIT and not stop_leg.working
+    assert limit_leg.type is OrderType.LIMIT_MAKER and limit_leg.working
+    assert stop_leg.order_id < limit_leg.order_id
+    assert stop_leg.order_list_id == limit_leg.order_list_id is not None
+    assert venue.ledger.balance(ME, "BTC").locked == UNIT // 2  # once, not twice
+    assert venue.ledger.balance(ME, "BTC").free == free - UNIT // 2
+    [order_list] = venue.open_order_lists(ME)
+    assert order_list.list_client_order_id == "tp-sl"
+    assert order_list.order_ids == (stop_leg.order_id, limit_leg.order_id)
+    assert_ledger_consistent(venue)
+
+
+def test_an_oco_the_balance_covers_once_but_not_twice_is_accepted():
+    venue = funded()
+    have = venue.ledger.balance(ME, "BTC").free
+    quantity = str(Decimal(have) / UNIT)
+    assert venue.place_oco(sell_oco(quantity=quantity), NOW).rejected is None
+    assert venue.ledger.balance(ME, "BTC").free == 0
+
+
+def test_a_partial_fill_of_the_take_profit_expires_the_stop_loss():
+    venue = funded()
+    stop_leg, limit_leg = venue.place_oco(sell_oco(), NOW).orders
+    venue.place(buy("0.2", "55000", account=OTHER), NOW + 1)
+    assert limit_leg.status is OrderStatus.PARTIALLY_FILLED
+    assert stop_leg.status is OrderStatus.EXPIRED
+    assert venue.engine.pending_stops(SYMBOL, ME) == []
+    assert venue.ledger.balance(ME, "BTC").locked == qty("0.3") * 1000
+    assert_ledger_consistent(venue)
+    assert [ol.list_id for ol in venue.open_order_lists(ME)] == [limit_leg.order_list_id]
+    venue.place(buy("0.3", "55000", account=OTHER), NOW + 2)
+    assert limit_leg.status is OrderStatus.FILLED
+    assert venue.open_order_lists(ME) == []
+    assert venue.ledger.balance(ME, "BTC").locked == 0
+    assert_ledger_consistent(venue)
+
+
+@pytest.mark.parametrize("limit", ["44000", None])
+def test_the_stop_loss_triggering_takes_the_hold_and_expires_the_take_profit(limit):
+    venue = funded()
+    stop_leg, limit_leg = venue.place_oco(sell_oco(limit=limit), NOW).orders
+    venue.place(buy("1", "44000", account=OTHER), NOW + 1)  # bids for the stop to hit
+    venue.place(sell("0.01", "45000", account=OTHER), NOW + 2)  # trade at 45,000
+    venue.place(buy("0.01", "45000", account=THIRD), NOW + 2)
+    assert stop_leg.working
+    assert limit_leg.status is OrderStatus.EXPIRED
+    assert stop_leg.status is OrderStatus.FILLED
+    assert venue.engine.open_orders(SYMBOL, ME) == []
+    assert venue.ledger.balance(ME, "BTC").locked == 0
+    assert_ledger_consistent(venue)
+    assert venue.open_order_lists(ME) == []
+
+
+def test_the_stop_loss_triggered_but_resting_keeps_the_hold():
+    venue = funded()
+    stop_leg, limit_leg = venue.place_oco(sell_oco(stop="45000", limit="46000"), NOW).orders
+    venue.place(sell("0.01", "45000", account=OTHER), NOW + 1)
+    venue.place(buy("0.01", "45000", account=THIRD), NOW + 1)
+    assert stop_leg.working and stop_leg.status is OrderStatus.NEW  # resting at 46,000
+    assert limit_leg.status is OrderStatus.EXPIRED
+    assert stop_leg.held == UNIT // 2 and limit_leg.held == 0
+    assert venue.ledger.balance(ME, "BTC").locked == UNIT // 2
+    assert_ledger_consistent(venue)
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_canceling_either_order_cancels_the_list(which):
+    venue = funded()
+    free = venue.ledger.balance(ME, "BTC").free
+    legs = venue.place_oco(sell_oco(), NOW).orders
+    venue.cancel(CancelOrder(SYMBOL, ME, legs[which].order_id), NOW + 1)
+    assert [leg.status for leg in legs] == [OrderStatus.CANCELED] * 2
+    assert venue.ledger.balance(ME, "BTC").free == free
+    assert venue.engine.open_orders(SYMBOL, ME) == []
+    assert venue.engine.pending_stops(SYMBOL, ME) == []
+    assert venue.open_order_lists(ME) == []
+
+
+def test_cancel_order_list_and_cancel_all():
+    venue = funded()
+    legs = venue.place_oco(sell_oco(cid="a"), NOW).orders
+    found, result = venue.cancel_order_list(SYMBOL, ME, None, "a", NOW + 1)
+    assert found is not None and result.rejected is None
+    assert [o.status for o in result.orders] == [OrderStatus.CANCELED] * 2
+    assert venue.cancel_order_list(SYMBOL, ME, found.list_id, None, NOW + 2)[1].rejected
+    legs = venue.place_oco(sell_oco(cid="a"), NOW + 3).orders  # the id is free again
+    venue.cancel_all(CancelAll(SYMBOL, ME), NOW + 4)
+    assert [leg.status for leg in legs] == [OrderStatus.CANCELED] * 2
+    assert_ledger_consistent(venue)
+
+
+def test_a_buy_oco_holds_the_larger_of_its_two_orders():
+    venue = funded()
+    above = _leg(
+        Side.BUY, OrderType.STOP_LOSS_LIMIT, "0.1", price="56000", stop="55000", tif=TimeInForce.GTC
+    )
+    below = _leg(Side.BUY, OrderType.LIMIT_MAKER, "0.1", price="45000")
+    stop_leg, limit_leg = venue.place_oco(NewOco(above, below), NOW).orders
+    assert venue.ledger.balance(ME, "USDT").locked == 5_600 * UNIT
+    assert limit_leg.held == 5_600 * UNIT and stop_leg.held == 0
+    venue.place(sell("0.1", "45000", account=OTHER), NOW + 1)
+    assert limit_leg.status is OrderStatus.FILLED and stop_leg.status is OrderStatus.EXPIRED
+    assert venue.ledger.balance(ME, "USDT").locked == 0
+    assert_ledger_consistent(venue)
+
+
+@pytest.mark.parametrize(
+    ("oco", "code"),
+    [
+        (sell_oco(take="49000"), -2010),  # take-profit below the last price
+        (sell_oco(stop="51000", limit="51000"), -2010),  # stop above the last price
+        (NewOco(sell_oco().below, sell_oco().above), -1197),  # stop above, limit below
+        (NewOco(sell_oco().above, sell_oco().above), -1168),
+        (
+            NewOco(sell_oco().above, _leg(Side.SELL, OrderType.LIMIT, "0.5", price="1")),
+            -1158,
+        ),
+        (sell_oco(quantity="5"), -2010),  # more than the account has
+    ],
+)
+def test_invalid_ocos_are_refused_and_change_nothing(oco, code):
+    venue = funded()
+    venue.drain()
+    before = venue.ledger.balance(ME, "BTC")
+    placed = venue.place_oco(oco, NOW)
+    assert placed.rejected is not None and placed.rejected.code == code
+    assert venue.ledger.balance(ME, "BTC") == before
+    assert not venue.pending()
+    assert venue.open_order_lists(ME) == []
+
+
+def test_a_list_client_id_in_use_is_refused():
+    venue = funded()
+    assert venue.place_oco(sell_oco(quantity="0.1", cid="x"), NOW).rejected is None
+    refused = venue.place_oco(sell_oco(quantity="0.1", cid="x"), NOW).rejected
+    assert refused is not None and refused.code == -2010
+
+
+def test_restore_keeps_the_list_and_its_shared_hold():
+    venue = funded()
+    stop_leg, limit_leg = venue.place_oco(sell_oco(cid="keep"), NOW).orders
+    changes = venue.drain()
+    assert list(changes.order_lists) == [stop_leg.order_list_id]
+    balances = [
+        (a, asset, b.free, b.locked)
+        for a in (ME, OTHER, THIRD, FUNDING, FEES)
+        for asset, b in venue.ledger.balances(a).items()
+    ]
+    books = [(SYMBOL, *venue.book_state(SYMBOL))]
+    restored = Venue(default_symbols())
+    restored.restore(
+        balances=balances,
+        orders=[stop_leg, limit_leg],
+        books=books,
+        order_lists=list(changes.order_lists.values()),
+        next_list_id=stop_leg.order_list_id + 1,
+    )
+    [order_list] = restored.open_order_lists(ME)
+    assert order_list.list_client_order_id == "keep"
+    restored.place(buy("1", "44000", account=OTHER), NOW + 1)
+    restored.place(sell("0.01", "45000", account=OTHER), NOW + 2)
+    restored.place(buy("0.01", "45000", account=THIRD), NOW + 2)
+    legs = restored.list_orders(order_list)
+    assert [o.status for o in legs] == [OrderStatus.NEW, OrderStatus.EXPIRED]
+    assert legs[0].working and legs[0].held == UNIT // 2  # resting at 44,900 with the hold
+    assert_ledger_consistent(restored)
+    assert restored.place_oco(sell_oco("0.1", stop="40000", limit="40000"), NOW + 3).orders[
+        0
+    ].order_list_id == (order_list.list_id + 1)
