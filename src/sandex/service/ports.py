@@ -9,6 +9,7 @@ from typing import NamedTuple, Protocol
 
 from sandex.accounts import ThrottleState, TotpSetup, User
 from sandex.accounts.sessions import Session
+from sandex.exchange.order_lists import OrderList
 from sandex.exchange.venue import OrderRecord, TradeRecord
 from sandex.keys import ApiKey, AuditEvent, AuditRecord, Keyring, MasterKey
 
@@ -34,6 +35,7 @@ __all__ = [
     "PendingCredit",
     "PendingShock",
     "StoredExchange",
+    "StoredOrderList",
     "History",
     "Batch",
     "ExchangeStore",
@@ -322,6 +324,16 @@ class StoredExchange(NamedTuple):
     balances: list[tuple[int, str, int, int]]
     open_orders: list[OrderRecord]
     books: list[BookRow]
+    order_lists: Sequence[OrderList] = ()
+    """The order lists of the open orders."""
+    next_list_id: int = 1
+
+
+class StoredOrderList(NamedTuple):
+    """An order list as read back, with its orders."""
+
+    order_list: OrderList
+    orders: list[OrderRecord]
 
 
 @dataclass(slots=True)
@@ -336,6 +348,7 @@ class Batch:
     """The ledger entries touching users, as JSON (one journal row per drain)."""
     books: list[BookRow] = field(default_factory=list)
     applied_credits: list[int] = field(default_factory=list)
+    order_lists: list[OrderList] = field(default_factory=list)
 
     def merged(self, newer: Batch) -> Batch:
         """This batch (which failed to write) followed by ``newer``: rows that both hold
@@ -346,6 +359,8 @@ class Batch:
         balances.update({(b[0], b[1]): b for b in newer.balances})
         books = {b.symbol: b for b in self.books}
         books.update({b.symbol: b for b in newer.books})
+        lists = {ol.list_id: ol for ol in self.order_lists}
+        lists.update({ol.list_id: ol for ol in newer.order_lists})
         return Batch(
             newer.now,
             list(orders.values()),
@@ -354,6 +369,7 @@ class Batch:
             self.journal + newer.journal,
             list(books.values()),
             self.applied_credits + newer.applied_credits,
+            list(lists.values()),
         )
 
 
@@ -382,3 +398,10 @@ class ExchangeStore(Protocol):
     def trades(
         self, account: int, symbol: str, window: History, order_id: int | None = None
     ) -> list[TradeRecord]: ...
+    def order_lists(
+        self,
+        account: int,
+        window: History,
+        list_id: int | None = None,
+        list_client_order_id: str | None = None,
+    ) -> list[StoredOrderList]: ...

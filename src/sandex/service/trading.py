@@ -35,6 +35,7 @@ from sandex.exchange.engine import Engine
 from sandex.exchange.makers import MakerConfig, Simulation
 from sandex.exchange.marketdata import MarketData
 from sandex.exchange.money import ASSET_DECIMALS
+from sandex.exchange.order_lists import NewOco, OrderList
 from sandex.exchange.venue import (
     MAKER,
     TAKER,
@@ -52,6 +53,7 @@ from sandex.service.ports import (
     History,
     PendingCredit,
     StorageBusy,
+    StoredOrderList,
 )
 
 __all__ = ["TradingService", "Durability", "SYSTEM_FUNDING"]
@@ -120,6 +122,8 @@ class TradingService:
             books=[
                 (b.symbol, b.next_order_id, b.next_trade_id, b.last_price) for b in stored.books
             ],
+            order_lists=stored.order_lists,
+            next_list_id=stored.next_list_id,
         )
         for b in stored.books:
             if b.symbol in self.venue.symbols:
@@ -196,7 +200,9 @@ class TradingService:
             self._check_policy(order, policy, key_id)
         return self.venue.engine.check(order, now)
 
-    def _check_policy(self, order: PlaceOrder, policy: RiskPolicy, key_id: int) -> None:
+    def _check_policy(
+        self, order: PlaceOrder, policy: RiskPolicy, key_id: int, also_open: int = 0
+    ) -> None:
         symbol = order.symbol
         if symbol not in self.venue.symbols:
             return  # the engine answers -1121
@@ -204,7 +210,9 @@ class TradingService:
         if policy.max_notional is not None:
             notional = self.venue.notional(order) or Decimal(0)
         policy.check_order(
-            symbol=symbol, notional=notional, open_orders=self.venue.open_orders_of_key(key_id)
+            symbol=symbol,
+            notional=notional,
+            open_orders=self.venue.open_orders_of_key(key_id) + also_open,
         )
 
     def cancel(self, cancel: CancelOrder, now: int) -> Result:
@@ -218,6 +226,54 @@ class TradingService:
         result = self.venue.cancel_all(cancel, now)
         self._note(result)
         return result
+
+    def place_oco(
+        self,
+        oco: NewOco,
+        now: int,
+        *,
+        key_id: int | None = None,
+        policy: RiskPolicy | None = None,
+    ) -> Result:
+        """Place an OCO for its account; each of its two orders passes the key's
+        ``policy`` (the second counted as open beside the first)."""
+        self._last_now = now
+        if policy is not None and key_id is not None:
+            self._check_policy(oco.above, policy, key_id)
+            self._check_policy(oco.below, policy, key_id, also_open=1)
+        result = self.venue.place_oco(oco, now, key_id=key_id)
+        self._note(result)
+        return result
+
+    def cancel_order_list(
+        self, symbol: str, account: int, list_id: int | None, list_cid: str | None, now: int
+    ) -> tuple[OrderList | None, Result]:
+        self._last_now = now
+        found, result = self.venue.cancel_order_list(symbol, account, list_id, list_cid, now)
+        self._note(result)
+        return found, result
+
+    async def find_order_list(
+        self, account: int, list_id: int | None, list_cid: str | None
+    ) -> StoredOrderList | None:
+        """One order list of the account, open (from memory) or not (from storage)."""
+        venue = self.venue
+        found = venue.order_list(account, list_id, list_cid)
+        if found is not None and len(orders := venue.list_orders(found)) == len(found.order_ids):
+            return StoredOrderList(found, orders)
+        stored = await self.read(
+            lambda: self.store.order_lists(account, History(limit=1), list_id, list_cid)
+        )
+        return stored[0] if stored else None
+
+    def open_order_lists(self, account: int) -> list[StoredOrderList]:
+        venue = self.venue
+        return [
+            StoredOrderList(ol, venue.list_orders(ol)) for ol in venue.open_order_lists(account)
+        ]
+
+    async def all_order_lists(self, account: int, window: History) -> list[StoredOrderList]:
+        return await self.read(lambda: self.store.order_lists(account, window))
 
     def cancel_replace(
         self,
@@ -340,6 +396,7 @@ class TradingService:
         else:  # the writer thread gets copies the loop cannot change under it
             batch.orders = [dataclasses.replace(o, fills=[]) for o in changes.orders.values()]
         batch.trades = changes.trades
+        batch.order_lists = [dataclasses.replace(ol) for ol in changes.order_lists.values()]
         for account, asset in changes.balances:
             b = ledger.balance(account, asset)
             batch.balances.append((account, asset, b.free, b.locked))

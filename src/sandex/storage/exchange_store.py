@@ -6,9 +6,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Table, and_, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, func, or_, select, update
 
 from sandex.exchange import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
+from sandex.exchange.order_lists import ContingencyType, OrderList
 from sandex.exchange.venue import OrderRecord, TradeRecord
 from sandex.service.ports import (
     Batch,
@@ -18,6 +19,7 @@ from sandex.service.ports import (
     PendingShock,
     StorageBusy,
     StoredExchange,
+    StoredOrderList,
 )
 from sandex.storage.database import WAL_SIZE_LIMIT, reader
 from sandex.storage.tables import (
@@ -26,6 +28,7 @@ from sandex.storage.tables import (
     ledger_journal,
     market_shocks,
     spot_books,
+    spot_order_lists,
     spot_orders,
     spot_trades,
 )
@@ -69,6 +72,7 @@ class SqlExchangeStore:
             "balances": _upsert_sql(balances, ("account", "asset"), mark),
             "journal": _insert_sql(ledger_journal, mark, skip=("id",)),
             "books": _upsert_sql(spot_books, ("symbol",), mark),
+            "order_lists": _upsert_sql(spot_order_lists, ("list_id",), mark),
             "credits": f"UPDATE credits SET applied_at = {mark} WHERE id = {mark}",  # noqa: S608
         }
 
@@ -107,6 +111,8 @@ class SqlExchangeStore:
                 run(sql["books"], [(*b, now) for b in batch.books])
             if batch.applied_credits:
                 run(sql["credits"], [(now, cid) for cid in batch.applied_credits])
+            if batch.order_lists:
+                run(sql["order_lists"], [_list_values(ol) for ol in batch.order_lists])
             conn.commit()
         except BaseException:
             self._drop_writer()
@@ -240,7 +246,83 @@ class SqlExchangeStore:
                 BookRow(r.symbol, r.next_order_id, r.next_trade_id, r.last_price, r.reference_price)
                 for r in conn.execute(select(spot_books)).all()
             ]
-        return StoredExchange(bal, orders, books)
+            list_ids = sorted({o.order_list_id for o in orders if o.order_list_id is not None})
+            lists = self._lists(conn, spot_order_lists.c.list_id.in_(list_ids)) if list_ids else []
+            last_list = conn.execute(select(func.max(spot_order_lists.c.list_id))).scalar()
+        return StoredExchange(bal, orders, books, lists, (last_list or 0) + 1)
+
+    def order_lists(
+        self,
+        account: int,
+        window: History,
+        list_id: int | None = None,
+        list_client_order_id: str | None = None,
+    ) -> list[StoredOrderList]:
+        """An account's order lists with their orders: one by id or client id (the
+        newest with that client id), else a page of ``window`` (by ``from_id`` or
+        time, as ``allOrderList`` pages them), oldest first."""
+        c = spot_order_lists.c
+        where: list[Any] = [c.account == account]
+        ascending = False
+        if list_id is not None:
+            where.append(c.list_id == list_id)
+        if list_client_order_id is not None:
+            where.append(c.list_client_order_id == list_client_order_id)
+        from_id, start, end, limit = window
+        if list_id is None and list_client_order_id is None:
+            if from_id is not None:
+                where.append(c.list_id >= from_id)
+                ascending = True
+            if start is not None:
+                where.append(c.transaction_time >= start)
+                ascending = ascending or end is None
+            if end is not None:
+                where.append(c.transaction_time <= end)
+        else:
+            limit = 1
+        order = c.list_id if ascending else c.list_id.desc()
+        with reader(self._engine) as conn:
+            lists = self._lists(conn, and_(*where), order, limit)
+            ids = [ol.list_id for ol in lists]
+            legs: dict[int, list[OrderRecord]] = {i: [] for i in ids}
+            if ids:
+                q = select(spot_orders).where(spot_orders.c.order_list_id.in_(ids))
+                for r in conn.execute(q.order_by(spot_orders.c.order_id)).all():
+                    legs[r.order_list_id].append(_order(r))
+        return [StoredOrderList(ol, legs[ol.list_id]) for ol in lists]
+
+    @staticmethod
+    def _lists(
+        conn: Connection, where: Any, order: Any = None, limit: int | None = None
+    ) -> list[OrderList]:
+        """The lists ``where`` selects (the first ``limit`` in ``order``), oldest first."""
+        q = select(spot_order_lists, spot_orders.c.order_id).join(
+            spot_orders, spot_orders.c.order_list_id == spot_order_lists.c.list_id
+        )
+        inner = select(spot_order_lists.c.list_id).where(where)
+        if order is not None:
+            inner = inner.order_by(order)
+        if limit is not None:
+            inner = inner.limit(limit)
+        q = q.where(spot_order_lists.c.list_id.in_(inner.scalar_subquery()))
+        rows = conn.execute(q.order_by(spot_orders.c.order_id)).all()
+        by_id: dict[int, OrderList] = {}
+        ids: dict[int, list[int]] = {}
+        for r in rows:
+            if r.list_id not in by_id:
+                by_id[r.list_id] = OrderList(
+                    r.list_id,
+                    ContingencyType(r.contingency_type),
+                    r.symbol,
+                    r.account,
+                    r.list_client_order_id,
+                    r.transaction_time,
+                    (),
+                )
+            ids.setdefault(r.list_id, []).append(r.order_id)
+        for list_id, ol in by_id.items():
+            ol.order_ids = tuple(ids[list_id])
+        return [by_id[i] for i in sorted(by_id)]
 
     def order(
         self, account: int, symbol: str, order_id: int | None, client_order_id: str | None
@@ -335,8 +417,20 @@ def _order_values(o: OrderRecord) -> tuple[object, ...]:
         o.type.value, None if o.time_in_force is None else o.time_in_force.value, o.price,
         o.quantity, o.quote_quantity, o.stop_price, o.stp_mode.value, o.status.value,
         o.executed, o.cumulative_quote, int(o.working), o.working_time, o.hold_asset, o.held,
-        o.budget, o.time, o.update_time,
+        o.budget, o.time, o.update_time, o.order_list_id,
     )  # fmt: skip
+
+
+def _list_values(ol: OrderList) -> tuple[object, ...]:
+    """A row of ``spot_order_lists``, in its column order."""
+    return (
+        ol.list_id,
+        ol.contingency_type.value,
+        ol.symbol,
+        ol.account,
+        ol.list_client_order_id,
+        ol.transaction_time,
+    )
 
 
 def _trade_values(t: TradeRecord) -> tuple[object, ...]:
@@ -368,6 +462,7 @@ def _order(r: Any) -> OrderRecord:
         hold_asset=r.hold_asset,
         held=r.held,
         budget=r.budget,
+        order_list_id=r.order_list_id,
     )
 
 

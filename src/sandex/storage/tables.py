@@ -28,6 +28,7 @@ __all__ = [
     "sessions",
     "key_changes",
     "spot_orders",
+    "spot_order_lists",
     "spot_trades",
     "balances",
     "ledger_journal",
@@ -196,10 +197,27 @@ spot_orders = Table(
     Column("budget", BigInteger, nullable=True),
     Column("time", BigInteger, nullable=False),
     Column("update_time", BigInteger, nullable=False),
+    Column("order_list_id", BigInteger, nullable=True),
     Index("ix_spot_orders_account", "account", "symbol", "order_id"),
     Index("ix_spot_orders_status", "status"),
     Index("ix_spot_orders_client_order_id", "account", "symbol", "client_order_id"),
+    Index("ix_spot_orders_order_list_id", "order_list_id"),
 )
+
+spot_order_lists = Table(
+    "spot_order_lists",
+    metadata,
+    Column("list_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("contingency_type", String(8), nullable=False),
+    Column("symbol", String(20), nullable=False),
+    Column("account", Integer, nullable=False),
+    Column("list_client_order_id", String(64), nullable=False),
+    Column("transaction_time", BigInteger, nullable=False),
+    Index("ix_spot_order_lists_account", "account", "list_id"),
+    Index("ix_spot_order_lists_client_id", "account", "list_client_order_id"),
+)
+"""Order lists (OCO); their orders carry ``spot_orders.order_list_id``. A list's status
+is its orders' (executing while one is open)."""
 
 spot_trades = Table(
     "spot_trades",
