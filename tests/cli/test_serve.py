@@ -12,6 +12,7 @@ import uvicorn
 from sandex.accounts import SignUpMode
 from sandex.bootstrap import Sandex
 from sandex.cli import run
+from sandex.cli.recipes import CCXT, SANDEX_URLS
 from sandex.cli.serve import DEMO_EMAIL, _create_demo
 from sandex.config import ConfigError, Settings
 from sandex.keys import Permission
@@ -29,7 +30,7 @@ def test_first_run_creates_a_demo_user_and_key_printed_once(
     assert key.settings.permissions == Permission.READ | Permission.SPOT_TRADE
     assert key.settings.allowlist.entries == ("127.0.0.1", "::1")
     assert key.prefix in shown and "secret:" in shown and "password:" in shown
-    assert 'BASE = "http://127.0.0.1:8765"' in shown and "ccxt.binance(" in shown
+    assert SANDEX_URLS in shown and CCXT in shown  # the README's recipe, at this address
     assert "<the secret above>" in shown  # the snippet does not repeat the secret
 
     _create_demo(sandex, "http://127.0.0.1:8765")  # second run: nothing new, nothing shown

@@ -12,6 +12,7 @@ import typer
 import uvicorn
 
 from sandex.bootstrap import Sandex
+from sandex.cli.recipes import ccxt_snippet
 from sandex.cli.state import opened, out, state, use_data_dir, warn_if_exposed
 from sandex.config import ConfigError, Settings
 from sandex.keys import IpAllowlist, KeySettings, Permission
@@ -20,20 +21,6 @@ from sandex.service import Actor
 __all__ = ["serve", "DEMO_EMAIL"]
 
 DEMO_EMAIL = "demo@sandex.example"
-
-_CCXT_SNIPPET = """\
-import re, ccxt
-BASE = "{base}"
-api = {{k: re.sub(r"^https://[^/]+", BASE, v) for k, v in ccxt.binance().urls["api"].items()}}
-exchange = ccxt.binance({{
-    "apiKey": "{api_key}",
-    "secret": "<the secret above>",
-    "urls": {{"api": api, "test": api}},
-    "options": {{"fetchCurrencies": False, "fetchMargins": False,
-                "fetchMarkets": {{"types": ["spot"]}},
-                "fetchOpenOrders": {{"warnWithoutSymbol": False}}}},
-}})
-print(exchange.fetch_time(), exchange.sapi_get_account_apirestrictions())"""
 
 
 def _create_demo(sx: Sandex, base: str) -> None:
@@ -62,7 +49,7 @@ def _create_demo(sx: Sandex, base: str) -> None:
     out.print(f"  secret:   {issued.secret}", markup=False)
     out.print("  permissions READ + SPOT_TRADE; usable from 127.0.0.1 and ::1 only.", markup=False)
     out.print("Connect ccxt (pip install ccxt):", markup=False)
-    out.print(_CCXT_SNIPPET.format(base=base, api_key=issued.api_key), markup=False)
+    out.print(ccxt_snippet(base.removeprefix("http://"), issued.api_key), markup=False)
 
 
 def serve(

@@ -1,0 +1,241 @@
+"""The README's connection recipes, run as written against a real ``sandex serve``.
+
+Each recipe is a fenced block after a ``<!-- recipe: NAME -->`` line in README.md. The
+tests take the blocks from the README itself, change only the server's address (the
+README's ``127.0.0.1:8765``, for the test server's port) and supply ``KEY`` and
+``SECRET``, then check what matters for safety: after the recipe, no URL anywhere in
+the client (REST, WebSocket, testnet, demo, nested to any depth) leaves this host. The
+ccxt recipe has no options at all, so it also proves that ccxt with its defaults loads
+markets (the coin list, margin pairs and futures listings) and trades.
+
+``make run``'s banner prints the same text (:mod:`sandex.cli.recipes`); a test holds the
+two together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import ccxt
+import pytest
+
+from e2e.clients import (
+    Credentials,
+    new_key,
+    spot_ccxt_client,
+    wait_for_audit,
+    wait_for_balance,
+)
+from e2e.conftest import HOST, Server
+from sandex.bootstrap import Sandex
+from sandex.cli.recipes import CCXT, DEFAULT_ADDRESS, SANDEX_URLS, ccxt_snippet
+from sandex.keys import Permission
+
+REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
+FT_VENV = REPO / ".venv-freqtrade"
+TRADE = Permission.READ | Permission.SPOT_TRADE
+_RECIPE = re.compile(r"^<!-- recipe: (\S+) -->\n```python\n(.*?)^```$", re.M | re.S)
+
+pytestmark = pytest.mark.usefixtures("server_alive")
+
+
+def readme_recipes() -> dict[str, str]:
+    """name -> code of every ``<!-- recipe: NAME -->`` block in README.md."""
+    found = {m[1]: m[2] for m in _RECIPE.finditer(README.read_text())}
+    assert {"sandex_urls", "ccxt", "ccxt.pro", "python-binance", "freqtrade"} <= set(found)
+    return found
+
+
+def _at(server: Server, code: str) -> str:
+    assert code.count(DEFAULT_ADDRESS) <= 1, "one address per recipe"
+    return code.replace(DEFAULT_ADDRESS, f"{HOST}:{server.port}")
+
+
+def _run(server: Server, creds: Credentials, *names: str) -> dict[str, Any]:
+    """Execute the README recipes ``names`` in order, in one namespace with KEY, SECRET."""
+    recipes = readme_recipes()
+    namespace: dict[str, Any] = {"KEY": creds.api_key, "SECRET": creds.signing_secret}
+    for name in ("sandex_urls", *names):
+        code = compile(_at(server, recipes[name]), f"README:{name}", "exec")
+        exec(code, namespace)  # noqa: S102 - running the README as written is the test
+    return namespace
+
+
+def foreign_urls(tree: object, server: Server, path: str = "") -> list[str]:
+    """Every string in ``tree`` (dicts and lists to any depth) that is not a URL on the
+    test server, with where it was found."""
+    if isinstance(tree, dict):
+        return [u for k, v in tree.items() for u in foreign_urls(v, server, f"{path}.{k}")]
+    if isinstance(tree, (list, tuple)):
+        return [u for i, v in enumerate(tree) for u in foreign_urls(v, server, f"{path}[{i}]")]
+    if isinstance(tree, str):
+        local = (f"http://{HOST}:{server.port}", f"ws://{HOST}:{server.port}")
+        ok = any(tree == origin or tree.startswith(origin + "/") for origin in local)
+        return [] if ok else [f"{path} = {tree}"]
+    return []
+
+
+@pytest.fixture
+def trader(sqlite_server: Server, operator: Sandex, request: pytest.FixtureRequest) -> Credentials:
+    """A new user's trading key, once the starting 10,000 USDT have arrived."""
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40]
+    creds = new_key(operator, f"e2e-recipe-{name}@example.com", label="recipe", permissions=TRADE)
+    wait_for_balance(spot_ccxt_client(sqlite_server.base, creds), "USDT", Decimal(10_000))
+    return creds
+
+
+def test_the_make_run_banner_prints_the_readmes_recipe() -> None:
+    recipes = readme_recipes()
+    assert recipes["sandex_urls"].rstrip("\n") == SANDEX_URLS
+    assert recipes["ccxt"].startswith(CCXT + "\n")
+    banner = ccxt_snippet("127.0.0.1:9999", "sdxkDEMO")
+    assert SANDEX_URLS.replace(DEFAULT_ADDRESS, "127.0.0.1:9999") in banner
+    assert CCXT in banner
+    assert DEFAULT_ADDRESS not in banner
+
+
+def test_ccxt_with_no_options_loads_markets_and_trades(
+    sqlite_server: Server, operator: Sandex, trader: Credentials
+) -> None:
+    ns = _run(sqlite_server, trader, "ccxt")
+    exchange: ccxt.binance = ns["exchange"]
+    try:
+        assert exchange.options["fetchCurrencies"] is True  # ccxt's defaults, untouched
+        assert exchange.options["fetchMargins"] is True
+        assert {"BTC", "ETH", "SOL", "USDT"} <= set(exchange.currencies)
+        assert exchange.markets["BTC/USDT"]["margin"] is False
+        orders = exchange.fetch_orders("BTC/USDT")
+        assert [(o["type"], o["status"]) for o in orders] == [
+            ("limit", "canceled"),
+            ("market", "closed"),
+        ]
+        for endpoint in (
+            "GET /sapi/v1/capital/config/getall",
+            "GET /sapi/v1/margin/allPairs",
+            "GET /sapi/v1/margin/isolated/allPairs",
+        ):
+            wait_for_audit(operator, trader.prefix, event="auth.allowed", endpoint=endpoint)
+        assert foreign_urls(exchange.urls, sqlite_server) == []
+        exchange.set_sandbox_mode(True)  # swaps in the testnet URLs: moved as well
+        assert foreign_urls(exchange.urls, sqlite_server) == []
+    finally:
+        exchange.session.close()
+
+
+def test_ccxt_pro_trades_and_its_websockets_never_leave_sandex(
+    sqlite_server: Server, trader: Credentials
+) -> None:
+    ns = _run(sqlite_server, trader, "ccxt.pro")  # the old recipe raised TypeError here
+    exchange = ns["exchange"]
+    assert foreign_urls(exchange.urls, sqlite_server) == []
+    assert exchange.urls["api"]["ws"]["ws-api"]["spot"].startswith(f"ws://{HOST}:")
+
+    async def use() -> None:
+        try:
+            await exchange.load_markets()
+            order = await exchange.create_order("BTC/USDT", "market", "buy", 0.001)
+            assert order["status"] == "closed"
+            with pytest.raises(ccxt.BaseError):  # refused by Sandex, not sent to Binance
+                await asyncio.wait_for(exchange.watch_ticker("BTC/USDT"), 10)
+            with pytest.raises(ccxt.BaseError):
+                await asyncio.wait_for(exchange.watch_orders("BTC/USDT"), 10)
+        finally:
+            await exchange.close()
+
+    asyncio.run(use())
+
+
+def test_python_binance_has_every_url_at_sandex(sqlite_server: Server, trader: Credentials) -> None:
+    ns = _run(sqlite_server, trader, "python-binance")
+    client = ns["client"]
+    try:
+        urls = {n: getattr(client, n) for n in dir(client) if n.endswith("_URL")}
+        assert len(urls) > 20
+        assert foreign_urls(urls, sqlite_server) == [], urls
+        assert client.get_order(symbol="BTCUSDT", orderId=ns["order"]["orderId"])["status"] == (
+            "CANCELED"
+        )
+    finally:
+        client.close_connection()
+
+
+def _freqtrade_exchange(server: Server, creds: Credentials) -> dict[str, Any]:
+    """The ``exchange`` block the README's freqtrade recipe prints, run as a user would:
+    with freqtrade's own Python (its ccxt), the key and secret from the environment."""
+    recipes = readme_recipes()
+    script = "\n".join(
+        [
+            "import os",
+            'KEY, SECRET = os.environ["RECIPE_KEY"], os.environ["RECIPE_SECRET"]',
+            _at(server, recipes["sandex_urls"]),
+            recipes["freqtrade"],
+        ]
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANDEX_")}
+    env.update(RECIPE_KEY=creds.api_key, RECIPE_SECRET=creds.signing_secret)
+    out = subprocess.run(
+        [str(FT_VENV / "bin" / "python"), "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    block: dict[str, Any] = json.loads(out.stdout)["exchange"]
+    return block
+
+
+def test_freqtrade_downloads_candles_from_sandex_only(
+    sqlite_server: Server, trader: Credentials, tmp_path: Path
+) -> None:
+    exchange = _freqtrade_exchange(sqlite_server, trader)
+    assert exchange["only_from_ccxt"] is True  # else 1s-5m candles come from Binance's archive
+    assert exchange["enable_ws"] is False
+    assert foreign_urls(exchange["ccxt_config"]["urls"], sqlite_server) == []
+    assert "ws" in exchange["ccxt_config"]["urls"]["api"]  # ccxt.pro's, moved too
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"stake_currency": "USDT", "dry_run": True, "exchange": exchange}))
+    config.chmod(0o600)  # it holds the secret
+    data = tmp_path / "data"
+    userdir = tmp_path / "user_data"
+    userdir.mkdir()
+    out = subprocess.run(
+        [
+            str(FT_VENV / "bin" / "freqtrade"),
+            "download-data",
+            "--config",
+            str(config),
+            "--userdir",
+            str(userdir),
+            "--datadir",
+            str(data),
+            "--pairs",
+            "BTC/USDT",
+            "--timeframes",
+            "1m",
+            "5m",
+            "--days",
+            "5",  # Binance's archive has days up to two days ago: 5 would reach it
+            "--no-parallel-download",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        check=False,
+    )
+    log = (out.stdout + out.stderr).replace(trader.signing_secret, "<secret>")
+    assert out.returncode == 0, log[-4000:]
+    assert "binance.vision" not in log, log[-4000:]
+    for level in (" - WARNING - ", " - ERROR - "):
+        assert level not in log, log[-4000:]
+    assert sorted(p.name for p in data.iterdir()) == ["BTC_USDT-1m.feather", "BTC_USDT-5m.feather"]
