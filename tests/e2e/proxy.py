@@ -49,7 +49,14 @@ async def _relay(
     upstream: tuple[str, int],
     bind: str,
     mode: str,
+    live: set[asyncio.Task[None]],
 ) -> None:
+    # a strong reference for as long as the relay runs (the loop keeps only weak ones,
+    # and a relay collected while pending would leave its streams unclosed)
+    task = asyncio.current_task()
+    assert task is not None
+    live.add(task)
+    up_writer: asyncio.StreamWriter | None = None
     try:
         head = await reader.readuntil(b"\r\n\r\n")
         request_line, *lines = head[:-4].split(b"\r\n")
@@ -75,11 +82,13 @@ async def _relay(
         while chunk := await up_reader.read(65536):
             writer.write(chunk)
         await writer.drain()
-        up_writer.close()
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
-    finally:
+    finally:  # every stream closed here, on any path: none is left for the collector
+        if up_writer is not None:
+            up_writer.close()
         writer.close()
+        live.discard(task)
 
 
 @contextmanager
@@ -94,10 +103,11 @@ def appending_proxy(
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     holder: dict[str, asyncio.Server] = {}
+    live: set[asyncio.Task[None]] = set()
 
     async def start() -> None:
         holder["server"] = await asyncio.start_server(
-            lambda r, w: _relay(r, w, ("127.0.0.1", upstream_port), bind, mode), host, 0
+            lambda r, w: _relay(r, w, ("127.0.0.1", upstream_port), bind, mode, live), host, 0
         )
         ready.set()
 
@@ -117,6 +127,12 @@ def appending_proxy(
         async def stop() -> None:
             server.close()
             await server.wait_closed()
+            # relays still running (a client that went away mid-request) end now, and
+            # close their streams, before the loop closes
+            relays = list(live)
+            for relay in relays:
+                relay.cancel()
+            await asyncio.gather(*relays, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(stop(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
