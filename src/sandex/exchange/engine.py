@@ -237,6 +237,15 @@ class Engine:
         """Resting orders (of ``account``, or all), in priority order for all."""
         return self._market(symbol).open_orders(account)
 
+    def resting(self, symbol: str, account: int) -> list[OpenOrder]:
+        """``account``'s resting orders, oldest first, without their client order ids
+        (cheaper than :meth:`open_orders`: the market makers read theirs every step)."""
+        return [
+            OpenOrder(o.order_id, account, _BUY if o.buy else _SELL, o.price, o.quantity,
+                      o.remaining, None)
+            for o in self._market(symbol).book.orders_of(account)
+        ]  # fmt: skip
+
     def pending_stops(self, symbol: str, account: int | None = None) -> list[PendingStop]:
         stops = sorted(self._market(symbol).stops.values())
         return [s for s in stops if account is None or s.order.account == account]

@@ -1,30 +1,50 @@
 """The simulated market: market makers quoting around a moving reference price, and a
 trickle of takers that trade with them so the last price (and the klines) follow it.
 
-Each :meth:`Simulation.step` advances every symbol's :class:`PriceModel` to ``now`` and
-returns the commands for that moment: the makers pull their quotes and post fresh ones
-(a few levels each side), and now and then a small MARKET order takes the side that
-moves the last trade price toward the reference. Crashes and pumps are shocks on the
-model (:meth:`Simulation.shock`): the quotes follow the reference down or up, takers
-hit them, the last price moves, and stops trigger, as on a real flash crash.
+The makers quote a ladder: :attr:`MakerConfig.levels` price levels a side on a grid
+of whole ticks (about 3 basis points apart, rounded to 1, 2 or 5 times a power of ten
+ticks), the best bid and ask one grid step apart around the reference, each level
+deeper a fixed ratio bigger than the one before, so that a large market order walks
+the book and pays the slippage it would on a real one. The grid stays put while the
+reference moves, so each :meth:`Simulation.step` sends only what changed: a cancel
+for a quote that is no longer on the ladder (or was eaten into), an order for a level
+that has no quote. Crashes and pumps are shocks on the model
+(:meth:`Simulation.shock`): the quotes follow the reference down or up, takers hit
+them, the last price moves, and stops trigger, as on a real flash crash. A symbol's
+liquidity can be scaled for a while (:meth:`Simulation.set_liquidity`), to see how a
+bot fares in a thin market.
 
-Pure and seeded: the same seed, prices and times give the same commands.
+Pure and seeded: the same seed, prices, times and quotes give the same commands.
 """
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Iterable
-from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
 from typing import Final
 
-from sandex.exchange.orders import CancelAll, Command, OrderType, PlaceOrder, Side, TimeInForce
+from sandex.exchange.market import OpenOrder
+from sandex.exchange.orders import (
+    CancelOrder,
+    Command,
+    OrderType,
+    PlaceOrder,
+    Side,
+)
 from sandex.exchange.simulation import PriceModel, Shock
-from sandex.exchange.symbols import Symbol
+from sandex.exchange.symbols import Rules, Symbol
 from sandex.exchange.venue import MAKER, TAKER
 
-__all__ = ["MakerConfig", "Simulation", "DEFAULT_PRICES"]
+__all__ = [
+    "MakerConfig",
+    "Simulation",
+    "DEFAULT_PRICES",
+    "MIN_LIQUIDITY",
+    "MAX_LIQUIDITY",
+]
 
 DEFAULT_PRICES: Final = {
     "BTCUSDT": Decimal("60000"),
@@ -34,21 +54,52 @@ DEFAULT_PRICES: Final = {
 }
 """Starting reference prices of the default markets (any other symbol needs one given)."""
 
+MIN_LIQUIDITY: Final = Decimal("0.01")
+MAX_LIQUIDITY: Final = Decimal(100)
+"""The range of :meth:`Simulation.set_liquidity`'s factor."""
+
+_PER_MILLE: Final = 1000
+_GRID_BAND: Final = (0.4, 2.5)
+"""The grid is chosen again when it drifts this far from ``step`` times the reference."""
+
 
 @dataclass(frozen=True)
 class MakerConfig:
-    levels: int = 5
+    levels: int = 50
     """Quote levels per side."""
-    spread: Decimal = Decimal("0.0005")
-    """Half the distance between best bid and best ask, as a fraction of the reference."""
-    step: Decimal = Decimal("0.0005")
-    """Distance between levels, as a fraction of the reference."""
-    level_notional: Decimal = Decimal("25000")
-    """Value of the first level, in USDT terms (deeper levels grow by half each)."""
+    step: Decimal = Decimal("0.0003")
+    """Distance between levels, and between the best bid and ask, as a fraction of the
+    reference; rounded to 1, 2 or 5 times a power of ten ticks (at least one tick)."""
+    level_notional: Decimal = Decimal("2000")
+    """Value of the level at the touch, in USDT terms."""
+    growth: Decimal = Decimal("1.06")
+    """How much bigger each level is than the one before (the 50th: 17 times the first;
+    BTCUSDT then holds about 560,000 USDT a side within 2 % of the price)."""
+    tolerance: Decimal = Decimal("0.25")
+    """A resting quote stays while its size is within this fraction of its level's size
+    (each way); otherwise it is replaced."""
     taker_probability: float = 0.6
     """Chance per symbol per step of a taker order."""
     taker_notional: Decimal = Decimal("300")
     """Typical value of a taker order, in the same terms as ``level_notional``."""
+
+
+@dataclass
+class _Ladder:
+    """One symbol's quoting state: its grid, its liquidity and its level sizes."""
+
+    grid: int = 0
+    """Price units between levels; 0 until the first step."""
+    factor: Decimal = Decimal(1)
+    until: int | None = None
+    """When the liquidity ``factor`` lapses (back to 1); None: it stays."""
+    sizes: list[int] = field(default_factory=list)
+    """Per level, its notional in quote units times a price unit: ``size // price`` is
+    the level's quantity in quantity units."""
+    anchor: tuple[int, int] = (0, 0)
+    """The best bid and the grid ``wanted`` was worked out for."""
+    wanted: dict[tuple[bool, int], int] = field(default_factory=dict)
+    """The ladder: quantity per (buy, price)."""
 
 
 class Simulation:
@@ -81,6 +132,9 @@ class Simulation:
             "USDT": Decimal(1),
             "BTC": start.get("BTCUSDT", DEFAULT_PRICES["BTCUSDT"]),
         }
+        self._ladders = {name: _Ladder() for name in self._symbols}
+        for name in self._symbols:
+            self._size_levels(name)
 
     @property
     def symbols(self) -> list[str]:
@@ -99,24 +153,57 @@ class Simulation:
             raise ValueError("a shock factor must be positive")
         self._models[symbol].shock(Shock(now, max(0, duration_ms), factor))
 
-    def step(self, now: int, last_prices: dict[str, int | None]) -> list[Command]:
+    def liquidity(self, symbol: str) -> Decimal:
+        """The factor ``symbol``'s quote sizes are scaled by (1: the configured book)."""
+        return self._ladders[symbol].factor
+
+    def set_liquidity(
+        self, symbol: str, factor: Decimal, now: int, duration_ms: int | None = None
+    ) -> None:
+        """Scale ``symbol``'s quote sizes by ``factor`` (0.1: a tenth of the depth) from the
+        next step on, for ``duration_ms`` (then back to 1) or until set again."""
+        if symbol not in self._ladders:
+            raise ValueError(f"unknown symbol {symbol}")
+        if not MIN_LIQUIDITY <= factor <= MAX_LIQUIDITY:
+            raise ValueError(f"a liquidity factor is from {MIN_LIQUIDITY} to {MAX_LIQUIDITY}")
+        ladder = self._ladders[symbol]
+        ladder.factor = factor
+        ladder.until = None if not duration_ms else now + duration_ms
+        self._size_levels(symbol)
+
+    def step(
+        self,
+        now: int,
+        last_prices: Mapping[str, int | None],
+        quotes: Mapping[str, Sequence[OpenOrder]],
+    ) -> list[Command]:
         """The commands for ``now``: fresh quotes per symbol, and maybe a taker order.
 
-        ``last_prices`` are the symbols' last trade prices (price units), to steer takers.
+        ``last_prices`` are the symbols' last trade prices (price units), to steer takers;
+        ``quotes`` the makers' resting orders per symbol (see :meth:`step_symbol`).
         """
         commands: list[Command] = []
         for name in self.symbols:
-            commands.extend(self.step_symbol(name, now, last_prices.get(name)))
+            commands.extend(
+                self.step_symbol(name, now, last_prices.get(name), quotes.get(name, ()))
+            )
         return commands
 
-    def step_symbol(self, name: str, now: int, last_price: int | None) -> list[Command]:
-        """:meth:`step` for one symbol (a server interleaves symbols with requests)."""
+    def step_symbol(
+        self, name: str, now: int, last_price: int | None, quotes: Sequence[OpenOrder]
+    ) -> list[Command]:
+        """:meth:`step` for one symbol (a server interleaves symbols with requests).
+
+        ``quotes`` are the makers' orders resting on the symbol now: those still on the
+        ladder at about their level's size stay; the others are canceled, and the levels
+        without a quote get one.
+        """
         symbol = self._symbols[name]
         self._models[name].advance(now)
         ref = self.reference(name)
         if ref <= 0:
             return []
-        commands: list[Command] = [CancelAll(name, MAKER), *self._quotes(symbol, ref)]
+        commands = self._requote(symbol, symbol.price_units(str(ref)), quotes, now)
         if self._rng.random() < self.config.taker_probability:
             taker = self._taker(symbol, ref, last_price)
             if taker is not None:
@@ -126,36 +213,60 @@ class Simulation:
     def _worth(self, symbol: Symbol) -> Decimal:
         return self._usdt.get(symbol.quote_asset, Decimal(1))
 
-    def _quotes(self, symbol: Symbol, ref: Decimal) -> list[PlaceOrder]:
+    def _size_levels(self, name: str) -> None:
         cfg = self.config
-        tick = symbol.price_filter.tick_size
-        out: list[PlaceOrder] = []
-        worth = self._worth(symbol)
-        for level in range(cfg.levels):
-            distance = cfg.spread + cfg.step * level
-            notional = cfg.level_notional * (1 + Decimal(level) / 2) / worth
-            for side, raw, rounding in (
-                (Side.BUY, ref * (1 - distance), ROUND_FLOOR),
-                (Side.SELL, ref * (1 + distance), ROUND_CEILING),
-            ):
-                price = _snap(raw, tick, rounding)
-                if price < symbol.price_filter.min_price or price <= 0:
-                    continue
-                quantity = self._lot(symbol, notional / price)
-                if quantity is None:
-                    continue
-                out.append(
-                    PlaceOrder(
-                        symbol.name,
-                        MAKER,
-                        side,
-                        OrderType.LIMIT,
-                        quantity=symbol.quantity_units(str(quantity)),
-                        price=symbol.price_units(str(price)),
-                        time_in_force=TimeInForce.GTC,
-                    )
-                )
-        return out
+        symbol = self._symbols[name]
+        ladder = self._ladders[name]
+        scale = Decimal(10) ** symbol.quote_scale
+        first = cfg.level_notional * ladder.factor / self._worth(symbol) * scale
+        ladder.sizes = [int(first * cfg.growth**level) for level in range(cfg.levels)]
+        ladder.anchor = (0, 0)
+
+    def _requote(
+        self, symbol: Symbol, ref: int, quotes: Sequence[OpenOrder], now: int
+    ) -> list[Command]:
+        name = symbol.name
+        ladder = self._ladders[name]
+        if ladder.until is not None and now >= ladder.until:
+            ladder.factor, ladder.until = Decimal(1), None
+            self._size_levels(name)
+        rules = symbol.rules
+        prices = rules.prices
+        ideal = ref * float(self.config.step)
+        if not ladder.grid or not _GRID_BAND[0] <= ladder.grid / ideal <= _GRID_BAND[1]:
+            ladder.grid = _nice(ideal / prices.step) * prices.step
+        grid = ladder.grid
+        best_bid = ref // grid * grid
+        if ladder.anchor != (best_bid, grid):  # else the ladder of the last step stands
+            ladder.anchor = (best_bid, grid)
+            ladder.wanted = {}
+            for level, size in enumerate(ladder.sizes):
+                bid, ask = best_bid - level * grid, best_bid + (level + 1) * grid
+                for buy, price in ((True, bid), (False, ask)):
+                    if price in prices:
+                        quantity = _quantity(rules, size, price)
+                        if quantity:
+                            ladder.wanted[(buy, price)] = quantity
+        wanted = dict(ladder.wanted)
+        slack = _PER_MILLE + int(self.config.tolerance * _PER_MILLE)
+        commands: list[Command] = []
+        for quote in quotes:
+            key = (quote.side is Side.BUY, quote.price)
+            target = wanted.get(key)
+            left = quote.remaining
+            near = (
+                target is not None
+                and left * _PER_MILLE <= target * slack
+                and left * slack >= target * _PER_MILLE
+            )
+            if near:
+                del wanted[key]  # it stays
+            else:
+                commands.append(CancelOrder(name, MAKER, quote.order_id))
+        for (buy, price), quantity in wanted.items():
+            side = Side.BUY if buy else Side.SELL
+            commands.append(PlaceOrder.limit(name, MAKER, side, quantity, price))
+        return commands
 
     def _taker(self, symbol: Symbol, ref: Decimal, last: int | None) -> PlaceOrder | None:
         cfg = self.config
@@ -164,29 +275,41 @@ class Simulation:
             side = Side.BUY if self._rng.random() < 0.5 else Side.SELL
         else:
             side = Side.BUY if last < ref_units else Side.SELL
-        size = cfg.taker_notional * Decimal(repr(self._rng.lognormvariate(0.0, 0.6)))
-        quantity = self._lot(symbol, size / self._worth(symbol) / ref)
-        if quantity is None:
+        size = cfg.taker_notional * self._ladders[symbol.name].factor / self._worth(symbol)
+        size *= Decimal(repr(self._rng.lognormvariate(0.0, 0.6)))
+        rules = symbol.rules
+        quantity = _quantity(rules, int(size.scaleb(symbol.quote_scale)), ref_units)
+        market = rules.market_quantities
+        if quantity > market[-1]:
+            quantity = market[-1] // rules.quantities.step * rules.quantities.step
+        if not quantity:
             return None
-        return PlaceOrder(
-            symbol.name,
-            TAKER,
-            side,
-            OrderType.MARKET,
-            quantity=symbol.quantity_units(str(quantity)),
-        )
-
-    @staticmethod
-    def _lot(symbol: Symbol, raw: Decimal) -> Decimal | None:
-        lot = symbol.lot_size
-        quantity = _snap(raw, lot.step_size)
-        if symbol.market_lot_size is not None and symbol.market_lot_size.max_qty > 0:
-            quantity = min(quantity, symbol.market_lot_size.max_qty)
-        quantity = min(quantity, lot.max_qty)
-        if quantity < lot.min_qty or quantity <= 0:
-            return None
-        return quantity
+        return PlaceOrder(symbol.name, TAKER, side, OrderType.MARKET, quantity=quantity)
 
 
 def _snap(value: Decimal, step: Decimal, rounding: str = ROUND_FLOOR) -> Decimal:
     return (value / step).to_integral_value(rounding=rounding) * step
+
+
+def _quantity(rules: Rules, size: int, price: int) -> int:
+    """A level's quantity at ``price`` (``size // price`` on the lot grid, at least the
+    minimum quantity and notional, at most the maximum); 0 when none fits."""
+    quantities = rules.quantities
+    lowest, step = quantities.start, quantities.step
+    quantity = max(size // price, -(-rules.notionals.start // price), lowest)
+    quantity = lowest + -(-(quantity - lowest) // step) * step  # up to the lot grid
+    most = min(quantities[-1], (rules.notionals.stop - 1) // price)
+    if quantity > most:
+        quantity = lowest + (most - lowest) // step * step
+    return quantity if quantity in quantities and quantity * price in rules.notionals else 0
+
+
+def _nice(ticks: float) -> int:
+    """The whole number of ticks nearest ``ticks`` (on a log scale) among 1, 2 and 5
+    times a power of ten."""
+    if ticks <= 1:
+        return 1
+    power: int = 10 ** math.floor(math.log10(ticks))
+    return min(
+        (c * power for c in (1, 2, 5, 10)), key=lambda candidate: abs(math.log(candidate / ticks))
+    )

@@ -27,6 +27,7 @@ from sandex.exchange import (
     CancelOrder,
     CancelReplace,
     Command,
+    OpenOrder,
     PlaceOrder,
     Rejected,
     Symbol,
@@ -145,7 +146,7 @@ class TradingService:
             for index, (name, symbol) in enumerate(sorted(self.venue.symbols.items())):
                 price = symbol.price_units(str(self.simulation.reference(name)))
                 self.market_data.backfill(name, now, price, self.seed * 100 + index)
-            self._run(self.simulation.step(now, self._last_prices()), now)
+            self._run(self.simulation.step(now, self._last_prices(), self._quotes()), now)
         self.apply_credits(self.store.pending_credits())
         self._applied += 1
         self._write_waiting(self._batch(now))
@@ -172,6 +173,10 @@ class TradingService:
 
     def _last_prices(self) -> dict[str, int | None]:
         return {name: self.venue.engine.last_price(name) for name in self.venue.symbols}
+
+    def _quotes(self) -> dict[str, list[OpenOrder]]:
+        """The market makers' resting orders, per symbol."""
+        return {name: self.venue.engine.resting(name, MAKER) for name in self.venue.symbols}
 
     # -- commands ----------------------------------------------------------------------
 
@@ -481,11 +486,12 @@ class TradingService:
         sim = self.simulation
         if sim is None:
             return
+        engine = self.venue.engine
         if symbol is None:
-            self._run(sim.step(now, self._last_prices()), now)
+            self._run(sim.step(now, self._last_prices(), self._quotes()), now)
         else:
-            last = self.venue.engine.last_price(symbol)
-            self._run(sim.step_symbol(symbol, now, last), now)
+            last, quotes = engine.last_price(symbol), engine.resting(symbol, MAKER)
+            self._run(sim.step_symbol(symbol, now, last, quotes), now)
 
     def _run(self, commands: list[Command], now: int) -> None:
         venue = self.venue
