@@ -32,6 +32,7 @@ from sandex.http.client_ip import ClientIpResolver, parse_networks
 from sandex.http.gateway import Gateway, Services
 from sandex.http.management import management_app
 from sandex.http.market_data import routes as market_data_routes
+from sandex.http.order_lists import routes as order_list_routes
 from sandex.http.ratelimit import LocalStorage, RateLimiter, RateLimits
 from sandex.http.spot import routes as spot_routes
 from sandex.service import (
@@ -344,6 +345,7 @@ def build_gateway(sx: Sandex) -> Gateway:
         routes = binance_routes.merged(
             spot_routes, market_data_routes, capital_routes, absent_market_routes
         )
+        routes = routes.merged(order_list_routes)
     return Gateway(services, routes, management_app(services))
 
 

@@ -226,7 +226,7 @@ class Gateway:
                 limiter.charge_ip(ip, route.weight, usage)
                 limiter.charge_key(ip, principal.key_id, route.weight, usage)
                 if route.counts_order:
-                    limiter.charge_order(ip, principal.user_id, usage)
+                    limiter.charge_order(ip, principal.user_id, usage, route.orders)
             except RateLimited as exc:
                 self.services.activity.record_decision(
                     (

@@ -199,12 +199,13 @@ class RateLimiter:
                 " per 1 MINUTE.",
             )
 
-    def charge_order(self, ip: str, user_id: int, usage: Usage) -> None:
+    def charge_order(self, ip: str, user_id: int, usage: Usage, orders: int = 1) -> None:
+        """Count ``orders`` new orders (an order list counts each of its orders)."""
         account = str(user_id)
         k10 = self._orders_10s.key_for(account)
         k1d = self._orders_1d.key_for(account)
-        usage.orders_10s = self._incr(k10, self._orders_10s.get_expiry(), 1)
-        usage.orders_1d = self._incr(k1d, self._orders_1d.get_expiry(), 1)
+        usage.orders_10s = self._incr(k10, self._orders_10s.get_expiry(), orders)
+        usage.orders_1d = self._incr(k1d, self._orders_1d.get_expiry(), orders)
         if usage.orders_10s > self._orders_10s.amount:
             self._refuse(
                 ip,

@@ -74,6 +74,8 @@ class Route:
     weigh: Weigher | None = None
     """Binance's weight for a public request whose weight depends on its parameters
     (depth by ``limit``, tickers by how many symbols); None: ``weight`` is the whole story."""
+    orders: int = 1
+    """How many orders a request that ``counts_order`` places (an order list: each)."""
 
 
 @dataclass
@@ -102,6 +104,7 @@ class RouteTable:
         access: Access | None = None,
         counts_order: bool = False,
         weigh: Weigher | None = None,
+        orders: int = 1,
     ) -> Callable[[Handler], Handler]:
         if access is None and security is Security.USER_DATA:
             access = Access.READ
@@ -119,6 +122,7 @@ class RouteTable:
                     handler,
                     doc[0] if doc else "",
                     weigh,
+                    orders,
                 )
             )
             return handler

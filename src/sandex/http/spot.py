@@ -196,7 +196,7 @@ def _order_view(symbol: Symbol, o: OrderRecord) -> dict[str, Any]:
     return {
         "symbol": o.symbol,
         "orderId": o.order_id,
-        "orderListId": -1,
+        "orderListId": -1 if o.order_list_id is None else o.order_list_id,
         "clientOrderId": o.client_order_id,
         "price": symbol.format_price(o.price),
         "origQty": _orig_qty(symbol, o),
@@ -221,7 +221,7 @@ def _placed_view(symbol: Symbol, o: OrderRecord, response: str, now: int) -> dic
     body: dict[str, Any] = {
         "symbol": o.symbol,
         "orderId": o.order_id,
-        "orderListId": -1,
+        "orderListId": -1 if o.order_list_id is None else o.order_list_id,
         "clientOrderId": o.client_order_id,
         "transactTime": now,
     }
@@ -263,7 +263,7 @@ def _canceled_view(symbol: Symbol, o: OrderRecord, cancel_id: str, now: int) -> 
         "symbol": o.symbol,
         "origClientOrderId": o.client_order_id,
         "orderId": o.order_id,
-        "orderListId": -1,
+        "orderListId": -1 if o.order_list_id is None else o.order_list_id,
         "clientOrderId": cancel_id,
         "transactTime": now,
         "price": symbol.format_price(o.price),

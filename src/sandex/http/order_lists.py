@@ -1,0 +1,222 @@
+"""Binance's order list endpoints (OCO): place, cancel and query lists.
+
+``POST /api/v3/orderList/oco`` places an above and a below order for one quantity
+(a take-profit and a stop-loss); when one trades or triggers the other expires (see
+:mod:`sandex.exchange.order_lists`). Each order of a list counts against the
+order-rate limits and passes the key's risk policy, as a single order would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from sandex.exchange import (
+    OrderRejected,
+    OrderType,
+    PlaceOrder,
+    SelfTradePrevention,
+    Side,
+    Symbol,
+    TimeInForce,
+)
+from sandex.exchange.order_lists import ListOrderStatus, ListStatusType, NewOco, OrderList
+from sandex.exchange.rejections import INVALID_SIDE, INVALID_STP, INVALID_TIF, INVALID_TYPE
+from sandex.exchange.venue import OrderRecord
+from sandex.http.errors import BadParameters
+from sandex.http.routes import Call, RouteTable, Security
+from sandex.http.spot import (
+    _CANCEL,
+    _PLACE,
+    _cancel_id,
+    _canceled_view,
+    _client_id,
+    _enum,
+    _exchange,
+    _history,
+    _int,
+    _mandatory,
+    _placed_view,
+    _principal,
+    _refused,
+    _symbol,
+)
+from sandex.service.ports import StoredOrderList
+
+__all__ = ["routes"]
+
+routes = RouteTable()
+
+_UNSUPPORTED: Final = (
+    "IcebergQty",
+    "TrailingDelta",
+    "StrategyId",
+    "StrategyType",
+    "PegPriceType",
+    "PegOffsetType",
+    "PegOffsetValue",
+)
+_NO_LIST: Final = (-2013, "Order list does not exist.")
+
+
+def _leg(
+    params: Mapping[str, str],
+    prefix: str,
+    symbol: Symbol,
+    account: int,
+    side: Side,
+    quantity: int,
+    stp: SelfTradePrevention | None,
+) -> PlaceOrder:
+    """The ``above`` or ``below`` order of an OCO from its prefixed parameters."""
+    kind = _enum(params, f"{prefix}Type", OrderType, INVALID_TYPE)
+    if kind is None:
+        _mandatory(params, f"{prefix}Type")
+    for name in _UNSUPPORTED:
+        if params.get(prefix + name) not in (None, "", "0"):
+            raise OrderRejected(-1014, "Unsupported order combination.")
+    price = params.get(f"{prefix}Price")
+    stop = params.get(f"{prefix}StopPrice")
+    return PlaceOrder(
+        symbol=symbol.name,
+        account=account,
+        side=side,
+        type=kind,
+        quantity=quantity,
+        price=symbol.price_units(price, f"{prefix}Price") if price else None,
+        time_in_force=_enum(params, f"{prefix}TimeInForce", TimeInForce, INVALID_TIF),
+        stop_price=symbol.price_units(stop, f"{prefix}StopPrice") if stop else None,
+        client_order_id=_client_id(params, f"{prefix}ClientOrderId"),
+        stp_mode=stp,
+    )
+
+
+def _new_oco(params: Mapping[str, str], symbol: Symbol, account: int) -> NewOco:
+    side = _enum(params, "side", Side, INVALID_SIDE)
+    if side is None:
+        _mandatory(params, "side")
+    quantity = symbol.quantity_units(_mandatory(params, "quantity"))
+    stp = _enum(params, "selfTradePreventionMode", SelfTradePrevention, INVALID_STP)
+    return NewOco(
+        _leg(params, "above", symbol, account, side, quantity, stp),
+        _leg(params, "below", symbol, account, side, quantity, stp),
+        _client_id(params, "listClientOrderId"),
+    )
+
+
+def _response_type(params: Mapping[str, str]) -> str:
+    value = (params.get("newOrderRespType") or "RESULT").upper()
+    if value not in ("ACK", "RESULT", "FULL"):
+        raise BadParameters(-1130, "Data sent for parameter 'newOrderRespType' is not valid.")
+    return value
+
+
+def _list_view(order_list: OrderList, orders: Sequence[OrderRecord]) -> dict[str, Any]:
+    """A list as every order list endpoint shows it (without ``orderReports``)."""
+    executing = any(o.is_open for o in orders)
+    cids = {o.order_id: o.client_order_id for o in orders}
+    return {
+        "orderListId": order_list.list_id,
+        "contingencyType": order_list.contingency_type.value,
+        "listStatusType": (
+            ListStatusType.EXEC_STARTED if executing else ListStatusType.ALL_DONE
+        ).value,
+        "listOrderStatus": (
+            ListOrderStatus.EXECUTING if executing else ListOrderStatus.ALL_DONE
+        ).value,
+        "listClientOrderId": order_list.list_client_order_id,
+        "transactionTime": order_list.transaction_time,
+        "symbol": order_list.symbol,
+        "orders": [
+            {"symbol": order_list.symbol, "orderId": oid, "clientOrderId": cids.get(oid, "")}
+            for oid in order_list.order_ids
+        ],
+    }
+
+
+def _stored_view(stored: StoredOrderList) -> dict[str, Any]:
+    return _list_view(stored.order_list, stored.orders)
+
+
+@routes.endpoint(
+    "POST",
+    "/api/v3/orderList/oco",
+    security=Security.TRADE,
+    weight=1,
+    access=_PLACE,
+    counts_order=True,
+    orders=2,
+)
+async def new_oco(call: Call) -> object:
+    """Place an OCO: an above and a below order, one of which cancels the other."""
+    p = _principal(call)
+    symbol = _symbol(call)
+    oco = _new_oco(call.params, symbol, p.user_id)
+    response = _response_type(call.params)
+    exchange = _exchange(call)
+    result = exchange.place_oco(oco, call.now, key_id=p.key_id, policy=p.policy)
+    _refused(result)
+    list_id = result.orders[0].order_list_id
+    assert list_id is not None
+    order_list = exchange.venue.order_lists[list_id]
+    view = _list_view(order_list, result.orders)
+    view["orderReports"] = [_placed_view(symbol, o, response, call.now) for o in result.orders]
+    await exchange.durable()
+    return view
+
+
+def _list_target(params: Mapping[str, str], cid_name: str) -> tuple[int | None, str | None]:
+    list_id = _int(params, "orderListId")
+    cid = _client_id(params, cid_name)
+    if list_id is None and cid is None:
+        raise BadParameters(
+            -1102,
+            f"Param '{cid_name}' or 'orderListId' must be sent, but both were empty/null!",
+        )
+    return list_id, cid
+
+
+@routes.endpoint("DELETE", "/api/v3/orderList", security=Security.TRADE, weight=1, access=_CANCEL)
+async def cancel_order_list(call: Call) -> object:
+    """Cancel every open order of an order list."""
+    p = _principal(call)
+    symbol = _symbol(call)
+    list_id, cid = _list_target(call.params, "listClientOrderId")
+    exchange = _exchange(call)
+    found, result = exchange.cancel_order_list(symbol.name, p.user_id, list_id, cid, call.now)
+    _refused(result)
+    assert found is not None
+    cancel_id = _cancel_id(call.params, call.now)
+    view = _list_view(found, result.orders)
+    view["orderReports"] = [_canceled_view(symbol, o, cancel_id, call.now) for o in result.orders]
+    await exchange.durable()
+    return view
+
+
+@routes.endpoint("GET", "/api/v3/orderList", security=Security.USER_DATA, weight=4)
+async def query_order_list(call: Call) -> object:
+    """One order list of the account, open or not."""
+    p = _principal(call)
+    list_id, cid = _list_target(call.params, "origClientOrderId")
+    found = await _exchange(call).find_order_list(p.user_id, list_id, cid)
+    if found is None:
+        raise OrderRejected(*_NO_LIST)
+    return _stored_view(found)
+
+
+@routes.endpoint("GET", "/api/v3/allOrderList", security=Security.USER_DATA, weight=20)
+async def all_order_lists(call: Call) -> object:
+    """The account's order lists, from an id or in a time window (oldest first)."""
+    p = _principal(call)
+    window = _history(call.params, "fromId")
+    if window.from_id is not None and (window.start is not None or window.end is not None):
+        raise BadParameters(-1106, "Parameter 'startTime' sent when not required.")
+    found = await _exchange(call).all_order_lists(p.user_id, window)
+    return [_stored_view(s) for s in found]
+
+
+@routes.endpoint("GET", "/api/v3/openOrderList", security=Security.USER_DATA, weight=6)
+def open_order_lists(call: Call) -> object:
+    """The account's open order lists."""
+    p = _principal(call)
+    return [_stored_view(s) for s in _exchange(call).open_order_lists(p.user_id)]
