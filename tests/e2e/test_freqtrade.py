@@ -5,9 +5,10 @@ freqtrade's.
 
 freqtrade runs in a venv of its own, ``.venv-freqtrade`` (``make freqtrade``, which
 ``make test`` runs first), so that its pinned dependencies never touch the project's.
-Its strategy is ``tests/e2e/freqtrade/quick_round_trip.py``. Its configuration follows
-reference §2/§9: every ccxt REST URL moved to the server, spot markets only, no
-currencies or margin look-ups, no websockets, no telegram or API server.
+Its strategy is ``tests/e2e/freqtrade/quick_round_trip.py``. Its exchange block is the
+README's freqtrade recipe, run as written (every ccxt URL moved to the server, REST and
+WebSocket; ccxt's default options; no websockets; ``only_from_ccxt``); no telegram or
+API server.
 
 The key's secret is in freqtrade's config file only (in the test's tmp directory);
 nothing here prints the config, and the logs shown on failure have the secret masked.
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import sqlite3
 import subprocess
@@ -29,6 +29,7 @@ import pytest
 
 from e2e.clients import Credentials, ccxt_client, new_key
 from e2e.conftest import Server, stop_group
+from e2e.readme import freqtrade_exchange
 from sandex.bootstrap import Sandex
 from sandex.keys import Permission
 
@@ -51,27 +52,11 @@ LOG_LINES = 60
 # -- freqtrade's configuration ----------------------------------------------------------
 
 
-def _local_urls(base: str) -> dict[str, str]:
-    """Every one of ccxt.binance's REST URLs (as freqtrade's own ccxt has them), with the
-    origin swapped for ``base`` and the path kept (reference §1)."""
-    out = subprocess.run(
-        [
-            str(FT_VENV / "bin" / "python"),
-            "-c",
-            "import ccxt, json; print(json.dumps(ccxt.binance().urls['api']))",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    urls: dict[str, Any] = json.loads(out.stdout)
-    assert urls and all(isinstance(u, str) for u in urls.values()), urls
-    return {name: re.sub(r"^https://[^/]+", base, url) for name, url in urls.items()}
-
-
 def _config(base: str, creds: Credentials, db: Path) -> dict[str, Any]:
-    api = _local_urls(base)
+    exchange = freqtrade_exchange(base.removeprefix("http://"), creds)  # the README's
+    exchange["pair_whitelist"] = [PAIR]
+    exchange["pair_blacklist"] = []
+    exchange["ccxt_config"]["timeout"] = 10_000
     market = {"price_side": "other", "use_order_book": True, "order_book_top": 1}
     return {
         "bot_name": "sandex-e2e",
@@ -101,23 +86,7 @@ def _config(base: str, creds: Credentials, db: Path) -> dict[str, Any]:
         "exit_pricing": market,
         "unfilledtimeout": {"entry": 1, "exit": 1, "unit": "minutes"},
         "pairlists": [{"method": "StaticPairList"}],
-        "exchange": {
-            "name": "binance",
-            "key": creds.api_key,
-            "secret": creds.signing_secret,
-            "enable_ws": False,
-            "pair_whitelist": [PAIR],
-            "pair_blacklist": [],
-            "ccxt_config": {
-                "urls": {"api": api, "test": api},
-                "options": {
-                    "fetchMarkets": {"types": ["spot"]},
-                    "fetchCurrencies": False,
-                    "fetchMargins": False,
-                },
-                "timeout": 10_000,
-            },
-        },
+        "exchange": exchange,
     }
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
 from decimal import Decimal
@@ -34,29 +33,18 @@ from e2e.clients import (
     wait_for_balance,
 )
 from e2e.conftest import HOST, Server
+from e2e.readme import FT_VENV, at, freqtrade_env, freqtrade_exchange, readme_recipes
 from sandex.bootstrap import Sandex
 from sandex.cli.recipes import CCXT, DEFAULT_ADDRESS, SANDEX_URLS, ccxt_snippet
 from sandex.keys import Permission
 
-REPO = Path(__file__).resolve().parents[2]
-README = REPO / "README.md"
-FT_VENV = REPO / ".venv-freqtrade"
 TRADE = Permission.READ | Permission.SPOT_TRADE
-_RECIPE = re.compile(r"^<!-- recipe: (\S+) -->\n```python\n(.*?)^```$", re.M | re.S)
 
 pytestmark = pytest.mark.usefixtures("server_alive")
 
 
-def readme_recipes() -> dict[str, str]:
-    """name -> code of every ``<!-- recipe: NAME -->`` block in README.md."""
-    found = {m[1]: m[2] for m in _RECIPE.finditer(README.read_text())}
-    assert {"sandex_urls", "ccxt", "ccxt.pro", "python-binance", "freqtrade"} <= set(found)
-    return found
-
-
 def _at(server: Server, code: str) -> str:
-    assert code.count(DEFAULT_ADDRESS) <= 1, "one address per recipe"
-    return code.replace(DEFAULT_ADDRESS, f"{HOST}:{server.port}")
+    return at(code, f"{HOST}:{server.port}")
 
 
 def _run(server: Server, creds: Credentials, *names: str) -> dict[str, Any]:
@@ -167,37 +155,10 @@ def test_python_binance_has_every_url_at_sandex(sqlite_server: Server, trader: C
         client.close_connection()
 
 
-def _freqtrade_exchange(server: Server, creds: Credentials) -> dict[str, Any]:
-    """The ``exchange`` block the README's freqtrade recipe prints, run as a user would:
-    with freqtrade's own Python (its ccxt), the key and secret from the environment."""
-    recipes = readme_recipes()
-    script = "\n".join(
-        [
-            "import os",
-            'KEY, SECRET = os.environ["RECIPE_KEY"], os.environ["RECIPE_SECRET"]',
-            _at(server, recipes["sandex_urls"]),
-            recipes["freqtrade"],
-        ]
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SANDEX_")}
-    env.update(RECIPE_KEY=creds.api_key, RECIPE_SECRET=creds.signing_secret)
-    out = subprocess.run(
-        [str(FT_VENV / "bin" / "python"), "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    block: dict[str, Any] = json.loads(out.stdout)["exchange"]
-    return block
-
-
 def test_freqtrade_downloads_candles_from_sandex_only(
     sqlite_server: Server, trader: Credentials, tmp_path: Path
 ) -> None:
-    exchange = _freqtrade_exchange(sqlite_server, trader)
+    exchange = freqtrade_exchange(f"{HOST}:{sqlite_server.port}", trader)
     assert exchange["only_from_ccxt"] is True  # else 1s-5m candles come from Binance's archive
     assert exchange["enable_ws"] is False
     assert foreign_urls(exchange["ccxt_config"]["urls"], sqlite_server) == []
@@ -231,6 +192,7 @@ def test_freqtrade_downloads_candles_from_sandex_only(
         text=True,
         timeout=300,
         cwd=tmp_path,
+        env=freqtrade_env(),
         check=False,
     )
     log = (out.stdout + out.stderr).replace(trader.signing_secret, "<secret>")
