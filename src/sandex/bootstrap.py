@@ -441,7 +441,7 @@ class MarketSchedule:
                         credits, shocks = store.pending_credits(), store.pending_shocks(now)
                     trading.apply_credits(credits)
                     for shock in shocks:
-                        trading.shock(shock.symbol, float(shock.factor), shock.duration_ms, now)
+                        trading.apply_shock(shock, now)
                 await trading.durable()
             except asyncio.CancelledError:
                 raise

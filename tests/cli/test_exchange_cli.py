@@ -8,21 +8,27 @@ import asyncio
 import dataclasses
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import select
 
 from sandex.bootstrap import MarketSchedule, Sandex, build_trading, open_sandex
 from sandex.config import Settings
+from sandex.exchange.venue import MAKER
+from sandex.service.ports import ShockKind
+from sandex.service.trading import TradingService
 from sandex.storage.exchange_store import SqlExchangeStore
 from sandex.storage.tables import credits, market_shocks
 from support import FAST_HASH, PG_URL, Cli, make_user
 
 EMAIL = "alice@example.com"
 UNIT = 10**8
+_T = TypeVar("_T")
 
 
 @pytest.fixture
@@ -66,15 +72,28 @@ def fast_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sandex.cli.exchange._WAIT_S", 0.2)
 
 
+OnServer = Callable[[Callable[[TradingService], _T]], _T]
+
+
 @contextmanager
-def running_server(settings: Settings) -> Iterator[None]:
+def running_server(settings: Settings) -> Iterator[OnServer[Any]]:
     """The exchange as ``sandex serve`` runs it (its market schedule on an event loop),
-    in a thread of this process, over the same database."""
+    in a thread of this process, over the same database. Yields a function that runs a
+    function of the trading service on the server's loop (to read its book)."""
     server = open_sandex(settings)
-    schedule = MarketSchedule(server, build_trading(server))
+    trading = build_trading(server)
+    schedule = MarketSchedule(server, trading)
     started, stop = threading.Event(), threading.Event()
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    def on_server(fn: Callable[[TradingService], _T]) -> _T:
+        async def call() -> _T:
+            return fn(trading)
+
+        return asyncio.run_coroutine_threadsafe(call(), loops[0]).result(10)
 
     async def serve() -> None:
+        loops.append(asyncio.get_running_loop())
         schedule.start()
         started.set()
         while not stop.is_set():
@@ -85,7 +104,7 @@ def running_server(settings: Settings) -> Iterator[None]:
     thread.start()
     try:
         assert started.wait(10), "the exchange did not start"
-        yield
+        yield on_server
     finally:
         stop.set()
         thread.join()
@@ -216,4 +235,74 @@ def test_a_bad_crash_is_refused_in_one_line_and_orders_nothing(
     cli: Cli, sx: Sandex, args: list[str], error: str
 ) -> None:
     assert cli.fails("market", "crash", *args) == error
+    assert shocks(sx) == []
+
+
+# -- sandex market liquidity ---------------------------------------------------------------------
+
+
+def test_liquidity_is_ordered_for_the_next_market_step(cli: Cli, sx: Sandex) -> None:
+    out = cli.ok("market", "liquidity", "btcusdt", "--factor", "0.1", "--for", "10m")
+    assert out.startswith("BTCUSDT: liquidity x0.1 for 600s ordered")
+    assert cli.ok("market", "liquidity", "ETHUSDT", "--factor", "1").startswith(
+        "ETHUSDT: liquidity x1 until changed ordered"
+    )
+    assert shocks(sx) == [("BTCUSDT", "0.1", 600_000, False), ("ETHUSDT", "1", 0, False)]
+    pending = SqlExchangeStore(sx.engine).pending_shocks(sx.clock.now())
+    assert [(p.symbol, p.kind) for p in pending] == [
+        ("BTCUSDT", ShockKind.LIQUIDITY),
+        ("ETHUSDT", ShockKind.LIQUIDITY),
+    ]
+
+
+def _maker_depth(trading: TradingService) -> tuple[int, int, int]:
+    """BTCUSDT: bid levels, ask levels, and the makers' resting quantity (a side's)."""
+    bids, asks = trading.engine.depth("BTCUSDT", 1000)
+    quantity = sum(o.remaining for o in trading.engine.resting("BTCUSDT", MAKER) if o.side == "BUY")
+    return len(bids), len(asks), quantity
+
+
+def test_a_running_server_thins_the_book_and_it_recovers(
+    cli: Cli, sx: Sandex, env_settings: Settings
+) -> None:
+    settings = dataclasses.replace(env_settings, simulate=True)
+    with running_server(settings) as on_server:
+        bids, asks, normal = on_server(_maker_depth)
+        assert bids >= 50 and asks >= 50
+        cli.ok("market", "liquidity", "BTCUSDT", "--factor", "0.1", "--for", "2s")
+        thin = normal
+        for _ in range(100):
+            bids, asks, thin = on_server(_maker_depth)
+            if thin < normal * Decimal("0.2"):
+                break
+            time.sleep(0.05)
+        assert normal * Decimal("0.05") < thin < normal * Decimal("0.2")
+        assert bids >= 50 and asks >= 50  # thinner, not shorter
+        for _ in range(100):  # after 2 s, the usual book again
+            time.sleep(0.05)
+            bids, asks, again = on_server(_maker_depth)
+            if again > normal * Decimal("0.8"):
+                break
+        assert normal * Decimal("0.8") < again < normal * Decimal("1.25")
+        assert bids >= 50 and asks >= 50
+    assert shocks(sx)[0][3]
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["DOGEUSDT", "--factor", "0.1"], "error: unknown symbol DOGEUSDT"),
+        (["BTCUSDT", "--factor", "thin"], "error: 'thin' is not a factor like 0.1"),
+        (["BTCUSDT", "--factor", "1e-1"], "error: '1e-1' is not a factor like 0.1"),
+        (["BTCUSDT", "--factor", "0"], "error: the factor must be from 0.01 to 100"),
+        (["BTCUSDT", "--factor", "101"], "error: the factor must be from 0.01 to 100"),
+        (["BTCUSDT", "--factor", "0.1", "--for", "soon"], "error: 'soon' is not a duration like 10s, 500ms or 2m"),
+        (["BTCUSDT", "--factor", "0.1", "--for", "0s"], "error: --for must be a positive duration like 10m"),
+        (["BTCUSDT", "--factor", "0.1", "--for", "25h"], "error: a shock lasts at most 24h"),
+    ],
+)  # fmt: skip
+def test_a_bad_liquidity_is_refused_in_one_line_and_orders_nothing(
+    cli: Cli, sx: Sandex, args: list[str], error: str
+) -> None:
+    assert cli.fails("market", "liquidity", *args) == error
     assert shocks(sx) == []

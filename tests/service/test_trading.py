@@ -31,7 +31,7 @@ from sandex.exchange import (
 )
 from sandex.exchange.venue import MAKER, TAKER, OrderRecord, TradeRecord, Venue
 from sandex.keys import Mode, PolicyViolation, RiskPolicy
-from sandex.service.ports import History
+from sandex.service.ports import History, ShockKind
 from sandex.service.trading import Durability, TradingService
 from sandex.storage.exchange_store import SqlExchangeStore
 from support import make_user
@@ -435,7 +435,7 @@ def test_a_shock_is_handed_over_once(sandex: Sandex) -> None:
     store = SqlExchangeStore(sandex.engine)
     shock = store.add_shock("BTCUSDT", "0.7", 10_000, NOW)
     (pending,) = store.pending_shocks(NOW + 1)
-    assert pending == (shock, "BTCUSDT", "0.7", 10_000)
+    assert pending == (shock, "BTCUSDT", "0.7", 10_000, ShockKind.PRICE)
     assert store.pending_shocks(NOW + 2) == []
 
 

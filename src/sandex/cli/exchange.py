@@ -2,8 +2,8 @@
 
 Both reach a running server through the database: the server applies a credit (and
 marks it applied in the same transaction as the balance) within about half a second,
-and a crash or pump on its next market step. With no server running, they wait in the
-database and apply when ``sandex serve`` starts.
+and a crash, pump or change of liquidity on its next market step. With no server
+running, they wait in the database and apply when ``sandex serve`` starts.
 """
 
 from __future__ import annotations
@@ -18,13 +18,17 @@ import typer
 from sandex.cli.parsing import CliInputError
 from sandex.cli.state import opened, out
 from sandex.exchange import default_symbols
+from sandex.exchange.makers import MAX_LIQUIDITY, MIN_LIQUIDITY
 from sandex.exchange.money import ASSET_DECIMALS, format_units
+from sandex.service.ports import ShockKind
 from sandex.storage.exchange_store import SqlExchangeStore
 
 __all__ = ["balances_app", "market_app", "parse_percent", "parse_duration"]
 
 balances_app = typer.Typer(help="Account balances: operator funding.", no_args_is_help=True)
-market_app = typer.Typer(help="The simulated market: crashes and pumps.", no_args_is_help=True)
+market_app = typer.Typer(
+    help="The simulated market: crashes and pumps, thin and deep books.", no_args_is_help=True
+)
 
 _WAIT_S = 3.0
 _PLAIN_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
@@ -135,5 +139,49 @@ def crash(
     out.print(
         f"{name}: {word} over {duration / 1000:g}s ordered; a running server applies it on"
         " its next market step",
+        markup=False,
+    )
+
+
+@market_app.command("liquidity")
+def liquidity(
+    ctx: typer.Context,
+    symbol: Annotated[str, typer.Argument(help="Symbol, e.g. BTCUSDT.")],
+    factor: Annotated[
+        str,
+        typer.Option(
+            "--factor",
+            help="Scale the market makers' quote sizes, e.g. 0.1 for a thin book (a tenth of"
+            " the depth at every level); 1 restores the usual book.",
+        ),
+    ],
+    lasting: Annotated[
+        str | None,
+        typer.Option(
+            "--for", help="For how long, e.g. 10m (then back to 1); default: until changed again."
+        ),
+    ] = None,
+) -> None:
+    """Make SYMBOL's book thinner (or deeper): the makers' quotes shrink by FACTOR at every
+    level, so market orders slip further, as in a thin market."""
+    name = symbol.strip().upper()
+    if name not in {s.name for s in default_symbols()}:
+        raise CliInputError(f"unknown symbol {name}")
+    if not _PLAIN_NUMBER.fullmatch(factor.strip()):
+        raise CliInputError(f"{factor!r} is not a factor like 0.1")
+    value = Decimal(factor.strip())
+    if not MIN_LIQUIDITY <= value <= MAX_LIQUIDITY:
+        raise CliInputError(f"the factor must be from {MIN_LIQUIDITY} to {MAX_LIQUIDITY}")
+    duration = 0 if lasting is None else parse_duration(lasting)
+    if lasting is not None and duration <= 0:
+        raise CliInputError("--for must be a positive duration like 10m")
+    with opened(ctx) as sx:
+        SqlExchangeStore(sx.engine).add_shock(
+            name, str(value), duration, sx.clock.now(), ShockKind.LIQUIDITY
+        )
+    until = f" for {duration / 1000:g}s" if duration else " until changed"
+    out.print(
+        f"{name}: liquidity x{value}{until} ordered; a running server applies it on its next"
+        " market step",
         markup=False,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -34,6 +35,7 @@ __all__ = [
     "BookRow",
     "PendingCredit",
     "PendingShock",
+    "ShockKind",
     "StoredExchange",
     "StoredOrderList",
     "History",
@@ -300,13 +302,23 @@ class PendingCredit(NamedTuple):
     reason: str
 
 
+class ShockKind(enum.StrEnum):
+    PRICE = "price"
+    """``sandex market crash/pump``: move the reference price by the factor over the
+    duration."""
+    LIQUIDITY = "liquidity"
+    """``sandex market liquidity``: scale the makers' quote sizes by the factor for the
+    duration (0: until changed again)."""
+
+
 class PendingShock(NamedTuple):
-    """``sandex market crash/pump``: move ``symbol``'s reference price by ``factor``."""
+    """An operator's order for the simulated market, waiting for the server to apply it."""
 
     id: int
     symbol: str
     factor: str
     duration_ms: int
+    kind: ShockKind = ShockKind.PRICE
 
 
 class History(NamedTuple):
@@ -389,7 +401,14 @@ class ExchangeStore(Protocol):
     def add_credit(self, account: int, asset: str, amount: int, reason: str, now: int) -> int: ...
     def credit_applied(self, credit_id: int) -> bool: ...
     def pending_credits(self) -> list[PendingCredit]: ...
-    def add_shock(self, symbol: str, factor: str, duration_ms: int, now: int) -> int: ...
+    def add_shock(
+        self,
+        symbol: str,
+        factor: str,
+        duration_ms: int,
+        now: int,
+        kind: ShockKind = ShockKind.PRICE,
+    ) -> int: ...
     def pending_shocks(self, now: int) -> list[PendingShock]: ...
     def order(
         self, account: int, symbol: str, order_id: int | None, client_order_id: str | None

@@ -53,6 +53,8 @@ from sandex.service.ports import (
     ExchangeStore,
     History,
     PendingCredit,
+    PendingShock,
+    ShockKind,
     StorageBusy,
     StoredOrderList,
 )
@@ -507,6 +509,17 @@ class TradingService:
     def shock(self, symbol: str, factor: float, duration_ms: int, now: int) -> None:
         if self.simulation is not None:
             self.simulation.shock(symbol, factor, duration_ms, now)
+
+    def apply_shock(self, shock: PendingShock, now: int) -> None:
+        """Apply an operator's order for the simulated market read from storage: a crash
+        or pump, or a change of liquidity (from the next market step on)."""
+        sim = self.simulation
+        if sim is None:
+            return
+        if shock.kind is ShockKind.LIQUIDITY:
+            sim.set_liquidity(shock.symbol, Decimal(shock.factor), now, shock.duration_ms)
+        else:
+            sim.shock(shock.symbol, float(shock.factor), shock.duration_ms, now)
 
     def balances(self, account: int) -> dict[str, tuple[int, int]]:
         return {

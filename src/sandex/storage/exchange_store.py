@@ -17,6 +17,7 @@ from sandex.service.ports import (
     History,
     PendingCredit,
     PendingShock,
+    ShockKind,
     StorageBusy,
     StoredExchange,
     StoredOrderList,
@@ -192,11 +193,22 @@ class SqlExchangeStore:
             ).first()
             return row is not None and row[0] is not None
 
-    def add_shock(self, symbol: str, factor: str, duration_ms: int, now: int) -> int:
+    def add_shock(
+        self,
+        symbol: str,
+        factor: str,
+        duration_ms: int,
+        now: int,
+        kind: ShockKind = ShockKind.PRICE,
+    ) -> int:
         with self._engine.begin() as conn:
             result = conn.execute(
                 market_shocks.insert().values(
-                    symbol=symbol, factor=factor, duration_ms=duration_ms, created_at=now
+                    symbol=symbol,
+                    factor=factor,
+                    duration_ms=duration_ms,
+                    created_at=now,
+                    kind=kind.value,
                 )
             )
             key = result.inserted_primary_key
@@ -220,7 +232,10 @@ class SqlExchangeStore:
                     .where(market_shocks.c.id.in_([r.id for r in rows]))
                     .values(applied_at=now)
                 )
-        return [PendingShock(r.id, r.symbol, r.factor, r.duration_ms) for r in rows]
+        return [
+            PendingShock(r.id, r.symbol, r.factor, r.duration_ms, ShockKind(r.kind))
+            for r in sorted(rows, key=lambda r: r.id)
+        ]
 
     # -- reading -----------------------------------------------------------------------
 

@@ -292,6 +292,7 @@ market_shocks = Table(
     Column("duration_ms", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("applied_at", BigInteger, nullable=True),
+    Column("kind", String(16), nullable=False, server_default="price"),
     Index("ix_market_shocks_applied_at", "applied_at"),
 )
 
