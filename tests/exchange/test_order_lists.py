@@ -7,6 +7,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exchange_support import NOW, SYMBOL, buy, px, qty, sell
 from sandex.exchange import (
@@ -269,3 +271,99 @@ def test_restore_keeps_the_list_and_its_shared_hold():
     assert restored.place_oco(sell_oco("0.1", stop="40000", limit="40000"), NOW + 3).orders[
         0
     ].order_list_id == (order_list.list_id + 1)
+
+
+# -- properties: random flows with OCOs keep the ledger and the lists consistent ------------
+
+_prices = st.integers(49_900, 50_100).map(lambda p: px(str(p)))
+_qtys = st.integers(1, 30).map(lambda q: qty(str(Decimal(q) / 100)))
+_accounts = st.sampled_from([ME, OTHER, THIRD])
+_sides = st.sampled_from([Side.BUY, Side.SELL])
+
+
+@st.composite
+def _ocos(draw: st.DrawFn) -> NewOco:
+    account, side, quantity = draw(_accounts), draw(_sides), draw(_qtys)
+    take, trigger, limit = draw(_prices), draw(_prices), draw(_prices)
+    stop_kind = draw(st.sampled_from([OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT]))
+    profit_kind = draw(
+        st.sampled_from([OrderType.LIMIT_MAKER, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT])
+    )
+    with_limit = stop_kind is OrderType.STOP_LOSS_LIMIT
+    stop_leg = PlaceOrder(
+        SYMBOL, account, side, stop_kind, quantity=quantity,
+        price=limit if with_limit else None,
+        time_in_force=TimeInForce.GTC if with_limit else None, stop_price=trigger,
+    )  # fmt: skip
+    profit_leg = PlaceOrder(
+        SYMBOL, account, side, profit_kind, quantity=quantity,
+        price=None if profit_kind is OrderType.TAKE_PROFIT else take,
+        time_in_force=TimeInForce.GTC if profit_kind is OrderType.TAKE_PROFIT_LIMIT else None,
+        stop_price=take if profit_kind is not OrderType.LIMIT_MAKER else None,
+    )  # fmt: skip
+    if side is Side.SELL:
+        return NewOco(profit_leg, stop_leg)
+    return NewOco(stop_leg, profit_leg)
+
+
+_limits = st.builds(
+    lambda account, side, price, quantity: PlaceOrder.limit(SYMBOL, account, side, quantity, price),
+    _accounts,
+    _sides,
+    _prices,
+    _qtys,
+)
+_markets = st.builds(
+    lambda account, side, quantity: PlaceOrder(
+        SYMBOL, account, side, OrderType.MARKET, quantity=quantity
+    ),
+    _accounts,
+    _sides,
+    _qtys,
+)
+_cancels = st.builds(lambda account, oid: ("cancel", account, oid), _accounts, st.integers(1, 60))
+_list_cancels = st.builds(
+    lambda account, lid: ("list", account, lid), _accounts, st.integers(1, 10)
+)
+_flows = st.lists(
+    st.one_of(_ocos(), _ocos(), _limits, _limits, _markets, _cancels, _list_cancels),
+    max_size=40,
+)
+
+
+def _check(venue: Venue) -> None:
+    ledger = venue.ledger
+    by_hold = ledger.locked_by_holds()
+    for account in (ME, OTHER, THIRD):
+        for asset in ("BTC", "USDT"):
+            assert ledger.balance(account, asset).locked == by_hold.get((account, asset), 0)
+    for order in venue.orders.values():
+        if order.is_open:
+            assert ledger.held(order.key) == order.held, order
+    assert all(total == 0 for total in ledger.totals().values())
+    for order_list in venue.open_order_lists(ME) + venue.open_order_lists(OTHER):
+        legs = venue.list_orders(order_list)
+        done = [leg for leg in legs if not leg.is_open or leg.executed or leg.working]
+        if any(leg.executed or not leg.is_open for leg in legs):
+            # one order traded or ended: no other is still waiting to
+            assert all(not leg.is_open or leg.executed or leg.working for leg in legs), legs
+        assert done or sum(leg.held for leg in legs) > 0
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_flows)
+def test_random_flows_with_ocos_keep_every_hold_and_list_consistent(flow):
+    venue = funded()
+    for n, step in enumerate(flow, start=1):
+        now = NOW + n
+        if isinstance(step, NewOco):
+            venue.place_oco(step, now)
+        elif isinstance(step, PlaceOrder):
+            venue.place(step, now)
+        elif step[0] == "cancel":
+            venue.cancel(CancelOrder(SYMBOL, step[1], step[2]), now)
+        else:
+            venue.cancel_order_list(SYMBOL, step[1], step[2], None, now)
+        _check(venue)
+        if n % 7 == 0:
+            venue.drain()
