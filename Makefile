@@ -9,6 +9,14 @@ STAMP  := $(VENV)/.installed-stamp
 FREQTRADE_VERSION := 2026.9
 FT_VENV  := .venv-freqtrade
 FT_STAMP := $(FT_VENV)/.installed-$(FREQTRADE_VERSION)
+# The client-matrix e2e test's two clients that cannot live in .venv: binance-connector
+# (its package is named `binance`, like python-binance's) in a venv of its own, and ccxt
+# for JavaScript, installed by npm from tests/e2e/js's lock file.
+CONNECTOR_VERSION := 3.13.0
+CN_VENV  := .venv-connector
+CN_STAMP := $(CN_VENV)/.installed-$(CONNECTOR_VERSION)
+JS_DIR   := tests/e2e/js
+JS_STAMP := $(JS_DIR)/node_modules/.installed-stamp
 # The matching engine's hot modules, compiled by mypyc into C extensions next to their
 # sources (plus their shared library, src/sandex_native__mypyc*.so; all gitignored),
 # which Python imports before the .py files. They are rebuilt when the modules or what
@@ -32,7 +40,7 @@ dist.run_command("build_ext")
 endef
 export NATIVE_BUILD
 
-.PHONY: run test lint typecheck unit bench clean freqtrade native pure
+.PHONY: run test lint typecheck unit bench clean freqtrade connector ccxtjs native pure
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +56,20 @@ $(FT_STAMP):
 	@touch $(FT_STAMP)
 
 freqtrade: $(FT_STAMP)
+
+$(CN_STAMP):
+	@test -x $(CN_VENV)/bin/python || $(PYTHON) -m venv $(CN_VENV)
+	@rm -f $(CN_VENV)/.installed-*
+	@$(CN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'binance-connector==$(CONNECTOR_VERSION)'
+	@touch $(CN_STAMP)
+
+connector: $(CN_STAMP)
+
+$(JS_STAMP): $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	@cd $(JS_DIR) && npm ci --ignore-scripts --no-audit --no-fund --silent
+	@touch $(JS_STAMP)
+
+ccxtjs: $(JS_STAMP)
 
 $(NATIVE_STAMP): $(STAMP) $(NATIVE_DEPS)
 	@mkdir -p build/native
@@ -73,10 +95,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
-unit: $(STAMP) $(FT_STAMP) $(NATIVE_STAMP)
+unit: $(STAMP) $(FT_STAMP) $(CN_STAMP) $(JS_STAMP) $(NATIVE_STAMP)
 	$(BIN)/python -m pytest
 
-test: lint typecheck freqtrade unit
+test: lint typecheck freqtrade connector ccxtjs unit
 
 bench: $(STAMP) $(NATIVE_STAMP)
 	$(BIN)/python bench/auth.py
@@ -85,5 +107,5 @@ bench: $(STAMP) $(NATIVE_STAMP)
 	$(BIN)/python bench/orders.py
 
 clean:
-	rm -rf $(VENV) $(FT_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build/native
+	rm -rf $(VENV) $(FT_VENV) $(CN_VENV) $(JS_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis build/native
 	rm -f $(NATIVE_SO)
