@@ -518,6 +518,60 @@ def test_cancel_only_key_cancels_but_places_nothing(
     assert account_balances(ex) == {"USDT": (START_USDT, ZERO)}
 
 
+# -- a deep book, and a thin one on command ---------------------------------------------------
+
+
+def _buy_with_cost(ex: ccxt.binance, symbol: str, cost: float) -> tuple[Decimal, Decimal, int]:
+    """A MARKET buy spending ``cost``: (average price / best ask before it - 1, the
+    worst fill's, the number of price levels it took)."""
+    _, ask = _top(ex, symbol)
+    order = ex.create_market_buy_order_with_cost(symbol, cost)
+    prices = [_d(f["price"]) for f in order["info"]["fills"]]
+    assert prices == sorted(prices), prices
+    qty, quote, _, _ = _fills(order)
+    return quote / qty / _d(ask) - 1, prices[-1] / _d(ask) - 1, len(set(prices))
+
+
+def test_the_book_is_deep_and_a_large_market_order_walks_it(base: str, operator: Sandex) -> None:
+    ex = _trader(operator, base, "deep")
+    book = ex.fetch_order_book(BTC, 1000)
+    bids, asks = book["bids"], book["asks"]
+    assert len(bids) >= 50 and len(asks) >= 50
+    for side in (bids, asks):  # sizes grow away from the touch
+        values = [_d(price) * _d(amount) for price, amount, *_ in side]
+        assert sum(values[40:50]) > 5 * sum(values[:10])
+        assert values[0] < Decimal(5_000)  # a touch of a few thousand USDT
+    slippage, worst, levels = _buy_with_cost(ex, BTC, 9_000)
+    assert levels >= 2  # 9,000 USDT is more than the touch holds
+    assert Decimal("0.00002") < slippage < Decimal("0.003"), slippage
+    assert worst < Decimal("0.005")
+
+
+def test_a_thin_market_slips_a_market_order_further_and_recovers(
+    base: str, operator: Sandex, cli: Callable[..., None]
+) -> None:
+    ex = _trader(operator, base, "thin")
+    normal, _, _ = _buy_with_cost(ex, ETH, 3_000)
+
+    def maker_depth() -> Decimal:
+        book = ex.fetch_order_book(ETH, 1000)
+        return sum((_d(amount) for _, amount, *_ in book["asks"]), ZERO)
+
+    deep = maker_depth()
+    cli("market", "liquidity", "ETHUSDT", "--factor", "0.1", "--for", "4s")
+    deadline = time.monotonic() + 5
+    while maker_depth() > deep * Decimal("0.2") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert maker_depth() < deep * Decimal("0.2")
+    assert len(ex.fetch_order_book(ETH, 1000)["asks"]) >= 50  # thinner, not shorter
+    thin, _, levels = _buy_with_cost(ex, ETH, 3_000)
+    assert thin > 3 * normal and levels >= 5, (normal, thin)
+    deadline = time.monotonic() + 10
+    while maker_depth() < deep * Decimal("0.8") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert maker_depth() >= deep * Decimal("0.8")  # the usual book is back
+
+
 # -- a flash crash triggers a stop-loss (last: it moves BTCUSDT for the rest of the module) --
 
 
