@@ -3,6 +3,7 @@ history and rolling 24h statistics, as Binance's public endpoints present them."
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import pairwise
@@ -201,7 +202,7 @@ def test_klines_of_an_idle_symbol_are_empty_and_unknown_intervals_fail() -> None
 def test_monthly_klines_step_by_calendar_month() -> None:
     md = fresh()
     nov, dec, jan = (_ms(2026, 11, 1), _ms(2026, 12, 1), _ms(2027, 1, 1))
-    md.backfill(SYMBOL, jan + 5 * DAY_MS, px("60000"), seed=1, count=14)
+    md.backfill(SYMBOL, jan + 5 * DAY_MS, px("60000"), seed=1)
     months = md.klines(SYMBOL, "1M", limit=3, now=jan + 5 * DAY_MS)
     assert [(c.open_time, c.close_time) for c in months] == [
         (nov, dec - 1), (dec, jan - 1), (jan, _ms(2027, 2, 1) - 1),
@@ -222,10 +223,11 @@ def test_backfill_gives_1000_aligned_contiguous_candles_in_every_interval(interv
     for before, after in pairwise(candles):
         assert after.open_time == next_open(before.open_time, interval)
         assert after.open_time == before.close_time + 1
+        assert after.open == before.close  # one path: each candle opens at the last close
     assert all(open_time(c.open_time, interval) == c.open_time for c in candles)
     current = candles[-1]
     assert current.open_time == open_time(NOW, interval)  # the candle now is in
-    assert current.close == px("60000") and candles[-2].close == px("60000")
+    assert current.close == px("60000")
     for c in candles:
         assert c.low <= min(c.open, c.close) <= max(c.open, c.close) <= c.high
         assert c.low > 0 and c.low in BTC.rules.prices and c.high in BTC.rules.prices
@@ -325,3 +327,151 @@ def test_ticker_counts_back_trade_ids_past_the_tape() -> None:
     tape(md, *((i, "100.00", "0.1", False, NOW - HOUR + i) for i in range(1, 3001)))
     t = md.ticker(SYMBOL, NOW)
     assert (t.count, t.first_id, t.last_id) == (3000, 1, 3000)
+
+
+# -- one price path: every interval agrees with the 1m candles ---------------------------
+
+
+def _aggregate(parts: list[Candle]) -> tuple[int, ...]:
+    """What a candle made of ``parts`` holds (the candle's own times aside): the prices
+    of those that traded (a quiet candle is flat at the close before it, as Binance's)."""
+    traded = [c for c in parts if c.volume] or parts[-1:]
+    return (
+        traded[0].open,
+        max(c.high for c in traded),
+        min(c.low for c in traded),
+        traded[-1].close,
+        sum(c.volume for c in parts),
+        sum(c.quote_volume for c in parts),
+        sum(c.trades for c in parts),
+        sum(c.taker_buy_volume for c in parts),
+        sum(c.taker_buy_quote_volume for c in parts),
+    )
+
+
+def _fields(c: Candle) -> tuple[int, ...]:
+    return (
+        c.open, c.high, c.low, c.close, c.volume, c.quote_volume, c.trades,
+        c.taker_buy_volume, c.taker_buy_quote_volume,
+    )  # fmt: skip
+
+
+def _all(md: MarketData, interval: str, now: int, start: int, offset: int = 0) -> list[Candle]:
+    """Every ``interval`` candle from ``start`` to ``now``, a page of 1000 at a time."""
+    out: list[Candle] = []
+    while True:
+        page = md.klines(SYMBOL, interval, start=start, limit=1000, now=now, offset=offset)
+        out += page
+        if len(page) < 1000:
+            return out
+        start = page[-1].close_time + 1
+
+
+def _check_against(fine: list[Candle], coarse: list[Candle]) -> int:
+    """Assert every ``coarse`` candle that ``fine`` covers is their aggregation; how many."""
+    opens = [c.open_time for c in fine]
+    checked = 0
+    for candle in coarse:
+        if candle.open_time < fine[0].open_time:
+            continue
+        lo = bisect_left(opens, candle.open_time)
+        hi = bisect_right(opens, candle.close_time)
+        parts = fine[lo:hi]
+        assert _fields(candle) == _aggregate(parts), (candle.open_time, len(parts))
+        checked += 1
+    return checked
+
+
+LIVE = NOW + 37 * MIN + 12_345  # a server started mid-hour
+
+
+def _live_market(seed: int = 7) -> MarketData:
+    """History back-filled at ``LIVE``, then an hour and a half of trades."""
+    md = fresh()
+    md.backfill(SYMBOL, LIVE, px("60000"), seed=seed)
+    md.klines(SYMBOL, "1m", limit=1, now=LIVE)  # the history is made before the trades
+    price = 60000
+    for i in range(1, 200):
+        price += (-1) ** (i * 7 % 3) * (i % 11)
+        md.record_trade(SYMBOL, i, px(str(price)), qty("0.01") * (i % 4 + 1), i % 3 == 0,
+                        LIVE + i * 27_000)  # fmt: skip
+    return md
+
+
+@pytest.mark.parametrize("offset", [0, 8 * HOUR, -(3 * HOUR + 30 * MIN), 5 * HOUR + 45 * MIN])
+def test_every_interval_is_the_aggregation_of_the_1m_candles(offset: int) -> None:
+    md = _live_market()
+    now = LIVE + 200 * 27_000 + 5 * MIN
+    minutes = _all(md, "1m", now, start=0)
+    assert minutes[0].open_time <= open_time(now - 30 * DAY_MS, "1m")  # 30 days at 1m
+    assert minutes[-1].open_time == open_time(now, "1m")
+    assert sum(c.trades for c in minutes) == 199
+    for interval in INTERVALS:
+        if interval in ("1s", "1m"):
+            continue
+        coarse = md.klines(SYMBOL, interval, limit=1000, now=now, offset=offset)
+        assert len(coarse) == 1000
+        assert coarse[-1].open_time <= now <= coarse[-1].close_time  # the current one
+        assert _check_against(minutes, coarse) >= 1, interval
+    current = md.klines(SYMBOL, "1d", limit=1, now=now, offset=offset)[0]
+    assert current.volume > sum(c.volume for c in minutes if c.open_time >= LIVE - MIN)
+
+
+def test_the_current_candle_holds_its_whole_period() -> None:
+    md = fresh()
+    md.backfill(SYMBOL, LIVE, px("60000"), seed=7)
+    tape(md, (1, "60010.00", "0.5", False, LIVE + 10), (2, "59990.00", "0.1", True, LIVE + 2 * MIN))
+    now = LIVE + 5 * MIN
+    for interval in ("1h", "4h", "1d", "1w", "1M"):
+        current = md.klines(SYMBOL, interval, limit=1, now=now)[0]
+        minutes = md.klines(SYMBOL, "1m", start=current.open_time, limit=1000, now=now)
+        assert minutes[0].open_time == current.open_time and minutes[0].trades == 0
+        if interval in ("1h", "4h"):  # within a page of 1m candles
+            assert minutes[-1].open_time == open_time(now, "1m")
+            assert _fields(current) == _aggregate(minutes)
+        assert current.trades == 2 and current.volume > qty("0.6")  # the back-fill is in it
+        assert current.close == px("59990")
+
+
+def test_back_filled_1m_candles_are_the_aggregation_of_the_1s_candles() -> None:
+    """Live 1s candles come from the trades as Binance's do (a minute whose first trade
+    comes after its first second opens at that trade, not at a quiet second)."""
+    md = _live_market()
+    anchor = open_time(LIVE, "1m")
+    seconds = md.klines(SYMBOL, "1s", end=anchor - 1, limit=1000, now=LIVE + 3 * MIN)
+    minutes = md.klines(SYMBOL, "1m", end=anchor - 1, limit=16, now=LIVE + 3 * MIN)
+    assert seconds[-1].close_time == anchor - 1 and seconds[-1].close == px("60000")
+    assert _check_against(seconds, minutes) == 16
+
+
+@pytest.mark.parametrize(
+    ("fine", "coarse", "days_back"),
+    [("1h", "12h", 400), ("1h", "1d", 400), ("1d", "1w", 2000), ("1d", "3d", 2000)],
+)
+def test_older_history_agrees_across_intervals_where_finer_candles_exist(
+    fine: str, coarse: str, days_back: int
+) -> None:
+    md = _live_market()
+    start = open_time(LIVE - days_back * DAY_MS, "1w")
+    fines = md.klines(SYMBOL, fine, start=start, limit=1000, now=LIVE)
+    coarses = md.klines(SYMBOL, coarse, start=start, limit=1000, now=LIVE)
+    coarses = [c for c in coarses if c.close_time <= fines[-1].close_time]
+    assert _check_against(fines, coarses) >= 20
+
+
+def test_bots_get_1000_candles_of_every_interval_back_to_1m_resolution() -> None:
+    md = _live_market()
+    for interval in INTERVALS:
+        candles = md.klines(SYMBOL, interval, limit=1000, now=LIVE)
+        assert len(candles) == 1000, interval
+        assert all(c.low > 0 and c.low <= c.open <= c.high for c in candles), interval
+
+
+def test_the_backfill_is_the_same_from_the_same_seed_anchor_and_price() -> None:
+    """A restart that starts from the same stored state sees the same history."""
+    one, two = _live_market(), _live_market()
+    now = LIVE + 100 * MIN
+    for interval in ("1m", "15m", "1h", "1d", "1M"):
+        assert [_fields(c) for c in one.klines(SYMBOL, interval, limit=1000, now=now)] == [
+            _fields(c) for c in two.klines(SYMBOL, interval, limit=1000, now=now)
+        ]

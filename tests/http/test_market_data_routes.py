@@ -75,7 +75,7 @@ HOUR_AGO = 3600_000
 def test_every_route_is_public() -> None:
     assert {path for _, path in routes.routes} == {
         "/api/v3/exchangeInfo", "/api/v3/depth", "/api/v3/trades", "/api/v3/historicalTrades",
-        "/api/v3/aggTrades", "/api/v3/klines", "/api/v3/avgPrice", "/api/v3/ticker/24hr",
+        "/api/v3/aggTrades", "/api/v3/klines", "/api/v3/uiKlines", "/api/v3/avgPrice", "/api/v3/ticker/24hr",
         "/api/v3/ticker/price", "/api/v3/ticker/bookTicker",
     }  # fmt: skip
     assert all(r.security is Security.NONE for r in routes.routes.values())
@@ -310,6 +310,55 @@ def test_klines_refuse_bad_intervals_and_times(
     market: Market, params: dict[str, str], error: tuple[int, str]
 ) -> None:
     assert market.error("/api/v3/klines", symbol=SYMBOL, **params) == (400, *error)
+
+
+def test_klines_time_zone_aligns_the_windows_and_keeps_times_in_utc(market: Market) -> None:
+    market.md.backfill(SYMBOL, NOW - HOUR_AGO, px("60000"), seed=5)
+    utc = market.get("/api/v3/klines", symbol=SYMBOL, interval="1d", limit="3")
+    east = market.get("/api/v3/klines", symbol=SYMBOL, interval="1d", limit="3", timeZone="8")
+    assert [r[0] for r in east] == [r[0] - 8 * 3600_000 for r in utc]  # days from 16:00 UTC
+    assert all(r[6] == r[0] + DAY_MS - 1 for r in east)
+    india = market.get("/api/v3/klines", symbol=SYMBOL, interval="1h", limit="2", timeZone="05:30")
+    assert india[-1][0] % 3600_000 == 30 * MIN and india[-1][0] <= NOW <= india[-1][6]
+    west = market.get("/api/v3/klines", symbol=SYMBOL, interval="1d", limit="1", timeZone="-1:00")
+    assert west[0][0] % DAY_MS == 3600_000
+    # startTime and endTime stay UTC: the +8 day that opens at 16:00 UTC
+    start = utc[-2][0] - 8 * 3600_000
+    rows = market.get(
+        "/api/v3/klines", symbol=SYMBOL, interval="1d", startTime=str(start), timeZone="+8:00"
+    )
+    assert rows[0][0] == start
+    minutes = market.get(
+        "/api/v3/klines", symbol=SYMBOL, interval="1m", startTime=str(start), limit="1000"
+    )
+    assert rows[0][1] == minutes[0][1]  # the +8 day opens with its first minute
+
+
+@pytest.mark.parametrize("zone", ["", "abc", "8h", "15", "-13", "14:01", "-12:30", "05:60", "+"])
+def test_klines_refuse_a_time_zone_out_of_range(market: Market, zone: str) -> None:
+    for path in ("/api/v3/klines", "/api/v3/uiKlines"):
+        assert market.error(path, symbol=SYMBOL, interval="1d", timeZone=zone) == (
+            400, -1130, "Data sent for parameter 'timeZone' is not valid.",
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("zone", ["14", "-12", "+14:00", "-12:00", "0", "05:45"])
+def test_klines_accept_every_time_zone_in_range(market: Market, zone: str) -> None:
+    assert len(market.get("/api/v3/klines", symbol=SYMBOL, interval="1w", timeZone=zone)) == 1
+
+
+def test_ui_klines_answer_as_klines_do(market: Market) -> None:
+    market.md.backfill(SYMBOL, NOW - HOUR_AGO, px("60000"), seed=5)
+    for params in (
+        {"interval": "1m", "limit": "3"},
+        {"interval": "4h", "startTime": str(NOW - 3 * DAY_MS), "limit": "7"},
+        {"interval": "1d", "timeZone": "8", "endTime": str(NOW - DAY_MS)},
+    ):
+        ui = market.get("/api/v3/uiKlines", symbol=SYMBOL, **params)
+        assert ui == market.get("/api/v3/klines", symbol=SYMBOL, **params) and ui
+    assert market.error("/api/v3/uiKlines", symbol=SYMBOL, interval="2m")[1] == -1120
+    route = routes.find("GET", "/api/v3/uiKlines")
+    assert route is not None and route.security is Security.NONE and route.weight == 2
 
 
 # -- prices and tickers -----------------------------------------------------------------

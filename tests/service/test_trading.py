@@ -591,3 +591,37 @@ def test_a_restarted_market_keeps_the_users_funds_and_its_reference_price(
     assert again.engine.best_ask(SYMBOL) is not None  # the makers quote again
     nxt = placed(again, buy("0.01", "40000", account=ALICE), NOW + 3001)
     assert nxt.order_id > resting.order_id
+
+
+def _agrees_with_its_minutes(trading: TradingService, now: int) -> None:
+    """Every interval's current and recent candles are the aggregation of the 1m ones."""
+    md = trading.market_data
+    minutes = md.klines(SYMBOL, "1m", start=now - 4 * 3600_000, limit=1000, now=now)
+    for interval in ("5m", "15m", "1h", "4h"):
+        for candle in md.klines(SYMBOL, interval, start=minutes[0].open_time, now=now):
+            parts = [m for m in minutes if candle.open_time <= m.open_time <= candle.close_time]
+            traded = [m for m in parts if m.volume]
+            assert (candle.open, candle.high, candle.low, candle.close, candle.volume) == (
+                traded[0].open,
+                max(m.high for m in traded),
+                min(m.low for m in traded),
+                traded[-1].close,
+                sum(m.volume for m in parts),
+            ), interval
+            assert candle.trades == sum(m.trades for m in parts)
+
+
+def test_candles_agree_across_intervals_before_and_after_a_restart(open_service: Open) -> None:
+    start = NOW + 37 * 60_000 + 1234  # mid-hour, as a server starts
+    trading = open_service(simulate=True, seed=11, now=start)
+    for i in range(1, 241):
+        trading.tick(start + i * 500)
+    durable(trading)
+    later = start + 240 * 500
+    _agrees_with_its_minutes(trading, later)
+    assert trading.market_data.klines(SYMBOL, "1h", limit=1, now=later)[0].trades > 0
+
+    again = open_service(simulate=True, seed=11, now=later + 60_000)
+    for i in range(1, 121):
+        again.tick(later + 60_000 + i * 500)
+    _agrees_with_its_minutes(again, later + 120_000)

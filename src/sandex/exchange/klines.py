@@ -47,8 +47,11 @@ def interval_ms(interval: str) -> int:
     return INTERVALS[interval]
 
 
-def open_time(ts: int, interval: str) -> int:
-    """The open time (epoch ms) of the ``interval`` candle that contains ``ts``."""
+def open_time(ts: int, interval: str, offset: int = 0) -> int:
+    """The open time (epoch ms) of the ``interval`` candle that contains ``ts``, its
+    windows aligned in a time zone ``offset`` ms east of UTC (Binance's ``timeZone``)."""
+    if offset:
+        return open_time(ts + offset, interval) - offset
     if interval == "1M":
         moment = datetime.fromtimestamp(ts // 1000, tz=UTC)
         return int(datetime(moment.year, moment.month, 1, tzinfo=UTC).timestamp()) * 1000
@@ -58,8 +61,10 @@ def open_time(ts: int, interval: str) -> int:
     return ts - ts % length
 
 
-def next_open(opened: int, interval: str) -> int:
+def next_open(opened: int, interval: str, offset: int = 0) -> int:
     """The open time of the candle after the one that opened at ``opened``."""
+    if offset:
+        return next_open(opened + offset, interval) - offset
     if interval == "1M":
         moment = datetime.fromtimestamp(opened // 1000, tz=UTC)
         year, month = (

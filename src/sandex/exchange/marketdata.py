@@ -16,13 +16,14 @@ here (candles, trades), which callers read and never modify.
 
 Klines are continuous, as Binance's are: an interval without trades is a flat
 candle at the previous close with no volume, up to the candle that contains ``now``.
-Back-filled history is generated per interval on its first use, so a server starts
-without paying for sixteen intervals nobody has asked for yet.
+Every interval is aggregated from one price path per symbol
+(:class:`~sandex.exchange.pricepath.PricePath`: back-filled history, then the trades),
+so the candles of all intervals agree, the current one included. The back-fill is
+generated on first use, so a server starts without paying for history nobody reads.
 """
 
 from __future__ import annotations
 
-import random
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from sandex.exchange.events import Trade
 from sandex.exchange.klines import INTERVALS, Candle, KlineSeries, next_open, open_time
 from sandex.exchange.money import from_units
 from sandex.exchange.orders import Side
-from sandex.exchange.simulation import backfill
+from sandex.exchange.pricepath import SECOND, Backfill, PathRules, PricePath, Rows, aggregate
 from sandex.exchange.symbols import Symbol, symbols_by_name
 
 __all__ = [
@@ -45,7 +46,6 @@ __all__ = [
     "Ticker",
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
-    "BACKFILL_COUNT",
     "DAY_MS",
 ]
 
@@ -53,12 +53,10 @@ DEFAULT_LIMIT: Final = 500
 """Binance's default ``limit`` for trades, aggTrades and klines."""
 MAX_LIMIT: Final = 1000
 """Binance's largest ``limit`` for trades, aggTrades and klines."""
-BACKFILL_COUNT: Final = 1000
-"""Back-filled candles per interval (1m gets a whole day, for the 24h ticker)."""
 DAY_MS: Final = 24 * 3600 * 1000
 
 _MINUTE: Final = 60_000
-_INTERVAL_INDEX: Final = {name: i for i, name in enumerate(INTERVALS)}
+_HOUR: Final = 60 * _MINUTE
 _NOTIONAL_PER_MINUTE: Final = 10_000
 """Back-filled volume: this many times the symbol's minimum notional traded per minute."""
 _PERCENT: Final = Decimal("0.001")
@@ -206,27 +204,16 @@ _ID: Final = attrgetter("id")
 _TIME: Final = attrgetter("time")
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """A symbol's back-fill, generated per interval when that interval is first read."""
-
-    now: int
-    price: int
-    seed: int
-    count: int
-    volume_per_minute: float
-
-
 class _Market:
     """One symbol's market data."""
 
     __slots__ = (
         "aggs",
-        "filled",
         "keep_candles",
         "next_agg_id",
-        "plan",
-        "series",
+        "path",
+        "seconds",
+        "seconds_filled",
         "symbol",
         "taker",
         "trades",
@@ -237,9 +224,18 @@ class _Market:
         self.keep_candles = keep_candles
         self.trades: _Tape[PublicTrade] = _Tape(keep_trades)
         self.aggs: _Tape[AggTrade] = _Tape(keep_trades)
-        self.series = {name: KlineSeries(name, keep=keep_candles) for name in INTERVALS}
-        self.plan: _Plan | None = None
-        self.filled: set[str] = set()
+        prices = symbol.rules.prices
+        self.path = PricePath(
+            PathRules(
+                prices.start,
+                prices.step,
+                prices.start + (prices.stop - 1 - prices.start) // prices.step * prices.step,
+                symbol.rules.quantities.step,
+            )
+        )
+        self.seconds = KlineSeries("1s", keep=keep_candles)
+        """The 1s candles of the trades (and, once read, of the back-fill before them)."""
+        self.seconds_filled = False
         self.next_agg_id = 1
         self.taker: int | None = None
         """The taker order of the last aggregate trade, when the recorder named it."""
@@ -306,12 +302,12 @@ class MarketData:
             m.next_agg_id += 1
             m.taker = taker_order_id
         taker_buys = not buyer_is_maker
-        for series in m.series.values():
-            candles = series.candles
-            if candles and time <= candles[-1].close_time:
-                candles[-1].add(price, quantity, quote, taker_buys)  # the common case, inline
-            else:
-                series.add_trade(time, price, quantity, quote, taker_buys=taker_buys)
+        m.path.record(time, price, quantity, quote, taker_buys)
+        candles = m.seconds.candles
+        if candles and time <= candles[-1].close_time:
+            candles[-1].add(price, quantity, quote, taker_buys)  # the common case, inline
+        else:
+            m.seconds.add_trade(time, price, quantity, quote, taker_buys=taker_buys)
 
     def resume(self, symbol: str, next_trade_id: int) -> None:
         """After a restart: number new aggregate trades from ``next_trade_id`` on, so an
@@ -339,43 +335,49 @@ class MarketData:
         price: int,
         seed: int,
         *,
-        count: int = BACKFILL_COUNT,
         volume_per_minute: float | None = None,
     ) -> None:
-        """Give ``symbol`` ``count`` candles of history in every interval, ending before
-        the candle that contains ``now`` and closing at ``price`` (price units).
+        """Give ``symbol`` history before the minute that contains ``now``, closing at
+        ``price`` (price units): 1m candles for the last 31 days and more (1s for the
+        last 20 minutes), 1h before them back 1000 days, 1d before those back 1000
+        months, every interval aggregated from them.
 
-        The candles come from the seeded model (:func:`sandex.exchange.simulation.backfill`),
-        one independent walk per interval, generated when the interval is first read.
-        ``volume_per_minute`` is in base-asset units (default: 10,000 minimum notionals
-        a minute, at ``price``). Once per symbol, before any of its klines are read.
+        The rows come from a walk seeded by ``seed`` (:mod:`sandex.exchange.pricepath`),
+        generated when first read: the same seed, ``now`` and ``price`` give the same
+        history. ``volume_per_minute`` is in base-asset units (default: 10,000 minimum
+        notionals a minute, at ``price``). Once per symbol, before any of its klines are
+        read.
         """
         m = self._market(symbol)
-        if m.plan is not None or m.filled:
+        if m.path.plan is not None or m.seconds_filled:
             raise ValueError(f"{symbol} already has its history")
-        if price <= 0 or count < 1:
-            raise ValueError("a back-fill needs a positive price and count")
+        if price <= 0:
+            raise ValueError("a back-fill needs a positive price")
         if volume_per_minute is None:
             decimal_price = float(from_units(price, m.symbol.price_scale))
             notional = float(m.symbol.notional.min_notional) * _NOTIONAL_PER_MINUTE
             volume_per_minute = notional / decimal_price if notional else 1.0
-        m.plan = _Plan(now, price, seed, count, volume_per_minute)
+        q_unit: int = 10**m.symbol.quantity_scale
+        m.path.plan = Backfill(now, price, seed, volume_per_minute * q_unit)
 
-    def _series(self, m: _Market, interval: str) -> KlineSeries:
-        """The ``interval`` series of ``m``, its back-fill generated on first use."""
-        series = m.series[interval]
-        if m.plan is None or interval in m.filled:
-            return series
-        m.filled.add(interval)
-        history = _history(m.symbol, m.plan, interval)
-        live = series.candles
-        if live:
-            history = [c for c in history if c.open_time < live[0].open_time]
-        merged = KlineSeries(interval, keep=m.keep_candles)
-        for candle in (*history, *live):
-            merged.add_candle(candle)
-        m.series[interval] = merged
-        return merged
+    def _seconds(self, m: _Market, now: int) -> KlineSeries:
+        """The 1s series of ``m``, the back-filled seconds put before it on first use."""
+        if not m.seconds_filled:
+            m.seconds_filled = True
+            m.path.ensure(now, coarse=False)
+            rows = m.path.seconds
+            if rows is not None:
+                live = m.seconds.candles
+                merged = KlineSeries("1s", keep=m.keep_candles)
+                for i in range(len(rows)):
+                    opened = rows.start + i * SECOND
+                    if live and opened >= live[0].open_time:
+                        break
+                    merged.add_candle(_row(rows, i))
+                for candle in live:
+                    merged.add_candle(candle)
+                m.seconds = merged
+        return m.seconds
 
     # -- trades -----------------------------------------------------------------------
 
@@ -399,7 +401,8 @@ class MarketData:
         last = m.trades.last
         if last is not None:
             return last.price
-        return None if m.plan is None else m.plan.price
+        plan = m.path.plan
+        return None if plan is None else plan.price
 
     def agg_trades(
         self,
@@ -427,41 +430,49 @@ class MarketData:
         end: int | None = None,
         limit: int = DEFAULT_LIMIT,
         now: int,
+        offset: int = 0,
     ) -> list[Candle]:
         """Candles opening in ``[start, end]`` up to the one that contains ``now``: the
         oldest ``limit`` when ``start`` is given, else the newest (``GET /api/v3/klines``).
 
         The series begins with the first candle there is (back-filled or traded) and
-        has no gaps; an interval without trades is flat at the previous close.
-        ``KeyError`` for an unknown interval.
+        has no gaps; an interval without trades is flat at the previous close. Windows
+        are aligned in the time zone ``offset`` ms east of UTC (``timeZone``; ``start``
+        and ``end`` stay UTC epoch ms). ``KeyError`` for an unknown interval.
         """
         if interval not in INTERVALS:
             raise KeyError(interval)
-        series = self._series(self._market(symbol), interval)
-        candles = series.candles
-        if not candles or limit <= 0:
+        m = self._market(symbol)
+        if limit <= 0:
             return []
-        first = candles[0].open_time
-        hi = max(open_time(now, interval), candles[-1].open_time)
+        if interval == "1s":
+            return _series_klines(self._seconds(m, now), start, end, limit, now)
+        length = INTERVALS[interval]
+        path = m.path
+        stores = path.ensure(now, coarse=length >= _HOUR)
+        last = path.last_open()
+        if not stores or last is None:
+            return []
+        first = open_time(_first_row(stores, length), interval, offset)
+        hi = max(open_time(now, interval, offset), open_time(last, interval, offset))
         if end is not None:
-            hi = min(hi, open_time(end, interval))
+            hi = min(hi, open_time(end, interval, offset))
         lo = first
         if start is not None:
-            aligned = open_time(start, interval)
-            lo = max(lo, aligned if aligned == start else next_open(aligned, interval))
+            aligned = open_time(start, interval, offset)
+            lo = max(lo, aligned if aligned == start else next_open(aligned, interval, offset))
         if hi < lo:
             return []
-        opens = _opens(interval, lo, hi, limit, forward=start is not None)
-        have = {c.open_time: c for c in series.window(start=opens[0], end=opens[-1], limit=limit)}
+        opens = _opens(interval, lo, hi, limit, forward=start is not None, offset=offset)
         out: list[Candle] = []
-        close = 0
-        if opens[0] not in have:
-            before = series.window(start=None, end=opens[0] - 1, limit=1)
-            close = before[0].close  # opens[0] > first, so a candle precedes it
+        close: int | None = None
         for opened in opens:
-            candle = have.get(opened)
+            after = next_open(opened, interval, offset)
+            candle = aggregate(stores, opened, after)
             if candle is None:
-                candle = Candle(opened, next_open(opened, interval) - 1, close, close, close, close)
+                if close is None:
+                    close = path.close_before(opened, stores) or 0
+                candle = Candle(opened, after - 1, close, close, close, close)
             out.append(candle)
             close = candle.close
         return out
@@ -471,21 +482,30 @@ class MarketData:
     def ticker(self, symbol: str, now: int) -> Ticker:
         """Rolling 24h statistics of ``symbol`` at ``now`` (from the 1m candles)."""
         m = self._market(symbol)
-        series = self._series(m, "1m")
         opened = open_time(now - DAY_MS, "1m")
-        window = series.window(start=opened, end=now, limit=len(series.candles))
-        before = series.window(start=None, end=opened - 1, limit=1)
-        prev_close = before[0].close if before else 0
-        last_trade = m.trades.last
-        if window:
-            first_open, last_close = window[0].open, window[-1].close
-            high = max(c.high for c in window)
-            low = min(c.low for c in window)
-        else:  # a quiet day: flat at the last price
+        stores = m.path.ensure(now, coarse=False)
+        rows = stores[-1] if stores else None
+        prev_close = 0
+        first_open = last_close = high = low = volume = quote = count = 0
+        traded = False
+        if rows is not None:
+            prev_close = m.path.close_before(opened, stores) or 0
+            lo = max(0, -(-(opened - rows.start) // rows.step))
+            hi = min(len(rows), (now - rows.start) // rows.step + 1)
+            for i in range(lo, hi):
+                if not (rows.v[i] or rows.n[i]):
+                    continue  # a quiet minute: flat at the price before it
+                if not traded:
+                    first_open, high, low, traded = rows.o[i], rows.h[i], rows.l[i], True
+                high = max(high, rows.h[i])
+                low = min(low, rows.l[i])
+                last_close = rows.c[i]
+                volume += rows.v[i]
+                quote += rows.q[i]
+                count += rows.n[i]
+        if not traded:  # a quiet day: flat at the last price
             first_open = last_close = high = low = prev_close
-        volume = sum(c.volume for c in window)
-        quote = sum(c.quote_volume for c in window)
-        count = sum(c.trades for c in window)
+        last_trade = m.trades.last
         first_id = last_id = -1
         if count and last_trade is not None:
             last_id = last_trade.id
@@ -516,7 +536,66 @@ class MarketData:
         )
 
 
-def _opens(interval: str, lo: int, hi: int, limit: int, *, forward: bool) -> list[int]:
+def _row(rows: Rows, i: int) -> Candle:
+    opened = rows.start + i * rows.step
+    return Candle(
+        opened,
+        opened + rows.step - 1,
+        rows.o[i],
+        rows.h[i],
+        rows.l[i],
+        rows.c[i],
+        rows.v[i],
+        rows.q[i],
+        rows.n[i],
+        rows.tb[i],
+        rows.tq[i],
+    )
+
+
+def _first_row(stores: tuple[Rows, ...], length: int) -> int:
+    """Where an interval of ``length`` ms begins: the oldest rows no longer than it."""
+    fitting = [r.start for r in stores if r.step <= length and (r.o or r is stores[-1])]
+    return min(fitting) if fitting else stores[-1].start
+
+
+def _series_klines(
+    series: KlineSeries, start: int | None, end: int | None, limit: int, now: int
+) -> list[Candle]:
+    """:meth:`MarketData.klines` over a series of candles (1s)."""
+    interval = series.interval
+    candles = series.candles
+    if not candles:
+        return []
+    first = candles[0].open_time
+    hi = max(open_time(now, interval), candles[-1].open_time)
+    if end is not None:
+        hi = min(hi, open_time(end, interval))
+    lo = first
+    if start is not None:
+        aligned = open_time(start, interval)
+        lo = max(lo, aligned if aligned == start else next_open(aligned, interval))
+    if hi < lo:
+        return []
+    opens = _opens(interval, lo, hi, limit, forward=start is not None)
+    have = {c.open_time: c for c in series.window(start=opens[0], end=opens[-1], limit=limit)}
+    out: list[Candle] = []
+    close = 0
+    if opens[0] not in have:
+        before = series.window(start=None, end=opens[0] - 1, limit=1)
+        close = before[0].close  # opens[0] > first, so a candle precedes it
+    for opened in opens:
+        candle = have.get(opened)
+        if candle is None:
+            candle = Candle(opened, next_open(opened, interval) - 1, close, close, close, close)
+        out.append(candle)
+        close = candle.close
+    return out
+
+
+def _opens(
+    interval: str, lo: int, hi: int, limit: int, *, forward: bool, offset: int = 0
+) -> list[int]:
     """Open times from ``lo`` to ``hi`` (both aligned), at most ``limit`` of them: the
     first ones when ``forward``, else the last ones."""
     if interval != "1M":
@@ -529,64 +608,11 @@ def _opens(interval: str, lo: int, hi: int, limit: int, *, forward: bool) -> lis
         opened = lo
         while opened <= hi and len(out) < limit:
             out.append(opened)
-            opened = next_open(opened, interval)
+            opened = next_open(opened, interval, offset)
         return out
     opened = hi
     while opened >= lo and len(out) < limit:
         out.append(opened)
-        opened = open_time(opened - 1, interval)
+        opened = open_time(opened - 1, interval, offset)
     out.reverse()
-    return out
-
-
-def _history(symbol: Symbol, plan: _Plan, interval: str) -> list[Candle]:
-    """The back-filled candles of ``interval``, in ``symbol``'s units."""
-    count = max(plan.count, DAY_MS // _MINUTE + 1) if interval == "1m" else plan.count
-    price_unit: int = 10**symbol.price_scale
-    minutes = INTERVALS[interval] / _MINUTE
-    seed = plan.seed * 64 + _INTERVAL_INDEX[interval]
-    rows = backfill(
-        plan.price / price_unit,
-        plan.now,
-        interval,
-        count,
-        seed=seed,
-        typical_volume=plan.volume_per_minute * minutes,
-    )
-    prices = symbol.rules.prices
-    p_lo, p_step = prices.start, prices.step
-    p_hi = p_lo + (prices.stop - 1 - p_lo) // p_step * p_step
-    q_step = symbol.rules.quantities.step
-    q_unit: int = 10**symbol.quantity_scale
-
-    def tick(value: float) -> int:
-        units = p_lo + round((value * price_unit - p_lo) / p_step) * p_step
-        return min(max(units, p_lo), p_hi)
-
-    rng = random.Random(seed)
-    out: list[Candle] = []
-    for opened, o, h, low, c, v in rows:
-        po, ph, pl, pc = tick(o), tick(h), tick(low), tick(c)
-        volume = int(v * q_unit) // q_step * q_step
-        taker = int(volume * rng.uniform(0.4, 0.6)) // q_step * q_step
-        mid = (po + ph + pl + pc) // 4
-        out.append(
-            Candle(
-                opened,
-                next_open(opened, interval) - 1,
-                po,
-                ph,
-                pl,
-                pc,
-                volume,
-                volume * mid,
-                0,
-                taker,
-                taker * mid,
-            )
-        )
-    if out:  # the model's last close is the price itself
-        out[-1].close = plan.price
-        out[-1].high = max(out[-1].high, plan.price)
-        out[-1].low = min(out[-1].low, plan.price)
     return out

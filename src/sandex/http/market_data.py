@@ -1,5 +1,5 @@
 """Binance's public market data routes: exchangeInfo, depth, trades, aggTrades, klines,
-avgPrice and the tickers.
+uiKlines, avgPrice and the tickers.
 
 Every route is public (``Security.NONE``), with Binance's request weight. Binance
 serves ``/api/v3/historicalTrades`` as MARKET_DATA (an API key, no signature); Sandex
@@ -376,10 +376,28 @@ def _kline_row(symbol: Symbol, c: Candle) -> list[object]:
     ]
 
 
-@routes.endpoint("GET", "/api/v3/klines", security=Security.NONE, weight=2)
-def klines(call: Call) -> object:
-    """Candles of ``interval`` opening in [``startTime``, ``endTime``]: the oldest
-    ``limit`` from ``startTime``, else the newest (default 500, at most 1000)."""
+_TIME_ZONE: Final = re.compile(r"([+-]?)([0-9]{1,2})(?::([0-9]{2}))?")
+_EARLIEST_ZONE: Final = -12 * 3_600_000
+_LATEST_ZONE: Final = 14 * 3_600_000
+
+
+def _time_zone(call: Call) -> int:
+    """``timeZone``: hours (``8``, ``-1``) or hours and minutes (``05:45``, ``-1:00``),
+    from -12:00 to +14:00 inclusive, as ms east of UTC; 0 when not sent."""
+    text = call.params.get("timeZone")
+    if text is None:
+        return 0
+    match = _TIME_ZONE.fullmatch(text)
+    if match is not None:
+        hours, minutes = int(match.group(2)), int(match.group(3) or 0)
+        offset = (hours * 60 + minutes) * 60_000 * (-1 if match.group(1) == "-" else 1)
+        if minutes < 60 and _EARLIEST_ZONE <= offset <= _LATEST_ZONE:
+            return offset
+    raise BadParameters(-1130, "Data sent for parameter 'timeZone' is not valid.")
+
+
+def _candles(call: Call) -> tuple[Symbol, list[Candle]]:
+    """The parameters klines and uiKlines share, and the candles they select."""
     symbol = _required_symbol(call)
     interval = call.params.get("interval")
     if not interval:
@@ -388,9 +406,27 @@ def klines(call: Call) -> object:
         raise BadParameters(-1120, "Invalid interval.")
     start, end = _window(call)
     limit = _limit(call, DEFAULT_LIMIT, MAX_LIMIT)
+    offset = _time_zone(call)
     candles = _exchange(call).market_data.klines(
-        symbol.name, interval, start=start, end=end, limit=limit, now=call.now
+        symbol.name, interval, start=start, end=end, limit=limit, now=call.now, offset=offset
     )
+    return symbol, candles
+
+
+@routes.endpoint("GET", "/api/v3/klines", security=Security.NONE, weight=2)
+def klines(call: Call) -> object:
+    """Candles of ``interval`` opening in [``startTime``, ``endTime``]: the oldest
+    ``limit`` from ``startTime``, else the newest (default 500, at most 1000); windows
+    aligned in ``timeZone`` (default UTC)."""
+    symbol, candles = _candles(call)
+    return [_kline_row(symbol, c) for c in candles]
+
+
+@routes.endpoint("GET", "/api/v3/uiKlines", security=Security.NONE, weight=2)
+def ui_klines(call: Call) -> object:
+    """``klines`` for drawing charts: the same parameters and the same rows (Binance
+    documents only that; Sandex's candles come from one continuous price path)."""
+    symbol, candles = _candles(call)
     return [_kline_row(symbol, c) for c in candles]
 
 
