@@ -1,6 +1,8 @@
 """The client matrix: six real, unmodified clients run their everyday spot calls against
 one real ``sandex serve``, each with an HMAC key and an Ed25519 key.
 
+The module runs twice, on a server with SQLite and on one with PostgreSQL.
+
 The clients: ccxt (Python), ccxt (JavaScript, ``tests/e2e/js``, installed by ``make``
 with ``npm ci``), python-binance's Client and AsyncClient, Binance's official
 ``binance-sdk-spot`` and ``binance-connector`` (in ``.venv-connector``, made by
@@ -30,22 +32,29 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import shutil
 import subprocess
 import time
 import types
 import warnings
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
+from conftest import _postgres_problem, _unavailable
 from e2e.clients import Credentials, binance_client, ccxt_client, new_key, now_ms
 from e2e.conftest import Server, running, server_env
 from sandex.bootstrap import Sandex
 from sandex.keys import KeyKind, Permission
+from sandex.keys.envelope import MasterKey
+from sandex.storage import normalize_url
+from support import PG_URL
 
 with warnings.catch_warnings():
     warnings.filterwarnings(
@@ -79,13 +88,42 @@ ROUND_TRIPS = 200
 pytestmark = pytest.mark.usefixtures("server_alive")
 
 
-@pytest.fixture(scope="module")
-def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """This module's server: SQLite, with room for 1,000 new orders per 10 s."""
-    tmp = tmp_path_factory.mktemp("sandex-matrix")
+@contextmanager
+def _module_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema for the module's server, dropped after it (the test is
+    skipped without PostgreSQL, failed when CI is set)."""
+    _unavailable(_postgres_problem())
+    schema = f"sandex_matrix_{os.getpid()}_{secrets.token_hex(4)}"
+    engine = create_engine(normalize_url(PG_URL))
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield schema
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def sqlite_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """This module's server (under the conftest's fixture name, so ``base``, ``operator``
+    and ``server_alive`` use it): on SQLite, then on PostgreSQL, each time with room for
+    1,000 new orders per 10 s."""
+    tmp = tmp_path_factory.mktemp(f"sandex-matrix-{request.param}")
     env = server_env(SANDEX_ORDERS_10S="1000")
-    with running(tmp / "data", tmp / "server.log", env=env) as server:
-        yield server
+    with ExitStack() as stack:
+        if request.param == "postgresql":
+            env.update(
+                SANDEX_DATABASE_URL=PG_URL,
+                SANDEX_DATABASE_SCHEMA=stack.enter_context(_module_schema()),
+                SANDEX_MASTER_KEY=MasterKey.generate().to_text(),
+            )
+        yield stack.enter_context(running(tmp / "data", tmp / "server.log", env=env))
 
 
 def _key(operator: Sandex, client: str, kind: KeyKind) -> Credentials:
