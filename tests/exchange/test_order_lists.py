@@ -4,6 +4,7 @@ both; and the ledger's locked balance is always what the open orders hold."""
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -22,7 +23,7 @@ from sandex.exchange import (
     default_symbols,
 )
 from sandex.exchange.ledger import FEES, FUNDING
-from sandex.exchange.order_lists import NewOco
+from sandex.exchange.order_lists import ContingencyType, NewOco, NewOto
 from sandex.exchange.venue import Venue
 
 UNIT = 10**8
@@ -325,8 +326,24 @@ _cancels = st.builds(lambda account, oid: ("cancel", account, oid), _accounts, s
 _list_cancels = st.builds(
     lambda account, lid: ("list", account, lid), _accounts, st.integers(1, 10)
 )
+
+
+@st.composite
+def _otos(draw: st.DrawFn) -> NewOto:
+    account, side = draw(_accounts), draw(_sides)
+    working = PlaceOrder.limit(SYMBOL, account, side, draw(_qtys), draw(_prices))
+    other = Side.SELL if side is Side.BUY else Side.BUY
+    kind = draw(st.sampled_from([OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.MARKET]))
+    pending = PlaceOrder(
+        SYMBOL, account, other, kind, quantity=draw(_qtys),
+        price=None if kind is OrderType.MARKET else draw(_prices),
+        time_in_force=TimeInForce.GTC if kind is OrderType.LIMIT else None,
+    )  # fmt: skip
+    return NewOto(working, pending)
+
+
 _flows = st.lists(
-    st.one_of(_ocos(), _ocos(), _limits, _limits, _markets, _cancels, _list_cancels),
+    st.one_of(_ocos(), _ocos(), _otos(), _limits, _limits, _markets, _cancels, _list_cancels),
     max_size=40,
 )
 
@@ -343,6 +360,11 @@ def _check(venue: Venue) -> None:
     assert all(total == 0 for total in ledger.totals().values())
     for order_list in venue.open_order_lists(ME) + venue.open_order_lists(OTHER):
         legs = venue.list_orders(order_list)
+        if order_list.contingency_type is ContingencyType.OTO:
+            first, second = (venue.orders.get((SYMBOL, i)) for i in order_list.order_ids)
+            if second is not None and second.is_open:  # waits exactly while the first works
+                assert second.pending == (first is not None and first.is_open), legs
+            continue
         done = [leg for leg in legs if not leg.is_open or leg.executed or leg.working]
         if any(leg.executed or not leg.is_open for leg in legs):
             # one order traded or ended: no other is still waiting to
@@ -358,6 +380,8 @@ def test_random_flows_with_ocos_keep_every_hold_and_list_consistent(flow):
         now = NOW + n
         if isinstance(step, NewOco):
             venue.place_oco(step, now)
+        elif isinstance(step, NewOto):
+            venue.place_oto(step, now)
         elif isinstance(step, PlaceOrder):
             venue.place(step, now)
         elif step[0] == "cancel":
@@ -367,3 +391,109 @@ def test_random_flows_with_ocos_keep_every_hold_and_list_consistent(flow):
         _check(venue)
         if n % 7 == 0:
             venue.drain()
+
+
+# -- OTO: a working order, and a pending one placed once it fills ------------------------------
+
+
+def buy_then_take_profit(cid: str | None = None, working_price: str = "49000") -> NewOto:
+    """Buy 0.5 BTC at ``working_price``; once bought, sell it at 55,000."""
+    working = PlaceOrder.limit(SYMBOL, ME, Side.BUY, qty("0.5"), px(working_price))
+    pending = _leg(Side.SELL, OrderType.LIMIT_MAKER, "0.5", price="55000", cid="tp")
+    return NewOto(working, pending, cid)
+
+
+def test_an_oto_places_its_pending_order_once_the_working_order_fills():
+    venue = funded()
+    btc = venue.ledger.balance(ME, "BTC")
+    placed = venue.place_oto(buy_then_take_profit(cid="oto"), NOW)
+    assert placed.rejected is None
+    working, waiting = placed.orders
+    assert waiting.pending and waiting.order_id == working.order_id + 1
+    assert waiting.order_list_id == working.order_list_id is not None
+    assert venue.ledger.balance(ME, "BTC") == btc  # the pending order holds nothing yet
+    assert venue.engine.open_orders(SYMBOL, ME) == [venue.engine.open_orders(SYMBOL, ME)[0]]
+    assert venue.order_by_client_id(SYMBOL, ME, "tp") is waiting
+    other = venue.place(buy("0.01", "48000", account=OTHER), NOW + 1).orders[0]
+    assert other.order_id == waiting.order_id + 1  # the pending order's id stays its own
+
+    venue.place(sell("0.2", "49000", account=OTHER), NOW + 2)
+    assert working.status is OrderStatus.PARTIALLY_FILLED and waiting.pending
+    venue.place(sell("0.3", "49000", account=OTHER), NOW + 3)
+    assert working.status is OrderStatus.FILLED
+    placed_tp = venue.order(SYMBOL, ME, waiting.order_id)
+    assert placed_tp is not None and not placed_tp.pending and placed_tp.is_open
+    assert placed_tp.order_list_id == working.order_list_id
+    assert [o.order_id for o in venue.engine.open_orders(SYMBOL, ME)] == [waiting.order_id]
+    assert venue.ledger.balance(ME, "BTC").locked == UNIT // 2
+    assert_ledger_consistent(venue)
+    venue.place(buy("0.5", "55000", account=THIRD), NOW + 4)
+    assert placed_tp.status is OrderStatus.FILLED
+    assert venue.open_order_lists(ME) == []
+
+
+def test_an_oto_whose_working_order_fills_at_once_places_the_pending_order_at_once():
+    venue = funded()
+    venue.place(sell("0.5", "50000", account=OTHER), NOW)
+    working, _ = venue.place_oto(buy_then_take_profit(working_price="50000"), NOW + 1).orders
+    assert working.status is OrderStatus.FILLED
+    placed_tp = venue.order(SYMBOL, ME, working.order_id + 1)
+    assert placed_tp is not None and placed_tp.is_open and not placed_tp.pending
+    assert_ledger_consistent(venue)
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_canceling_either_order_of_an_oto_cancels_both(which):
+    venue = funded()
+    usdt = venue.ledger.balance(ME, "USDT")
+    legs = venue.place_oto(buy_then_take_profit(), NOW).orders
+    canceled = venue.cancel(CancelOrder(SYMBOL, ME, legs[which].order_id), NOW + 1)
+    assert canceled.rejected is None and canceled.orders[0] is legs[which]
+    assert [leg.status for leg in legs] == [OrderStatus.CANCELED] * 2
+    assert venue.ledger.balance(ME, "USDT") == usdt
+    assert venue.open_order_lists(ME) == []
+    assert venue.engine.open_orders(SYMBOL, ME) == []
+
+
+def test_cancel_order_list_cancels_an_oto():
+    venue = funded()
+    legs = venue.place_oto(buy_then_take_profit(cid="o"), NOW).orders
+    found, result = venue.cancel_order_list(SYMBOL, ME, None, "o", NOW + 1)
+    assert found is not None and result.rejected is None
+    assert [leg.status for leg in legs] == [OrderStatus.CANCELED] * 2
+    assert venue.open_order_lists(ME) == []
+
+
+def test_an_oto_restores_with_its_pending_order_waiting():
+    venue = funded()
+    working, waiting = venue.place_oto(buy_then_take_profit(), NOW).orders
+    changes = venue.drain()
+    balances = [
+        (a, asset, b.free, b.locked)
+        for a in (ME, OTHER, THIRD, FUNDING, FEES)
+        for asset, b in venue.ledger.balances(a).items()
+    ]
+    restored = Venue(default_symbols())
+    restored.restore(
+        balances=balances,
+        orders=[dataclasses.replace(working), dataclasses.replace(waiting, pending=False)],
+        books=[(SYMBOL, *venue.book_state(SYMBOL))],
+        order_lists=list(changes.order_lists.values()),
+    )
+    again = restored.order(SYMBOL, ME, waiting.order_id)
+    assert again is not None and again.pending
+    assert restored.engine.pending_stops(SYMBOL, ME) == []
+    assert [o.order_id for o in restored.engine.open_orders(SYMBOL, ME)] == [working.order_id]
+    restored.place(sell("0.5", "49000", account=OTHER), NOW + 1)
+    placed_tp = restored.order(SYMBOL, ME, waiting.order_id)
+    assert placed_tp is not None and placed_tp.is_open and not placed_tp.pending
+    assert_ledger_consistent(restored)
+
+
+def test_an_oto_with_a_market_working_order_is_refused():
+    venue = funded()
+    oto = buy_then_take_profit()
+    market = PlaceOrder(SYMBOL, ME, Side.BUY, OrderType.MARKET, quantity=qty("0.5"))
+    refused = venue.place_oto(NewOto(market, oto.pending), NOW).rejected
+    assert refused is not None and refused.code == -1158
+    assert not venue.open_order_lists(ME)

@@ -28,6 +28,9 @@ __all__ = [
     "ListOrderStatus",
     "OrderList",
     "NewOco",
+    "NewOto",
+    "WORKING_TYPES",
+    "check_oto",
     "TAKE_PROFIT_TYPES",
     "STOP_LOSS_TYPES",
     "OCO_TYPES",
@@ -40,6 +43,7 @@ __all__ = [
 
 class ContingencyType(enum.StrEnum):
     OCO = "OCO"
+    OTO = "OTO"
 
 
 class ListStatusType(enum.StrEnum):
@@ -80,9 +84,34 @@ class NewOco(NamedTuple):
     list_client_order_id: str | None = None
 
 
+class NewOto(NamedTuple):
+    """``POST /api/v3/orderList/oto``: a ``working`` LIMIT or LIMIT_MAKER order, and a
+    ``pending`` order placed once the working order is fully filled."""
+
+    working: PlaceOrder
+    pending: PlaceOrder
+    list_client_order_id: str | None = None
+
+
+WORKING_TYPES: Final = frozenset({OrderType.LIMIT, OrderType.LIMIT_MAKER})
+_WORKING_TYPE: Final = Rejected(-1158, "Order type not supported in OTO.")
+_PENDING_QUOTE: Final = Rejected(-1014, "Unsupported order combination.")
+
+
+def check_oto(oto: NewOto) -> Rejected | None:
+    """Binance's rules for an OTO: a LIMIT or LIMIT_MAKER working order; any pending
+    order but a MARKET one for a quote amount."""
+    if oto.working.type not in WORKING_TYPES:
+        return _WORKING_TYPE
+    if oto.pending.quote_quantity is not None:
+        return _PENDING_QUOTE
+    return None
+
+
 @dataclass(slots=True)
 class OrderList:
-    """A list as stored: its orders' ids in the order they were placed."""
+    """A list as stored: its orders' ids in the order they were placed (an OTO: the
+    working order, then the pending one)."""
 
     list_id: int
     contingency_type: ContingencyType

@@ -43,8 +43,10 @@ from sandex.exchange.order_lists import (
     UNKNOWN_ORDER_LIST,
     ContingencyType,
     NewOco,
+    NewOto,
     OrderList,
     check_oco,
+    check_oto,
     generated_list_cid,
 )
 from sandex.exchange.orders import (
@@ -137,7 +139,10 @@ class OrderRecord:
     fills: list[Fill] = field(default_factory=list)
     """The order's fills as a taker (Binance's ``fills`` of a new order's response)."""
     order_list_id: int | None = None
-    """The order list (OCO) the order belongs to, if any."""
+    """The order list (OCO, OTO) the order belongs to, if any."""
+    pending: bool = False
+    """An OTO's pending order, not placed until its working order fills (Binance's
+    ``PENDING_NEW``): in no book, holding nothing."""
 
     @property
     def is_open(self) -> bool:
@@ -265,6 +270,10 @@ class Venue:
         return self._hold_and_submit(order, order, now, key_id, None)
 
     def cancel(self, cancel: CancelOrder, now: int) -> Result:
+        if self.order_lists:  # an OTO's pending order is in no book: canceled here
+            found = self._find(cancel)
+            if found is not None and found.pending:
+                return self._cancel_pending(found, now)
         return self._apply(cancel.symbol, self.engine.submit(cancel, now), now, None)
 
     def cancel_all(self, cancel: CancelAll, now: int) -> Result:
@@ -316,16 +325,10 @@ class Venue:
         refused = check_oco(oco, self.engine.last_price(symbol.name))
         for leg in (above, below):
             refused = refused or self.engine.check(leg, now) or self._would_take(leg)
-        cids = [leg.client_order_id for leg in (above, below) if leg.client_order_id]
-        if refused is None and (
-            len(set(cids)) < len(cids)
-            or any(self.order_by_client_id(symbol.name, above.account, c) for c in cids)
-        ):
-            refused = DUPLICATE_ORDER
         list_cid = oco.list_client_order_id
-        in_use = self.order_list(above.account, None, list_cid) if list_cid else None
-        if in_use is not None and self._list_open(in_use):
-            refused = refused or DUPLICATE_ORDER_LIST
+        refused = refused or self._list_ids_in_use(
+            above.account, symbol.name, (above, below), list_cid
+        )
         if refused is not None:
             return Result([refused], [])
         above_hold = self._hold_for(symbol, above)
@@ -376,6 +379,76 @@ class Venue:
         self._changes.order_lists[list_id] = order_list
         return Result(events, records)
 
+    def place_oto(self, oto: NewOto, now: int, *, key_id: int | None = None) -> Result:
+        """Place an OTO's working order; its pending order gets the next order id and
+        waits, holding nothing, until the working order is fully filled (then it is
+        placed as a new order would be, its funds held then). ``Result.orders``: the
+        working and the pending order's records."""
+        working, pending = oto.working, oto.pending
+        symbol = self.symbols.get(working.symbol)
+        if symbol is None or pending.symbol != working.symbol:
+            return Result([INVALID_SYMBOL], [])
+        refused = check_oto(oto) or self.engine.check(working, now)
+        refused = refused or self.engine.check(pending, now)
+        refused = refused or self._list_ids_in_use(
+            working.account, symbol.name, (working, pending), oto.list_client_order_id
+        )
+        if refused is not None:
+            return Result([refused], [])
+        hold = self._hold_for(symbol, working)
+        if isinstance(hold, Rejected):
+            return Result([hold], [])
+        events = self.engine.submit(working, now, hold[2])
+        result = self._apply(symbol.name, events, now, key_id, working, hold)
+        if result.rejected is not None:
+            return Result([result.rejected], [])
+        record = result.orders[0]
+        market = self.engine._market(symbol.name)
+        pending_id = market.next_order_id  # kept for the pending order
+        market.next_order_id = pending_id + 1
+        list_id = self._next_list_id
+        self._next_list_id = list_id + 1
+        waiting = OrderRecord(
+            symbol=symbol.name,
+            order_id=pending_id,
+            account=pending.account,
+            key_id=key_id,
+            client_order_id=pending.client_order_id or _generated_cid(symbol.name, pending_id),
+            side=pending.side,
+            type=pending.type,
+            time_in_force=pending.time_in_force,
+            price=pending.price or 0,
+            quantity=pending.quantity,
+            quote_quantity=None,
+            stop_price=pending.stop_price,
+            stp_mode=pending.stp_mode or market.default_stp,
+            time=now,
+            update_time=now,
+            working=False,
+            order_list_id=list_id,
+            pending=True,
+        )
+        self.orders[waiting.key] = waiting
+        self._cids[(waiting.account, symbol.name, waiting.client_order_id)] = pending_id
+        self._mark(waiting, self._changes)
+        record.order_list_id = list_id
+        self._mark(record, self._changes)
+        order_list = OrderList(
+            list_id,
+            ContingencyType.OTO,
+            symbol.name,
+            working.account,
+            oto.list_client_order_id or generated_list_cid(list_id),
+            now,
+            (record.order_id, pending_id),
+        )
+        self._add_list(order_list)
+        self._changes.order_lists[list_id] = order_list
+        self._changes.symbols.add(symbol.name)
+        self._lists_touched.add(list_id)  # the working order may have filled at once
+        self._react(now)
+        return Result(events, [record, waiting])
+
     def cancel_order_list(
         self, symbol: str, account: int, list_id: int | None, list_cid: str | None, now: int
     ) -> tuple[OrderList | None, Result]:
@@ -389,6 +462,9 @@ class Venue:
         for order_id in found.order_ids:
             record = self.orders.get((symbol, order_id))
             if record is None or not record.is_open:
+                continue
+            if record.pending:
+                events.extend(self._cancel_pending(record, now).events)
                 continue
             canceled = self.engine.submit(CancelOrder(symbol, account, order_id), now)
             events.extend(canceled)
@@ -503,8 +579,13 @@ class Venue:
         freed."""
         open_orders = [o for o in orders if o.is_open]
         self._next_list_id = next_list_id
+        by_key = {o.key: o for o in open_orders}
         for order_list in order_lists:
             self._add_list(order_list)
+            if order_list.contingency_type is ContingencyType.OTO:
+                working, waiting = ((order_list.symbol, i) for i in order_list.order_ids)
+                if working in by_key and waiting in by_key:  # not placed yet
+                    by_key[waiting].pending = True
         stored = list(balances)
         unlocked: list[tuple[int, str, int, int]] = []
         for account, asset, free, locked in stored:
@@ -527,7 +608,7 @@ class Venue:
             per_symbol.setdefault(o.symbol, []).append(o)
             self.orders[o.key] = o
             self._cids[(o.account, o.symbol, o.client_order_id)] = o.order_id
-            if o.key_id is not None:
+            if o.key_id is not None and not o.pending:
                 self._key_open[o.key_id] = self._key_open.get(o.key_id, 0) + 1
         for name, next_order_id, next_trade_id, last_price in books:
             if name not in self.symbols:
@@ -544,12 +625,12 @@ class Venue:
                     o.client_order_id,
                 )
                 for o in mine
-                if o.working
+                if o.working and not o.pending
             ]
             stops = [
                 PendingStop(o.order_id, _command(o), o.stp_mode, o.budget)
                 for o in mine
-                if not o.working
+                if not o.working and not o.pending
             ]
             self.engine.restore(
                 BookSnapshot(name, next_order_id, next_trade_id, last_price, resting, stops)
@@ -573,6 +654,95 @@ class Venue:
             if found is not None and found.is_open:
                 return True
         return False
+
+    def _list_ids_in_use(
+        self, account: int, symbol: str, orders: Iterable[PlaceOrder], list_cid: str | None
+    ) -> Rejected | None:
+        """-2010 when the orders' client ids repeat or are in use, or the list's client
+        id is an open list's."""
+        cids = [o.client_order_id for o in orders if o.client_order_id]
+        if len(set(cids)) < len(cids) or any(
+            self.order_by_client_id(symbol, account, c) for c in cids
+        ):
+            return DUPLICATE_ORDER
+        in_use = self.order_list(account, None, list_cid) if list_cid else None
+        if in_use is not None and self._list_open(in_use):
+            return DUPLICATE_ORDER_LIST
+        return None
+
+    def _cancel_pending(self, record: OrderRecord, now: int) -> Result:
+        """Cancel an OTO's pending order (in no book); its list reacts."""
+        self._close_pending(record, OrderStatus.CANCELED, now)
+        assert record.order_list_id is not None
+        self._lists_touched.add(record.order_list_id)
+        self._react(now)
+        return Result(
+            [Canceled(record.order_id, record.account, record.quantity or 0, now)], [record]
+        )
+
+    def _close_pending(self, record: OrderRecord, status: OrderStatus, now: int) -> None:
+        record.status = status
+        record.update_time = now
+        self._close(record, self._changes)
+        record.pending = False
+
+    def _place_pending(self, record: OrderRecord, now: int) -> None:
+        """The working order of an OTO filled: place its pending order, under the id it
+        was given, as a new order (its funds held now; short of them, it expires)."""
+        symbol = self.symbols[record.symbol]
+        command = _command(record)
+        hold = self._hold_for(symbol, command)
+        refused = hold if isinstance(hold, Rejected) else self.engine.check(command, now)
+        if refused is not None or isinstance(hold, Rejected):
+            self._close_pending(record, OrderStatus.EXPIRED, now)
+            return
+        market = self.engine._market(symbol.name)
+        saved = market.next_order_id
+        market.next_order_id = record.order_id
+        del self.orders[record.key]  # the engine's acceptance makes its record anew
+        try:
+            events = self.engine.submit(command, now, hold[2])
+        finally:
+            market.next_order_id = max(saved, market.next_order_id)
+        result = self._apply(symbol.name, events, now, record.key_id, command, hold)
+        if result.rejected is not None:
+            self.orders[record.key] = record
+            self._close_pending(record, OrderStatus.EXPIRED, now)
+            return
+        record.pending = False
+        placed = result.orders[0]
+        placed.order_list_id = record.order_list_id
+        placed.time = record.time
+        self._mark(placed, self._changes)
+
+    def _react_oto(self, order_list: OrderList, now: int) -> None:
+        """OTO: the working order filled: place the pending one; the working order
+        ended otherwise: the pending one goes too; the pending one was canceled while
+        waiting: so is the working order."""
+        symbol = order_list.symbol
+        working = self.orders.get((symbol, order_list.order_ids[0]))
+        waiting = self.orders.get((symbol, order_list.order_ids[1]))
+        if waiting is None:
+            return
+        if waiting.pending:
+            if working is not None and working.status is OrderStatus.FILLED:
+                self._place_pending(waiting, now)
+            elif working is None or not working.is_open:
+                canceled = working is not None and working.status is OrderStatus.CANCELED
+                status = OrderStatus.CANCELED if canceled else OrderStatus.EXPIRED
+                self._close_pending(waiting, status, now)
+        elif (
+            waiting.status is OrderStatus.CANCELED
+            and not waiting.executed
+            and working is not None
+            and working.is_open
+        ):
+            self._apply(
+                symbol,
+                self.engine.submit(CancelOrder(symbol, working.account, working.order_id), now),
+                now,
+                None,
+            )
 
     def _would_take(self, order: PlaceOrder) -> Rejected | None:
         """A LIMIT_MAKER that would cross (checked before either order of a list is
@@ -625,6 +795,9 @@ class Venue:
             if order_list is None:
                 continue
             self._changes.order_lists[list_id] = order_list
+            if order_list.contingency_type is ContingencyType.OTO:
+                self._react_oto(order_list, now)
+                continue
             legs = self.list_orders(order_list)
             if len(legs) == len(order_list.order_ids) and not any(
                 not leg.is_open or _activated(leg) for leg in legs
@@ -891,7 +1064,7 @@ class Venue:
             record.held = 0
             if entry is not None and record.account > 0:
                 changes.entries.append(entry)
-        if record.key_id is not None:
+        if record.key_id is not None and not record.pending:
             left = self._key_open.get(record.key_id, 0) - 1
             if left > 0:
                 self._key_open[record.key_id] = left
