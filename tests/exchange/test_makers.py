@@ -23,7 +23,7 @@ from sandex.exchange import (
     Side,
     default_symbols,
 )
-from sandex.exchange.book import Level
+from sandex.exchange.book import Level, OrderBook, Resting
 from sandex.exchange.makers import MakerConfig, Simulation
 from sandex.exchange.orders import OrderType
 from sandex.exchange.symbols import Symbol
@@ -284,3 +284,35 @@ def test_the_ladder_follows_a_crash() -> None:
     bids, asks = m.depth("BTCUSDT")
     assert len(bids) >= 50 and len(asks) >= 50
     assert abs(mid_of(m, "BTCUSDT") / start - Decimal("0.7")) < Decimal("0.01")
+
+
+# -- the book under a moving ladder ---------------------------------------------------------------
+
+
+def test_levels_emptied_deep_in_the_book_do_not_pile_up() -> None:
+    """A maker moving its far quotes empties levels below the top; the book sweeps them
+    out instead of keeping every price the ladder ever reached."""
+    book = OrderBook()
+    for i in range(1000):  # a bid ladder walking down, each far quote canceled in turn
+        best = Resting(1, 2 * i + 1, MAKER, 10_000, 1, True)
+        far = Resting(1, 2 * i + 2, MAKER, 5_000 - i, 1, True)
+        book.rest(best)
+        book.rest(far)
+        book.remove(far)
+        if i < 999:
+            book.remove(best)
+    assert len(book.bids) <= 64 + 1 and len(book.bid_keys) == len(book.bids)
+    assert book.best_bid() == Level(10_000, 1)
+    assert book.depth(1000) == ([Level(10_000, 1)], [])
+    book.rest(Resting(3, 5000, USER, 4_500, 3, True))  # a swept price rests again
+    assert book.depth(1000)[0] == [Level(10_000, 1), Level(4_500, 3)]
+
+
+def test_a_long_run_keeps_the_book_to_the_ladder() -> None:
+    m = Market()
+    for _ in range(3000):
+        m.step()
+    bids, asks = m.depth("BTCUSDT")
+    assert len(bids) >= 50 and len(asks) >= 50
+    snapshot = m.venue.engine.snapshot("BTCUSDT")
+    assert len(snapshot.resting) <= 2 * 50 + 5

@@ -11,7 +11,8 @@ Layout, chosen for the matching loop:
   :class:`Holdings`.
 
 A level emptied by a cancel may stay in the heap until it reaches the top; every
-reader of the top skips such a level (and drops it).
+reader of the top skips such a level (and drops it). Levels emptied deep in the book
+(a market maker moving its far quotes) are swept out once enough have piled up.
 
 The module is plain Python and also compiles with mypyc (``make native``), which
 makes :class:`Resting`, :class:`Queue` and :class:`Holdings` C structs outside the
@@ -24,7 +25,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from typing import Final, NamedTuple
 
 from mypy_extensions import mypyc_attr
@@ -43,6 +44,9 @@ WINDOW_MINUTES: Final = 60
 _COMPACT_AT: Final = 32
 """A queue (or an account's list) drops its departed orders once this many, and half
 of it, have piled up."""
+
+_SWEEP_AT: Final = 64
+"""The book drops the levels cancels emptied below the top once this many have piled up."""
 
 _BUY: Final = Side.BUY
 _SELL: Final = Side.SELL
@@ -195,6 +199,7 @@ class OrderBook:
         "asks",
         "bid_keys",
         "bids",
+        "emptied",
         "last_price",
         "next_trade_id",
     )
@@ -207,6 +212,7 @@ class OrderBook:
         self.accounts: dict[int, Holdings] = {}
         self.next_trade_id = 1
         self.last_price: int | None = None
+        self.emptied = 0  # levels emptied by cancels below the top, not yet swept
         self._window: deque[tuple[int, int, int]] = deque()  # earlier minutes
         self._minute = -1  # the latest minute with trades, and its totals
         self._quote = 0
@@ -247,10 +253,24 @@ class OrderBook:
         queue.remove(order)
         order.remaining = 0
         self.accounts[order.account].leave()
-        if queue.head == len(queue.orders) and keys[0] == key:
-            heappop(keys)
-            del levels[key]
+        if queue.head == len(queue.orders):
+            if keys[0] == key:
+                heappop(keys)
+                del levels[key]
+            else:
+                self.emptied += 1
+                if self.emptied >= _SWEEP_AT:
+                    self._sweep()
         return left
+
+    def _sweep(self) -> None:
+        """Drop every empty level from both sides (their heaps rebuilt in place)."""
+        for levels, keys in ((self.bids, self.bid_keys), (self.asks, self.ask_keys)):
+            for key in [k for k, queue in levels.items() if queue.head == len(queue.orders)]:
+                del levels[key]
+            keys[:] = list(levels)
+            heapify(keys)
+        self.emptied = 0
 
     def find(self, account: int, order_id: int) -> Resting | None:
         holdings = self.accounts.get(account)
