@@ -1,4 +1,4 @@
-"""The reference price model and back-filled history."""
+"""The reference price model."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import math
 
 import pytest
 
-from sandex.exchange.klines import INTERVALS, next_open, open_time
-from sandex.exchange.simulation import PriceModel, Shock, backfill
+from sandex.exchange.simulation import PriceModel, Shock
 
 NOW = 1_800_000_000_000
 
@@ -46,18 +45,3 @@ def test_time_runs_forward() -> None:
     model.advance(NOW + 10)
     with pytest.raises(ValueError):
         model.advance(NOW)
-
-
-@pytest.mark.parametrize("interval", ["1m", "5m", "1h", "1d", "1w", "1M"])
-def test_backfill_gives_contiguous_history_ending_at_the_current_price(interval: str) -> None:
-    rows = backfill(60_000.0, NOW, interval, 1000, seed=42)
-    assert len(rows) == 1000
-    assert rows[-1][4] == pytest.approx(60_000.0)  # the last close is today's price
-    assert next_open(rows[-1][0], interval) == open_time(NOW, interval)
-    for older, newer in itertools.pairwise(rows):
-        assert next_open(older[0], interval) == newer[0]
-        assert newer[1] == pytest.approx(older[4])  # each candle opens at the last close
-    for _, o, h, lo, c, v in rows:
-        assert lo <= min(o, c) <= max(o, c) <= h and v > 0
-    assert rows == backfill(60_000.0, NOW, interval, 1000, seed=42)
-    assert interval in INTERVALS

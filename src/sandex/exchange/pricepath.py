@@ -222,21 +222,35 @@ def generate_rows(
     log_close = math.log(close)
     c = min(max(lo + round((close - lo) / tick) * tick, lo), hi)
     rand, exp, log, sqrt, cos, sin = rng.random, math.exp, math.log, math.sqrt, math.cos, math.sin
+    half = tick / 2
     for _ in range(count):
         # two normals (Box-Muller): the step, and the volume's lognormal factor
         radius = sqrt(-2.0 * log(1.0 - rand()))
         angle = _TAU * rand()
         log_open = anchor_log + (log_close - anchor_log) * keep - sd * radius * cos(angle)
+        o = lo + int((exp(log_open) - lo + half) // tick) * tick
+        if o < lo:
+            o = lo
+        elif o > hi:
+            o = hi
+        # wicks: exponential beyond the body
         if log_open > log_close:
-            top, bottom = log_open, log_close
+            h = lo + int((exp(log_open - wick * log(1.0 - rand())) - lo + half) // tick) * tick
+            low = lo + int((exp(log_close + wick * log(1.0 - rand())) - lo + half) // tick) * tick
         else:
-            top, bottom = log_close, log_open
-        top -= wick * log(1.0 - rand())  # wicks: exponential beyond the body
-        bottom += wick * log(1.0 - rand())
-        o = min(max(lo + round((exp(log_open) - lo) / tick) * tick, lo), hi)
-        h = min(max(lo + round((exp(top) - lo) / tick) * tick, o, c), hi)
-        low = max(min(lo + round((exp(bottom) - lo) / tick) * tick, o, c), lo)
-        v = max(q_step, int(volume * exp(0.5 * radius * sin(angle))) // q_step * q_step)
+            h = lo + int((exp(log_close - wick * log(1.0 - rand())) - lo + half) // tick) * tick
+            low = lo + int((exp(log_open + wick * log(1.0 - rand())) - lo + half) // tick) * tick
+        top = o if o > c else c
+        bottom = c if o > c else o
+        if h < top:
+            h = top
+        elif h > hi:
+            h = hi
+        if low > bottom:
+            low = bottom
+        elif low < lo:
+            low = lo
+        v = int(volume * exp(0.5 * radius * sin(angle))) // q_step * q_step or q_step
         tb = int(v * (0.4 + 0.2 * rand())) // q_step * q_step
         mid = (o + h + low + c) // 4
         o_col.append(o)

@@ -1,5 +1,6 @@
 """The simulated market's reference price: geometric Brownian motion with occasional
-jumps, seeded, plus operator-ordered crashes and pumps; and back-filled candle history.
+jumps, seeded, plus operator-ordered crashes and pumps (back-filled candle history is
+:mod:`sandex.exchange.pricepath`'s).
 
 Pure and deterministic: a model with the same seed, fed the same times, gives the same
 prices. Prices here are floats (a model, not money); callers snap them to the
@@ -12,9 +13,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from sandex.exchange.klines import next_open, open_time
-
-__all__ = ["PriceModel", "Shock", "backfill"]
+__all__ = ["PriceModel", "Shock"]
 
 _YEAR_MS = 365 * 24 * 3600 * 1000
 
@@ -95,41 +94,3 @@ class PriceModel:
                 self._base *= s.factor
                 self._shocks.remove(s)
         return self.price
-
-
-def backfill(
-    price: float,
-    now: int,
-    interval: str,
-    count: int,
-    *,
-    seed: int,
-    volatility: float = 0.6,
-    typical_volume: float = 10.0,
-    steps: int = 8,
-) -> list[tuple[int, float, float, float, float, float]]:
-    """``count`` finished candles of ``interval`` before the one containing ``now``, as
-    ``(open_time, open, high, low, close, volume)``, whose last close is ``price``.
-
-    Walks backwards from ``price`` by GBM, ``steps`` sub-steps per candle for the high
-    and low, so a new server has history for bots that ask for the last 1000 candles.
-    """
-    rng = random.Random(seed)
-    opens = [open_time(now, interval)]
-    for _ in range(count):
-        opens.append(open_time(opens[-1] - 1, interval))
-    opens.reverse()  # oldest first; the last entry is the current (unfinished) candle
-    rows: list[tuple[int, float, float, float, float, float]] = []
-    close = price
-    for i in range(count - 1, -1, -1):
-        opened = opens[i]
-        years = (next_open(opened, interval) - opened) / _YEAR_MS / steps
-        path = [close]
-        for _ in range(steps):
-            path.append(path[-1] * math.exp(volatility * math.sqrt(years) * rng.gauss(0.0, 1.0)))
-        path.reverse()  # walked backwards from the close; path[0] is the open
-        volume = typical_volume * rng.lognormvariate(0.0, 0.5)
-        rows.append((opened, path[0], max(path), min(path), path[-1], volume))
-        close = path[0]
-    rows.reverse()
-    return rows
