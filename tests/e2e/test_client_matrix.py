@@ -29,6 +29,7 @@ print is masked again here before it can reach an assertion message.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -165,19 +166,20 @@ def check_everyday(out: dict[str, Any]) -> None:
     assert [str(i) for i in out["trade_order_ids"]] == [str(out["market_id"])], out
 
 
-def _masked(text: str, creds: Credentials) -> str:
-    for secret in (creds.api_key, creds.secret, creds.private_key_pem):
-        if secret:
-            text = text.replace(secret, "***")
-            for line in secret.splitlines():
-                if len(line) > 16 and "PRIVATE KEY" not in line:
-                    text = text.replace(line, "***")
-    return text
+def _fragments(creds: Credentials) -> list[str]:
+    """Every credential, and each line of a PEM's body, as it could appear in output."""
+    out = []
+    for value in (creds.api_key, creds.secret, creds.private_key_pem):
+        if value:
+            out.append(value)
+            out += [line for line in value.splitlines() if len(line) > 16 and "KEY" not in line]
+    return out
 
 
 def _run_script(cmd: list[str], env: dict[str, str], creds: Credentials) -> dict[str, Any]:
     """Run a client script with ``env`` (the credentials) added to a clean environment;
-    its JSON result. Anything it printed is masked before it can reach a message."""
+    its JSON result. A script that printed any credential fails the test without showing
+    it; what a failing script printed is masked before it can reach a message."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("SANDEX_")}
     full.update(env)
     proc = subprocess.run(
@@ -188,15 +190,38 @@ def _run_script(cmd: list[str], env: dict[str, str], creds: Credentials) -> dict
         timeout=SUBPROCESS_TIMEOUT_S,
         check=False,
     )
-    stdout, stderr = _masked(proc.stdout, creds), _masked(proc.stderr, creds)
+    stdout, stderr = proc.stdout, proc.stderr
+    if any(f in stdout or f in stderr for f in _fragments(creds)):
+        pytest.fail(f"{cmd[-1]} printed a credential (its output is not shown)")
     lines = stdout.strip().splitlines()
     try:
         result: dict[str, Any] = json.loads(lines[-1])
     except (IndexError, json.JSONDecodeError):
-        pytest.fail(f"{cmd[0]} exited with {proc.returncode} and no result:\n{stderr[-3000:]}")
+        pytest.fail(f"{cmd[-1]} exited with {proc.returncode} and no result:\n{stderr[-3000:]}")
     if proc.returncode != 0 and "error" not in result:
-        pytest.fail(f"{cmd[0]} exited with {proc.returncode}:\n{stderr[-3000:]}")
+        pytest.fail(f"{cmd[-1]} exited with {proc.returncode}:\n{stderr[-3000:]}")
     return result
+
+
+def run_ccxt_js(base: str, creds: Credentials) -> dict[str, Any]:
+    """ccxt (JavaScript) runs ``everyday.mjs`` with ``creds``; its results."""
+    node = shutil.which("node")
+    assert node is not None, "node is not on PATH"
+    assert (JS_DIR / "node_modules" / "ccxt").is_dir(), "ccxt (JS) is not installed: make"
+    env = {"SANDEX_BASE": base, "SANDEX_API_KEY": creds.api_key}
+    env["SANDEX_SECRET"] = creds.signing_secret
+    return _run_script([node, str(JS_SCRIPT)], env, creds)
+
+
+def run_connector(base: str, creds: Credentials) -> dict[str, Any]:
+    """binance-connector runs ``connector/everyday.py`` with ``creds``; its results."""
+    assert CONNECTOR_PYTHON.exists(), "binance-connector's venv is missing: make"
+    env = {"SANDEX_BASE": base, "SANDEX_API_KEY": creds.api_key}
+    if creds.kind is KeyKind.HMAC_SHA256:
+        env["SANDEX_API_SECRET"] = creds.signing_secret
+    else:
+        env["SANDEX_PRIVATE_KEY"] = creds.signing_secret
+    return _run_script([str(CONNECTOR_PYTHON), str(CONNECTOR_SCRIPT)], env, creds)
 
 
 # -- ccxt ------------------------------------------------------------------------------
@@ -229,13 +254,7 @@ def test_ccxt_python(base: str, operator: Sandex, kind: KeyKind) -> None:
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
 def test_ccxt_js(base: str, operator: Sandex, kind: KeyKind) -> None:
-    node = shutil.which("node")
-    assert node is not None, "node is not on PATH"
-    assert (JS_DIR / "node_modules" / "ccxt").is_dir(), "ccxt (JS) is not installed: make"
-    creds = _key(operator, "ccxt-js", kind)
-    env = {"SANDEX_BASE": base, "SANDEX_API_KEY": creds.api_key}
-    env["SANDEX_SECRET"] = creds.signing_secret
-    check_everyday(_run_script([node, str(JS_SCRIPT)], env, creds))
+    check_everyday(run_ccxt_js(base, _key(operator, "ccxt-js", kind)))
 
 
 # -- python-binance --------------------------------------------------------------------
@@ -430,13 +449,26 @@ def _sdk_everyday(rest: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
 def test_binance_connector(base: str, operator: Sandex, kind: KeyKind) -> None:
-    assert CONNECTOR_PYTHON.exists(), "binance-connector's venv is missing: make"
-    creds = _key(operator, "connector", kind)
-    env = {"SANDEX_BASE": base, "SANDEX_API_KEY": creds.api_key}
-    if kind is KeyKind.HMAC_SHA256:
-        assert creds.secret is not None
-        env["SANDEX_API_SECRET"] = creds.secret
-    else:
-        assert creds.private_key_pem is not None
-        env["SANDEX_PRIVATE_KEY"] = creds.private_key_pem
-    check_everyday(_run_script([str(CONNECTOR_PYTHON), str(CONNECTOR_SCRIPT)], env, creds))
+    check_everyday(run_connector(base, _key(operator, "connector", kind)))
+
+
+# -- what a failing script prints -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("run", "kind"),
+    [(run_ccxt_js, KeyKind.ED25519), (run_connector, KeyKind.HMAC_SHA256)],
+    ids=["ccxt-js-ED25519", "connector-HMAC_SHA256"],
+)
+def test_a_refused_script_reports_the_call_and_no_credential(
+    base: str, operator: Sandex, run: Any, kind: KeyKind
+) -> None:
+    """Signing with the wrong secret (another key's): the script names the refused call
+    and Binance's code, and prints no credential (``_run_script`` fails the test if the
+    real or the wrong one appears anywhere in its output)."""
+    creds = _key(operator, "refused", kind)
+    other = _key(operator, "refused-other", kind)
+    wrong = dataclasses.replace(creds, secret=other.secret, private_key_pem=other.private_key_pem)
+    out = run(base, wrong)
+    assert out["step"] in {"loadMarkets", "account"}, out  # the first signed call
+    assert "-1022" in json.dumps(out["error"]), out
