@@ -237,3 +237,77 @@ def test_query_and_cancel_mistakes(bot: Bot) -> None:
     assert bot.error("GET", "/api/v3/orderList", [("orderListId", "x")])[0] == -1100
     window = [("fromId", "1"), ("startTime", "1")]
     assert bot.error("GET", "/api/v3/allOrderList", window)[0] == -1106
+
+
+BUY_THEN_TP = [
+    ("symbol", "BTCUSDT"),
+    ("workingType", "LIMIT"),
+    ("workingSide", "BUY"),
+    ("workingPrice", "49000"),
+    ("workingQuantity", "0.1"),
+    ("workingTimeInForce", "GTC"),
+    ("pendingType", "LIMIT_MAKER"),
+    ("pendingSide", "SELL"),
+    ("pendingPrice", "55000"),
+    ("pendingQuantity", "0.1"),
+]
+"""Buy 0.1 BTC at 49,000; once bought, offer it at 55,000."""
+
+
+def test_an_oto_waits_then_places_its_pending_order(bot: Bot) -> None:
+    r = bot.request("POST", "/api/v3/orderList/oto", with_(BUY_THEN_TP, listClientOrderId="o1"))
+    assert r.status_code == 200, r.text
+    assert r.headers["x-mbx-order-count-10s"] == "2"
+    body = r.json()
+    assert list(body) == [*LIST_FIELDS, "orderReports"]
+    assert (body["contingencyType"], body["listClientOrderId"]) == ("OTO", "o1")
+    working, pending = body["orderReports"]
+    assert (working["status"], pending["status"]) == ("NEW", "PENDING_NEW")
+    assert (working["type"], pending["type"]) == ("LIMIT", "LIMIT_MAKER")
+    assert pending["orderId"] == working["orderId"] + 1 and pending["workingTime"] == -1
+    assert bot.btc() == ("1.00000000", "0.00000000")  # the pending sell holds nothing yet
+
+    def status(order: dict[str, Any]) -> str:
+        got = bot.ok(
+            "GET", "/api/v3/order", [("symbol", "BTCUSDT"), ("orderId", str(order["orderId"]))]
+        )
+        assert got["orderListId"] == body["orderListId"]
+        return str(got["status"])
+
+    assert status(pending) == "PENDING_NEW"
+    bot.other(sell("0.1", "49000", account=OTHER))
+    assert (status(working), status(pending)) == ("FILLED", "NEW")
+    btc = bot.btc()
+    assert Decimal(btc[1]) == Decimal("0.1")  # now it holds what it sells
+    [listed] = bot.ok("GET", "/api/v3/openOrderList")
+    assert listed["orderListId"] == body["orderListId"]
+    bot.other(buy("0.1", "55000", account=THIRD))
+    assert status(pending) == "FILLED"
+    assert bot.ok("GET", "/api/v3/openOrderList") == []
+
+
+def test_canceling_an_otos_pending_order_cancels_the_list(bot: Bot) -> None:
+    body = bot.ok("POST", "/api/v3/orderList/oto", BUY_THEN_TP)
+    _, pending = body["orderReports"]
+    canceled = bot.ok(
+        "DELETE", "/api/v3/order", [("symbol", "BTCUSDT"), ("orderId", str(pending["orderId"]))]
+    )
+    assert canceled["status"] == "CANCELED"
+    assert bot.ok("GET", "/api/v3/openOrders", [("symbol", "BTCUSDT")]) == []
+    listed = bot.ok("GET", "/api/v3/orderList", [("orderListId", str(body["orderListId"]))])
+    assert listed["listStatusType"] == "ALL_DONE"
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"workingType": "MARKET"}, -1158),
+        ({"workingSide": ""}, -1102),
+        ({"pendingQuantity": ""}, -1102),
+        ({"pendingType": "SIDEWAYS"}, -1116),
+        ({"workingQuantity": "100"}, -2010),  # more than the account can pay
+    ],
+)
+def test_oto_mistakes_are_binance_errors(bot: Bot, changes: dict[str, str], code: int) -> None:
+    assert bot.error("POST", "/api/v3/orderList/oto", with_(BUY_THEN_TP, **changes))[0] == code
+    assert bot.ok("GET", "/api/v3/openOrderList") == []

@@ -13,7 +13,7 @@ import pytest
 from exchange_support import SYMBOL, buy, px, qty, sell
 from sandex.bootstrap import Sandex
 from sandex.exchange import OrderStatus, OrderType, PlaceOrder, Side, TimeInForce, default_symbols
-from sandex.exchange.order_lists import NewOco
+from sandex.exchange.order_lists import NewOco, NewOto
 from sandex.exchange.venue import Venue
 from sandex.keys import PolicyViolation, RiskPolicy
 from sandex.service.ports import History
@@ -154,3 +154,34 @@ def test_each_order_of_a_list_passes_the_keys_max_open_orders(trading: TradingSe
     with pytest.raises(PolicyViolation):
         trading.place_oco(take_profit_stop_loss(), NOW + 1, key_id=5, policy=policy)
     assert trading.venue.open_orders(ALICE) == []
+
+
+def test_an_otos_pending_order_waits_across_a_restart(
+    trading: TradingService, open_service: Open
+) -> None:
+    fund(trading, ALICE, "USDT", "10000")
+    working = PlaceOrder.limit(SYMBOL, ALICE, Side.BUY, qty("0.1"), px("49000"))
+    pending = PlaceOrder(
+        SYMBOL, ALICE, Side.SELL, OrderType.LIMIT_MAKER, quantity=qty("0.1"), price=px("55000")
+    )
+    placed = trading.place_oto(NewOto(working, pending, "later"), NOW + 1)
+    assert placed.rejected is None
+    durable(trading)
+    first, waiting = placed.orders
+
+    again = restart(open_service, trading)
+    [stored] = again.open_order_lists(ALICE)
+    assert stored.order_list.list_client_order_id == "later"
+    restored = {o.order_id: o for o in stored.orders}
+    assert restored[waiting.order_id].pending and not restored[first.order_id].pending
+    again.place(sell("0.1", "49000", account=BOB), NOW + 2)
+    durable(again)
+    placed_tp = again.venue.order(SYMBOL, ALICE, waiting.order_id)
+    assert placed_tp is not None and placed_tp.is_open and not placed_tp.pending
+    assert again.balances(ALICE)["BTC"][1] == UNIT // 10
+
+    third = restart(open_service, again)
+    [stored] = third.open_order_lists(ALICE)
+    [open_tp] = [o for o in stored.orders if o.is_open]
+    assert open_tp.order_id == waiting.order_id and not open_tp.pending
+    assert [o.order_id for o in third.engine.open_orders(SYMBOL, ALICE)] == [waiting.order_id]

@@ -20,7 +20,13 @@ from sandex.exchange import (
     Symbol,
     TimeInForce,
 )
-from sandex.exchange.order_lists import ListOrderStatus, ListStatusType, NewOco, OrderList
+from sandex.exchange.order_lists import (
+    ListOrderStatus,
+    ListStatusType,
+    NewOco,
+    NewOto,
+    OrderList,
+)
 from sandex.exchange.rejections import INVALID_SIDE, INVALID_STP, INVALID_TIF, INVALID_TYPE
 from sandex.exchange.venue import OrderRecord
 from sandex.http.errors import BadParameters
@@ -91,6 +97,30 @@ def _leg(
     )
 
 
+def _prefixed_order(
+    params: Mapping[str, str],
+    prefix: str,
+    symbol: Symbol,
+    account: int,
+    stp: SelfTradePrevention | None,
+) -> PlaceOrder:
+    """An OTO's ``working`` or ``pending`` order, with its own side and quantity."""
+    side = _enum(params, f"{prefix}Side", Side, INVALID_SIDE)
+    if side is None:
+        _mandatory(params, f"{prefix}Side")
+    quantity = symbol.quantity_units(_mandatory(params, f"{prefix}Quantity"))
+    return _leg(params, prefix, symbol, account, side, quantity, stp)
+
+
+def _new_oto(params: Mapping[str, str], symbol: Symbol, account: int) -> NewOto:
+    stp = _enum(params, "selfTradePreventionMode", SelfTradePrevention, INVALID_STP)
+    return NewOto(
+        _prefixed_order(params, "working", symbol, account, stp),
+        _prefixed_order(params, "pending", symbol, account, stp),
+        _client_id(params, "listClientOrderId"),
+    )
+
+
 def _new_oco(params: Mapping[str, str], symbol: Symbol, account: int) -> NewOco:
     side = _enum(params, "side", Side, INVALID_SIDE)
     if side is None:
@@ -155,6 +185,33 @@ async def new_oco(call: Call) -> object:
     response = _response_type(call.params)
     exchange = _exchange(call)
     result = exchange.place_oco(oco, call.now, key_id=p.key_id, policy=p.policy)
+    _refused(result)
+    list_id = result.orders[0].order_list_id
+    assert list_id is not None
+    order_list = exchange.venue.order_lists[list_id]
+    view = _list_view(order_list, result.orders)
+    view["orderReports"] = [_placed_view(symbol, o, response, call.now) for o in result.orders]
+    await exchange.durable()
+    return view
+
+
+@routes.endpoint(
+    "POST",
+    "/api/v3/orderList/oto",
+    security=Security.TRADE,
+    weight=1,
+    access=_PLACE,
+    counts_order=True,
+    orders=2,
+)
+async def new_oto(call: Call) -> object:
+    """Place an OTO: a working order, and a pending one placed once it is fully filled."""
+    p = _principal(call)
+    symbol = _symbol(call)
+    oto = _new_oto(call.params, symbol, p.user_id)
+    response = _response_type(call.params)
+    exchange = _exchange(call)
+    result = exchange.place_oto(oto, call.now, key_id=p.key_id, policy=p.policy)
     _refused(result)
     list_id = result.orders[0].order_list_id
     assert list_id is not None

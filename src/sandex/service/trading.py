@@ -36,7 +36,7 @@ from sandex.exchange.engine import Engine
 from sandex.exchange.makers import MakerConfig, Simulation
 from sandex.exchange.marketdata import MarketData
 from sandex.exchange.money import ASSET_DECIMALS
-from sandex.exchange.order_lists import NewOco, OrderList
+from sandex.exchange.order_lists import NewOco, NewOto, OrderList
 from sandex.exchange.venue import (
     MAKER,
     TAKER,
@@ -249,6 +249,24 @@ class TradingService:
             self._check_policy(oco.above, policy, key_id)
             self._check_policy(oco.below, policy, key_id, also_open=1)
         result = self.venue.place_oco(oco, now, key_id=key_id)
+        self._note(result)
+        return result
+
+    def place_oto(
+        self,
+        oto: NewOto,
+        now: int,
+        *,
+        key_id: int | None = None,
+        policy: RiskPolicy | None = None,
+    ) -> Result:
+        """Place an OTO for its account; each of its two orders passes the key's
+        ``policy`` (the pending one counted as open beside the working one)."""
+        self._last_now = now
+        if policy is not None and key_id is not None:
+            self._check_policy(oto.working, policy, key_id)
+            self._check_policy(oto.pending, policy, key_id, also_open=1)
+        result = self.venue.place_oto(oto, now, key_id=key_id)
         self._note(result)
         return result
 
