@@ -176,6 +176,43 @@ def test_public_market_data(base: str, operator: Sandex) -> None:
     assert 30_000 < last[BTC]["price"] < 120_000
 
 
+def test_candles_agree_across_timeframes(base: str, operator: Sandex) -> None:
+    """What a multi-timeframe strategy sees: every closed 5m, 15m and 1h candle is the
+    aggregation of the 1m candles of its period (the prices of those that traded), and
+    30 days of 1m history are there for ``freqtrade download-data --days 30``."""
+    ex = _trader(operator, base, "candles")
+    now = now_ms()
+    minutes: list[list[float]] = []
+    since = now - 5 * 3_600_000
+    while True:
+        page = ex.fetch_ohlcv(BTC, "1m", since=since, limit=1000)
+        minutes += page
+        if len(page) < 1000:
+            break
+        since = int(page[-1][0]) + 60_000
+    closed = [m for m in minutes if m[0] + 60_000 <= now]
+    by_open = {int(m[0]): m for m in closed}
+    checked = 0
+    for timeframe, step in (("5m", 300_000), ("15m", 900_000), ("1h", 3_600_000)):
+        for opened, o, h, low, c, v in ex.fetch_ohlcv(BTC, timeframe, since=closed[0][0]):
+            parts = [by_open.get(int(opened) + i) for i in range(0, step, 60_000)]
+            if any(p is None for p in parts):
+                continue  # reaches past the minutes fetched
+            traded = [p for p in parts if p is not None and p[5] > 0]
+            assert [o, h, low, c] == [
+                traded[0][1],
+                max(p[2] for p in traded),
+                min(p[3] for p in traded),
+                traded[-1][4],
+            ], (timeframe, opened)
+            assert v == pytest.approx(sum(p[5] for p in parts if p is not None), rel=1e-9)
+            checked += 1
+    assert checked >= 12 + 4 + 1
+    since = now - 30 * 86_400_000
+    month = ex.fetch_ohlcv(BTC, "1m", since=since, limit=5)
+    assert month[0][0] == -(-since // 60_000) * 60_000  # the first minute from then on
+
+
 # -- orders --------------------------------------------------------------------------------
 
 
