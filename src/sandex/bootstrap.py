@@ -26,6 +26,7 @@ from sandex.exchange import default_symbols
 from sandex.exchange.money import ASSET_DECIMALS
 from sandex.exchange.venue import Venue
 from sandex.http.absent_markets import routes as absent_market_routes
+from sandex.http.account_info import routes as account_info_routes
 from sandex.http.binance import routes as binance_routes
 from sandex.http.capital import routes as capital_routes
 from sandex.http.client_ip import ClientIpResolver, parse_networks
@@ -35,6 +36,7 @@ from sandex.http.market_data import routes as market_data_routes
 from sandex.http.order_lists import routes as order_list_routes
 from sandex.http.ratelimit import LocalStorage, RateLimiter, RateLimits
 from sandex.http.spot import routes as spot_routes
+from sandex.http.tickers import routes as ticker_routes
 from sandex.service import (
     ActivityLog,
     AuditService,
@@ -343,7 +345,12 @@ def build_gateway(sx: Sandex) -> Gateway:
         services.on_startup.append(market.start)
         services.on_shutdown.insert(0, market.stop)
         routes = binance_routes.merged(
-            spot_routes, market_data_routes, capital_routes, absent_market_routes
+            spot_routes,
+            market_data_routes,
+            capital_routes,
+            absent_market_routes,
+            account_info_routes,
+            ticker_routes,
         )
         routes = routes.merged(order_list_routes)
     return Gateway(services, routes, management_app(services))

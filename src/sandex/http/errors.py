@@ -82,8 +82,29 @@ class BadParameters(HttpError):
         super().__init__(400, code, msg)
 
 
+UNSUPPORTED_OPERATION: Final = -1020
+_NOT_OFFERED: Final = (
+    ("/fapi/", "USD\u24c8-M futures"),
+    ("/dapi/", "COIN-M futures"),
+    ("/eapi/", "options"),
+    ("/papi/", "portfolio margin"),
+)
+"""Binance's products Sandex does not run yet, by path prefix."""
+
+
 class RouteNotFound(HttpError):
+    """404; a product Sandex does not offer (futures, options) says so, with -1020."""
+
     def __init__(self, path: str) -> None:
+        for prefix, product in _NOT_OFFERED:
+            if path.startswith(prefix):
+                super().__init__(
+                    404,
+                    UNSUPPORTED_OPERATION,
+                    f"Sandex does not offer {product} yet ({prefix[:-1]}): {path} is not"
+                    " served. Spot trading is at /api/v3.",
+                )
+                return
         super().__init__(404, NOT_FOUND, f"No such endpoint: {path}")
 
 

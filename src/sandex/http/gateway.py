@@ -29,6 +29,7 @@ from sandex.http.errors import (
 from sandex.http.params import parse_params
 from sandex.http.ratelimit import RateLimiter, Usage
 from sandex.http.routes import Call, Route, RouteTable, Security
+from sandex.http.time_unit import in_microseconds, wants_microseconds
 from sandex.keys.formats import API_KEY_PREFIX, DISPLAY_PREFIX_LENGTH
 from sandex.service import (
     ActivityLog,
@@ -153,10 +154,14 @@ class Gateway:
                         raise MethodNotAllowed(method, path, allowed)
                     raise RouteNotFound(path)
             else:
+                unit = headers.get("x-mbx-time-unit")  # checked before the handler acts
+                micros = unit is not None and path[:5] == "/api/" and wants_microseconds(unit)
                 body = await _read_body(headers, receive)
                 result = self._serve(route, method, path, query, body, headers, ip, usage)
                 if type(result) is CoroutineType:  # a handler that awaits (durability, reads)
                     result = await result
+                if micros:
+                    result = in_microseconds(path, result)
                 payload = orjson.dumps(result)
                 status = 200
                 extra = usage.headers()

@@ -222,6 +222,15 @@ class RateLimiter:
                 TOO_MANY_ORDERS,
             )
 
+    def order_counts(self, user_id: int) -> tuple[int, int]:
+        """The account's orders in the current 10 s and day windows, without counting one
+        (``GET /api/v3/rateLimit/order``)."""
+        account = str(user_id)
+        return (
+            self._get(self._orders_10s.key_for(account)),
+            self._get(self._orders_1d.key_for(account)),
+        )
+
     def note_ip_failure(self, ip: str) -> None:
         """An unknown or malformed key from ``ip``: someone guessing, charged to them."""
         self._incr(self._fail_ip_key(ip), self._fail_ip.get_expiry(), 1)

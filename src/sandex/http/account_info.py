@@ -1,0 +1,125 @@
+"""Binance's account reads beside the trading ones: commission rates, the unfilled
+order count, prevented matches and the account status.
+
+``GET /api/v3/myPreventedMatches`` answers an empty list: self-trade prevention
+expires orders (their status says ``EXPIRED_IN_MATCH``) but Sandex does not yet keep
+a record of each prevented match to list here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from sandex.exchange import Symbol
+from sandex.exchange.rejections import INVALID_SYMBOL
+from sandex.http.errors import BadParameters
+from sandex.http.ratelimit import RateLimiter
+from sandex.http.routes import Call, RouteTable, Security
+from sandex.service import Principal
+
+__all__ = ["routes"]
+
+routes = RouteTable()
+
+_ZERO: Final = "0.00000000"
+_DIGITS: Final = re.compile(r"[0-9]{1,19}")
+_MAX_LIMIT: Final = 1000
+
+
+def _principal(call: Call) -> Principal:
+    assert call.principal is not None
+    return call.principal
+
+
+def _symbol(call: Call) -> Symbol:
+    name = call.params.get("symbol")
+    if not name:
+        raise BadParameters(
+            -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."
+        )
+    symbol: Symbol | None = call.services.exchange.symbols.get(name.upper())
+    if symbol is None:
+        raise BadParameters(INVALID_SYMBOL.code, INVALID_SYMBOL.msg)
+    return symbol
+
+
+def _id(call: Call, name: str) -> int | None:
+    value = call.params.get(name)
+    if not value:
+        return None
+    if not _DIGITS.fullmatch(value) or int(value) >= 2**63:
+        raise BadParameters(-1100, f"Illegal characters found in parameter '{name}'.")
+    return int(value)
+
+
+@routes.endpoint("GET", "/api/v3/account/commission", security=Security.USER_DATA, weight=20)
+def commission(call: Call) -> object:
+    """The account's commission rates on a symbol."""
+    symbol = _symbol(call)
+    venue = call.services.exchange.venue
+    return {
+        "symbol": symbol.name,
+        "standardCommission": {
+            "maker": f"{venue.maker_fee:.8f}",
+            "taker": f"{venue.taker_fee:.8f}",
+            "buyer": _ZERO,
+            "seller": _ZERO,
+        },
+        "specialCommission": {"maker": _ZERO, "taker": _ZERO, "buyer": _ZERO, "seller": _ZERO},
+        "taxCommission": {"maker": _ZERO, "taker": _ZERO, "buyer": _ZERO, "seller": _ZERO},
+        "discount": {
+            "enabledForAccount": False,
+            "enabledForSymbol": False,
+            "discountAsset": "BNB",
+            "discount": _ZERO,
+        },
+    }
+
+
+@routes.endpoint("GET", "/api/v3/rateLimit/order", security=Security.USER_DATA, weight=40)
+def unfilled_order_count(call: Call) -> object:
+    """The account's order counts in the current windows, against their limits."""
+    limiter: RateLimiter = call.services.limiter
+    ten_seconds, day = limiter.order_counts(_principal(call).user_id)
+    limits = limiter.limits
+    return [
+        {
+            "rateLimitType": "ORDERS",
+            "interval": "SECOND",
+            "intervalNum": 10,
+            "limit": limits.orders_10s,
+            "count": ten_seconds,
+        },
+        {
+            "rateLimitType": "ORDERS",
+            "interval": "DAY",
+            "intervalNum": 1,
+            "limit": limits.orders_1d,
+            "count": day,
+        },
+    ]
+
+
+@routes.endpoint("GET", "/api/v3/myPreventedMatches", security=Security.USER_DATA, weight=20)
+def prevented_matches(call: Call) -> list[Any]:
+    """Orders expired by self-trade prevention, by ``preventedMatchId`` or ``orderId``
+    (always empty: prevented matches are not recorded yet)."""
+    _symbol(call)
+    match_id, order_id = _id(call, "preventedMatchId"), _id(call, "orderId")
+    _id(call, "fromPreventedMatchId")
+    limit = _id(call, "limit")
+    if limit is not None and not 1 <= limit <= _MAX_LIMIT:
+        raise BadParameters(-1130, "Data sent for parameter 'limit' is not valid.")
+    if match_id is None and order_id is None:
+        raise BadParameters(
+            -1102,
+            "Param 'preventedMatchId' or 'orderId' must be sent, but both were empty/null!",
+        )
+    return []
+
+
+@routes.endpoint("GET", "/sapi/v1/account/status", security=Security.USER_DATA, weight=1)
+def account_status(call: Call) -> object:
+    """``Normal``: Sandex has no account-level restrictions to report."""
+    return {"data": "Normal"}

@@ -1,0 +1,168 @@
+"""Binance's window tickers: ``GET /api/v3/ticker`` (a rolling window of ``windowSize``)
+and ``GET /api/v3/ticker/tradingDay`` (the day so far, in a ``timeZone``).
+
+Both are public, take ``symbol`` or ``symbols`` (one of them, at most 100 names) and
+``type`` FULL or MINI, and weigh 4 per symbol, at most 200. The statistics come from
+:func:`sandex.exchange.rolling.window_stats`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from sandex.exchange import Symbol
+from sandex.exchange.rejections import INVALID_SYMBOL
+from sandex.exchange.rolling import trading_day, utc_offset_ms, window_ms, window_stats
+from sandex.http.errors import BadParameters
+from sandex.http.routes import Call, RouteTable, Security
+
+__all__ = ["routes", "tickers_weight"]
+
+routes = RouteTable()
+
+_SYMBOL: Final = re.compile(r"[A-Z0-9\-_.]{1,20}")
+_SYMBOLS_RANGE: Final = '^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$'
+_MAX_SYMBOLS: Final = 100
+
+
+def tickers_weight(params: Mapping[str, str]) -> int:
+    """4 per symbol asked for, at most 200 (Binance's weight for both routes)."""
+    if "symbols" not in params:
+        return 4
+    try:
+        names = json.loads(params["symbols"])
+    except ValueError:
+        return 4
+    count = len(names) if isinstance(names, list) else 1
+    return 200 if count > 50 else 4 * max(count, 1)
+
+
+def _selection(call: Call) -> Symbol | list[Symbol]:
+    params = call.params
+    one, many = params.get("symbol"), params.get("symbols")
+    if one and many:
+        raise BadParameters(-1128, "Combination of optional parameters invalid.")
+    if not one and not many:
+        raise BadParameters(
+            -1102, "Param 'symbol' or 'symbols' must be sent, but both were empty/null!"
+        )
+    known = call.services.exchange.symbols
+    if one:
+        if not _SYMBOL.fullmatch(one):
+            raise BadParameters(
+                -1100,
+                "Illegal characters found in parameter 'symbol'; legal range is"
+                " '^[A-Z0-9-_.]{1,20}$'.",
+            )
+        symbol: Symbol | None = known.get(one)
+        if symbol is None:
+            raise BadParameters(INVALID_SYMBOL.code, INVALID_SYMBOL.msg)
+        return symbol
+    assert many is not None
+    try:
+        names = json.loads(many)
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or not all(
+        isinstance(n, str) and _SYMBOL.fullmatch(n) for n in names
+    ):
+        raise BadParameters(
+            -1100,
+            f"Illegal characters found in parameter 'symbols'; legal range is '{_SYMBOLS_RANGE}'.",
+        )
+    if not names:
+        raise BadParameters(
+            -1102, "Mandatory parameter 'symbols' was not sent, was empty/null, or malformed."
+        )
+    if len(names) > _MAX_SYMBOLS:
+        raise BadParameters(
+            -1101, f"Too many values sent for parameter 'symbols', max is {_MAX_SYMBOLS}."
+        )
+    out: list[Symbol] = []
+    for name in dict.fromkeys(names):
+        found = known.get(name)
+        if found is None:
+            raise BadParameters(INVALID_SYMBOL.code, INVALID_SYMBOL.msg)
+        out.append(found)
+    return out
+
+
+def _full(call: Call) -> bool:
+    kind = call.params.get("type", "FULL")
+    if kind not in ("FULL", "MINI"):
+        raise BadParameters(-1139, "Invalid ticker type.")
+    return kind == "FULL"
+
+
+def _view(call: Call, symbol: Symbol, opened: int, close_time: int, full: bool) -> dict[str, Any]:
+    md = call.services.exchange.market_data
+    t = window_stats(md, symbol, opened=opened, now=call.now)
+    fp, fq, fquote = symbol.format_price, symbol.format_quantity, symbol.format_quote
+    body: dict[str, Any] = {"symbol": symbol.name}
+    if full:
+        body.update(
+            priceChange=fp(t.price_change),
+            priceChangePercent=f"{t.price_change_percent:.3f}",
+            weightedAvgPrice=f"{t.weighted_avg_price:.8f}",
+        )
+    body.update(
+        openPrice=fp(t.open),
+        highPrice=fp(t.high),
+        lowPrice=fp(t.low),
+        lastPrice=fp(t.last),
+        volume=fq(t.volume),
+        quoteVolume=fquote(t.quote_volume),
+        openTime=t.open_time,
+        closeTime=close_time,
+        firstId=t.first_id,
+        lastId=t.last_id,
+        count=t.count,
+    )
+    return body
+
+
+def _answer(call: Call, opened: int, close_time: int) -> object:
+    full = _full(call)
+    chosen = _selection(call)
+    if isinstance(chosen, list):
+        return [_view(call, s, opened, close_time, full) for s in chosen]
+    return _view(call, chosen, opened, close_time, full)
+
+
+@routes.endpoint("GET", "/api/v3/ticker", security=Security.NONE, weight=4, weigh=tickers_weight)
+def rolling_ticker(call: Call) -> object:
+    """Statistics of a rolling ``windowSize`` (1m..59m, 1h..23h, 1d..7d; default 1d)
+    opening on the minute and closing now."""
+    text = call.params.get("windowSize") or "1d"
+    length = window_ms(text)
+    if length is None:
+        raise BadParameters(
+            -1130,
+            "Data sent for parameter 'windowSize' is not valid; use 1m..59m, 1h..23h or 1d..7d.",
+        )
+    return _answer(call, call.now - length, call.now)
+
+
+@routes.endpoint(
+    "GET",
+    "/api/v3/ticker/tradingDay",
+    security=Security.NONE,
+    weight=4,
+    weigh=tickers_weight,
+)
+def trading_day_ticker(call: Call) -> object:
+    """Statistics of the trading day so far, its day starting at 00:00 in ``timeZone``
+    (hours, or hours and minutes from UTC; default 0)."""
+    text = call.params.get("timeZone") or "0"
+    offset = utc_offset_ms(text)
+    if offset is None:
+        raise BadParameters(
+            -1130,
+            "Data sent for parameter 'timeZone' is not valid; use hours or hours:minutes"
+            " from UTC (e.g. 8, -1:00, 05:45), from -12:00 to +14:00.",
+        )
+    opened, closed = trading_day(call.now, offset)
+    return _answer(call, opened, closed)

@@ -1,0 +1,184 @@
+"""Routes bots call that answered 404 (issue 10, finding 5): commission rates, the
+unfilled order count, prevented matches, the account status; the ``X-MBX-TIME-UNIT``
+header; and the futures and options routes Sandex does not offer, which say so."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+
+import pytest
+from test_spot_routes import LIMIT_BUY, ORDER, Spot, with_
+
+from http_support import AsgiClient, now_ms, signed_query
+from sandex.bootstrap import Sandex
+from sandex.http import Gateway
+
+Make = Callable[..., tuple[Sandex, Gateway]]
+
+
+@pytest.fixture
+def make_spot(make_gateway: Make) -> Iterator[Callable[..., Spot]]:
+    made: list[Spot] = []
+
+    def make(**overrides: object) -> Spot:
+        spot = Spot(*make_gateway(simulate=False, **overrides))
+        made.append(spot)
+        return spot
+
+    yield make
+    for spot in made:
+        spot.trading.close()
+
+
+@pytest.fixture
+def spot(make_spot: Callable[..., Spot]) -> Spot:
+    return make_spot()
+
+
+def test_commission_rates_of_a_symbol(make_spot: Callable[..., Spot]) -> None:
+    spot = make_spot(maker_fee=Decimal("0.0002"), taker_fee=Decimal("0.0007"))
+    body = spot.ok("GET", "/api/v3/account/commission", [("symbol", "ETHBTC")])
+    zero = "0.00000000"
+    assert body == {
+        "symbol": "ETHBTC",
+        "standardCommission": {"maker": "0.00020000", "taker": "0.00070000", "buyer": zero,
+                               "seller": zero},
+        "specialCommission": {"maker": zero, "taker": zero, "buyer": zero, "seller": zero},
+        "taxCommission": {"maker": zero, "taker": zero, "buyer": zero, "seller": zero},
+        "discount": {"enabledForAccount": False, "enabledForSymbol": False,
+                     "discountAsset": "BNB", "discount": zero},
+    }  # fmt: skip
+    assert spot.error("GET", "/api/v3/account/commission")[:2] == (400, -1102)
+    assert spot.error("GET", "/api/v3/account/commission", [("symbol", "NOPE")])[:2] == (
+        400,
+        -1121,
+    )
+
+
+def test_unfilled_order_count_counts_this_accounts_orders(make_spot: Callable[..., Spot]) -> None:
+    spot = make_spot(orders_10s=7, orders_1d=1000)
+    path = "/api/v3/rateLimit/order"
+    assert [(c["interval"], c["limit"], c["count"]) for c in spot.ok("GET", path)] == [
+        ("SECOND", 7, 0),
+        ("DAY", 1000, 0),
+    ]
+    spot.place(LIMIT_BUY)
+    spot.place(with_(LIMIT_BUY, price="49000"))
+    counts = spot.ok("GET", path)
+    assert counts == [
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 7,
+         "count": 2},
+        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 1000,
+         "count": 2},
+    ]  # fmt: skip
+    assert spot.ok("GET", path)[0]["count"] == 2  # reading the count does not add to it
+
+
+def test_prevented_matches_are_an_honest_empty_list(spot: Spot) -> None:
+    placed = spot.place(LIMIT_BUY)
+    path = "/api/v3/myPreventedMatches"
+    assert spot.ok("GET", path, [("symbol", "BTCUSDT"), ("orderId", str(placed["orderId"]))]) == []
+    assert spot.ok("GET", path, [("symbol", "BTCUSDT"), ("preventedMatchId", "1")]) == []
+    assert spot.error("GET", path, [("symbol", "BTCUSDT")])[:2] == (400, -1102)
+    assert spot.error("GET", path, [("orderId", "1")])[:2] == (400, -1102)
+    assert spot.error("GET", path, [("symbol", "BTCUSDT"), ("orderId", "x")])[:2] == (400, -1100)
+    bad_limit = [("symbol", "BTCUSDT"), ("orderId", "1"), ("limit", "1001")]
+    assert spot.error("GET", path, bad_limit)[:2] == (400, -1130)
+
+
+def test_account_status_is_normal(spot: Spot) -> None:
+    assert spot.ok("GET", "/sapi/v1/account/status") == {"data": "Normal"}
+    assert spot.client.get("/sapi/v1/account/status").status_code == 401  # signed
+
+
+# -- X-MBX-TIME-UNIT ----------------------------------------------------------------------------
+
+
+def test_microsecond_time_unit_converts_every_time_field(spot: Spot) -> None:
+    micro = {"X-MBX-TIME-UNIT": "MICROSECOND"}
+    client = spot.client
+    before = now_ms() * 1000
+    server = client.get("/api/v3/time", headers=micro).json()["serverTime"]
+    assert before <= server <= now_ms() * 1000 + 999
+    assert (
+        client.get("/api/v3/time", headers={"X-MBX-TIME-UNIT": "millisecond"}).json()["serverTime"]
+        < 10**13
+    )
+
+    def signed(method: str, path: str, params: list[tuple[str, str]]) -> object:
+        assert spot.key.secret is not None
+        q = signed_query(spot.key.secret, params, timestamp=spot._timestamp())
+        headers = {"X-MBX-APIKEY": spot.key.api_key, **micro}
+        r = client.request(method, f"{path}?{q}", headers=headers)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    placed = signed("POST", ORDER, LIMIT_BUY)
+    assert isinstance(placed, dict)
+    assert placed["transactTime"] >= before and placed["workingTime"] >= before
+    order = signed("GET", ORDER, [("symbol", "BTCUSDT"), ("orderId", str(placed["orderId"]))])
+    assert isinstance(order, dict)
+    assert order["time"] >= before and order["updateTime"] >= before
+    assert order["orderId"] == placed["orderId"]  # ids are not times
+    rows = client.get(
+        "/api/v3/klines",
+        params={"symbol": "BTCUSDT", "interval": "1m", "limit": "2"},
+        headers=micro,
+    ).json()
+    plain = client.get(
+        "/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m", "limit": "2"}
+    ).json()
+    assert [(r[0], r[6]) for r in rows] == [(p[0] * 1000, p[6] * 1000 + 999) for p in plain]
+    ticker = client.get(
+        "/api/v3/ticker/24hr", params={"symbol": "BTCUSDT", "type": "MINI"}, headers=micro
+    ).json()
+    assert ticker["openTime"] % 60_000_000 == 0 and ticker["closeTime"] >= before
+    day = client.get(
+        "/api/v3/ticker/tradingDay", params={"symbol": "BTCUSDT"}, headers=micro
+    ).json()
+    assert day["closeTime"] - day["openTime"] == 86_400_000_000 - 1
+
+
+def test_an_unknown_time_unit_is_refused_before_anything_is_done(spot: Spot) -> None:
+    assert spot.key.secret is not None
+    q = signed_query(spot.key.secret, LIMIT_BUY, timestamp=spot._timestamp())
+    r = spot.client.post(
+        f"{ORDER}?{q}", headers={"X-MBX-APIKEY": spot.key.api_key, "X-MBX-TIME-UNIT": "SECOND"}
+    )
+    assert r.status_code == 400
+    assert r.json() == {
+        "code": -1194,
+        "msg": "Invalid value for time unit; expected either MICROSECOND or MILLISECOND.",
+    }
+    assert spot.open_orders() == []  # the order was not placed
+
+
+# -- products Sandex does not offer ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "product"),
+    [
+        ("/fapi/v1/order", "USDⓈ-M futures yet (/fapi)"),
+        ("/fapi/v2/account", "USDⓈ-M futures yet (/fapi)"),
+        ("/dapi/v1/order", "COIN-M futures yet (/dapi)"),
+        ("/eapi/v1/order", "options yet (/eapi)"),
+        ("/papi/v1/um/order", "portfolio margin yet (/papi)"),
+    ],
+)
+def test_a_product_sandex_does_not_offer_says_so(
+    make_gateway: Make, path: str, product: str
+) -> None:
+    _, gateway = make_gateway(simulate=False)
+    r = AsgiClient(gateway).post(path)
+    assert r.status_code == 404
+    body = r.json()
+    assert body["code"] == -1020
+    assert body["msg"].startswith(f"Sandex does not offer {product}: {path} is not served.")
+
+
+def test_other_unknown_routes_are_still_plain_404s(make_gateway: Make) -> None:
+    _, gateway = make_gateway(simulate=False)
+    r = AsgiClient(gateway).get("/api/v3/nothing")
+    assert (r.status_code, r.json()["code"]) == (404, -9001)
