@@ -475,3 +475,17 @@ def test_the_backfill_is_the_same_from_the_same_seed_anchor_and_price() -> None:
         assert [_fields(c) for c in one.klines(SYMBOL, interval, limit=1000, now=now)] == [
             _fields(c) for c in two.klines(SYMBOL, interval, limit=1000, now=now)
         ]
+
+
+def test_minutes_older_than_35_days_live_on_in_the_hours() -> None:
+    md = fresh()
+    start = NOW - 40 * DAY_MS
+    for i in range(40 * 24 * 4):  # a trade every quarter of an hour for 40 days
+        md.record_trade(SYMBOL, i + 1, px(str(60000 + i % 97)), qty("0.01"), i % 2 == 0,
+                        start + i * 15 * MIN)  # fmt: skip
+    first = md.klines(SYMBOL, "1m", start=0, limit=1, now=NOW)[0]
+    assert NOW - 37 * DAY_MS <= first.open_time <= NOW - 35 * DAY_MS  # trimmed to 35 days
+    hours = _all(md, "1h", NOW, start=0)
+    assert hours[0].open_time == start and len(hours) == 40 * 24 + 1  # all still there
+    assert sum(h.trades for h in hours) == 40 * 24 * 4
+    assert _check_against(_all(md, "1m", NOW, start=0), hours) >= 35 * 24

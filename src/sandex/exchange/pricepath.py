@@ -409,7 +409,7 @@ class PricePath:
         closed = now - now % MINUTE  # flat rows for the quiet minutes that have closed
         while m.stop < closed:
             m.flat(last)
-        if not coarse:
+        if not coarse and len(m) <= KEEP_MINUTES + 24 * 60:
             return (m,)
         if not self._coarse:
             self._coarse = True
@@ -421,7 +421,7 @@ class PricePath:
         extra = len(m) - KEEP_MINUTES
         if extra > 24 * 60:  # in bulk, and only what the hours already hold
             m.drop_before(min(extra, max(0, (hours.stop - m.start) // MINUTE)))
-        return (weeks, days, hours, m)
+        return (weeks, days, hours, m) if coarse else (m,)
 
     def _generate_fine(self, plan: Backfill) -> None:
         live = self.minutes
