@@ -74,7 +74,7 @@ class MakerConfig:
     """Value of the level at the touch, in USDT terms."""
     growth: Decimal = Decimal("1.06")
     """How much bigger each level is than the one before (the 50th: 17 times the first;
-    BTCUSDT then holds about 560,000 USDT a side within 2 % of the price)."""
+    BTCUSDT then holds about 580,000 USDT a side within 2 % of the price)."""
     tolerance: Decimal = Decimal("0.25")
     """A resting quote stays while its size is within this fraction of its level's size
     (each way); otherwise it is replaced."""
