@@ -334,12 +334,18 @@ def test_klines_time_zone_aligns_the_windows_and_keeps_times_in_utc(market: Mark
     assert rows[0][1] == minutes[0][1]  # the +8 day opens with its first minute
 
 
-@pytest.mark.parametrize("zone", ["", "abc", "8h", "15", "-13", "14:01", "-12:30", "05:60", "+"])
+@pytest.mark.parametrize("zone", ["abc", "8h", "15", "-13", "14:01", "-12:30", "05:60", "+"])
 def test_klines_refuse_a_time_zone_out_of_range(market: Market, zone: str) -> None:
     for path in ("/api/v3/klines", "/api/v3/uiKlines"):
         assert market.error(path, symbol=SYMBOL, interval="1d", timeZone=zone) == (
             400, -1130, "Data sent for parameter 'timeZone' is not valid.",
         )  # fmt: skip
+
+
+def test_klines_refuse_an_empty_time_zone(market: Market) -> None:
+    assert market.error("/api/v3/klines", symbol=SYMBOL, interval="1d", timeZone="") == (
+        400, -1105, "Parameter 'timeZone' was empty.",
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("zone", ["14", "-12", "+14:00", "-12:00", "0", "05:45"])

@@ -387,6 +387,8 @@ def _time_zone(call: Call) -> int:
     text = call.params.get("timeZone")
     if text is None:
         return 0
+    if not text:
+        raise BadParameters(-1105, "Parameter 'timeZone' was empty.")
     match = _TIME_ZONE.fullmatch(text)
     if match is not None:
         hours, minutes = int(match.group(2)), int(match.group(3) or 0)
