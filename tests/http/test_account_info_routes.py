@@ -13,6 +13,7 @@ from test_spot_routes import LIMIT_BUY, ORDER, Spot, with_
 from http_support import AsgiClient, now_ms, signed_query
 from sandex.bootstrap import Sandex
 from sandex.http import Gateway
+from sandex.http.time_unit import in_microseconds
 
 Make = Callable[..., tuple[Sandex, Gateway]]
 
@@ -182,3 +183,28 @@ def test_other_unknown_routes_are_still_plain_404s(make_gateway: Make) -> None:
     _, gateway = make_gateway(simulate=False)
     r = AsgiClient(gateway).get("/api/v3/nothing")
     assert (r.status_code, r.json()["code"]) == (404, -9001)
+
+
+def test_time_fields_are_converted_by_name_and_ids_and_none_are_not() -> None:
+    body = {
+        "orderId": 5,
+        "lastUpdateId": 1_800_000_000_000,
+        "transactTime": 1_800_000_000_001,
+        "workingTime": -1,
+        "orderReports": [{"time": 2, "updateTime": 3}],
+        "transactionTime": 4,
+    }
+    assert in_microseconds("/api/v3/order", body) == {
+        "orderId": 5,
+        "lastUpdateId": 1_800_000_000_000,
+        "transactTime": 1_800_000_000_001_000,
+        "workingTime": -1,
+        "orderReports": [{"time": 2000, "updateTime": 3000}],
+        "transactionTime": 4000,
+    }
+    day = {"openTime": 0, "closeTime": 86_399_999}
+    assert in_microseconds("/api/v3/ticker/tradingDay", day) == {
+        "openTime": 0,
+        "closeTime": 86_399_999_999,
+    }
+    assert in_microseconds("/api/v3/ticker", day)["closeTime"] == 86_399_999_000  # an instant

@@ -25,6 +25,7 @@ _INSTANTS: Final = frozenset(
         "time",
         "updateTime",
         "transactTime",
+        "transactionTime",  # an order list's
         "workingTime",
         "openTime",
         "closeTime",
