@@ -472,3 +472,14 @@ def test_a_refused_script_reports_the_call_and_no_credential(
     out = run(base, wrong)
     assert out["step"] in {"loadMarkets", "account"}, out  # the first signed call
     assert "-1022" in json.dumps(out["error"]), out
+
+
+# -- last: the server's own log ----------------------------------------------------------
+
+
+def test_the_server_logged_no_error_or_traceback(sqlite_server: Server) -> None:
+    """Everything above is normal operation: the server printed no traceback, error or
+    warning while six clients used it."""
+    log = sqlite_server.log.read_text(errors="replace")
+    for word in ("Traceback", "ERROR", "WARNING", "Exception"):
+        assert word not in log, sqlite_server.log_tail()
