@@ -23,7 +23,7 @@ from sandex.exchange import (
     default_symbols,
 )
 from sandex.exchange.ledger import FEES, FUNDING
-from sandex.exchange.order_lists import ContingencyType, NewOco, NewOto
+from sandex.exchange.order_lists import ContingencyType, NewOco, NewOto, NewOtoco
 from sandex.exchange.venue import Venue
 
 UNIT = 10**8
@@ -342,8 +342,26 @@ def _otos(draw: st.DrawFn) -> NewOto:
     return NewOto(working, pending)
 
 
+@st.composite
+def _otocos(draw: st.DrawFn) -> NewOtoco:
+    oco = draw(_ocos())
+    side = Side.BUY if oco.above.side is Side.SELL else Side.SELL
+    working = PlaceOrder.limit(SYMBOL, oco.above.account, side, draw(_qtys), draw(_prices))
+    return NewOtoco(working, oco.above, oco.below)
+
+
 _flows = st.lists(
-    st.one_of(_ocos(), _ocos(), _otos(), _limits, _limits, _markets, _cancels, _list_cancels),
+    st.one_of(
+        _ocos(),
+        _ocos(),
+        _otos(),
+        _otocos(),
+        _limits,
+        _limits,
+        _markets,
+        _cancels,
+        _list_cancels,
+    ),
     max_size=40,
 )
 
@@ -361,9 +379,10 @@ def _check(venue: Venue) -> None:
     for order_list in venue.open_order_lists(ME) + venue.open_order_lists(OTHER):
         legs = venue.list_orders(order_list)
         if order_list.contingency_type is ContingencyType.OTO:
-            first, second = (venue.orders.get((SYMBOL, i)) for i in order_list.order_ids)
-            if second is not None and second.is_open:  # waits exactly while the first works
-                assert second.pending == (first is not None and first.is_open), legs
+            first, *later = (venue.orders.get((SYMBOL, i)) for i in order_list.order_ids)
+            for second in later:
+                if second is not None and second.is_open:  # waits while the first works
+                    assert second.pending == (first is not None and first.is_open), legs
             continue
         done = [leg for leg in legs if not leg.is_open or leg.executed or leg.working]
         if any(leg.executed or not leg.is_open for leg in legs):
@@ -382,6 +401,8 @@ def test_random_flows_with_ocos_keep_every_hold_and_list_consistent(flow):
             venue.place_oco(step, now)
         elif isinstance(step, NewOto):
             venue.place_oto(step, now)
+        elif isinstance(step, NewOtoco):
+            venue.place_otoco(step, now)
         elif isinstance(step, PlaceOrder):
             venue.place(step, now)
         elif step[0] == "cancel":
@@ -497,3 +518,87 @@ def test_an_oto_with_a_market_working_order_is_refused():
     refused = venue.place_oto(NewOto(market, oto.pending), NOW).rejected
     assert refused is not None and refused.code == -1158
     assert not venue.open_order_lists(ME)
+
+
+# -- OTOCO: a working order, and a pending OCO pair placed once it fills ---------------------
+
+
+def buy_then_protect(cid: str | None = None) -> NewOtoco:
+    """Buy 0.5 BTC at 49,000; once bought, protect it: take profit at 55,000, stop at 45,000."""
+    working = PlaceOrder.limit(SYMBOL, ME, Side.BUY, qty("0.5"), px("49000"))
+    oco = sell_oco()
+    return NewOtoco(working, oco.above, oco.below, cid)
+
+
+def test_an_otoco_places_its_oco_pair_once_the_working_order_fills():
+    venue = funded()
+    placed = venue.place_otoco(buy_then_protect("x"), NOW)
+    assert placed.rejected is None
+    working, stop_leg, limit_leg = placed.orders
+    assert stop_leg.type is OrderType.STOP_LOSS_LIMIT and limit_leg.type is OrderType.LIMIT_MAKER
+    assert [o.order_id for o in placed.orders] == [working.order_id + n for n in range(3)]
+    assert stop_leg.pending and limit_leg.pending
+    [order_list] = venue.open_order_lists(ME)
+    assert order_list.contingency_type is ContingencyType.OTO  # as Binance reports it
+    btc = venue.ledger.balance(ME, "BTC")
+    venue.place(sell("0.5", "49000", account=OTHER), NOW + 1)
+    assert working.status is OrderStatus.FILLED
+    stop_now = venue.order(SYMBOL, ME, stop_leg.order_id)
+    limit_now = venue.order(SYMBOL, ME, limit_leg.order_id)
+    assert stop_now is not None and limit_now is not None
+    assert not stop_now.pending and not stop_now.working and limit_now.working
+    assert stop_now.order_list_id == limit_now.order_list_id == order_list.list_id
+    # bought 0.5 (less the fee), of which the pair holds 0.5 once
+    assert venue.ledger.balance(ME, "BTC").locked == UNIT // 2
+    assert venue.ledger.balance(ME, "BTC").free < btc.free + UNIT // 2
+    assert_ledger_consistent(venue)
+    venue.place(buy("0.1", "55000", account=THIRD), NOW + 2)
+    assert limit_now.status is OrderStatus.PARTIALLY_FILLED
+    assert stop_now.status is OrderStatus.EXPIRED
+    assert_ledger_consistent(venue)
+
+
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_canceling_any_order_of_a_waiting_otoco_cancels_all(which):
+    venue = funded()
+    legs = venue.place_otoco(buy_then_protect(), NOW).orders
+    venue.cancel(CancelOrder(SYMBOL, ME, legs[which].order_id), NOW + 1)
+    assert [leg.status for leg in legs] == [OrderStatus.CANCELED] * 3
+    assert venue.open_order_lists(ME) == []
+    assert venue.engine.open_orders(SYMBOL, ME) == []
+    assert_ledger_consistent(venue)
+
+
+def test_an_otoco_pair_the_market_has_moved_past_expires():
+    venue = funded()
+    working = PlaceOrder.limit(SYMBOL, ME, Side.BUY, qty("0.5"), px("44000"))
+    oco = sell_oco()
+    legs = venue.place_otoco(NewOtoco(working, oco.above, oco.below), NOW).orders
+    venue.place(sell("0.5", "44000", account=OTHER), NOW + 1)  # last price 44,000 < the stop
+    assert legs[0].status is OrderStatus.FILLED
+    assert [leg.status for leg in legs[1:]] == [OrderStatus.EXPIRED] * 2
+    assert venue.open_order_lists(ME) == []
+    assert_ledger_consistent(venue)
+
+
+def test_an_otoco_restores_waiting():
+    venue = funded()
+    legs = venue.place_otoco(buy_then_protect(), NOW).orders
+    changes = venue.drain()
+    balances = [
+        (a, asset, b.free, b.locked)
+        for a in (ME, OTHER, THIRD, FUNDING, FEES)
+        for asset, b in venue.ledger.balances(a).items()
+    ]
+    restored = Venue(default_symbols())
+    restored.restore(
+        balances=balances,
+        orders=[dataclasses.replace(o, pending=False) for o in legs],
+        books=[(SYMBOL, *venue.book_state(SYMBOL))],
+        order_lists=list(changes.order_lists.values()),
+    )
+    assert [restored.order(SYMBOL, ME, o.order_id).pending for o in legs] == [False, True, True]
+    restored.place(sell("0.5", "49000", account=OTHER), NOW + 1)
+    assert [o.order_id for o in restored.engine.open_orders(SYMBOL, ME)] == [legs[2].order_id]
+    assert [s.order_id for s in restored.engine.pending_stops(SYMBOL, ME)] == [legs[1].order_id]
+    assert_ledger_consistent(restored)

@@ -29,6 +29,8 @@ __all__ = [
     "OrderList",
     "NewOco",
     "NewOto",
+    "NewOtoco",
+    "check_otoco",
     "WORKING_TYPES",
     "check_oto",
     "TAKE_PROFIT_TYPES",
@@ -108,10 +110,29 @@ def check_oto(oto: NewOto) -> Rejected | None:
     return None
 
 
+class NewOtoco(NamedTuple):
+    """``POST /api/v3/orderList/otoco``: a ``working`` order, and a pending OCO pair
+    (``above`` and ``below``, one side and quantity) placed once it is fully filled."""
+
+    working: PlaceOrder
+    above: PlaceOrder
+    below: PlaceOrder
+    list_client_order_id: str | None = None
+
+
+def check_otoco(otoco: NewOtoco) -> Rejected | None:
+    """An OTO's rules for the working order and an OCO's for the pending pair (whose
+    prices meet the last price only when it is placed)."""
+    return check_oto(NewOto(otoco.working, otoco.above)) or check_oco(
+        NewOco(otoco.above, otoco.below), None
+    )
+
+
 @dataclass(slots=True)
 class OrderList:
     """A list as stored: its orders' ids in the order they were placed (an OTO: the
-    working order, then the pending one)."""
+    working order, then the pending one; an OTOCO, reported as an OTO: the working
+    order, then the pending pair, stop-loss first)."""
 
     list_id: int
     contingency_type: ContingencyType

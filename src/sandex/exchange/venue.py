@@ -44,9 +44,11 @@ from sandex.exchange.order_lists import (
     ContingencyType,
     NewOco,
     NewOto,
+    NewOtoco,
     OrderList,
     check_oco,
     check_oto,
+    check_otoco,
     generated_list_cid,
 )
 from sandex.exchange.orders import (
@@ -318,49 +320,18 @@ class Venue:
         the above order) holds what the larger of the two needs, and gives it to the
         other if that one triggers. Refused without a change when a rule, a check or
         the balance fails. ``Result.orders`` are the two records, in that order."""
-        above, below = oco.above, oco.below
+        above = oco.above
         symbol = self.symbols.get(above.symbol)
         if symbol is None:
             return Result([INVALID_SYMBOL], [])
-        refused = check_oco(oco, self.engine.last_price(symbol.name))
-        for leg in (above, below):
-            refused = refused or self.engine.check(leg, now) or self._would_take(leg)
         list_cid = oco.list_client_order_id
-        refused = refused or self._list_ids_in_use(
-            above.account, symbol.name, (above, below), list_cid
-        )
+        refused = self._list_ids_in_use(above.account, symbol.name, (above, oco.below), list_cid)
         if refused is not None:
             return Result([refused], [])
-        above_hold = self._hold_for(symbol, above)
-        if isinstance(above_hold, Rejected):
-            return Result([above_hold], [])
-        below_hold = self._hold_for(symbol, below)
-        if isinstance(below_hold, Rejected):
-            return Result([below_hold], [])
-        asset, amount = above_hold[0], max(above_hold[1], below_hold[1])
-        holder = below if below.type is OrderType.LIMIT_MAKER else above
-        stop, other = (above, below) if above.type in _STOP_LOSS else (below, above)
-        events: list[Event] = []
-        records: list[OrderRecord] = []
-        for leg in (stop, other):
-            budget = above_hold[2] if leg is above else below_hold[2]
-            hold = (asset, amount if leg is holder else 0, budget)
-            placed = self.engine.submit(leg, now, budget)
-            events.extend(placed)
-            result = self._apply(symbol.name, placed, now, key_id, leg, hold)
-            if result.rejected is not None:
-                for record in records:  # undo the first order: it never was
-                    self._apply(
-                        symbol.name,
-                        self.engine.submit(
-                            CancelOrder(symbol.name, record.account, record.order_id), now
-                        ),
-                        now,
-                        None,
-                    )
-                    self._forget(record)
-                return Result([result.rejected], [])
-            records.append(result.orders[0])
+        placed = self._submit_pair(symbol, oco, now, key_id)
+        if placed.rejected is not None:
+            return placed
+        records = placed.orders
         list_id = self._next_list_id
         self._next_list_id = list_id + 1
         order_list = OrderList(
@@ -377,6 +348,61 @@ class Venue:
             self._mark(record, self._changes)
         self._add_list(order_list)
         self._changes.order_lists[list_id] = order_list
+        return placed
+
+    def _submit_pair(
+        self,
+        symbol: Symbol,
+        oco: NewOco,
+        now: int,
+        key_id: int | None,
+        ids: tuple[int, int] | None = None,
+    ) -> Result:
+        """Check and place an OCO's two orders with one hold (stop-loss first; under
+        ``ids`` when given: an OTOCO's pending pair); nothing changes on a refusal."""
+        above, below = oco.above, oco.below
+        refused = check_oco(oco, self.engine.last_price(symbol.name))
+        for leg in (above, below):
+            refused = refused or self.engine.check(leg, now) or self._would_take(leg)
+        if refused is not None:
+            return Result([refused], [])
+        above_hold = self._hold_for(symbol, above)
+        if isinstance(above_hold, Rejected):
+            return Result([above_hold], [])
+        below_hold = self._hold_for(symbol, below)
+        if isinstance(below_hold, Rejected):
+            return Result([below_hold], [])
+        asset, amount = above_hold[0], max(above_hold[1], below_hold[1])
+        holder = below if below.type is OrderType.LIMIT_MAKER else above
+        stop, other = (above, below) if above.type in _STOP_LOSS else (below, above)
+        events: list[Event] = []
+        records: list[OrderRecord] = []
+        market = self.engine._market(symbol.name)
+        for index, leg in enumerate((stop, other)):
+            budget = above_hold[2] if leg is above else below_hold[2]
+            hold = (asset, amount if leg is holder else 0, budget)
+            saved = market.next_order_id
+            if ids is not None:
+                market.next_order_id = ids[index]
+            try:
+                placed = self.engine.submit(leg, now, budget)
+            finally:
+                market.next_order_id = max(saved, market.next_order_id)
+            events.extend(placed)
+            result = self._apply(symbol.name, placed, now, key_id, leg, hold)
+            if result.rejected is not None:
+                for record in records:  # undo the first order: it never was
+                    self._apply(
+                        symbol.name,
+                        self.engine.submit(
+                            CancelOrder(symbol.name, record.account, record.order_id), now
+                        ),
+                        now,
+                        None,
+                    )
+                    self._forget(record)
+                return Result([result.rejected], [])
+            records.append(result.orders[0])
         return Result(events, records)
 
     def place_oto(self, oto: NewOto, now: int, *, key_id: int | None = None) -> Result:
@@ -384,14 +410,42 @@ class Venue:
         waits, holding nothing, until the working order is fully filled (then it is
         placed as a new order would be, its funds held then). ``Result.orders``: the
         working and the pending order's records."""
-        working, pending = oto.working, oto.pending
+        return self._place_working(
+            oto.working, (oto.pending,), oto.list_client_order_id, check_oto(oto), now, key_id
+        )
+
+    def place_otoco(self, otoco: NewOtoco, now: int, *, key_id: int | None = None) -> Result:
+        """Place an OTOCO's working order; its pending OCO pair (stop-loss first) gets
+        the next two order ids and waits until the working order is fully filled, then
+        is placed as an OCO would be. ``Result.orders``: the three records."""
+        above, below = otoco.above, otoco.below
+        pair = (above, below) if above.type in _STOP_LOSS else (below, above)
+        return self._place_working(
+            otoco.working,
+            pair,
+            otoco.list_client_order_id,
+            check_otoco(otoco),
+            now,
+            key_id,
+        )
+
+    def _place_working(
+        self,
+        working: PlaceOrder,
+        pendings: tuple[PlaceOrder, ...],
+        list_cid: str | None,
+        refused: Rejected | None,
+        now: int,
+        key_id: int | None,
+    ) -> Result:
         symbol = self.symbols.get(working.symbol)
-        if symbol is None or pending.symbol != working.symbol:
+        if symbol is None or any(p.symbol != working.symbol for p in pendings):
             return Result([INVALID_SYMBOL], [])
-        refused = check_oto(oto) or self.engine.check(working, now)
-        refused = refused or self.engine.check(pending, now)
+        refused = refused or self.engine.check(working, now)
+        for pending in pendings:
+            refused = refused or self.engine.check(pending, now)
         refused = refused or self._list_ids_in_use(
-            working.account, symbol.name, (working, pending), oto.list_client_order_id
+            working.account, symbol.name, (working, *pendings), list_cid
         )
         if refused is not None:
             return Result([refused], [])
@@ -404,10 +458,43 @@ class Venue:
             return Result([result.rejected], [])
         record = result.orders[0]
         market = self.engine._market(symbol.name)
-        pending_id = market.next_order_id  # kept for the pending order
-        market.next_order_id = pending_id + 1
+        first_id = market.next_order_id  # kept for the pending orders
+        market.next_order_id = first_id + len(pendings)
         list_id = self._next_list_id
         self._next_list_id = list_id + 1
+        waiting = [
+            self._waiting(symbol, pending, first_id + n, key_id, list_id, market.default_stp, now)
+            for n, pending in enumerate(pendings)
+        ]
+        record.order_list_id = list_id
+        self._mark(record, self._changes)
+        order_list = OrderList(
+            list_id,
+            ContingencyType.OTO,
+            symbol.name,
+            working.account,
+            list_cid or generated_list_cid(list_id),
+            now,
+            (record.order_id, *(w.order_id for w in waiting)),
+        )
+        self._add_list(order_list)
+        self._changes.order_lists[list_id] = order_list
+        self._changes.symbols.add(symbol.name)
+        self._lists_touched.add(list_id)  # the working order may have filled at once
+        self._react(now)
+        return Result(events, [record, *waiting])
+
+    def _waiting(
+        self,
+        symbol: Symbol,
+        pending: PlaceOrder,
+        pending_id: int,
+        key_id: int | None,
+        list_id: int,
+        default_stp: SelfTradePrevention,
+        now: int,
+    ) -> OrderRecord:
+        """The record of a pending order, kept in memory and storage until placed."""
         waiting = OrderRecord(
             symbol=symbol.name,
             order_id=pending_id,
@@ -421,7 +508,7 @@ class Venue:
             quantity=pending.quantity,
             quote_quantity=None,
             stop_price=pending.stop_price,
-            stp_mode=pending.stp_mode or market.default_stp,
+            stp_mode=pending.stp_mode or default_stp,
             time=now,
             update_time=now,
             working=False,
@@ -431,23 +518,7 @@ class Venue:
         self.orders[waiting.key] = waiting
         self._cids[(waiting.account, symbol.name, waiting.client_order_id)] = pending_id
         self._mark(waiting, self._changes)
-        record.order_list_id = list_id
-        self._mark(record, self._changes)
-        order_list = OrderList(
-            list_id,
-            ContingencyType.OTO,
-            symbol.name,
-            working.account,
-            oto.list_client_order_id or generated_list_cid(list_id),
-            now,
-            (record.order_id, pending_id),
-        )
-        self._add_list(order_list)
-        self._changes.order_lists[list_id] = order_list
-        self._changes.symbols.add(symbol.name)
-        self._lists_touched.add(list_id)  # the working order may have filled at once
-        self._react(now)
-        return Result(events, [record, waiting])
+        return waiting
 
     def cancel_order_list(
         self, symbol: str, account: int, list_id: int | None, list_cid: str | None, now: int
@@ -583,9 +654,10 @@ class Venue:
         for order_list in order_lists:
             self._add_list(order_list)
             if order_list.contingency_type is ContingencyType.OTO:
-                working, waiting = ((order_list.symbol, i) for i in order_list.order_ids)
-                if working in by_key and waiting in by_key:  # not placed yet
-                    by_key[waiting].pending = True
+                working, *waiting = ((order_list.symbol, i) for i in order_list.order_ids)
+                for key in waiting:
+                    if working in by_key and key in by_key:  # not placed yet
+                        by_key[key].pending = True
         stored = list(balances)
         unlocked: list[tuple[int, str, int, int]] = []
         for account, asset, free, locked in stored:
@@ -720,29 +792,56 @@ class Venue:
         ended otherwise: the pending one goes too; the pending one was canceled while
         waiting: so is the working order."""
         symbol = order_list.symbol
-        working = self.orders.get((symbol, order_list.order_ids[0]))
-        waiting = self.orders.get((symbol, order_list.order_ids[1]))
-        if waiting is None:
+        orders = self.orders
+        working = orders.get((symbol, order_list.order_ids[0]))
+        pendings = [orders.get((symbol, i)) for i in order_list.order_ids[1:]]
+        waiting = [w for w in pendings if w is not None and w.pending]
+        canceled = any(
+            w is not None and w.status is OrderStatus.CANCELED and not w.executed for w in pendings
+        )
+        if waiting and working is not None and working.status is OrderStatus.FILLED:
+            if len(waiting) == 1:
+                self._place_pending(waiting[0], now)
+            else:
+                self._place_pending_pair(waiting[0], waiting[1], now)
             return
-        if waiting.pending:
-            if working is not None and working.status is OrderStatus.FILLED:
-                self._place_pending(waiting, now)
-            elif working is None or not working.is_open:
-                canceled = working is not None and working.status is OrderStatus.CANCELED
-                status = OrderStatus.CANCELED if canceled else OrderStatus.EXPIRED
-                self._close_pending(waiting, status, now)
-        elif (
-            waiting.status is OrderStatus.CANCELED
-            and not waiting.executed
-            and working is not None
-            and working.is_open
-        ):
+        if waiting and (working is None or not working.is_open or canceled):
+            cancel = canceled or (working is not None and working.status is OrderStatus.CANCELED)
+            for w in waiting:
+                self._close_pending(w, OrderStatus.CANCELED if cancel else OrderStatus.EXPIRED, now)
+        if canceled and working is not None and working.is_open:
             self._apply(
                 symbol,
                 self.engine.submit(CancelOrder(symbol, working.account, working.order_id), now),
                 now,
                 None,
             )
+            return
+        placed = [w for w in pendings if w is not None and not w.pending]
+        if len(pendings) == 2 and placed and not waiting:
+            self._react_pair(order_list, placed, now)
+
+    def _place_pending_pair(self, stop: OrderRecord, other: OrderRecord, now: int) -> None:
+        """The working order of an OTOCO filled: place its pending pair as an OCO under
+        the ids they were given (refused, as by the market having moved past a price:
+        both expire)."""
+        symbol = self.symbols[stop.symbol]
+        first, second = _command(stop), _command(other)
+        sell = first.side is _SELL
+        above, below = (second, first) if sell else (first, second)
+        placed = self._submit_pair(
+            symbol, NewOco(above, below), now, stop.key_id, (stop.order_id, other.order_id)
+        )
+        if placed.rejected is not None:
+            for record in (stop, other):
+                self.orders[record.key] = record
+                self._close_pending(record, OrderStatus.EXPIRED, now)
+            return
+        for record, new in zip((stop, other), placed.orders, strict=True):
+            record.pending = False
+            new.order_list_id = record.order_list_id
+            new.time = record.time
+            self._mark(new, self._changes)
 
     def _would_take(self, order: PlaceOrder) -> Rejected | None:
         """A LIMIT_MAKER that would cross (checked before either order of a list is
@@ -798,25 +897,25 @@ class Venue:
             if order_list.contingency_type is ContingencyType.OTO:
                 self._react_oto(order_list, now)
                 continue
-            legs = self.list_orders(order_list)
-            if len(legs) == len(order_list.order_ids) and not any(
-                not leg.is_open or _activated(leg) for leg in legs
-            ):
+            self._react_pair(order_list, self.list_orders(order_list), now)
+
+    def _react_pair(self, order_list: OrderList, legs: list[OrderRecord], now: int) -> None:
+        """An OCO pair: once one order traded, triggered or ended, expire (or cancel,
+        when one was canceled) the other."""
+        if len(legs) == 2 and not any(not leg.is_open or _activated(leg) for leg in legs):
+            return
+        canceled = any(leg.status is OrderStatus.CANCELED for leg in legs)
+        for leg in legs:
+            if not leg.is_open or _activated(leg):
                 continue
-            canceled = any(leg.status is OrderStatus.CANCELED for leg in legs)
-            for leg in legs:
-                if not leg.is_open or _activated(leg):
-                    continue
-                self._apply(
-                    order_list.symbol,
-                    self.engine.submit(
-                        CancelOrder(order_list.symbol, leg.account, leg.order_id), now
-                    ),
-                    now,
-                    None,
-                )
-                if not canceled:
-                    leg.status = OrderStatus.EXPIRED
+            self._apply(
+                order_list.symbol,
+                self.engine.submit(CancelOrder(order_list.symbol, leg.account, leg.order_id), now),
+                now,
+                None,
+            )
+            if not canceled:
+                leg.status = OrderStatus.EXPIRED
 
     def _find(self, cancel: CancelOrder) -> OrderRecord | None:
         if cancel.order_id is not None:
