@@ -81,3 +81,19 @@ def test_a_symbol_without_history_or_trades_is_flat_at_zero() -> None:
     stats = window_stats(md, BTC, opened=NOW - DAY, now=NOW)
     assert (stats.open, stats.last, stats.count, stats.first_id) == (0, 0, 0, -1)
     assert stats.price_change_percent == Decimal("0.000")
+
+
+@pytest.mark.parametrize("hours", [1, 5, 16])
+def test_over_back_filled_history_a_window_is_its_minutes(hours: int) -> None:
+    """The 1h candles read for a window's whole hours are the aggregation of its 1m
+    candles, so the statistics are those of the minutes themselves."""
+    md = MarketData(default_symbols())
+    md.backfill(SYMBOL, NOW, price=6_000_000, seed=7)
+    now = NOW + 123_456
+    stats = window_stats(md, BTC, opened=now - hours * HOUR - 17_000, now=now)
+    minutes = md.klines(SYMBOL, "1m", start=stats.open_time, end=now, limit=1000, now=now)
+    traded = [c for c in minutes if c.volume]
+    assert stats.volume == sum(c.volume for c in traded)
+    assert stats.quote_volume == sum(c.quote_volume for c in traded)
+    assert (stats.open, stats.last) == (traded[0].open, traded[-1].close)
+    assert stats.high == max(c.high for c in traded) and stats.low == min(c.low for c in traded)
