@@ -471,6 +471,11 @@ def test_the_backfill_is_the_same_from_the_same_seed_anchor_and_price() -> None:
     """A restart that starts from the same stored state sees the same history."""
     one, two = _live_market(), _live_market()
     now = LIVE + 100 * MIN
+    one.klines(SYMBOL, "1d", limit=1, now=now)  # all of it at once
+    two.ticker(SYMBOL, now)  # the last two days, then older minutes as reads reach them
+    assert _all(two, "1m", now, start=LIVE - 20 * DAY_MS) == _all(
+        one, "1m", now, start=LIVE - 20 * DAY_MS
+    )
     for interval in ("1m", "15m", "1h", "1d", "1M"):
         assert [_fields(c) for c in one.klines(SYMBOL, interval, limit=1000, now=now)] == [
             _fields(c) for c in two.klines(SYMBOL, interval, limit=1000, now=now)

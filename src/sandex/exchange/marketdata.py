@@ -453,7 +453,10 @@ class MarketData:
         last = path.last_open()
         if not stores or last is None:
             return []
-        first = open_time(_first_row(stores, length), interval, offset)
+        floor = _first_row(stores, length)
+        if length < _HOUR:
+            floor = path.first_minute or floor
+        first = open_time(floor, interval, offset)
         hi = max(open_time(now, interval, offset), open_time(last, interval, offset))
         if end is not None:
             hi = min(hi, open_time(end, interval, offset))
@@ -464,6 +467,9 @@ class MarketData:
         if hi < lo:
             return []
         opens = _opens(interval, lo, hi, limit, forward=start is not None, offset=offset)
+        if length < _HOUR:
+            path.reach(opens[0])
+            stores = (path.minutes,) if path.minutes is not None else stores
         out: list[Candle] = []
         close: int | None = None
         for opened in opens:
@@ -483,7 +489,9 @@ class MarketData:
         """Rolling 24h statistics of ``symbol`` at ``now`` (from the 1m candles)."""
         m = self._market(symbol)
         opened = open_time(now - DAY_MS, "1m")
-        stores = m.path.ensure(now, coarse=False)
+        m.path.ensure(now, coarse=False)
+        m.path.reach(opened)
+        stores = (m.path.minutes,) if m.path.minutes is not None else ()
         rows = stores[-1] if stores else None
         prev_close = 0
         first_open = last_close = high = low = volume = quote = count = 0

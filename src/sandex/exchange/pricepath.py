@@ -331,6 +331,8 @@ def aggregate(stores: tuple[Rows, ...], begin: int, end: int) -> Candle | None:
 
 _SECONDS_BACK: Final = 20 * MINUTE
 """Back-filled 1s rows before the anchor (1000 candles of 1s, and a margin)."""
+_RECENT_BACK: Final = 2 * _DAY
+"""Back-filled 1m rows made at the first read; older ones when a read reaches them."""
 _MINUTES_BACK: Final = 31 * _DAY
 """Back-filled 1m rows reach back this far (then to the day's start): ``freqtrade
 download-data --days 30`` finds them all."""
@@ -362,7 +364,8 @@ class PricePath:
     """One symbol's rows (see the module's docstring), back-filled on first use."""
 
     __slots__ = (
-        "_coarse", "_fine", "days", "hours", "minutes", "plan", "rules", "seconds", "weeks",
+        "_coarse", "_fine", "_older", "days", "hours", "minutes", "plan", "rules", "seconds",
+        "weeks",
     )  # fmt: skip
 
     def __init__(self, rules: PathRules) -> None:
@@ -375,6 +378,8 @@ class PricePath:
         self.days: Rows | None = None
         self.weeks: Rows | None = None
         self._fine = False
+        self._older: int | None = None
+        """Where the back-filled minutes not made yet begin."""
         self._coarse = False
 
     # -- recording --------------------------------------------------------------------
@@ -414,8 +419,8 @@ class PricePath:
         if not self._coarse:
             self._coarse = True
             self._generate_coarse()
-        hours, days, weeks = self.hours, self.days, self.weeks
-        assert hours is not None and days is not None and weeks is not None
+        m, hours, days, weeks = self.minutes, self.hours, self.days, self.weeks
+        assert m is not None and hours is not None and days is not None and weeks is not None
         hours.derive(m, closed)
         days.derive(hours, closed)
         extra = len(m) - KEEP_MINUTES
@@ -429,10 +434,11 @@ class PricePath:
         if live is not None:
             anchor = min(anchor, live.start)
         s0 = anchor - _SECONDS_BACK
-        m0 = (anchor - _MINUTES_BACK) // _DAY * _DAY
+        r0 = min(s0, (anchor - _RECENT_BACK) // _DAY * _DAY)
         rules = self.rules
         seconds = generate_rows(plan, rules, SECOND, s0, anchor, float(plan.price), 1)
-        minutes = generate_rows(plan, rules, MINUTE, m0, s0, float(seconds.o[0]), 2)
+        minutes = generate_rows(plan, rules, MINUTE, r0, s0, float(seconds.o[0]), 2)
+        self._older = (anchor - _MINUTES_BACK) // _DAY * _DAY  # made when first read
         per = MINUTE // SECOND
         for i in range(0, len(seconds), per):
             minutes.append(*_sum_rows(seconds, i, i + per))
@@ -442,7 +448,27 @@ class PricePath:
             minutes.extend(live)
         self.seconds, self.minutes = seconds, minutes
 
+    def reach(self, ts: int) -> None:
+        """Make the back-filled minutes from ``ts`` on (the older ones wait for a read
+        that reaches them: most reads want the last day or two)."""
+        m, older, plan = self.minutes, self._older, self.plan
+        if m is None or older is None or plan is None or ts >= m.start:
+            return
+        self._older = None
+        rows = generate_rows(plan, self.rules, MINUTE, older, m.start, float(m.o[0]), 6)
+        rows.extend(m)
+        self.minutes = rows
+
+    @property
+    def first_minute(self) -> int | None:
+        """Where the 1m rows begin (back-filled or not yet)."""
+        m = self.minutes
+        if m is None:
+            return None
+        return m.start if self._older is None else min(self._older, m.start)
+
     def _generate_coarse(self) -> None:
+        self.reach(0)
         m = self.minutes
         assert m is not None
         plan = self.plan
