@@ -8,14 +8,20 @@ each stretch joins the next seamlessly (a row opens at the close of the row befo
     hours    [H0, M0)      back-filled (501 days); then derived from the minutes
     minutes  [M0, ...)     back-filled (31 days) up to the anchor, then the live trades
 
+plus 1s rows for the last 20 back-filled minutes, whose 1m rows are their aggregation.
+
 A candle of any interval is the aggregation of the coarsest rows that tile its period
 (volumes and counts summed; open = first open, close = last close, high = max and
 low = min of the rows that traded: a quiet row is flat at the close before it and, as
-on Binance, adds no price), so wherever finer rows exist the coarser candles are exactly their
-aggregation, and where only coarse rows exist (older history) a candle takes the rows
-that open inside it. The back-fill walks backwards from the anchor price by a seeded
-geometric Brownian motion (pulled gently toward the anchor over years, so decades of
-monthly candles stay plausible): the same seed, anchor and price give the same rows.
+on Binance, adds no price). So wherever finer rows exist the coarser candles are
+exactly their aggregation; where only coarser rows exist (older history, or a time
+zone whose offset splits them) a candle takes the rows that open inside it.
+
+The back-fill walks backwards from the anchor price by a seeded geometric Brownian
+motion, pulled gently toward the anchor over years so that decades of monthly candles
+stay plausible. It is made when first read, the last two days of minutes first and the
+rest when a read reaches it; the same seed, anchor and price give the same rows in
+whatever order they are made.
 
 Pure: no I/O, no clock. Prices are ints in the symbol's price units, quantities in
 its quantity units, quotes in ``price * quantity`` units.
