@@ -311,3 +311,60 @@ def test_canceling_an_otos_pending_order_cancels_the_list(bot: Bot) -> None:
 def test_oto_mistakes_are_binance_errors(bot: Bot, changes: dict[str, str], code: int) -> None:
     assert bot.error("POST", "/api/v3/orderList/oto", with_(BUY_THEN_TP, **changes))[0] == code
     assert bot.ok("GET", "/api/v3/openOrderList") == []
+
+
+BUY_THEN_PROTECT = [
+    ("symbol", "BTCUSDT"),
+    ("workingType", "LIMIT"),
+    ("workingSide", "BUY"),
+    ("workingPrice", "49000"),
+    ("workingQuantity", "0.1"),
+    ("workingTimeInForce", "GTC"),
+    ("pendingSide", "SELL"),
+    ("pendingQuantity", "0.1"),
+    ("pendingAboveType", "LIMIT_MAKER"),
+    ("pendingAbovePrice", "55000"),
+    ("pendingBelowType", "STOP_LOSS_LIMIT"),
+    ("pendingBelowStopPrice", "45000"),
+    ("pendingBelowPrice", "44900"),
+    ("pendingBelowTimeInForce", "GTC"),
+]
+"""Buy 0.1 BTC at 49,000; once bought, take profit at 55,000 or stop out at 45,000."""
+
+
+def test_an_otoco_places_its_oco_pair_once_the_working_order_fills(bot: Bot) -> None:
+    r = bot.request("POST", "/api/v3/orderList/otoco", BUY_THEN_PROTECT)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-mbx-order-count-10s"] == "3"
+    body = r.json()
+    assert body["contingencyType"] == "OTO"  # as Binance reports an OTOCO
+    working, stop, take = body["orderReports"]
+    assert [o["type"] for o in (working, stop, take)] == [
+        "LIMIT",
+        "STOP_LOSS_LIMIT",
+        "LIMIT_MAKER",
+    ]
+    assert [o["status"] for o in (working, stop, take)] == ["NEW", "PENDING_NEW", "PENDING_NEW"]
+    assert [o["orderId"] for o in body["orders"]] == [o["orderId"] for o in (working, stop, take)]
+    bot.other(sell("0.1", "49000", account=OTHER))
+
+    def status(order: dict[str, Any]) -> str:
+        got = bot.ok(
+            "GET", "/api/v3/order", [("symbol", "BTCUSDT"), ("orderId", str(order["orderId"]))]
+        )
+        return str(got["status"])
+
+    assert [status(o) for o in (working, stop, take)] == ["FILLED", "NEW", "NEW"]
+    assert Decimal(bot.btc()[1]) == Decimal("0.1")  # the pair holds the 0.1 BTC once
+    bot.other(buy("0.05", "55000", account=THIRD))
+    assert [status(o) for o in (stop, take)] == ["EXPIRED", "PARTIALLY_FILLED"]
+
+
+def test_otoco_mistakes_are_binance_errors(bot: Bot) -> None:
+    bad = with_(BUY_THEN_PROTECT, pendingAboveType="STOP_LOSS", pendingAboveStopPrice="56000")
+    assert bot.error("POST", "/api/v3/orderList/otoco", bad)[0] == -1197
+    assert (
+        bot.error("POST", "/api/v3/orderList/otoco", with_(BUY_THEN_PROTECT, pendingSide=""))[0]
+        == -1102
+    )
+    assert bot.ok("GET", "/api/v3/openOrderList") == []

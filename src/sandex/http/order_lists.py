@@ -25,10 +25,11 @@ from sandex.exchange.order_lists import (
     ListStatusType,
     NewOco,
     NewOto,
+    NewOtoco,
     OrderList,
 )
 from sandex.exchange.rejections import INVALID_SIDE, INVALID_STP, INVALID_TIF, INVALID_TYPE
-from sandex.exchange.venue import OrderRecord
+from sandex.exchange.venue import OrderRecord, Result
 from sandex.http.errors import BadParameters
 from sandex.http.routes import Call, RouteTable, Security
 from sandex.http.spot import (
@@ -48,6 +49,7 @@ from sandex.http.spot import (
     _symbol,
 )
 from sandex.service.ports import StoredOrderList
+from sandex.service.trading import TradingService
 
 __all__ = ["routes"]
 
@@ -121,6 +123,20 @@ def _new_oto(params: Mapping[str, str], symbol: Symbol, account: int) -> NewOto:
     )
 
 
+def _new_otoco(params: Mapping[str, str], symbol: Symbol, account: int) -> NewOtoco:
+    stp = _enum(params, "selfTradePreventionMode", SelfTradePrevention, INVALID_STP)
+    side = _enum(params, "pendingSide", Side, INVALID_SIDE)
+    if side is None:
+        _mandatory(params, "pendingSide")
+    quantity = symbol.quantity_units(_mandatory(params, "pendingQuantity"))
+    return NewOtoco(
+        _prefixed_order(params, "working", symbol, account, stp),
+        _leg(params, "pendingAbove", symbol, account, side, quantity, stp),
+        _leg(params, "pendingBelow", symbol, account, side, quantity, stp),
+        _client_id(params, "listClientOrderId"),
+    )
+
+
 def _new_oco(params: Mapping[str, str], symbol: Symbol, account: int) -> NewOco:
     side = _enum(params, "side", Side, INVALID_SIDE)
     if side is None:
@@ -168,6 +184,19 @@ def _stored_view(stored: StoredOrderList) -> dict[str, Any]:
     return _list_view(stored.order_list, stored.orders)
 
 
+async def _placed(
+    exchange: TradingService, symbol: Symbol, result: Result, response: str, now: int
+) -> dict[str, Any]:
+    """A new list's answer (its orders' reports in ``response`` form), once durable."""
+    _refused(result)
+    list_id = result.orders[0].order_list_id
+    assert list_id is not None
+    view = _list_view(exchange.venue.order_lists[list_id], result.orders)
+    view["orderReports"] = [_placed_view(symbol, o, response, now) for o in result.orders]
+    await exchange.durable()
+    return view
+
+
 @routes.endpoint(
     "POST",
     "/api/v3/orderList/oco",
@@ -185,14 +214,7 @@ async def new_oco(call: Call) -> object:
     response = _response_type(call.params)
     exchange = _exchange(call)
     result = exchange.place_oco(oco, call.now, key_id=p.key_id, policy=p.policy)
-    _refused(result)
-    list_id = result.orders[0].order_list_id
-    assert list_id is not None
-    order_list = exchange.venue.order_lists[list_id]
-    view = _list_view(order_list, result.orders)
-    view["orderReports"] = [_placed_view(symbol, o, response, call.now) for o in result.orders]
-    await exchange.durable()
-    return view
+    return await _placed(exchange, symbol, result, response, call.now)
 
 
 @routes.endpoint(
@@ -212,14 +234,27 @@ async def new_oto(call: Call) -> object:
     response = _response_type(call.params)
     exchange = _exchange(call)
     result = exchange.place_oto(oto, call.now, key_id=p.key_id, policy=p.policy)
-    _refused(result)
-    list_id = result.orders[0].order_list_id
-    assert list_id is not None
-    order_list = exchange.venue.order_lists[list_id]
-    view = _list_view(order_list, result.orders)
-    view["orderReports"] = [_placed_view(symbol, o, response, call.now) for o in result.orders]
-    await exchange.durable()
-    return view
+    return await _placed(exchange, symbol, result, response, call.now)
+
+
+@routes.endpoint(
+    "POST",
+    "/api/v3/orderList/otoco",
+    security=Security.TRADE,
+    weight=1,
+    access=_PLACE,
+    counts_order=True,
+    orders=3,
+)
+async def new_otoco(call: Call) -> object:
+    """Place an OTOCO: a working order, and an OCO pair placed once it is fully filled."""
+    p = _principal(call)
+    symbol = _symbol(call)
+    otoco = _new_otoco(call.params, symbol, p.user_id)
+    response = _response_type(call.params)
+    exchange = _exchange(call)
+    result = exchange.place_otoco(otoco, call.now, key_id=p.key_id, policy=p.policy)
+    return await _placed(exchange, symbol, result, response, call.now)
 
 
 def _list_target(params: Mapping[str, str], cid_name: str) -> tuple[int | None, str | None]:

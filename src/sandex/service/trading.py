@@ -36,7 +36,7 @@ from sandex.exchange.engine import Engine
 from sandex.exchange.makers import MakerConfig, Simulation
 from sandex.exchange.marketdata import MarketData
 from sandex.exchange.money import ASSET_DECIMALS
-from sandex.exchange.order_lists import NewOco, NewOto, OrderList
+from sandex.exchange.order_lists import NewOco, NewOto, NewOtoco, OrderList
 from sandex.exchange.venue import (
     MAKER,
     TAKER,
@@ -267,6 +267,25 @@ class TradingService:
             self._check_policy(oto.working, policy, key_id)
             self._check_policy(oto.pending, policy, key_id, also_open=1)
         result = self.venue.place_oto(oto, now, key_id=key_id)
+        self._note(result)
+        return result
+
+    def place_otoco(
+        self,
+        otoco: NewOtoco,
+        now: int,
+        *,
+        key_id: int | None = None,
+        policy: RiskPolicy | None = None,
+    ) -> Result:
+        """Place an OTOCO for its account; each of its three orders passes the key's
+        ``policy`` (the pending pair counted as open beside the working order)."""
+        self._last_now = now
+        if policy is not None and key_id is not None:
+            self._check_policy(otoco.working, policy, key_id)
+            self._check_policy(otoco.above, policy, key_id, also_open=1)
+            self._check_policy(otoco.below, policy, key_id, also_open=2)
+        result = self.venue.place_otoco(otoco, now, key_id=key_id)
         self._note(result)
         return result
 
