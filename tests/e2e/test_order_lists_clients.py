@@ -1,7 +1,8 @@
-"""OCO order lists from unmodified clients on a real ``sandex serve``: python-binance's
-``order_oco_sell`` / ``get_open_oco_orders`` and ccxt's ``privatePostOrderListOco``,
-as a bot protects a position with a take-profit and a stop-loss; then a flash crash
-triggers the stop-loss and the take-profit expires.
+"""Order lists from unmodified clients on a real ``sandex serve``: python-binance's
+``order_oco_sell`` / ``get_open_oco_orders`` / ``v3_post_order_list_otoco`` and ccxt's
+``privatePostOrderListOco`` / ``privatePostOrderListOto``, as a bot protects a position
+with a take-profit and a stop-loss; then a flash crash triggers the stop-loss and the
+take-profit expires.
 
 One server (SQLite, simulated market makers around BTCUSDT ~60000) serves the module;
 each test trades as a user of its own, who starts with 10,000 USDT and buys the BTC
@@ -133,6 +134,76 @@ def test_ccxt_places_an_oco_through_its_implicit_api(base: str, operator: Sandex
     assert ex.fetch_open_orders("BTC/USDT") == []
     assert ex.privateGetOpenOrderList() == []
     assert ex.fetch_balance()["BTC"]["used"] == 0
+
+
+def test_python_binance_otoco_buys_then_protects(base: str, operator: Sandex) -> None:
+    creds = new_key(operator, "e2e-oco-otoco@example.com", label="otoco", permissions=TRADE)
+    client = binance_client(base, creds)
+    deadline = time.monotonic() + 5.0
+    while (client.get_asset_balance("USDT") or {}).get("free") != "10000.00000000":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    book = client.get_order_book(symbol=SYMBOL, limit=5)
+    ask = Decimal(book["asks"][0][0])
+    prices = _oco_prices(client)
+    placed = client.v3_post_order_list_otoco(
+        symbol=SYMBOL,
+        workingType="LIMIT",
+        workingSide="BUY",
+        workingPrice=_px(ask * Decimal("1.01")),  # crosses: fills at once
+        workingQuantity=QTY,
+        workingTimeInForce="GTC",
+        pendingSide="SELL",
+        pendingQuantity="0.004",
+        pendingAboveType="LIMIT_MAKER",
+        pendingAbovePrice=prices["abovePrice"],
+        pendingBelowType="STOP_LOSS_LIMIT",
+        pendingBelowStopPrice=prices["belowStopPrice"],
+        pendingBelowPrice=prices["belowPrice"],
+        pendingBelowTimeInForce="GTC",
+    )
+    assert placed["contingencyType"] == "OTO"
+    working, stop, take = (r["orderId"] for r in placed["orderReports"])
+    assert client.get_order(symbol=SYMBOL, orderId=working)["status"] == "FILLED"
+    assert [client.get_order(symbol=SYMBOL, orderId=i)["status"] for i in (stop, take)] == [
+        "NEW",
+        "NEW",
+    ]
+    assert _btc(client)[1] == Decimal("0.004")  # the pair holds its quantity once
+    canceled = client.v3_delete_order_list(symbol=SYMBOL, orderListId=placed["orderListId"])
+    assert [r["status"] for r in canceled["orderReports"]] == ["CANCELED", "CANCELED"]
+    assert _btc(client)[1] == 0
+
+
+def test_ccxt_oto_through_its_implicit_api(base: str, operator: Sandex) -> None:
+    creds = new_key(operator, "e2e-oco-ccxt-oto@example.com", label="oto", permissions=TRADE)
+    ex = spot_ccxt_client(base, creds)
+    ex.load_markets()
+    wait_for_balance(ex, "USDT", Decimal(10_000))
+    bid = Decimal(str(ex.fetch_order_book("BTC/USDT", 5)["bids"][0][0]))
+    placed = ex.privatePostOrderListOto(
+        {
+            "symbol": SYMBOL,
+            "workingType": "LIMIT",
+            "workingSide": "BUY",
+            "workingPrice": _px(bid * Decimal("0.9")),  # rests
+            "workingQuantity": QTY,
+            "workingTimeInForce": "GTC",
+            "pendingType": "LIMIT_MAKER",
+            "pendingSide": "SELL",
+            "pendingPrice": _px(bid * Decimal("1.2")),
+            "pendingQuantity": "0.004",
+        }
+    )
+    working, pending = placed["orderReports"]
+    assert (working["status"], pending["status"]) == ("NEW", "PENDING_NEW")
+    assert pending["clientOrderId"]  # ccxt generated it
+    found = ex.fetch_order(str(pending["orderId"]), "BTC/USDT")
+    assert found["info"]["status"] == "PENDING_NEW"
+    assert ex.cancel_order(str(working["orderId"]), "BTC/USDT")["status"] == "canceled"
+    found = ex.fetch_order(str(pending["orderId"]), "BTC/USDT")
+    assert found["info"]["status"] == "CANCELED"
+    assert ex.privateGetOpenOrderList() == []
 
 
 # -- last: the crash moves BTCUSDT for the rest of the module ---------------------------------
