@@ -15,6 +15,11 @@ balances, a LIMIT buy 10 % under the bid, that order queried, the open orders, t
 order canceled, a small MARKET buy, and the account's trades. Every client's results
 are checked by one function (:func:`check_everyday`), so the six agree on what they see.
 
+binance-sdk-spot also calls the routes bots use beyond those (commission, unfilled order
+count, rolling and trading-day tickers, uiKlines, prevented matches, an OCO placed,
+listed and canceled), and its models must parse every answer: the SDK logs a WARNING
+when one does not match, which fails the test.
+
 python-binance's AsyncClient also places 200 orders and sends ``get_order`` then
 ``cancel_order`` for each at once, as its users do: the two requests carry the same
 parameters and, in one millisecond, the same signature, which must not be refused as a
@@ -404,6 +409,11 @@ def test_binance_sdk_spot(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
+def _sdk_usdt(rest: Any) -> str:
+    balances = rest.get_account().data().balances
+    return str(next((b.free for b in balances if b.asset == "USDT"), "0"))
+
+
 def _sdk_everyday(rest: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     out["server_time"] = rest.time().data().server_time
@@ -415,12 +425,7 @@ def _sdk_everyday(rest: Any) -> dict[str, Any]:
     out["bid"], out["ask"] = book.bids[0][0], book.asks[0][0]
     interval = KlinesIntervalEnum.INTERVAL_1m.value
     out["candles"] = len(rest.klines(symbol=SYMBOL, interval=interval, limit=10).data())
-
-    def usdt() -> str:
-        balances = rest.get_account().data().balances
-        return next((b.free for b in balances if b.asset == "USDT"), "0")
-
-    out["usdt_free"] = _wait_for_usdt(usdt)
+    out["usdt_free"] = _wait_for_usdt(lambda: _sdk_usdt(rest))
     limit = rest.new_order(
         symbol=SYMBOL,
         side=NewOrderSideEnum.BUY.value,
@@ -472,6 +477,71 @@ def test_a_refused_script_reports_the_call_and_no_credential(
     out = run(base, wrong)
     assert out["step"] in {"loadMarkets", "account"}, out  # the first signed call
     assert "-1022" in json.dumps(out["error"]), out
+
+
+# -- binance-sdk-spot beyond the everyday calls ---------------------------------------
+
+
+def _dump(response: Any) -> Any:
+    """An SDK response's data as Binance names it (models dumped by alias)."""
+    data = response.data()
+    if isinstance(data, list):
+        return [d.model_dump(by_alias=True) if hasattr(d, "model_dump") else d for d in data]
+    if hasattr(data, "actual_instance"):
+        data = data.actual_instance
+    return data.model_dump(by_alias=True) if hasattr(data, "model_dump") else data
+
+
+def test_binance_sdk_spot_beyond_the_everyday(
+    base: str, operator: Sandex, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The SDK's models parse the routes bots call beyond the everyday ones: commission,
+    unfilled order count, rolling and trading-day tickers, uiKlines, prevented matches,
+    and an OCO placed, listed and canceled."""
+    creds = _key(operator, "sdk-more", KeyKind.HMAC_SHA256)
+    rest = _sdk(base, creds).rest_api
+    try:
+        _wait_for_usdt(lambda: _sdk_usdt(rest))
+        commission = _dump(rest.account_commission(symbol=SYMBOL))
+        assert Decimal(commission["standardCommission"]["taker"]) == Decimal("0.001")
+        counts = _dump(rest.rate_limit_order())
+        assert {(c["interval"], c["intervalNum"], c["limit"]) for c in counts} == {
+            ("SECOND", 10, 1000),
+            ("DAY", 1, 200_000),
+        }
+        for ticker in (rest.ticker(symbol=SYMBOL), rest.ticker_trading_day(symbol=SYMBOL)):
+            row = _dump(ticker)
+            assert row["symbol"] == SYMBOL, row
+            assert (
+                Decimal(row["lowPrice"]) <= Decimal(row["lastPrice"]) <= Decimal(row["highPrice"])
+            )
+        assert len(_dump(rest.ui_klines(symbol=SYMBOL, interval="1m", limit=3))) == 3
+        assert _dump(rest.my_prevented_matches(symbol=SYMBOL, prevented_match_id=1)) == []
+
+        book = rest.depth(symbol=SYMBOL, limit=5).data()
+        ask = Decimal(book.asks[0][0])
+        stop = (ask * Decimal("1.1")).quantize(Decimal("0.01"))
+        oco = rest.order_list_oco(
+            symbol=SYMBOL,
+            side="BUY",
+            quantity=float(QTY),
+            above_type="STOP_LOSS_LIMIT",
+            above_stop_price=float(stop),
+            above_price=float(stop + 100),
+            above_time_in_force="GTC",
+            below_type="LIMIT_MAKER",
+            below_price=float(_limit_price(book.bids[0][0])),
+        ).data()
+        assert (oco.contingency_type, oco.list_order_status) == ("OCO", "EXECUTING")
+        assert [o.order_list_id for o in rest.open_order_list().data()] == [oco.order_list_id]
+        gone = rest.delete_order_list(symbol=SYMBOL, order_list_id=oco.order_list_id).data()
+        assert gone.list_order_status == "ALL_DONE"
+        assert {r.status for r in gone.order_reports} == {"CANCELED"}
+        assert rest.open_order_list().data() == []
+        assert Decimal(_sdk_usdt(rest)) == START_USDT
+    finally:
+        rest._session.close()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 # -- last: the server's own log ----------------------------------------------------------
