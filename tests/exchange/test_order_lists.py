@@ -376,6 +376,9 @@ def _check(venue: Venue) -> None:
         if order.is_open:
             assert ledger.held(order.key) == order.held, order
     assert all(total == 0 for total in ledger.totals().values())
+    for key_id in (ME, OTHER, THIRD):  # each account places with key id = its number
+        mine = [o for o in venue.orders.values() if o.key_id == key_id and o.is_open]
+        assert venue.open_orders_of_key(key_id) == len(mine)
     for order_list in venue.open_order_lists(ME) + venue.open_order_lists(OTHER):
         legs = venue.list_orders(order_list)
         if order_list.contingency_type is ContingencyType.OTO:
@@ -398,13 +401,13 @@ def test_random_flows_with_ocos_keep_every_hold_and_list_consistent(flow):
     for n, step in enumerate(flow, start=1):
         now = NOW + n
         if isinstance(step, NewOco):
-            venue.place_oco(step, now)
+            venue.place_oco(step, now, key_id=step.above.account)
         elif isinstance(step, NewOto):
-            venue.place_oto(step, now)
+            venue.place_oto(step, now, key_id=step.working.account)
         elif isinstance(step, NewOtoco):
-            venue.place_otoco(step, now)
+            venue.place_otoco(step, now, key_id=step.working.account)
         elif isinstance(step, PlaceOrder):
-            venue.place(step, now)
+            venue.place(step, now, key_id=step.account)
         elif step[0] == "cancel":
             venue.cancel(CancelOrder(SYMBOL, step[1], step[2]), now)
         else:
@@ -602,3 +605,37 @@ def test_an_otoco_restores_waiting():
     assert [o.order_id for o in restored.engine.open_orders(SYMBOL, ME)] == [legs[2].order_id]
     assert [s.order_id for s in restored.engine.pending_stops(SYMBOL, ME)] == [legs[1].order_id]
     assert_ledger_consistent(restored)
+
+
+def test_every_order_of_a_list_counts_as_open_for_its_key_until_it_ends():
+    venue = funded()
+    venue.place_oco(sell_oco(quantity="0.1"), NOW, key_id=7)
+    assert venue.open_orders_of_key(7) == 2
+    venue.place_otoco(buy_then_protect(), NOW + 1, key_id=8)
+    assert venue.open_orders_of_key(8) == 3  # the waiting pair too
+    venue.place(sell("0.5", "49000", account=OTHER), NOW + 2)  # the working order fills
+    assert venue.open_orders_of_key(8) == 2  # the pair, placed, counted once
+    venue.cancel_all(CancelAll(SYMBOL, ME), NOW + 3)
+    assert venue.open_orders_of_key(7) == venue.open_orders_of_key(8) == 0
+
+
+def test_cancel_all_answers_with_the_waiting_orders_it_canceled_too():
+    venue = funded()
+    legs = venue.place_otoco(buy_then_protect(), NOW).orders
+    result = venue.cancel_all(CancelAll(SYMBOL, ME), NOW + 1)
+    assert [o.order_id for o in result.orders] == [o.order_id for o in legs]
+    assert {o.status for o in result.orders} == {OrderStatus.CANCELED}
+
+
+def test_a_market_buy_cut_short_by_its_budget_ends_once_for_its_key():
+    """Found by the flows above: a market buy whose walk stops at the account's own ask
+    (self-trade prevention) trades what it held for, reads "filled", then expires; it
+    was closed twice, and its key lost an open order it still had."""
+    venue = funded()
+    venue.place(sell("0.01", "50001", account=OTHER), NOW, key_id=9)
+    venue.place(sell("0.01", "50000", account=ME), NOW)
+    market = PlaceOrder(SYMBOL, OTHER, Side.BUY, OrderType.MARKET, quantity=qty("0.02"))
+    [taken] = venue.place(market, NOW + 1, key_id=9).orders
+    assert taken.status is OrderStatus.EXPIRED and taken.executed == qty("0.01")
+    assert venue.open_orders_of_key(9) == 1  # the resting sell
+    assert_ledger_consistent(venue)

@@ -279,7 +279,16 @@ class Venue:
         return self._apply(cancel.symbol, self.engine.submit(cancel, now), now, None)
 
     def cancel_all(self, cancel: CancelAll, now: int) -> Result:
-        return self._apply(cancel.symbol, self.engine.submit(cancel, now), now, None)
+        result = self._apply(cancel.symbol, self.engine.submit(cancel, now), now, None)
+        if self.order_lists:  # pending orders of lists (in no book) went with them
+            seen = {o.key for o in result.orders}
+            for record in list(result.orders):
+                order_list = self.order_lists.get(record.order_list_id or 0)
+                for leg in self.list_orders(order_list) if order_list else ():
+                    if leg.key not in seen and leg.status is OrderStatus.CANCELED:
+                        seen.add(leg.key)
+                        result.orders.append(leg)
+        return result
 
     def cancel_replace(
         self, replace: CancelReplace, now: int, *, key_id: int | None = None
@@ -517,6 +526,7 @@ class Venue:
         )
         self.orders[waiting.key] = waiting
         self._cids[(waiting.account, symbol.name, waiting.client_order_id)] = pending_id
+        self._key_opened(key_id)  # open for the key's max-open-orders from now on
         self._mark(waiting, self._changes)
         return waiting
 
@@ -680,7 +690,7 @@ class Venue:
             per_symbol.setdefault(o.symbol, []).append(o)
             self.orders[o.key] = o
             self._cids[(o.account, o.symbol, o.client_order_id)] = o.order_id
-            if o.key_id is not None and not o.pending:
+            if o.key_id is not None:
                 self._key_open[o.key_id] = self._key_open.get(o.key_id, 0) + 1
         for name, next_order_id, next_trade_id, last_price in books:
             if name not in self.symbols:
@@ -776,9 +786,12 @@ class Venue:
             events = self.engine.submit(command, now, hold[2])
         finally:
             market.next_order_id = max(saved, market.next_order_id)
+        if record.key_id is not None:  # counted again as the placed order
+            self._key_closed(record.key_id)
         result = self._apply(symbol.name, events, now, record.key_id, command, hold)
         if result.rejected is not None:
             self.orders[record.key] = record
+            self._key_opened(record.key_id)
             self._close_pending(record, OrderStatus.EXPIRED, now)
             return
         record.pending = False
@@ -829,12 +842,16 @@ class Venue:
         first, second = _command(stop), _command(other)
         sell = first.side is _SELL
         above, below = (second, first) if sell else (first, second)
+        for record in (stop, other):  # counted again as the placed orders
+            if record.key_id is not None:
+                self._key_closed(record.key_id)
         placed = self._submit_pair(
             symbol, NewOco(above, below), now, stop.key_id, (stop.order_id, other.order_id)
         )
         if placed.rejected is not None:
             for record in (stop, other):
                 self.orders[record.key] = record
+                self._key_opened(record.key_id)
                 self._close_pending(record, OrderStatus.EXPIRED, now)
             return
         for record, new in zip((stop, other), placed.orders, strict=True):
@@ -1000,6 +1017,7 @@ class Venue:
                     continue
                 if found.order_list_id is not None:
                     self._lists_touched.add(found.order_list_id)
+                was_open = found.is_open
                 if isinstance(event, Canceled):
                     found.status = OrderStatus.CANCELED
                     if not any(t is found for t in touched):
@@ -1009,7 +1027,10 @@ class Venue:
                         OrderStatus.EXPIRED_IN_MATCH if event.in_match else OrderStatus.EXPIRED
                     )
                 found.update_time = now
-                self._close(found, changes)
+                if was_open:
+                    self._close(found, changes)
+                else:  # a market buy its budget cut short reads filled, then expires
+                    self._mark(found, changes)
             elif kind is Triggered:
                 assert isinstance(event, Triggered)
                 found = orders.get((symbol, event.order_id))
@@ -1163,17 +1184,24 @@ class Venue:
             record.held = 0
             if entry is not None and record.account > 0:
                 changes.entries.append(entry)
-        if record.key_id is not None and not record.pending:
-            left = self._key_open.get(record.key_id, 0) - 1
-            if left > 0:
-                self._key_open[record.key_id] = left
-            else:
-                self._key_open.pop(record.key_id, None)
+        if record.key_id is not None:
+            self._key_closed(record.key_id)
         if record.account in SYSTEM_ACCOUNTS:
             self.orders.pop(record.key, None)
             self._cids.pop((record.account, record.symbol, record.client_order_id), None)
         else:
             changes.orders[record.key] = record
+
+    def _key_closed(self, key_id: int) -> None:
+        left = self._key_open.get(key_id, 0) - 1
+        if left > 0:
+            self._key_open[key_id] = left
+        else:
+            self._key_open.pop(key_id, None)
+
+    def _key_opened(self, key_id: int | None) -> None:
+        if key_id is not None:
+            self._key_open[key_id] = self._key_open.get(key_id, 0) + 1
 
     def _mark(self, record: OrderRecord, changes: Changes) -> None:
         if record.account not in SYSTEM_ACCOUNTS:
