@@ -13,6 +13,12 @@ it ends. The venue keeps a record per order (Binance's order fields) and a list 
 what changed since storage last asked (:meth:`Venue.drain`), so a journal can persist
 exactly what was acknowledged.
 
+Order lists (:mod:`sandex.exchange.order_lists`) are a layer over the same step: the
+venue places their orders, notes which list an order's trade, trigger or end touched,
+and reacts once the engine's events are applied (expire an OCO's other order, place an
+OTO's pending order once the working one fills), so the book itself knows nothing of
+lists.
+
 Pure: no I/O, no clock (``now`` comes with every call).
 """
 
