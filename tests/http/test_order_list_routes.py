@@ -368,3 +368,25 @@ def test_otoco_mistakes_are_binance_errors(bot: Bot) -> None:
         == -1102
     )
     assert bot.ok("GET", "/api/v3/openOrderList") == []
+
+
+def test_the_deprecated_order_oco_endpoint_places_the_same_list(bot: Bot) -> None:
+    legacy = [
+        ("symbol", "BTCUSDT"),
+        ("side", "SELL"),
+        ("quantity", "0.5"),
+        ("price", "55000"),
+        ("stopPrice", "45000"),
+        ("stopLimitPrice", "44900"),
+        ("stopLimitTimeInForce", "GTC"),
+        ("limitClientOrderId", "tp-1"),
+        ("stopClientOrderId", "sl-1"),
+    ]
+    r = bot.request("POST", "/api/v3/order/oco", legacy)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-mbx-order-count-10s"] == "2"
+    stop, limit = r.json()["orderReports"]
+    assert (stop["type"], stop["clientOrderId"]) == ("STOP_LOSS_LIMIT", "sl-1")
+    assert (limit["type"], limit["clientOrderId"]) == ("LIMIT_MAKER", "tp-1")
+    assert bot.btc() == ("0.50000000", "0.50000000")
+    assert bot.error("POST", "/api/v3/order/oco", with_(legacy, stopPrice=""))[0] == -1102

@@ -150,6 +150,45 @@ def _new_oco(params: Mapping[str, str], symbol: Symbol, account: int) -> NewOco:
     )
 
 
+def _legacy_oco(params: Mapping[str, str], symbol: Symbol, account: int) -> NewOco:
+    """The deprecated ``POST /api/v3/order/oco``'s parameters: a LIMIT_MAKER at
+    ``price`` and a STOP_LOSS (STOP_LOSS_LIMIT with ``stopLimitPrice``) at
+    ``stopPrice``."""
+    side = _enum(params, "side", Side, INVALID_SIDE)
+    if side is None:
+        _mandatory(params, "side")
+    for name in ("limitIcebergQty", "stopIcebergQty", "trailingDelta"):
+        if params.get(name) not in (None, "", "0"):
+            raise OrderRejected(-1014, "Unsupported order combination.")
+    quantity = symbol.quantity_units(_mandatory(params, "quantity"))
+    stp = _enum(params, "selfTradePreventionMode", SelfTradePrevention, INVALID_STP)
+    limit = PlaceOrder(
+        symbol=symbol.name,
+        account=account,
+        side=side,
+        type=OrderType.LIMIT_MAKER,
+        quantity=quantity,
+        price=symbol.price_units(_mandatory(params, "price")),
+        client_order_id=_client_id(params, "limitClientOrderId"),
+        stp_mode=stp,
+    )
+    stop_limit = params.get("stopLimitPrice")
+    stop = PlaceOrder(
+        symbol=symbol.name,
+        account=account,
+        side=side,
+        type=OrderType.STOP_LOSS_LIMIT if stop_limit else OrderType.STOP_LOSS,
+        quantity=quantity,
+        price=symbol.price_units(stop_limit, "stopLimitPrice") if stop_limit else None,
+        time_in_force=_enum(params, "stopLimitTimeInForce", TimeInForce, INVALID_TIF),
+        stop_price=symbol.price_units(_mandatory(params, "stopPrice"), "stopPrice"),
+        client_order_id=_client_id(params, "stopClientOrderId"),
+        stp_mode=stp,
+    )
+    above, below = (limit, stop) if side is Side.SELL else (stop, limit)
+    return NewOco(above, below, _client_id(params, "listClientOrderId"))
+
+
 def _response_type(params: Mapping[str, str]) -> str:
     value = (params.get("newOrderRespType") or "RESULT").upper()
     if value not in ("ACK", "RESULT", "FULL"):
@@ -211,6 +250,26 @@ async def new_oco(call: Call) -> object:
     p = _principal(call)
     symbol = _symbol(call)
     oco = _new_oco(call.params, symbol, p.user_id)
+    response = _response_type(call.params)
+    exchange = _exchange(call)
+    result = exchange.place_oco(oco, call.now, key_id=p.key_id, policy=p.policy)
+    return await _placed(exchange, symbol, result, response, call.now)
+
+
+@routes.endpoint(
+    "POST",
+    "/api/v3/order/oco",
+    security=Security.TRADE,
+    weight=1,
+    access=_PLACE,
+    counts_order=True,
+    orders=2,
+)
+async def new_legacy_oco(call: Call) -> object:
+    """Place an OCO with the deprecated endpoint's parameters (older clients use it)."""
+    p = _principal(call)
+    symbol = _symbol(call)
+    oco = _legacy_oco(call.params, symbol, p.user_id)
     response = _response_type(call.params)
     exchange = _exchange(call)
     result = exchange.place_oco(oco, call.now, key_id=p.key_id, policy=p.policy)
