@@ -185,7 +185,7 @@ def test_freqtrade_downloads_candles_from_sandex_only(
             "1m",
             "5m",
             "--days",
-            "5",  # Binance's archive has days up to two days ago: 5 would reach it
+            "30",  # freqtrade's everyday request; Binance's archive would serve all but 2
             "--no-parallel-download",
         ],
         capture_output=True,
@@ -201,3 +201,42 @@ def test_freqtrade_downloads_candles_from_sandex_only(
     for level in (" - WARNING - ", " - ERROR - "):
         assert level not in log, log[-4000:]
     assert sorted(p.name for p in data.iterdir()) == ["BTC_USDT-1m.feather", "BTC_USDT-5m.feather"]
+    # what freqtrade stored: 30 days of 1m, and 5m candles that are exactly their 1m
+    # candles aggregated (read with freqtrade's own pandas; this venv has none)
+    check = subprocess.run(
+        [str(FT_VENV / "bin" / "python"), "-c", _AGREE, str(data)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr[-4000:]
+    found = json.loads(check.stdout)
+    assert found["days_1m"] >= 29.9, found
+    assert found["compared"] >= 8000 and found["mismatches"] == [], found
+
+
+_AGREE = """
+import json, sys
+import pandas as pd
+from pathlib import Path
+data = Path(sys.argv[1])
+m1 = pd.read_feather(data / "BTC_USDT-1m.feather").set_index("date")
+m5 = pd.read_feather(data / "BTC_USDT-5m.feather").set_index("date")
+agg = m1.resample("5min", label="left", closed="left").agg(
+    {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+)
+counts = m1["open"].resample("5min", label="left", closed="left").count()
+whole = agg[counts == 5]
+common = whole.index.intersection(m5.index)
+bad = []
+for ts in common:
+    a, b = whole.loc[ts], m5.loc[ts]
+    for col in ("open", "high", "low", "close"):
+        if abs(a[col] - b[col]) > 1e-9 * max(1.0, abs(b[col])):
+            bad.append([str(ts), col, a[col], b[col]])
+    if abs(a["volume"] - b["volume"]) > 1e-6 * max(1.0, abs(b["volume"])):
+        bad.append([str(ts), "volume", a["volume"], b["volume"]])
+span = (m1.index.max() - m1.index.min()).total_seconds() / 86400
+print(json.dumps({"days_1m": span, "compared": len(common), "mismatches": bad[:5]}))
+"""

@@ -1,4 +1,5 @@
-"""A freqtrade strategy that makes one quick round trip, for the e2e test.
+"""A freqtrade strategy that makes one quick round trip, for the e2e test, with an
+informative 1h timeframe beside its 1m one (it enters only once the 1h candles are in).
 
 Loaded by freqtrade itself (``--strategy QuickRoundTrip --strategy-path`` this folder,
 in the ``.venv-freqtrade`` interpreter), never imported by pytest: the project's venv has
@@ -18,6 +19,9 @@ from pandas import DataFrame
 
 HOLD_S = 20
 """How long a trade stays open before custom_exit closes it."""
+INFORMATIVE = "1h"
+MIN_HOURLY = 100
+"""Hourly candles the informative timeframe must have before the strategy enters."""
 
 
 class QuickRoundTrip(IStrategy):
@@ -35,11 +39,18 @@ class QuickRoundTrip(IStrategy):
     use_exit_signal = True
     exit_profit_only = False
 
+    def informative_pairs(self) -> list[tuple[str, str]]:
+        # a multi-timeframe strategy's everyday need: the pair's 1h candles beside its 1m
+        return [("BTC/USDT", INFORMATIVE)]
+
     def populate_indicators(self, dataframe: DataFrame, metadata: dict[str, Any]) -> DataFrame:
         return dataframe
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict[str, Any]) -> DataFrame:
-        dataframe["enter_long"] = 1
+        # enter only once the informative 1h candles arrived, so that the trade proves
+        # freqtrade got them
+        hourly = self.dp.get_pair_dataframe(metadata["pair"], INFORMATIVE)
+        dataframe["enter_long"] = 1 if len(hourly) >= MIN_HOURLY else 0
         return dataframe
 
     def populate_exit_trend(self, dataframe: DataFrame, metadata: dict[str, Any]) -> DataFrame:
