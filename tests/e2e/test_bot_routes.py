@@ -146,6 +146,7 @@ def test_ccxt_reads_commission_order_count_status_and_window_tickers(
 def test_python_binance_reads_status_commission_and_tickers(base: str, operator: Sandex) -> None:
     client = _python_binance(operator, base, "pb-routes")
     assert client.get_account_status() == {"data": "Normal"}
+    assert client.get_account_api_trading_status()["data"]["isLocked"] is False
     fees = client.v3_get_account_commission(symbol="ETHBTC")
     assert fees["symbol"] == "ETHBTC" and "specialCommission" in fees
     assert client.get_prevented_matches(symbol="BTCUSDT", preventedMatchId=1) == []

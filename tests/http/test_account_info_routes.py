@@ -14,6 +14,7 @@ from http_support import AsgiClient, now_ms, signed_query
 from sandex.bootstrap import Sandex
 from sandex.http import Gateway
 from sandex.http.time_unit import in_microseconds
+from sandex.keys import Mode, Permission, RiskPolicy
 
 Make = Callable[..., tuple[Sandex, Gateway]]
 
@@ -91,6 +92,19 @@ def test_prevented_matches_are_an_honest_empty_list(spot: Spot) -> None:
 def test_account_status_is_normal(spot: Spot) -> None:
     assert spot.ok("GET", "/sapi/v1/account/status") == {"data": "Normal"}
     assert spot.client.get("/sapi/v1/account/status").status_code == 401  # signed
+
+
+def test_api_trading_status_reports_a_frozen_or_cancel_only_key_as_locked(spot: Spot) -> None:
+    body = spot.ok("GET", "/sapi/v1/account/apiTradingStatus")
+    assert body["data"]["isLocked"] is False and body["data"]["plannedRecoverTime"] == 0
+    assert set(body["data"]) == {
+        "isLocked", "plannedRecoverTime", "triggerCondition", "indicators", "updateTime",
+    }  # fmt: skip
+    for mode in (Mode.FROZEN, Mode.CANCEL_ONLY):
+        key = spot.new_key(f"k-{mode.value}", Permission.SPOT_TRADE, RiskPolicy(mode=mode))
+        locked = spot.ok("GET", "/sapi/v1/account/apiTradingStatus", key=key)
+        assert locked["data"]["isLocked"] is True
+    assert spot.client.get("/sapi/v1/account/apiTradingStatus").status_code == 401  # signed
 
 
 # -- X-MBX-TIME-UNIT ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Binance's account reads beside the trading ones: commission rates, the unfilled
-order count, prevented matches and the account status.
+order count, prevented matches, the account status and the API trading status.
 
 ``GET /api/v3/myPreventedMatches`` answers an empty list: self-trade prevention
 expires orders (their status says ``EXPIRED_IN_MATCH``) but Sandex does not yet keep
@@ -16,6 +16,7 @@ from sandex.exchange.rejections import INVALID_SYMBOL
 from sandex.http.errors import BadParameters
 from sandex.http.ratelimit import RateLimiter
 from sandex.http.routes import Call, RouteTable, Security
+from sandex.keys import Mode
 from sandex.service import Principal
 
 __all__ = ["routes"]
@@ -123,3 +124,25 @@ def prevented_matches(call: Call) -> list[Any]:
 def account_status(call: Call) -> object:
     """``Normal``: Sandex has no account-level restrictions to report."""
     return {"data": "Normal"}
+
+
+@routes.endpoint("GET", "/sapi/v1/account/apiTradingStatus", security=Security.USER_DATA, weight=1)
+def api_trading_status(call: Call) -> object:
+    """Whether this key may trade now, in Binance's shape (python-binance's
+    ``get_account_api_trading_status``). Binance locks a key's trading when its
+    unfilled or cancel ratios trip; Sandex's own lock is the key's mode: a FROZEN or
+    CANCEL_ONLY key is locked until its owner changes the mode (no planned recovery
+    time), and an unrestricted key past its trading lapse is locked for good. The
+    trigger thresholds are Binance's published ones; Sandex does not apply them."""
+    principal = _principal(call)
+    lapsed = principal.trade_lapses_at is not None and call.now >= principal.trade_lapses_at
+    locked = principal.policy.mode is not Mode.NORMAL or lapsed
+    return {
+        "data": {
+            "isLocked": locked,
+            "plannedRecoverTime": 0,
+            "triggerCondition": {"GCR": 150, "IFER": 150, "UFR": 300},
+            "indicators": {},
+            "updateTime": call.now,
+        }
+    }
