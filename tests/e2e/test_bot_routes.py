@@ -8,7 +8,7 @@ a bot reaches it in a few orders. Each test trades as a user of its own.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -61,6 +61,46 @@ def _python_binance(operator: Sandex, base: str, name: str) -> Any:
 
 def _low_bid(bid: float) -> str:
     return str((Decimal(str(bid)) * Decimal("0.8")).quantize(Decimal("0.01")))
+
+
+def _email(name: str) -> str:
+    return f"e2e-bot-{name}@example.com"
+
+
+def _self_trade(client: Any, cli: Callable[..., None], email: str) -> tuple[Any, Any]:
+    """A bid inside the makers' spread and the same account's sell at its price with
+    EXPIRE_TAKER: the sell expires in match (a prevented match). The simulated market
+    may move between the two orders (the sell then trades with a maker): try again after
+    the order-rate window."""
+    cli("balances", "credit", email, "BTC", "0.01")
+    deadline = time.monotonic() + 5.0
+    while Decimal((client.get_asset_balance("BTC") or {}).get("free") or "0") < Decimal("0.01"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    for attempt in range(3):
+        if attempt:
+            time.sleep(10)  # ORDERS_10S: two orders an attempt
+        book = client.get_order_book(symbol="BTCUSDT", limit=5)
+        bid, ask = Decimal(book["bids"][0][0]), Decimal(book["asks"][0][0])
+        price = ((bid + ask) / 2).quantize(Decimal("0.01"))
+        if not bid < price < ask:
+            continue
+        order = {"symbol": "BTCUSDT", "type": "LIMIT", "price": str(price)}
+        maker = client.create_order(
+            side="BUY", timeInForce="GTC", quantity="0.002", newOrderRespType="FULL", **order
+        )
+        taker = client.create_order(
+            side="SELL",
+            timeInForce="IOC",
+            quantity="0.001",
+            selfTradePreventionMode="EXPIRE_TAKER",
+            newOrderRespType="FULL",
+            **order,
+        )
+        client.cancel_order(symbol="BTCUSDT", orderId=maker["orderId"])
+        if taker["status"] == "EXPIRED_IN_MATCH":
+            return maker, taker
+    raise AssertionError("the simulated market kept moving between the two orders")
 
 
 def _usage_headers_once(raw: Any) -> None:
@@ -143,13 +183,25 @@ def test_ccxt_reads_commission_order_count_status_and_window_tickers(
     assert int(day["closeTime"]) - int(day["openTime"]) == 86_400_000 - 1
 
 
-def test_python_binance_reads_status_commission_and_tickers(base: str, operator: Sandex) -> None:
+def test_python_binance_reads_status_commission_and_tickers(
+    base: str, operator: Sandex, cli: Callable[..., None]
+) -> None:
     client = _python_binance(operator, base, "pb-routes")
     assert client.get_account_status() == {"data": "Normal"}
     assert client.get_account_api_trading_status()["data"]["isLocked"] is False
     fees = client.v3_get_account_commission(symbol="ETHBTC")
     assert fees["symbol"] == "ETHBTC" and "specialCommission" in fees
     assert client.get_prevented_matches(symbol="BTCUSDT", preventedMatchId=1) == []
+    maker, taker = _self_trade(client, cli, _email("pb-routes"))
+    [match] = client.get_prevented_matches(symbol="BTCUSDT", orderId=taker["orderId"])
+    assert match["takerOrderId"] == taker["orderId"]
+    assert match["makerOrderId"] == maker["orderId"]
+    assert match["selfTradePreventionMode"] == "EXPIRE_TAKER"
+    assert Decimal(match["price"]) == Decimal(maker["price"])
+    again = client.get_prevented_matches(
+        symbol="BTCUSDT", preventedMatchId=match["preventedMatchId"]
+    )
+    assert again == [match]
     day = client.v3_get_ticker_trading_day(symbol="BTCUSDT", type="MINI")
     assert day["symbol"] == "BTCUSDT" and "priceChange" not in day
 

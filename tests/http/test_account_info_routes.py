@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from typing import Any, Final
 
 import pytest
 from test_spot_routes import LIMIT_BUY, ORDER, Spot, with_
@@ -14,7 +15,9 @@ from http_support import AsgiClient, now_ms, signed_query
 from sandex.bootstrap import Sandex
 from sandex.http import Gateway
 from sandex.http.time_unit import in_microseconds
-from sandex.keys import Mode, Permission, RiskPolicy
+from sandex.keys import IpAllowlist, KeySettings, Mode, Permission, RiskPolicy
+from sandex.service import IssuedKey
+from support import OPERATOR, make_user
 
 Make = Callable[..., tuple[Sandex, Gateway]]
 
@@ -77,7 +80,7 @@ def test_unfilled_order_count_counts_this_accounts_orders(make_spot: Callable[..
     assert spot.ok("GET", path)[0]["count"] == 2  # reading the count does not add to it
 
 
-def test_prevented_matches_are_an_honest_empty_list(spot: Spot) -> None:
+def test_prevented_matches_refuse_bad_parameters(spot: Spot) -> None:
     placed = spot.place(LIMIT_BUY)
     path = "/api/v3/myPreventedMatches"
     assert spot.ok("GET", path, [("symbol", "BTCUSDT"), ("orderId", str(placed["orderId"]))]) == []
@@ -87,6 +90,90 @@ def test_prevented_matches_are_an_honest_empty_list(spot: Spot) -> None:
     assert spot.error("GET", path, [("symbol", "BTCUSDT"), ("orderId", "x")])[:2] == (400, -1100)
     bad_limit = [("symbol", "BTCUSDT"), ("orderId", "1"), ("limit", "1001")]
     assert spot.error("GET", path, bad_limit)[:2] == (400, -1130)
+
+
+PREVENTED: Final = "/api/v3/myPreventedMatches"
+_SELL = with_(LIMIT_BUY, side="SELL")
+
+
+def _prevented(spot: Spot, *params: tuple[str, str], key: IssuedKey | None = None) -> Any:
+    return spot.ok("GET", PREVENTED, [("symbol", "BTCUSDT"), *params], key=key)
+
+
+@pytest.mark.parametrize(
+    ("mode", "maker_left", "taker_status", "maker_status", "maker_prevented"),
+    [
+        ("EXPIRE_TAKER", True, "EXPIRED_IN_MATCH", "NEW", "0.00000000"),
+        ("EXPIRE_MAKER", False, "NEW", "EXPIRED_IN_MATCH", "0.01000000"),
+        ("EXPIRE_BOTH", False, "EXPIRED_IN_MATCH", "EXPIRED_IN_MATCH", "0.01000000"),
+    ],
+)
+def test_a_self_trade_prevented_is_listed_by_order_and_by_id(
+    spot: Spot,
+    mode: str,
+    maker_left: bool,
+    taker_status: str,
+    maker_status: str,
+    maker_prevented: str,
+) -> None:
+    spot.fund(spot.user.id, "BTC", "1")
+    maker = spot.place(LIMIT_BUY)
+    taker = spot.place(with_(_SELL, selfTradePreventionMode=mode))
+    assert taker["status"] == taker_status and taker["fills"] == []
+    maker_now = spot.ok("GET", ORDER, [("symbol", "BTCUSDT"), ("orderId", str(maker["orderId"]))])
+    assert maker_now["status"] == maker_status
+    assert bool(spot.open_orders("BTCUSDT")) is (maker_left or taker_status == "NEW")
+
+    by_taker = _prevented(spot, ("orderId", str(taker["orderId"])))
+    assert by_taker == [
+        {
+            "symbol": "BTCUSDT",
+            "preventedMatchId": 1,
+            "takerOrderId": taker["orderId"],
+            "makerSymbol": "BTCUSDT",
+            "makerOrderId": maker["orderId"],
+            "tradeGroupId": -1,
+            "selfTradePreventionMode": mode,
+            "price": "50000.00000000",
+            "makerPreventedQuantity": maker_prevented,
+            "transactTime": taker["transactTime"],
+        }
+    ]
+    assert _prevented(spot, ("orderId", str(maker["orderId"]))) == by_taker
+    assert _prevented(spot, ("preventedMatchId", "1")) == by_taker
+    assert _prevented(spot, ("preventedMatchId", "2")) == []
+    assert _prevented(spot, ("orderId", str(taker["orderId"])), ("fromPreventedMatchId", "2")) == []
+    assert _prevented(spot, ("orderId", str(maker["orderId"])), ("limit", "1")) == by_taker
+
+
+def test_prevented_match_ids_go_on_per_symbol_and_only_the_owner_sees_them(spot: Spot) -> None:
+    spot.fund(spot.user.id, "BTC", "1")
+    maker = spot.place(LIMIT_BUY)
+    takers = [
+        spot.place(with_(_SELL, quantity="0.001", selfTradePreventionMode="EXPIRE_TAKER"))
+        for _ in range(3)
+    ]
+    maker_id = ("orderId", str(maker["orderId"]))
+    ids = [m["preventedMatchId"] for m in _prevented(spot, maker_id)]
+    assert ids == [1, 2, 3]
+    assert [m["takerOrderId"] for m in _prevented(spot, maker_id)] == [t["orderId"] for t in takers]
+    assert [m["preventedMatchId"] for m in _prevented(spot, maker_id, ("limit", "2"))] == [1, 2]
+    assert [
+        m["preventedMatchId"] for m in _prevented(spot, maker_id, ("fromPreventedMatchId", "2"))
+    ] == [2, 3]
+    # ETHBTC has its own sequence
+    assert _prevented(spot, ("preventedMatchId", "1"))[0]["symbol"] == "BTCUSDT"
+    assert spot.ok("GET", PREVENTED, [("symbol", "ETHBTC"), ("preventedMatchId", "1")]) == []
+
+    # another account sees none of them, by id or by order id
+    mallory = make_user(spot.sx, "mallory@example.com", now=now_ms())
+    settings = KeySettings(
+        "m", Permission.SPOT_TRADE, IpAllowlist.parse(["127.0.0.1"]), None, RiskPolicy()
+    )
+    key = spot.sx.keys.create(mallory.id, settings, now=now_ms(), actor=OPERATOR)
+    assert _prevented(spot, ("preventedMatchId", "1"), key=key) == []
+    assert _prevented(spot, maker_id, key=key) == []
+    assert _prevented(spot, ("orderId", str(takers[0]["orderId"])), key=key) == []
 
 
 def test_account_status_is_normal(spot: Spot) -> None:

@@ -21,17 +21,19 @@ from sqlalchemy import text
 from exchange_support import BTC, SYMBOL, buy, market, px, qty, sell, stop
 from sandex.bootstrap import Sandex
 from sandex.exchange import (
+    CancelAll,
     CancelOrder,
     OrderStatus,
     OrderType,
     PlaceOrder,
+    SelfTradePrevention,
     Side,
     TimeInForce,
     default_symbols,
 )
-from sandex.exchange.venue import MAKER, TAKER, OrderRecord, TradeRecord, Venue
+from sandex.exchange.venue import MAKER, TAKER, OrderRecord, PreventedMatch, TradeRecord, Venue
 from sandex.keys import Mode, PolicyViolation, RiskPolicy
-from sandex.service.ports import History, ShockKind
+from sandex.service.ports import History, PreventedQuery, ShockKind
 from sandex.service.trading import Durability, TradingService
 from sandex.storage.exchange_store import SqlExchangeStore
 from support import make_user
@@ -229,6 +231,64 @@ def test_closed_orders_and_trades_are_queryable_after_a_restart(
     assert trade.buyer_fee == UNIT // 5000  # 0.1 % of 0.2 BTC, in BTC
     assert trade.seller_fee == 12 * UNIT  # 0.1 % of 12000 USDT, in USDT
     assert trades_of(again, CAROL) == []
+
+
+def prevented_of(trading: TradingService, account: int, **query: int) -> list[PreventedMatch]:
+    return asyncio.run(
+        trading.prevented_matches(account, SYMBOL, PreventedQuery(**query))  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("durability", ["group", "transaction"])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        SelfTradePrevention.EXPIRE_TAKER,
+        SelfTradePrevention.EXPIRE_MAKER,
+        SelfTradePrevention.EXPIRE_BOTH,
+    ],
+)
+def test_prevented_matches_survive_a_restart_and_their_ids_continue(
+    open_service: Open, durability: Durability, mode: SelfTradePrevention
+) -> None:
+    first = open_service(durability=durability)
+    fund(first, ALICE, "USDT", "100000")
+    fund(first, ALICE, "BTC", "1")
+    t = NOW + 1000
+    bid = placed(first, buy("0.5", "60000", account=ALICE), t)
+    ask = placed(first, sell("0.2", "60000", account=ALICE, stp=mode), t + 1)
+    assert ask.status is OrderStatus.EXPIRED_IN_MATCH or mode is SelfTradePrevention.EXPIRE_MAKER
+    durable(first)
+    match = PreventedMatch(
+        SYMBOL,
+        1,
+        ask.order_id,
+        bid.order_id,
+        ALICE,
+        px("60000"),
+        0 if mode is SelfTradePrevention.EXPIRE_MAKER else qty("0.2"),
+        0 if mode is SelfTradePrevention.EXPIRE_TAKER else qty("0.5"),
+        mode,
+        t + 1,
+    )
+    assert prevented_of(first, ALICE, order_id=ask.order_id) == [match]
+
+    again = open_service(durability=durability, now=NOW + 60_000)
+    assert prevented_of(again, ALICE, order_id=bid.order_id) == [match]
+    assert prevented_of(again, ALICE, prevented_match_id=1) == [match]
+    assert prevented_of(again, BOB, prevented_match_id=1) == []
+    # the next one after the restart is number 2, not a second number 1
+    t = NOW + 61_000
+    again.cancel_all(CancelAll(SYMBOL, ALICE), t)  # what the first match left open
+    bid2 = placed(again, buy("0.1", "59000", account=ALICE), t + 1)
+    ask2 = placed(again, sell("0.1", "59000", account=ALICE, stp=mode), t + 2)
+    durable(again)
+    [second] = prevented_of(again, ALICE, order_id=ask2.order_id)
+    assert (second.prevented_match_id, second.maker_order_id) == (2, bid2.order_id)
+
+    third = open_service(durability=durability, now=NOW + 120_000)
+    found = prevented_of(third, ALICE, prevented_match_id=2)
+    assert found == [second]
 
 
 @pytest.mark.parametrize("durability", ["group", "transaction"])

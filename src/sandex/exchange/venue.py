@@ -38,6 +38,7 @@ from sandex.exchange.events import (
     Expired,
     Rejected,
     ReplaceFailed,
+    SelfTradePrevented,
     Trade,
     Triggered,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "Fill",
     "OrderRecord",
     "TradeRecord",
+    "PreventedMatch",
     "Changes",
     "Result",
     "Venue",
@@ -179,6 +181,22 @@ class TradeRecord(NamedTuple):
     seller_fee: int
 
 
+class PreventedMatch(NamedTuple):
+    """A match self-trade prevention stopped, for ``myPreventedMatches``: both orders
+    are ``account``'s; quantities in quantity units, ``price`` in price units."""
+
+    symbol: str
+    prevented_match_id: int
+    taker_order_id: int
+    maker_order_id: int
+    account: int
+    price: int
+    taker_prevented: int
+    maker_prevented: int
+    mode: SelfTradePrevention
+    time: int
+
+
 @dataclass(slots=True)
 class Changes:
     """What changed since the last :meth:`Venue.drain`, for storage to persist."""
@@ -189,11 +207,13 @@ class Changes:
     balances: set[tuple[int, str]] = field(default_factory=set)
     symbols: set[str] = field(default_factory=set)
     order_lists: dict[int, OrderList] = field(default_factory=dict)
+    prevented: list[PreventedMatch] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
             self.orders
             or self.trades
+            or self.prevented
             or self.entries
             or self.balances
             or self.symbols
@@ -255,6 +275,8 @@ class Venue:
         self._lists_touched: set[int] = set()
         """Lists one of whose orders traded, triggered or ended in the current step."""
         self._trade_listeners: list[Callable[[str, Trade], None]] = []
+        self._next_prevented: dict[str, int] = {}
+        """Per symbol, the next ``preventedMatchId`` (from 1)."""
 
     # -- listeners ---------------------------------------------------------------------
 
@@ -659,6 +681,7 @@ class Venue:
         books: Iterable[tuple[str, int, int, int | None]],
         order_lists: Iterable[OrderList] = (),
         next_list_id: int = 1,
+        next_prevented: Iterable[tuple[str, int]] = (),
     ) -> None:
         """Rebuild from storage: balances, open orders (with what they hold), per
         symbol ``(name, next order id, next trade id, last price)``, and the open order
@@ -666,6 +689,7 @@ class Venue:
         freed."""
         open_orders = [o for o in orders if o.is_open]
         self._next_list_id = next_list_id
+        self._next_prevented = dict(next_prevented)
         by_key = {o.key: o for o in open_orders}
         for order_list in order_lists:
             self._add_list(order_list)
@@ -1037,6 +1061,9 @@ class Venue:
                     self._close(found, changes)
                 else:  # a market buy its budget cut short reads filled, then expires
                     self._mark(found, changes)
+            elif kind is SelfTradePrevented:
+                assert isinstance(event, SelfTradePrevented)
+                self._prevented(symbol, event, changes)
             elif kind is Triggered:
                 assert isinstance(event, Triggered)
                 found = orders.get((symbol, event.order_id))
@@ -1053,6 +1080,29 @@ class Venue:
         if self._lists_touched:
             self._react(now)
         return Result(events, touched)
+
+    def _prevented(self, symbol: str, event: SelfTradePrevented, changes: Changes) -> None:
+        """Record a prevented match under the symbol's next ``preventedMatchId`` (the
+        simulated accounts' own are not kept, like their orders)."""
+        taker = self.orders.get((symbol, event.taker_order_id))
+        if taker is None or taker.account in SYSTEM_ACCOUNTS:
+            return
+        match_id = self._next_prevented.get(symbol, 1)
+        self._next_prevented[symbol] = match_id + 1
+        changes.prevented.append(
+            PreventedMatch(
+                symbol,
+                match_id,
+                event.taker_order_id,
+                event.maker_order_id,
+                taker.account,
+                event.price,
+                event.taker_prevented,
+                event.maker_prevented,
+                event.mode,
+                event.time,
+            )
+        )
 
     def _accept(
         self, event: Accepted, key_id: int | None, hold: tuple[str, int, int | None] | None

@@ -1,9 +1,9 @@
 """Binance's account reads beside the trading ones: commission rates, the unfilled
 order count, prevented matches, the account status and the API trading status.
 
-``GET /api/v3/myPreventedMatches`` answers an empty list: self-trade prevention
-expires orders (their status says ``EXPIRED_IN_MATCH``) but Sandex does not yet keep
-a record of each prevented match to list here.
+``GET /api/v3/myPreventedMatches`` lists the matches self-trade prevention stopped
+between two of the account's orders: each is recorded, with its per-symbol
+``preventedMatchId``, in the same commit as the orders it expired.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from typing import Any, Final
 
 from sandex.exchange import Symbol
 from sandex.exchange.rejections import INVALID_SYMBOL
+from sandex.exchange.venue import PreventedMatch
 from sandex.http.errors import BadParameters
 from sandex.http.ratelimit import RateLimiter
 from sandex.http.routes import Call, RouteTable, Security
 from sandex.keys import Mode
 from sandex.service import Principal
+from sandex.service.ports import PreventedQuery
 
 __all__ = ["routes"]
 
@@ -26,6 +28,7 @@ routes = RouteTable()
 _ZERO: Final = "0.00000000"
 _DIGITS: Final = re.compile(r"[0-9]{1,19}")
 _MAX_LIMIT: Final = 1000
+_DEFAULT_LIMIT: Final = 500
 
 
 def _principal(call: Call) -> Principal:
@@ -103,12 +106,17 @@ def unfilled_order_count(call: Call) -> object:
 
 
 @routes.endpoint("GET", "/api/v3/myPreventedMatches", security=Security.USER_DATA, weight=20)
-def prevented_matches(call: Call) -> list[Any]:
-    """Orders expired by self-trade prevention, by ``preventedMatchId`` or ``orderId``
-    (always empty: prevented matches are not recorded yet)."""
-    _symbol(call)
+async def prevented_matches(call: Call) -> list[Any]:
+    """The account's matches stopped by self-trade prevention on a symbol: one by
+    ``preventedMatchId``, or those of an ``orderId`` (taker or maker side), from
+    ``fromPreventedMatchId`` on, ``limit`` of them (500 by default), oldest first.
+
+    Only the caller's own are listed (both orders of a prevented match are the same
+    account's). ``tradeGroupId`` is always -1: Sandex has no trade groups, so only one
+    account's own orders are kept from matching."""
+    symbol = _symbol(call)
     match_id, order_id = _id(call, "preventedMatchId"), _id(call, "orderId")
-    _id(call, "fromPreventedMatchId")
+    from_id = _id(call, "fromPreventedMatchId")
     limit = _id(call, "limit")
     if limit is not None and not 1 <= limit <= _MAX_LIMIT:
         raise BadParameters(-1130, "Data sent for parameter 'limit' is not valid.")
@@ -117,7 +125,26 @@ def prevented_matches(call: Call) -> list[Any]:
             -1102,
             "Param 'preventedMatchId' or 'orderId' must be sent, but both were empty/null!",
         )
-    return []
+    query = PreventedQuery(match_id, order_id, from_id, _DEFAULT_LIMIT if limit is None else limit)
+    found = await call.services.exchange.prevented_matches(
+        _principal(call).user_id, symbol.name, query
+    )
+    return [_prevented_view(symbol, p) for p in found]
+
+
+def _prevented_view(symbol: Symbol, p: PreventedMatch) -> dict[str, Any]:
+    return {
+        "symbol": p.symbol,
+        "preventedMatchId": p.prevented_match_id,
+        "takerOrderId": p.taker_order_id,
+        "makerSymbol": p.symbol,
+        "makerOrderId": p.maker_order_id,
+        "tradeGroupId": -1,
+        "selfTradePreventionMode": p.mode.value,
+        "price": symbol.format_price(p.price),
+        "makerPreventedQuantity": symbol.format_quantity(p.maker_prevented),
+        "transactTime": p.time,
+    }
 
 
 @routes.endpoint("GET", "/sapi/v1/account/status", security=Security.USER_DATA, weight=1)

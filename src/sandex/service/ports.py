@@ -11,7 +11,7 @@ from typing import NamedTuple, Protocol
 from sandex.accounts import ThrottleState, TotpSetup, User
 from sandex.accounts.sessions import Session
 from sandex.exchange.order_lists import OrderList
-from sandex.exchange.venue import OrderRecord, TradeRecord
+from sandex.exchange.venue import OrderRecord, PreventedMatch, TradeRecord
 from sandex.keys import ApiKey, AuditEvent, AuditRecord, Keyring, MasterKey
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "Batch",
     "ExchangeStore",
     "StorageBusy",
+    "PreventedQuery",
 ]
 
 
@@ -339,6 +340,8 @@ class StoredExchange(NamedTuple):
     order_lists: Sequence[OrderList] = ()
     """The order lists of the open orders."""
     next_list_id: int = 1
+    next_prevented: Sequence[tuple[str, int]] = ()
+    """Per symbol, the next ``preventedMatchId``."""
 
 
 class StoredOrderList(NamedTuple):
@@ -361,6 +364,7 @@ class Batch:
     books: list[BookRow] = field(default_factory=list)
     applied_credits: list[int] = field(default_factory=list)
     order_lists: list[OrderList] = field(default_factory=list)
+    prevented: list[PreventedMatch] = field(default_factory=list)
 
     def merged(self, newer: Batch) -> Batch:
         """This batch (which failed to write) followed by ``newer``: rows that both hold
@@ -382,7 +386,18 @@ class Batch:
             list(books.values()),
             self.applied_credits + newer.applied_credits,
             list(lists.values()),
+            self.prevented + newer.prevented,
         )
+
+
+class PreventedQuery(NamedTuple):
+    """Which prevented matches ``myPreventedMatches`` asks for: one by id, or those of
+    an order (from ``from_id`` on, ``limit`` of them)."""
+
+    prevented_match_id: int | None = None
+    order_id: int | None = None
+    from_id: int | None = None
+    limit: int = 500
 
 
 class StorageBusy(Exception):
@@ -417,6 +432,9 @@ class ExchangeStore(Protocol):
     def trades(
         self, account: int, symbol: str, window: History, order_id: int | None = None
     ) -> list[TradeRecord]: ...
+    def prevented_matches(
+        self, account: int, symbol: str, query: PreventedQuery
+    ) -> list[PreventedMatch]: ...
     def order_lists(
         self,
         account: int,

@@ -41,6 +41,7 @@ from sandex.exchange.venue import (
     MAKER,
     TAKER,
     OrderRecord,
+    PreventedMatch,
     Result,
     TradeRecord,
     Venue,
@@ -54,6 +55,7 @@ from sandex.service.ports import (
     History,
     PendingCredit,
     PendingShock,
+    PreventedQuery,
     ShockKind,
     StorageBusy,
     StoredOrderList,
@@ -127,6 +129,7 @@ class TradingService:
             ],
             order_lists=stored.order_lists,
             next_list_id=stored.next_list_id,
+            next_prevented=stored.next_prevented,
         )
         for b in stored.books:
             if b.symbol in self.venue.symbols:
@@ -440,6 +443,7 @@ class TradingService:
         else:  # the writer thread gets copies the loop cannot change under it
             batch.orders = [dataclasses.replace(o, fills=[]) for o in changes.orders.values()]
         batch.trades = changes.trades
+        batch.prevented = changes.prevented
         batch.order_lists = [dataclasses.replace(ol) for ol in changes.order_lists.values()]
         for account, asset in changes.balances:
             b = ledger.balance(account, asset)
@@ -498,6 +502,11 @@ class TradingService:
         self, account: int, symbol: str, window: History, order_id: int | None = None
     ) -> list[TradeRecord]:
         return await self.read(lambda: self.store.trades(account, symbol, window, order_id))
+
+    async def prevented_matches(
+        self, account: int, symbol: str, query: PreventedQuery
+    ) -> list[PreventedMatch]:
+        return await self.read(lambda: self.store.prevented_matches(account, symbol, query))
 
     # -- credits and the simulated market -----------------------------------------------
 

@@ -10,13 +10,14 @@ from sqlalchemy import Connection, Engine, Table, and_, func, or_, select, updat
 
 from sandex.exchange import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
 from sandex.exchange.order_lists import ContingencyType, OrderList
-from sandex.exchange.venue import OrderRecord, TradeRecord
+from sandex.exchange.venue import OrderRecord, PreventedMatch, TradeRecord
 from sandex.service.ports import (
     Batch,
     BookRow,
     History,
     PendingCredit,
     PendingShock,
+    PreventedQuery,
     ShockKind,
     StorageBusy,
     StoredExchange,
@@ -31,6 +32,7 @@ from sandex.storage.tables import (
     spot_books,
     spot_order_lists,
     spot_orders,
+    spot_prevented_matches,
     spot_trades,
 )
 
@@ -70,6 +72,7 @@ class SqlExchangeStore:
         self._sql = {
             "orders": _upsert_sql(spot_orders, ("symbol", "order_id"), mark),
             "trades": _insert_sql(spot_trades, mark),
+            "prevented": _insert_sql(spot_prevented_matches, mark),
             "balances": _upsert_sql(balances, ("account", "asset"), mark),
             "journal": _insert_sql(ledger_journal, mark, skip=("id",)),
             "books": _upsert_sql(spot_books, ("symbol",), mark),
@@ -104,6 +107,8 @@ class SqlExchangeStore:
                 run(sql["orders"], [_order_values(o) for o in batch.orders])
             if batch.trades:
                 run(sql["trades"], [_trade_values(t) for t in batch.trades])
+            if batch.prevented:
+                run(sql["prevented"], [_prevented_values(p) for p in batch.prevented])
             if batch.balances:
                 run(sql["balances"], [(*b, now) for b in batch.balances])
             if batch.journal:
@@ -264,7 +269,14 @@ class SqlExchangeStore:
             list_ids = sorted({o.order_list_id for o in orders if o.order_list_id is not None})
             lists = self._lists(conn, spot_order_lists.c.list_id.in_(list_ids)) if list_ids else []
             last_list = conn.execute(select(func.max(spot_order_lists.c.list_id))).scalar()
-        return StoredExchange(bal, orders, books, lists, (last_list or 0) + 1)
+            pm = spot_prevented_matches.c
+            prevented = [
+                (r[0], r[1] + 1)
+                for r in conn.execute(
+                    select(pm.symbol, func.max(pm.prevented_match_id)).group_by(pm.symbol)
+                ).all()
+            ]
+        return StoredExchange(bal, orders, books, lists, (last_list or 0) + 1, prevented)
 
     def order_lists(
         self,
@@ -404,6 +416,23 @@ class SqlExchangeStore:
             rows = [_trade(r) for r in conn.execute(q).all()]
         return rows if ascending else rows[::-1]
 
+    def prevented_matches(
+        self, account: int, symbol: str, query: PreventedQuery
+    ) -> list[PreventedMatch]:
+        """The account's prevented matches on ``symbol``: one by id, or those of an
+        order (as taker or maker) from ``from_id`` on, oldest first."""
+        c = spot_prevented_matches.c
+        q = select(spot_prevented_matches).where(c.account == account, c.symbol == symbol)
+        if query.prevented_match_id is not None:
+            q = q.where(c.prevented_match_id == query.prevented_match_id)
+        if query.order_id is not None:
+            q = q.where(or_(c.taker_order_id == query.order_id, c.maker_order_id == query.order_id))
+        if query.from_id is not None:
+            q = q.where(c.prevented_match_id >= query.from_id)
+        q = q.order_by(c.prevented_match_id).limit(query.limit)
+        with reader(self._engine) as conn:
+            return [_prevented(r) for r in conn.execute(q).all()]
+
 
 def _one(cursor: Any) -> tuple[int, ...]:
     row = cursor.fetchone()
@@ -450,6 +479,21 @@ def _list_values(ol: OrderList) -> tuple[object, ...]:
 
 def _trade_values(t: TradeRecord) -> tuple[object, ...]:
     return (*t[:10], int(t.buyer_is_maker), t.buyer_fee, t.seller_fee)
+
+
+def _prevented_values(p: PreventedMatch) -> tuple[object, ...]:
+    """A row of ``spot_prevented_matches``, in its column order."""
+    return (
+        p.symbol, p.prevented_match_id, p.taker_order_id, p.maker_order_id, p.account,
+        p.price, p.taker_prevented, p.maker_prevented, p.mode.value, p.time,
+    )  # fmt: skip
+
+
+def _prevented(r: Any) -> PreventedMatch:
+    return PreventedMatch(
+        r.symbol, r.prevented_match_id, r.taker_order_id, r.maker_order_id, r.account,
+        r.price, r.taker_prevented, r.maker_prevented, SelfTradePrevention(r.stp_mode), r.time,
+    )  # fmt: skip
 
 
 def _order(r: Any) -> OrderRecord:

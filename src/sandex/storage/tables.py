@@ -30,6 +30,7 @@ __all__ = [
     "spot_orders",
     "spot_order_lists",
     "spot_trades",
+    "spot_prevented_matches",
     "balances",
     "ledger_journal",
     "spot_books",
@@ -238,6 +239,25 @@ spot_trades = Table(
     Index("ix_spot_trades_buyer", "buyer", "symbol", "trade_id"),
     Index("ix_spot_trades_seller", "seller", "symbol", "trade_id"),
 )
+
+spot_prevented_matches = Table(
+    "spot_prevented_matches",
+    metadata,
+    Column("symbol", String(20), primary_key=True),
+    Column("prevented_match_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("taker_order_id", BigInteger, nullable=False),
+    Column("maker_order_id", BigInteger, nullable=False),
+    Column("account", Integer, nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("taker_prevented", BigInteger, nullable=False),
+    Column("maker_prevented", BigInteger, nullable=False),
+    Column("stp_mode", String(16), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Index("ix_spot_prevented_matches_taker", "account", "symbol", "taker_order_id"),
+    Index("ix_spot_prevented_matches_maker", "account", "symbol", "maker_order_id"),
+)
+"""Matches self-trade prevention stopped (``myPreventedMatches``); ids go on per symbol
+after a restart from the highest stored one."""
 
 balances = Table(
     "balances",
