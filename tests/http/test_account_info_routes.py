@@ -101,24 +101,25 @@ def _prevented(spot: Spot, *params: tuple[str, str], key: IssuedKey | None = Non
 
 
 @pytest.mark.parametrize(
-    ("mode", "maker_left", "taker_status", "maker_status", "maker_prevented"),
+    ("mode", "maker_left", "taker_status", "maker_status", "prevented"),
     [
-        ("EXPIRE_TAKER", True, "EXPIRED_IN_MATCH", "NEW", "0.00000000"),
-        ("EXPIRE_MAKER", False, "NEW", "EXPIRED_IN_MATCH", "0.01000000"),
-        ("EXPIRE_BOTH", False, "EXPIRED_IN_MATCH", "EXPIRED_IN_MATCH", "0.01000000"),
+        ("EXPIRE_TAKER", True, "EXPIRED_IN_MATCH", "NEW", {"takerPreventedQuantity": "0.00400000"}),
+        ("EXPIRE_MAKER", False, "NEW", "EXPIRED_IN_MATCH", {"makerPreventedQuantity": "0.01000000"}),
+        ("EXPIRE_BOTH", False, "EXPIRED_IN_MATCH", "EXPIRED_IN_MATCH",
+         {"takerPreventedQuantity": "0.00400000", "makerPreventedQuantity": "0.01000000"}),
     ],
-)
+)  # fmt: skip
 def test_a_self_trade_prevented_is_listed_by_order_and_by_id(
     spot: Spot,
     mode: str,
     maker_left: bool,
     taker_status: str,
     maker_status: str,
-    maker_prevented: str,
+    prevented: dict[str, str],
 ) -> None:
     spot.fund(spot.user.id, "BTC", "1")
     maker = spot.place(LIMIT_BUY)
-    taker = spot.place(with_(_SELL, selfTradePreventionMode=mode))
+    taker = spot.place(with_(_SELL, quantity="0.004", selfTradePreventionMode=mode))
     assert taker["status"] == taker_status and taker["fills"] == []
     maker_now = spot.ok("GET", ORDER, [("symbol", "BTCUSDT"), ("orderId", str(maker["orderId"]))])
     assert maker_now["status"] == maker_status
@@ -135,7 +136,7 @@ def test_a_self_trade_prevented_is_listed_by_order_and_by_id(
             "tradeGroupId": -1,
             "selfTradePreventionMode": mode,
             "price": "50000.00000000",
-            "makerPreventedQuantity": maker_prevented,
+            **prevented,
             "transactTime": taker["transactTime"],
         }
     ]

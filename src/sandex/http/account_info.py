@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from sandex.exchange import Symbol
+from sandex.exchange import SelfTradePrevention, Symbol
 from sandex.exchange.rejections import INVALID_SYMBOL
 from sandex.exchange.venue import PreventedMatch
 from sandex.http.errors import BadParameters
@@ -133,7 +133,9 @@ async def prevented_matches(call: Call) -> list[Any]:
 
 
 def _prevented_view(symbol: Symbol, p: PreventedMatch) -> dict[str, Any]:
-    return {
+    """Binance's shape: ``takerPreventedQuantity`` only when the mode expires the taker,
+    ``makerPreventedQuantity`` only when it expires the maker (Binance's STP FAQ)."""
+    view: dict[str, Any] = {
         "symbol": p.symbol,
         "preventedMatchId": p.prevented_match_id,
         "takerOrderId": p.taker_order_id,
@@ -142,9 +144,13 @@ def _prevented_view(symbol: Symbol, p: PreventedMatch) -> dict[str, Any]:
         "tradeGroupId": -1,
         "selfTradePreventionMode": p.mode.value,
         "price": symbol.format_price(p.price),
-        "makerPreventedQuantity": symbol.format_quantity(p.maker_prevented),
-        "transactTime": p.time,
     }
+    if p.mode is not SelfTradePrevention.EXPIRE_MAKER:
+        view["takerPreventedQuantity"] = symbol.format_quantity(p.taker_prevented)
+    if p.mode is not SelfTradePrevention.EXPIRE_TAKER:
+        view["makerPreventedQuantity"] = symbol.format_quantity(p.maker_prevented)
+    view["transactTime"] = p.time
+    return view
 
 
 @routes.endpoint("GET", "/sapi/v1/account/status", security=Security.USER_DATA, weight=1)
