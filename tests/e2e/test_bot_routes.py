@@ -196,6 +196,8 @@ def test_python_binance_reads_status_commission_and_tickers(
     [match] = client.get_prevented_matches(symbol="BTCUSDT", orderId=taker["orderId"])
     assert match["takerOrderId"] == taker["orderId"]
     assert match["makerOrderId"] == maker["orderId"]
+    assert taker["preventedMatchId"] == match["preventedMatchId"]
+    assert taker["preventedQuantity"] == match["takerPreventedQuantity"] == "0.00100000"
     assert match["selfTradePreventionMode"] == "EXPIRE_TAKER"
     assert Decimal(match["price"]) == Decimal(maker["price"])
     again = client.get_prevented_matches(

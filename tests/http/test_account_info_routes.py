@@ -124,6 +124,14 @@ def test_a_self_trade_prevented_is_listed_by_order_and_by_id(
     maker_now = spot.ok("GET", ORDER, [("symbol", "BTCUSDT"), ("orderId", str(maker["orderId"]))])
     assert maker_now["status"] == maker_status
     assert bool(spot.open_orders("BTCUSDT")) is (maker_left or taker_status == "NEW")
+    # the orders it expired carry the match's id and what it expired of them
+    taker_now = spot.ok("GET", ORDER, [("symbol", "BTCUSDT"), ("orderId", str(taker["orderId"]))])
+    for order, field in ((taker, "taker"), (taker_now, "taker"), (maker_now, "maker")):
+        expired = prevented.get(f"{field}PreventedQuantity")
+        if expired is None:
+            assert "preventedMatchId" not in order and "preventedQuantity" not in order
+        else:
+            assert (order["preventedMatchId"], order["preventedQuantity"]) == (1, expired)
 
     by_taker = _prevented(spot, ("orderId", str(taker["orderId"])))
     assert by_taker == [

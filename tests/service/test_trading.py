@@ -277,6 +277,12 @@ def test_prevented_matches_survive_a_restart_and_their_ids_continue(
     assert prevented_of(again, ALICE, order_id=bid.order_id) == [match]
     assert prevented_of(again, ALICE, prevented_match_id=1) == [match]
     assert prevented_of(again, BOB, prevented_match_id=1) == []
+    for order, expired in ((ask, match.taker_prevented), (bid, match.maker_prevented)):
+        stored = asyncio.run(again.find_order(ALICE, SYMBOL, order.order_id, None))
+        assert stored is not None
+        assert (stored.prevented_match_id, stored.prevented_quantity) == (
+            (1, expired) if expired else (None, 0)
+        )
     # the next one after the restart is number 2, not a second number 1
     t = NOW + 61_000
     again.cancel_all(CancelAll(SYMBOL, ALICE), t)  # what the first match left open

@@ -153,6 +153,10 @@ class OrderRecord:
     pending: bool = False
     """An OTO's pending order, not placed until its working order fills (Binance's
     ``PENDING_NEW``): in no book, holding nothing."""
+    prevented_match_id: int | None = None
+    """The prevented match that expired the order (Binance's ``preventedMatchId``)."""
+    prevented_quantity: int = 0
+    """What self-trade prevention expired of it (Binance's ``preventedQuantity``)."""
 
     @property
     def is_open(self) -> bool:
@@ -1089,6 +1093,11 @@ class Venue:
             return
         match_id = self._next_prevented.get(symbol, 1)
         self._next_prevented[symbol] = match_id + 1
+        maker = self.orders.get((symbol, event.maker_order_id))
+        for order, expired in ((taker, event.taker_prevented), (maker, event.maker_prevented)):
+            if order is not None and expired:  # marked for storage by its Expired event
+                order.prevented_match_id = match_id
+                order.prevented_quantity += expired
         changes.prevented.append(
             PreventedMatch(
                 symbol,

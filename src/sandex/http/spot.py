@@ -214,6 +214,18 @@ def _order_view(symbol: Symbol, o: OrderRecord) -> dict[str, Any]:
         "workingTime": o.working_time if o.working_time is not None else -1,
         "origQuoteOrderQty": symbol.format_quote(o.quote_quantity or 0),
         "selfTradePreventionMode": o.stp_mode.value,
+        **_prevented(symbol, o),
+    }
+
+
+def _prevented(symbol: Symbol, o: OrderRecord) -> dict[str, Any]:
+    """``preventedMatchId`` and ``preventedQuantity``, on an order self-trade prevention
+    expired only (as Binance shows them)."""
+    if o.prevented_match_id is None:
+        return {}
+    return {
+        "preventedMatchId": o.prevented_match_id,
+        "preventedQuantity": symbol.format_quantity(o.prevented_quantity),
     }
 
 
@@ -240,6 +252,7 @@ def _placed_view(symbol: Symbol, o: OrderRecord, response: str, now: int) -> dic
             "side": o.side.value,
             "workingTime": o.working_time if o.working_time is not None else -1,
             "selfTradePreventionMode": o.stp_mode.value,
+            **_prevented(symbol, o),
         }
     )
     if o.stop_price is not None:

@@ -461,7 +461,8 @@ def _order_values(o: OrderRecord) -> tuple[object, ...]:
         o.type.value, None if o.time_in_force is None else o.time_in_force.value, o.price,
         o.quantity, o.quote_quantity, o.stop_price, o.stp_mode.value, o.status.value,
         o.executed, o.cumulative_quote, int(o.working), o.working_time, o.hold_asset, o.held,
-        o.budget, o.time, o.update_time, o.order_list_id,
+        o.budget, o.time, o.update_time, o.order_list_id, o.prevented_match_id,
+        o.prevented_quantity or None,
     )  # fmt: skip
 
 
@@ -522,6 +523,8 @@ def _order(r: Any) -> OrderRecord:
         held=r.held,
         budget=r.budget,
         order_list_id=r.order_list_id,
+        prevented_match_id=r.prevented_match_id,
+        prevented_quantity=r.prevented_quantity or 0,
     )
 
 

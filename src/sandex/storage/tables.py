@@ -199,6 +199,8 @@ spot_orders = Table(
     Column("time", BigInteger, nullable=False),
     Column("update_time", BigInteger, nullable=False),
     Column("order_list_id", BigInteger, nullable=True),
+    Column("prevented_match_id", BigInteger, nullable=True),
+    Column("prevented_quantity", BigInteger, nullable=True),
     Index("ix_spot_orders_account", "account", "symbol", "order_id"),
     Index("ix_spot_orders_status", "status"),
     Index("ix_spot_orders_client_order_id", "account", "symbol", "client_order_id"),

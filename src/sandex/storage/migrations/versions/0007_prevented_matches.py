@@ -1,5 +1,6 @@
 """Prevented matches: each match self-trade prevention stopped, for
-``GET /api/v3/myPreventedMatches``.
+``GET /api/v3/myPreventedMatches``; an order expired by one carries its id and the
+quantity it expired (Binance's ``preventedMatchId`` and ``preventedQuantity``).
 
 Revision ID: 0007
 Revises: 0006
@@ -18,6 +19,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("spot_orders") as batch:
+        batch.add_column(sa.Column("prevented_match_id", sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("prevented_quantity", sa.BigInteger(), nullable=True))
     op.create_table(
         "spot_prevented_matches",
         sa.Column("symbol", sa.String(length=20), nullable=False),
@@ -48,3 +52,6 @@ def downgrade() -> None:
     op.drop_index("ix_spot_prevented_matches_maker", table_name="spot_prevented_matches")
     op.drop_index("ix_spot_prevented_matches_taker", table_name="spot_prevented_matches")
     op.drop_table("spot_prevented_matches")
+    with op.batch_alter_table("spot_orders") as batch:
+        batch.drop_column("prevented_quantity")
+        batch.drop_column("prevented_match_id")
