@@ -121,7 +121,7 @@ class Account:
         needs_ips = {"WITHDRAW", "INTERNAL_TRANSFER"} & set(body.get("permissions") or [])
         if needs_ips and not body.get("ips"):
             body["ips"] = ["127.0.0.1"]
-        if "publicKey" in body:
+        if "publicKey" in body or body.get("type") in ("ED25519", "RSA"):
             kind = body.get("type", "HMAC_SHA256")
             if case.path.endswith("/rotate"):
                 kind = self.kind_of(case.path_parameters["key_id"]) if case.path_parameters else ""
