@@ -8,8 +8,8 @@ order-rate limits and passes the key's risk policy, as a single order would.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, TypeVar
 
 from sandex.exchange import (
     OrderRejected,
@@ -52,6 +52,8 @@ from sandex.service.ports import StoredOrderList
 from sandex.service.trading import TradingService
 
 __all__ = ["routes"]
+
+_NewList = TypeVar("_NewList")
 
 routes = RouteTable()
 
@@ -223,6 +225,22 @@ def _stored_view(stored: StoredOrderList) -> dict[str, Any]:
     return _list_view(stored.order_list, stored.orders)
 
 
+async def _place_list(
+    call: Call,
+    parse: Callable[[Mapping[str, str], Symbol, int], _NewList],
+    place: Callable[..., Result],
+) -> dict[str, Any]:
+    """Parse a new list from ``call``, place it for the caller's key (``place`` is one of
+    the trading service's ``place_*``), and answer once it is durable."""
+    p = _principal(call)
+    symbol = _symbol(call)
+    new = parse(call.params, symbol, p.user_id)
+    response = _response_type(call.params)
+    exchange = _exchange(call)
+    result = place(exchange, new, call.now, key_id=p.key_id, policy=p.policy)
+    return await _placed(exchange, symbol, result, response, call.now)
+
+
 async def _placed(
     exchange: TradingService, symbol: Symbol, result: Result, response: str, now: int
 ) -> dict[str, Any]:
@@ -247,13 +265,7 @@ async def _placed(
 )
 async def new_oco(call: Call) -> object:
     """Place an OCO: an above and a below order, one of which cancels the other."""
-    p = _principal(call)
-    symbol = _symbol(call)
-    oco = _new_oco(call.params, symbol, p.user_id)
-    response = _response_type(call.params)
-    exchange = _exchange(call)
-    result = exchange.place_oco(oco, call.now, key_id=p.key_id, policy=p.policy)
-    return await _placed(exchange, symbol, result, response, call.now)
+    return await _place_list(call, _new_oco, TradingService.place_oco)
 
 
 @routes.endpoint(
@@ -267,13 +279,7 @@ async def new_oco(call: Call) -> object:
 )
 async def new_legacy_oco(call: Call) -> object:
     """Place an OCO with the deprecated endpoint's parameters (older clients use it)."""
-    p = _principal(call)
-    symbol = _symbol(call)
-    oco = _legacy_oco(call.params, symbol, p.user_id)
-    response = _response_type(call.params)
-    exchange = _exchange(call)
-    result = exchange.place_oco(oco, call.now, key_id=p.key_id, policy=p.policy)
-    return await _placed(exchange, symbol, result, response, call.now)
+    return await _place_list(call, _legacy_oco, TradingService.place_oco)
 
 
 @routes.endpoint(
@@ -287,13 +293,7 @@ async def new_legacy_oco(call: Call) -> object:
 )
 async def new_oto(call: Call) -> object:
     """Place an OTO: a working order, and a pending one placed once it is fully filled."""
-    p = _principal(call)
-    symbol = _symbol(call)
-    oto = _new_oto(call.params, symbol, p.user_id)
-    response = _response_type(call.params)
-    exchange = _exchange(call)
-    result = exchange.place_oto(oto, call.now, key_id=p.key_id, policy=p.policy)
-    return await _placed(exchange, symbol, result, response, call.now)
+    return await _place_list(call, _new_oto, TradingService.place_oto)
 
 
 @routes.endpoint(
@@ -307,13 +307,7 @@ async def new_oto(call: Call) -> object:
 )
 async def new_otoco(call: Call) -> object:
     """Place an OTOCO: a working order, and an OCO pair placed once it is fully filled."""
-    p = _principal(call)
-    symbol = _symbol(call)
-    otoco = _new_otoco(call.params, symbol, p.user_id)
-    response = _response_type(call.params)
-    exchange = _exchange(call)
-    result = exchange.place_otoco(otoco, call.now, key_id=p.key_id, policy=p.policy)
-    return await _placed(exchange, symbol, result, response, call.now)
+    return await _place_list(call, _new_otoco, TradingService.place_otoco)
 
 
 def _list_target(params: Mapping[str, str], cid_name: str) -> tuple[int | None, str | None]:
