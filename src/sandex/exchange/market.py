@@ -58,13 +58,26 @@ from sandex.exchange.symbols import (
     Symbol,
 )
 
-__all__ = ["Market", "OpenOrder", "PendingStop", "BookSnapshot"]
+__all__ = ["Market", "Bounds", "OpenOrder", "PendingStop", "BookSnapshot"]
 
 _LIMIT_MAKER: Final = OrderType.LIMIT_MAKER
 _MARKET: Final = OrderType.MARKET
 _BUY: Final = Side.BUY
 _GTC: Final = TimeInForce.GTC
 _FOK: Final = TimeInForce.FOK
+
+
+class Bounds(NamedTuple):
+    """A symbol's filters as inclusive bounds, for the engine's LIMIT fast path (which
+    takes it only when the tick and step are the units, so that bounds are the whole
+    rule)."""
+
+    min_price: int
+    max_price: int
+    min_quantity: int
+    max_quantity: int
+    min_notional: int
+    max_notional: int
 
 
 class OpenOrder(NamedTuple):
@@ -157,8 +170,8 @@ class Market:
         self.trading = symbol.status == "TRADING"
         prices, quantities, notionals = rules.prices, rules.quantities, rules.notionals
         unit_grid = prices.step == 1 and quantities.step == 1
-        self.bounds: tuple[int, int, int, int, int, int] | None = (
-            (
+        self.bounds: Bounds | None = (
+            Bounds(
                 prices.start, prices.stop - 1,
                 quantities.start, quantities.stop - 1,
                 notionals.start, notionals.stop - 1,

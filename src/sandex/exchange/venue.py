@@ -81,6 +81,7 @@ __all__ = [
     "SYSTEM_ACCOUNTS",
     "STOP_MARKET_BUY_MARGIN",
     "Fill",
+    "Hold",
     "OrderRecord",
     "TradeRecord",
     "PreventedMatch",
@@ -105,6 +106,16 @@ _OPEN: Final = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 _STOP_LOSS: Final = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT})
 _BUY: Final = Side.BUY
 _SELL: Final = Side.SELL
+
+
+class Hold(NamedTuple):
+    """What an order locks while it is open."""
+
+    asset: str
+    amount: int
+    """In 1e-8 units of ``asset``."""
+    budget: int | None
+    """Most a MARKET buy may spend, in quote units, passed to the engine; None: no cap."""
 
 
 class Fill(NamedTuple):
@@ -352,7 +363,7 @@ class Venue:
         hold = self._hold_for(symbol, order, old=old)
         if isinstance(hold, Rejected):
             return Result([hold], [])
-        events = self.engine.submit(command, now, hold[2])
+        events = self.engine.submit(command, now, hold.budget)
         return self._apply(order.symbol, events, now, key_id, order, hold)
 
     def place_oco(self, oco: NewOco, now: int, *, key_id: int | None = None) -> Result:
@@ -413,15 +424,15 @@ class Venue:
         below_hold = self._hold_for(symbol, below)
         if isinstance(below_hold, Rejected):
             return Result([below_hold], [])
-        asset, amount = above_hold[0], max(above_hold[1], below_hold[1])
+        asset, amount = above_hold.asset, max(above_hold.amount, below_hold.amount)
         holder = below if below.type is OrderType.LIMIT_MAKER else above
         stop, other = (above, below) if above.type in _STOP_LOSS else (below, above)
         events: list[Event] = []
         records: list[OrderRecord] = []
         market = self.engine._market(symbol.name)
         for index, leg in enumerate((stop, other)):
-            budget = above_hold[2] if leg is above else below_hold[2]
-            hold = (asset, amount if leg is holder else 0, budget)
+            budget = above_hold.budget if leg is above else below_hold.budget
+            hold = Hold(asset, amount if leg is holder else 0, budget)
             saved = market.next_order_id
             if ids is not None:
                 market.next_order_id = ids[index]
@@ -493,7 +504,7 @@ class Venue:
         hold = self._hold_for(symbol, working)
         if isinstance(hold, Rejected):
             return Result([hold], [])
-        events = self.engine.submit(working, now, hold[2])
+        events = self.engine.submit(working, now, hold.budget)
         result = self._apply(symbol.name, events, now, key_id, working, hold)
         if result.rejected is not None:
             return Result([result.rejected], [])
@@ -977,9 +988,8 @@ class Venue:
 
     def _hold_for(
         self, symbol: Symbol, order: PlaceOrder, *, old: OrderRecord | None = None
-    ) -> tuple[str, int, int | None] | Rejected:
-        """``(asset, amount in 1e-8 units, engine budget in quote units)`` the order must
-        hold, or -2010 when the account's free balance is short."""
+    ) -> Hold | Rejected:
+        """What the order must hold, or -2010 when the account's free balance is short."""
         q_shift = 10 ** (ASSET_DECIMALS - symbol.quote_scale)
         b_shift = 10 ** (ASSET_DECIMALS - symbol.quantity_scale)
         budget: int | None = None
@@ -1007,8 +1017,8 @@ class Venue:
                 # a stop-market buy: hold a margin for the move past the stop, spend no more
                 margin = need * q_shift * (1 + STOP_MARKET_BUY_MARGIN)
                 held = min(free, int(margin)) // q_shift * q_shift
-                return asset, held, held // q_shift
-            return asset, need * q_shift, budget
+                return Hold(asset, held, held // q_shift)
+            return Hold(asset, need * q_shift, budget)
         asset = symbol.base_asset
         if order.quantity is not None:
             need_base = order.quantity
@@ -1020,7 +1030,7 @@ class Venue:
         free = self.ledger.balance(order.account, asset).free + _freed(old, asset)
         if free < need_base * b_shift:
             return INSUFFICIENT_BALANCE
-        return asset, need_base * b_shift, None
+        return Hold(asset, need_base * b_shift, None)
 
     def _apply(
         self,
@@ -1029,7 +1039,7 @@ class Venue:
         now: int,
         key_id: int | None,
         placed: PlaceOrder | None = None,
-        hold: tuple[str, int, int | None] | None = None,
+        hold: Hold | None = None,
     ) -> Result:
         touched: list[OrderRecord] = []
         changes = self._changes
@@ -1113,9 +1123,7 @@ class Venue:
             )
         )
 
-    def _accept(
-        self, event: Accepted, key_id: int | None, hold: tuple[str, int, int | None] | None
-    ) -> OrderRecord:
+    def _accept(self, event: Accepted, key_id: int | None, hold: Hold | None) -> OrderRecord:
         o = event.order
         cid = o.client_order_id or _generated_cid(o.symbol, event.order_id)
         record = OrderRecord(
