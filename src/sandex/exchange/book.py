@@ -425,10 +425,8 @@ class OrderBook:
     ) -> int:
         """How much of ``quantity`` a taker could fill now (for FOK), at most ``quantity``."""
         total = 0
-        for _price, order in self._walk(buy, limit):
-            if order.account == account and stp is not _STP_NONE:
-                if stp is _EXPIRE_MAKER:
-                    continue
+        for _price, order in self.reachable(buy, limit, account, stp):
+            if order is None:
                 break
             total += order.remaining
             if total >= quantity:
@@ -451,10 +449,8 @@ class OrderBook:
         """
         total = 0
         limit = 1 << 100 if buy else 0
-        for price, order in self._walk(buy, limit):
-            if order.account == account and stp is not _STP_NONE:
-                if stp is _EXPIRE_MAKER:
-                    continue
+        for price, order in self.reachable(buy, limit, account, stp):
+            if order is None:
                 return total, False
             affordable = quote // price // step * step
             take = min(order.remaining, affordable, max_quantity - total)
@@ -469,14 +465,30 @@ class OrderBook:
         levels = self.asks if buy else self.bids
         return sum(queue.quantity() for queue in levels.values())
 
-    def _walk(self, buy: bool, limit: int) -> Iterator[tuple[int, Resting]]:
-        """The other side's orders in priority order, down to the limit price."""
+    def reachable(
+        self, buy: bool, limit: int, account: int, stp: SelfTradePrevention
+    ) -> Iterator[tuple[int, Resting | None]]:
+        """``(price, order)`` for the other side's orders a taker of ``account`` could
+        trade with, in priority order, down to the ``limit`` price: what :meth:`take`
+        would reach, without changing anything.
+
+        Self-trade prevention as :meth:`take` applies it: under EXPIRE_MAKER the
+        account's own orders are passed over; under EXPIRE_TAKER and EXPIRE_BOTH the
+        walk ends at the first own order with ``(price, None)``: the taker expires there.
+        """
         levels = self.asks if buy else self.bids
+        own = NOBODY if stp is _STP_NONE else account
+        skip_own = stp is _EXPIRE_MAKER
         for key in sorted(levels):
             price = key if buy else -key
             if (price > limit) if buy else (price < limit):
                 return
             for order in levels[key].live():
+                if order.account == own:
+                    if skip_own:
+                        continue
+                    yield price, None
+                    return
                 yield price, order
 
     # -- market data ------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from sandex.exchange.book import Level, Resting
+from sandex.exchange.book import NOBODY, Level, Resting
 from sandex.exchange.errors import InvalidMarket
 from sandex.exchange.events import Accepted, Event, Expired, Rejected
 from sandex.exchange.market import BookSnapshot, Market, OpenOrder, PendingStop
@@ -200,14 +200,11 @@ class Engine:
         buy = side is _BUY
         cost = 0
         left = quantity
-        for price, order in market.book._walk(buy, UNLIMITED if buy else 0):
-            if account is not None and order.account == account:
-                if mode is SelfTradePrevention.NONE:
-                    pass
-                elif mode is SelfTradePrevention.EXPIRE_MAKER:
-                    continue
-                else:
-                    break
+        who = NOBODY if account is None else account
+        walk = market.book.reachable(buy, UNLIMITED if buy else 0, who, mode)
+        for price, order in walk:
+            if order is None:
+                break
             take = min(left, order.remaining)
             cost += take * price
             left -= take
