@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/market.py [--steps 600] [--orders 0]
 
-A trading service with the default symbols and the simulated market, over a fresh
+The exchange core with the default symbols and the simulated market, over a fresh
 SQLite database in a temporary directory, stepped as ``sandex serve`` steps it: every
 500 ms of simulated time, a symbol at a time, each step written as one batch. With
 ``--orders N`` a user also sends N small IOC orders per step that cross the touch (as
@@ -36,8 +36,9 @@ from sandex.exchange import (
     default_symbols,
 )
 from sandex.exchange.venue import MAKER, Venue
-from sandex.service.ports import Batch
-from sandex.service.trading import TradingService
+from sandex.service.engine_commands import Place
+from sandex.service.exchange_core import ExchangeCore
+from sandex.service.journal import Batch
 from sandex.storage.exchange_store import SqlExchangeStore
 
 START = 1_800_000_000_000
@@ -51,7 +52,8 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, open_sandex(Settings(data_dir=Path(tmp))) as sx:
         store = SqlExchangeStore(sx.engine)
-        trading = TradingService(Venue(default_symbols()), store)
+        core = ExchangeCore(Venue(default_symbols()), store)
+        simulator = core.simulator
         rows: list[int] = []
         written = store.write
 
@@ -67,14 +69,14 @@ def main() -> int:
             written(batch)
 
         store.write = counting_write  # type: ignore[method-assign]
-        trading.start(START)
+        core.start(START)
         store.add_credit(USER, "USDT", 10**9 * 10**8, "bench", START)
         store.add_credit(USER, "BTC", 10**4 * 10**8, "bench", START)
-        trading.apply_credits(store.pending_credits())
-        asyncio.run(trading.durable())
-        venue = trading.venue
+        simulator.apply_credits(store.pending_credits(), START)
+        asyncio.run(core.journal.durable())
+        venue = core.venue
         sent = {"place": 0, "cancel": 0}
-        run = trading._run  # the makers' commands, counted on their way in
+        run = simulator._run  # the makers' commands, counted on their way in
 
         overhead = [0.0]
 
@@ -90,9 +92,9 @@ def main() -> int:
             overhead[0] += time.perf_counter() - began  # the tally is not the makers' time
             run(commands, now)  # type: ignore[arg-type]
 
-        trading._run = counting_run  # type: ignore[method-assign]
+        simulator._run = counting_run  # type: ignore[method-assign]
         btc = venue.symbols["BTCUSDT"]
-        symbols = sorted(trading.symbols)
+        symbols = sorted(core.symbols)
         times: list[float] = []
         writes: list[float] = []
         tick_rows: list[int] = []
@@ -104,31 +106,33 @@ def main() -> int:
                     break
                 buy = n % 2 == 0
                 price = ask.price * 101 // 100 if buy else bid.price * 99 // 100
-                trading.place(
-                    PlaceOrder.limit(
-                        "BTCUSDT",
-                        USER,
-                        Side.BUY if buy else Side.SELL,
-                        btc.quantity_units(str(Decimal("0.0005"))),
-                        price,
-                        TimeInForce.IOC,
+                core.apply(
+                    Place(
+                        PlaceOrder.limit(
+                            "BTCUSDT",
+                            USER,
+                            Side.BUY if buy else Side.SELL,
+                            btc.quantity_units(str(Decimal("0.0005"))),
+                            price,
+                            TimeInForce.IOC,
+                        )
                     ),
                     now,
                 )
-            asyncio.run(trading.durable())
+            asyncio.run(core.journal.durable())
             for name in symbols:
                 mark = len(rows)
                 overhead[0] = 0.0
                 began = time.perf_counter()
-                trading.tick(now, name)
+                simulator.tick(now, name)
                 stepped = time.perf_counter()
-                asyncio.run(trading.durable())
+                asyncio.run(core.journal.durable())
                 times.append(stepped - began - overhead[0])
                 writes.append(time.perf_counter() - stepped)
                 tick_rows.append(sum(rows[mark:]))
         ticks = args.steps * len(symbols)
         bids, asks = venue.engine.depth("BTCUSDT", 5000)
-        trading.close()
+        core.close()
     user_rows = f", {args.orders} user orders per step" if args.orders else ""
     print(f"simulated market, {len(symbols)} symbols, {args.steps} steps of 500 ms{user_rows}")
     print(f"  maker orders placed per symbol step    {sent['place'] / ticks:8.1f}")

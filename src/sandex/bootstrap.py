@@ -21,9 +21,18 @@ from sqlalchemy import Engine
 
 from sandex.accounts import PasswordHasher
 from sandex.audit_writer import AuditWriter
+from sandex.broker.redis_streams import (
+    EngineServer,
+    MarketFollower,
+    RedisEngineLink,
+    StreamNames,
+)
+from sandex.broker.redis_streams import connect as connect_broker
 from sandex.config import ConfigError, Settings
 from sandex.exchange import default_symbols
+from sandex.exchange.marketdata import MarketData
 from sandex.exchange.money import ASSET_DECIMALS
+from sandex.exchange.symbols import symbols_by_name
 from sandex.exchange.venue import Venue
 from sandex.http.absent_markets import routes as absent_market_routes
 from sandex.http.account_info import routes as account_info_routes
@@ -48,12 +57,15 @@ from sandex.service import (
     MemoryReplayGuard,
     UserService,
 )
+from sandex.service.exchange_core import ExchangeCore, LocalEngineLink
 from sandex.service.failures import report_failure
+from sandex.service.journal import Durability
 from sandex.service.keyring import KeyringHolder, ServerSecrets, load_server_secrets
 from sandex.service.keywatch import KeyChangeWatcher
+from sandex.service.market_feed import MarketFeed, MarketReadModel
 from sandex.service.ports import KeyringSource, ReplayGuard
 from sandex.service.sessions import SessionService
-from sandex.service.trading import Durability, TradingService
+from sandex.service.trading import EngineReads, StoredReads, Trading
 from sandex.storage import (
     MASTER_KEY_FILE,
     EnvKeyringSource,
@@ -64,10 +76,19 @@ from sandex.storage import (
     upgrade,
 )
 from sandex.storage.audit_digests import DigestDirectory
+from sandex.storage.engine_lock import EngineLock
 from sandex.storage.exchange_store import SqlExchangeStore
 from sandex.storage.redis_state import RedisReplayGuard
 
-__all__ = ["Sandex", "SystemClock", "open_sandex", "build_gateway", "app_from_env"]
+__all__ = [
+    "Sandex",
+    "SystemClock",
+    "open_sandex",
+    "build_gateway",
+    "build_core",
+    "run_engine",
+    "app_from_env",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -340,10 +361,10 @@ def build_gateway(sx: Sandex) -> Gateway:
     )
     routes = binance_routes
     if s.exchange:
-        market = MarketSchedule(sx, build_trading(sx))
-        services.exchange = market.trading
-        services.on_startup.append(market.start)
-        services.on_shutdown.insert(0, market.stop)
+        if s.engine == "remote":
+            services.exchange = remote_exchange(sx, services)
+        else:
+            services.exchange = embedded_exchange(sx, services)
         routes = binance_routes.merged(
             spot_routes,
             market_data_routes,
@@ -351,23 +372,136 @@ def build_gateway(sx: Sandex) -> Gateway:
             absent_market_routes,
             account_info_routes,
             ticker_routes,
+            order_list_routes,
         )
-        routes = routes.merged(order_list_routes)
     return Gateway(services, routes, management_app(services))
 
 
-def build_trading(sx: Sandex) -> TradingService:
-    """The spot exchange over this Sandex's database (not started)."""
+def build_core(sx: Sandex) -> ExchangeCore:
+    """The engine side of the spot exchange over this Sandex's database (not started)."""
     s = sx.settings
     venue = Venue(default_symbols(), maker_fee=s.maker_fee, taker_fee=s.taker_fee)
     durability: Durability = "transaction" if s.durability == "transaction" else "group"
-    return TradingService(
+    return ExchangeCore(
         venue,
         SqlExchangeStore(sx.engine),
         durability=durability,
         simulate=s.simulate,
         seed=s.market_seed,
     )
+
+
+def engine_lock(sx: Sandex) -> EngineLock:
+    s = sx.settings
+    return EngineLock(sx.engine, s.data_dir, s.database_schema)
+
+
+def embedded_exchange(sx: Sandex, services: Services) -> Trading:
+    """The exchange in this process: the gateway reaches the engine by a call. The engine
+    starts with the server (rebuilt from storage) and writes what is left as it stops."""
+    core = build_core(sx)
+    lock = engine_lock(sx)
+
+    def start() -> None:
+        lock.acquire()
+        core.start(sx.clock.now())
+        tune_gc()
+        core.run_background(sx.clock, sx.settings.market_tick_ms)
+
+    def stop() -> None:
+        try:
+            core.close()
+        finally:
+            lock.release()
+
+    services.on_startup.append(start)
+    services.on_shutdown.insert(0, stop)
+    venue = core.venue
+    return Trading(
+        LocalEngineLink(core),
+        EngineReads(core),
+        venue.symbols,
+        maker_fee=venue.maker_fee,
+        taker_fee=venue.taker_fee,
+        book=venue.engine,
+        market_data=core.market_data,
+    )
+
+
+def _redis_url(s: Settings, what: str) -> str:
+    if not s.redis_url:
+        raise ConfigError(f"{what} needs SANDEX_REDIS_URL: the engine is reached over Redis")
+    return s.redis_url
+
+
+def remote_exchange(sx: Sandex, services: Services) -> Trading:
+    """A gateway without an engine: commands go to ``sandex engine`` over Redis Streams,
+    account reads come from storage, public market data from a read model fed by the
+    engine's events."""
+    s = sx.settings
+    client = connect_broker(_redis_url(s, "SANDEX_ENGINE=remote"))
+    names = StreamNames(s.redis_namespace)
+    link = RedisEngineLink(client, names, timeout_s=s.engine_timeout_ms / 1000)
+    symbols = symbols_by_name(default_symbols())
+    market_data = MarketData(symbols.values())
+    model = MarketReadModel(symbols, market_data)
+    follower = MarketFollower(client, names, link, model)
+    reads = StoredReads(SqlExchangeStore(sx.engine))
+
+    def start() -> None:
+        link.start()
+        follower.start()
+
+    def stop() -> None:
+        link.stop()
+        follower.stop()
+        reads.close()
+
+    services.on_startup.append(start)
+    services.on_shutdown.insert(0, stop)
+    return Trading(
+        link,
+        reads,
+        symbols,
+        maker_fee=s.maker_fee,
+        taker_fee=s.taker_fee,
+        book=model,
+        market_data=market_data,
+    )
+
+
+async def run_engine(sx: Sandex, stop: asyncio.Event) -> None:
+    """``sandex engine``: the exchange's single writer behind the broker, until ``stop``."""
+    s = sx.settings
+    client = connect_broker(_redis_url(s, "sandex engine"))
+    try:
+        await client.ping()
+    except Exception as exc:
+        raise ConfigError(f"SANDEX_REDIS_URL: cannot reach Redis ({exc})") from None
+    lock = engine_lock(sx)
+    lock.acquire()
+    core = build_core(sx)
+    try:
+        now = sx.clock.now()
+        core.start(now)
+        feed = MarketFeed(core.venue.engine, core.symbols, now=now)
+        core.venue.on_trade(feed.record)
+        server = EngineServer(core, feed, client, StreamNames(s.redis_namespace), sx.clock)
+        tune_gc()
+        core.run_background(sx.clock, s.market_tick_ms)
+        serving = asyncio.get_running_loop().create_task(server.run())
+        stopping = asyncio.get_running_loop().create_task(stop.wait())
+        done, _ = await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        serving.cancel()
+        stopping.cancel()
+        if serving in done:
+            serving.result()  # a failure to serve is raised here
+    finally:
+        try:
+            core.close()
+        finally:
+            lock.release()
+            await client.aclose()
 
 
 def tune_gc() -> None:
@@ -378,89 +512,6 @@ def tune_gc() -> None:
     counting still frees everything that is not a cycle at once."""
     gc.freeze()
     gc.set_threshold(20_000, 50, 1000)
-
-
-class MarketSchedule:
-    """Runs the exchange inside the server's event loop: rebuilds it from storage at
-    start-up, steps the simulated market every ``market_tick_ms``, applies operator
-    credits and crash/pump orders from storage, writes what is left at shutdown."""
-
-    CHECKPOINT_EVERY_S = 0.25
-    """How often SQLite's write-ahead log is copied back into the database: at a few
-    thousand orders a second that keeps it near SQLite's own default of 4 MB."""
-
-    def __init__(self, sx: Sandex, trading: TradingService) -> None:
-        self.sx = sx
-        self.trading = trading
-        self._task: asyncio.Task[None] | None = None
-        self._checkpoints: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self.trading.start(self.sx.clock.now())
-        tune_gc()
-        loop = asyncio.get_running_loop()
-        self._task = loop.create_task(self._run())
-        if not self.trading.store.network:
-            self._checkpoints = loop.create_task(self._checkpoint())
-
-    async def _checkpoint(self) -> None:
-        """Checkpoint SQLite in a thread (the exchange writer never does, so that no
-        order waits on it)."""
-        loop = asyncio.get_running_loop()
-        failing = False
-        while True:
-            await asyncio.sleep(self.CHECKPOINT_EVERY_S)
-            try:
-                await loop.run_in_executor(None, self.trading.store.checkpoint)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not failing:  # once, not four times a second
-                    report_failure(_log, "checkpoints of the database fail; retrying quietly", exc)
-                failing = True
-            else:
-                if failing:
-                    _log.warning("checkpoints of the database succeed again")
-                failing = False
-
-    async def _run(self) -> None:
-        trading = self.trading
-        clock = self.sx.clock
-        store = trading.store
-        loop = asyncio.get_running_loop()
-        interval = self.sx.settings.market_tick_ms / 1000
-        polls = 0
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                for symbol in sorted(trading.symbols):  # a symbol at a time, requests between
-                    trading.tick(clock.now(), symbol)
-                    await asyncio.sleep(0)
-                now = clock.now()
-                polls += 1
-                if polls % max(1, round(0.5 / interval)) == 0:
-                    # SQLite answers these small reads faster than a thread hop, which
-                    # would also fight the loop for the GIL; PostgreSQL waits on the network
-                    if store.network:
-                        credits = await loop.run_in_executor(None, store.pending_credits)
-                        shocks = await loop.run_in_executor(None, store.pending_shocks, now)
-                    else:
-                        credits, shocks = store.pending_credits(), store.pending_shocks(now)
-                    trading.apply_credits(credits)
-                    for shock in shocks:
-                        trading.apply_shock(shock, now)
-                await trading.durable()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                report_failure(_log, "the market schedule failed a step; it goes on", exc)
-
-    def stop(self) -> None:
-        for task in (self._task, self._checkpoints):
-            if task is not None:
-                task.cancel()
-        self._task = self._checkpoints = None
-        self.trading.close()
 
 
 def app_from_env() -> Gateway:

@@ -116,7 +116,13 @@ class Settings:
     market_seed: int = 7
     market_tick_ms: int = 500
     exchange: bool = True
-    """Run the spot exchange in this process (``sandex serve`` turns it off for workers > 1)."""
+    """``SANDEX_EXCHANGE``: serve the spot exchange's routes (0: the key service alone)."""
+    engine: str = "embedded"
+    """``SANDEX_ENGINE``: ``embedded`` (the engine runs in this process) or ``remote`` (it
+    runs in ``sandex engine``, reached over Redis; ``sandex serve --workers N`` starts one)."""
+    engine_timeout_ms: int = 5000
+    """``SANDEX_ENGINE_TIMEOUT_MS``: how long a gateway waits for the engine's answer before
+    it answers -1007 (execution status unknown)."""
     signup: SignUpMode = SignUpMode.OPEN
     """``SANDEX_SIGNUP``: ``open``, ``invite`` or ``closed`` (who may sign up through the API;
     ``sandex serve`` makes the default ``invite`` when it listens beyond loopback)."""
@@ -162,6 +168,8 @@ class Settings:
             market_seed=_int(env, "SANDEX_MARKET_SEED", 7),
             market_tick_ms=_int(env, "SANDEX_MARKET_TICK_MS", 500, minimum=50),
             exchange=_flag(env, "SANDEX_EXCHANGE", True),
+            engine=_choice(env, "SANDEX_ENGINE", ("embedded", "remote")),
+            engine_timeout_ms=_int(env, "SANDEX_ENGINE_TIMEOUT_MS", 5000, minimum=100),
             signup=SignUpMode(_choice(env, "SANDEX_SIGNUP", ("open", "invite", "closed"))),
             signup_per_hour=_int(env, "SANDEX_SIGNUP_PER_HOUR", 5, minimum=1),
             audit_digest_dir=_path(env, "SANDEX_AUDIT_DIGEST_DIR"),

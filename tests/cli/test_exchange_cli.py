@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import select
 
-from sandex.bootstrap import MarketSchedule, Sandex, build_trading, open_sandex
+from sandex.bootstrap import Sandex, build_core, open_sandex
 from sandex.config import Settings
 from sandex.exchange.venue import MAKER
+from sandex.service.exchange_core import ExchangeCore
 from sandex.service.ports import ShockKind
-from sandex.service.trading import TradingService
 from sandex.storage.exchange_store import SqlExchangeStore
 from sandex.storage.tables import credits, market_shocks
 from support import FAST_HASH, PG_URL, Cli, make_user
@@ -72,7 +72,7 @@ def fast_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sandex.cli.exchange._WAIT_S", 0.2)
 
 
-OnServer = Callable[[Callable[[TradingService], _T]], _T]
+OnServer = Callable[[Callable[[ExchangeCore], _T]], _T]
 
 
 @contextmanager
@@ -81,24 +81,24 @@ def running_server(settings: Settings) -> Iterator[OnServer[Any]]:
     in a thread of this process, over the same database. Yields a function that runs a
     function of the trading service on the server's loop (to read its book)."""
     server = open_sandex(settings)
-    trading = build_trading(server)
-    schedule = MarketSchedule(server, trading)
+    core = build_core(server)
     started, stop = threading.Event(), threading.Event()
     loops: list[asyncio.AbstractEventLoop] = []
 
-    def on_server(fn: Callable[[TradingService], _T]) -> _T:
+    def on_server(fn: Callable[[ExchangeCore], _T]) -> _T:
         async def call() -> _T:
-            return fn(trading)
+            return fn(core)
 
         return asyncio.run_coroutine_threadsafe(call(), loops[0]).result(10)
 
     async def serve() -> None:
         loops.append(asyncio.get_running_loop())
-        schedule.start()
+        core.start(server.clock.now())
+        core.run_background(server.clock, server.settings.market_tick_ms)
         started.set()
         while not stop.is_set():
             await asyncio.sleep(0.02)
-        schedule.stop()
+        core.close()
 
     thread = threading.Thread(target=asyncio.run, args=(serve(),), name="test-server")
     thread.start()
@@ -136,10 +136,10 @@ def test_a_credit_without_a_running_server_is_queued(cli: Cli, sx: Sandex) -> No
     alice = sx.users.find(EMAIL)
     assert operator_credits(sx) == [(alice.id, "BTC", UNIT // 2, False)]
 
-    trading = build_trading(sx)  # the next server start applies it, once
-    trading.start(sx.clock.now())
-    trading.close()
-    assert trading.balances(alice.id)["BTC"] == (UNIT // 2, 0)
+    core = build_core(sx)  # the next server start applies it, once
+    core.start(sx.clock.now())
+    core.close()
+    assert core.balances(alice.id)["BTC"] == (UNIT // 2, 0)
     assert operator_credits(sx) == [(alice.id, "BTC", UNIT // 2, True)]
 
 
@@ -255,10 +255,11 @@ def test_liquidity_is_ordered_for_the_next_market_step(cli: Cli, sx: Sandex) -> 
     ]
 
 
-def _maker_depth(trading: TradingService) -> tuple[int, int, int]:
+def _maker_depth(core: ExchangeCore) -> tuple[int, int, int]:
     """BTCUSDT: bid levels, ask levels, and the makers' resting quantity (a side's)."""
-    bids, asks = trading.engine.depth("BTCUSDT", 1000)
-    quantity = sum(o.remaining for o in trading.engine.resting("BTCUSDT", MAKER) if o.side == "BUY")
+    engine = core.venue.engine
+    bids, asks = engine.depth("BTCUSDT", 1000)
+    quantity = sum(o.remaining for o in engine.resting("BTCUSDT", MAKER) if o.side == "BUY")
     return len(bids), len(asks), quantity
 
 

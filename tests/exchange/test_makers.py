@@ -24,7 +24,7 @@ from sandex.exchange import (
     default_symbols,
 )
 from sandex.exchange.book import Level, OrderBook, Resting
-from sandex.exchange.makers import MakerConfig, Simulation
+from sandex.exchange.makers import MakerConfig, MarketMakers
 from sandex.exchange.orders import OrderType
 from sandex.exchange.symbols import Symbol
 from sandex.exchange.venue import MAKER, TAKER, Venue
@@ -40,7 +40,7 @@ class Market:
 
     def __init__(self, *, seed: int = 7, config: MakerConfig | None = None) -> None:
         self.venue = Venue(default_symbols())
-        self.sim = Simulation(default_symbols(), NOW, seed=seed, config=config)
+        self.sim = MarketMakers(default_symbols(), NOW, seed=seed, config=config)
         for account in (MAKER, TAKER):
             for asset in ("BTC", "ETH", "SOL", "USDT"):
                 self.venue.credit(account, asset, 10**17)

@@ -8,7 +8,6 @@ first request (getall) was refused, so ``load_markets`` raised.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,8 +19,8 @@ from sandex.bootstrap import Sandex
 from sandex.http import Gateway
 from sandex.keys import IpAllowlist, KeySettings, Permission
 from sandex.service import IssuedKey
-from sandex.service.trading import TradingService
 from support import OPERATOR, make_user
+from trading_support import new_exchange
 
 GETALL = "/sapi/v1/capital/config/getall"
 CROSS = "/sapi/v1/margin/allPairs"
@@ -32,16 +31,15 @@ class Wallet:
     """A user with a READ key (usable from 127.0.0.1 only) on a started exchange."""
 
     def __init__(self, sx: Sandex, gateway: Gateway) -> None:
-        exchange = gateway.services.exchange
-        assert exchange is not None
-        self.trading: TradingService = exchange
+        self.trading = new_exchange(sx, simulate=sx.settings.simulate)
+        gateway.services.exchange = self.trading.trading  # the routes use this one
         self.client = AsgiClient(gateway)
         self.stranger = AsgiClient(gateway, ip="10.9.8.7")
         user = make_user(sx, now=now_ms())  # queues the starting balance: 10000 USDT
         settings = KeySettings("reader", Permission.READ, IpAllowlist.parse(["127.0.0.1"]))
         self.key: IssuedKey = sx.keys.create(user.id, settings, now=now_ms(), actor=OPERATOR)
         self.trading.start(now_ms())
-        asyncio.run(self.trading.durable())
+        self.trading.durable()
 
     def signed(self, path: str, client: AsgiClient | None = None) -> httpx.Response:
         assert self.key.secret is not None

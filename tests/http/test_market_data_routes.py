@@ -30,7 +30,7 @@ class Market:
         self.md = MarketData(default_symbols())
         self.services = SimpleNamespace(
             exchange=SimpleNamespace(
-                engine=self.engine,
+                book=self.engine,
                 market_data=self.md,
                 symbols=symbols_by_name(default_symbols()),
             )

@@ -4,7 +4,6 @@ counted against the order-rate limit, and a Binance error for every mistake."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -18,6 +17,7 @@ from sandex.bootstrap import Sandex
 from sandex.http import Gateway
 from sandex.keys import IpAllowlist, KeySettings, Permission, RiskPolicy
 from support import OPERATOR, make_user
+from trading_support import new_exchange
 
 OTHER, THIRD = 999, 998
 UNIT = 10**8
@@ -56,9 +56,8 @@ class Bot:
     """A user with 1 BTC and a trading key; the last price is 50,000."""
 
     def __init__(self, sx: Sandex, gateway: Gateway) -> None:
-        exchange = gateway.services.exchange
-        assert exchange is not None
-        self.trading = exchange
+        self.trading = new_exchange(sx, simulate=sx.settings.simulate)
+        gateway.services.exchange = self.trading.trading  # the routes use this one
         self.client = AsgiClient(gateway)
         self.user = make_user(sx, now=now_ms())
         settings = KeySettings(
@@ -76,13 +75,13 @@ class Bot:
             self.trading.store.add_credit(
                 account, asset, int(Decimal(amount) * UNIT), "credit", now_ms()
             )
-        self.trading.apply_credits(self.trading.store.pending_credits())
+        self.trading.apply_credits(self.trading.store.pending_credits(), now_ms())
         self.other(sell("0.01", "50000", account=OTHER), buy("0.01", "50000", account=THIRD))
 
     def other(self, *orders: Any) -> None:
         for order in orders:
             assert self.trading.place(order, now_ms()).rejected is None
-        asyncio.run(self.trading.durable())
+        self.trading.durable()
 
     def request(
         self, method: str, path: str, params: list[tuple[str, str]] | None = None

@@ -25,8 +25,8 @@ from sandex.http import Gateway
 from sandex.keys import IpAllowlist, KeySettings, Mode, Permission, RiskPolicy
 from sandex.service import IssuedKey
 from sandex.service.ports import History
-from sandex.service.trading import TradingService
 from support import OPERATOR, make_user
+from trading_support import new_exchange
 
 OTHER = 999
 UNIT = 10**8
@@ -54,9 +54,8 @@ class Spot:
 
     def __init__(self, sx: Sandex, gateway: Gateway) -> None:
         self.sx = sx
-        exchange = gateway.services.exchange
-        assert exchange is not None
-        self.trading: TradingService = exchange
+        self.trading = new_exchange(sx, simulate=sx.settings.simulate)
+        gateway.services.exchange = self.trading.trading  # the routes use this one
         self.client = AsgiClient(gateway)
         self.user = make_user(sx, now=now_ms())  # queues the starting balance: 10000 USDT
         self.key = self.new_key("bot", Permission.SPOT_TRADE)
@@ -120,14 +119,14 @@ class Spot:
     def fund(self, account: int, asset: str, amount: str) -> None:
         store = self.trading.store
         store.add_credit(account, asset, int(Decimal(amount) * UNIT), "operator credit", now_ms())
-        self.trading.apply_credits(store.pending_credits())
-        asyncio.run(self.trading.durable())
+        self.trading.apply_credits(store.pending_credits(), now_ms())
+        self.trading.durable()
 
     def other(self, *orders: Any) -> None:
         """Place orders for ``OTHER`` straight on the exchange."""
         for order in orders:
             assert self.trading.place(order, now_ms()).rejected is None
-        asyncio.run(self.trading.durable())
+        self.trading.durable()
 
 
 @pytest.fixture

@@ -12,29 +12,25 @@ import pytest
 
 from exchange_support import SYMBOL, buy, px, qty, sell
 from sandex.bootstrap import Sandex
-from sandex.exchange import OrderStatus, OrderType, PlaceOrder, Side, TimeInForce, default_symbols
+from sandex.exchange import OrderStatus, OrderType, PlaceOrder, Side, TimeInForce
 from sandex.exchange.order_lists import NewOco, NewOto
-from sandex.exchange.venue import Venue
 from sandex.keys import PolicyViolation, RiskPolicy
 from sandex.service.ports import History
-from sandex.service.trading import TradingService
-from sandex.storage.exchange_store import SqlExchangeStore
+from trading_support import LocalExchange, new_exchange
 
 NOW = 1_800_000_000_000
 ALICE, BOB, CAROL = 1, 2, 3
 UNIT = 10**8
-Open = Callable[[], TradingService]
+Open = Callable[[], LocalExchange]
 
 
 @pytest.fixture
 def open_service(sandex: Sandex) -> Iterator[Open]:
     """Start a trading service (no simulated market) over the test database."""
-    started: list[TradingService] = []
+    started: list[LocalExchange] = []
 
-    def start() -> TradingService:
-        trading = TradingService(
-            Venue(default_symbols()), SqlExchangeStore(sandex.engine), simulate=False
-        )
+    def start() -> LocalExchange:
+        trading = new_exchange(sandex, simulate=False)
         trading.start(NOW)
         started.append(trading)
         return trading
@@ -44,18 +40,18 @@ def open_service(sandex: Sandex) -> Iterator[Open]:
         trading.close()
 
 
-def durable(trading: TradingService) -> None:
-    asyncio.run(trading.durable())
+def durable(trading: LocalExchange) -> None:
+    trading.durable()
 
 
-def fund(trading: TradingService, account: int, asset: str, amount: str) -> None:
+def fund(trading: LocalExchange, account: int, asset: str, amount: str) -> None:
     trading.store.add_credit(account, asset, int(Decimal(amount) * UNIT), "credit", NOW)
-    trading.apply_credits(trading.store.pending_credits())
+    trading.apply_credits(trading.store.pending_credits(), NOW)
     durable(trading)
 
 
 @pytest.fixture
-def trading(open_service: Open) -> Iterator[TradingService]:
+def trading(open_service: Open) -> Iterator[LocalExchange]:
     t = open_service()
     fund(t, ALICE, "BTC", "1")
     for account in (BOB, CAROL):
@@ -83,13 +79,13 @@ def take_profit_stop_loss(quantity: str = "0.5", cid: str | None = None) -> NewO
     )
 
 
-def restart(open_service: Open, old: TradingService) -> TradingService:
+def restart(open_service: Open, old: LocalExchange) -> LocalExchange:
     old.close()
     return open_service()
 
 
 def test_an_oco_survives_a_restart_with_its_list_and_one_hold(
-    trading: TradingService, open_service: Open
+    trading: LocalExchange, open_service: Open
 ) -> None:
     placed = trading.place_oco(take_profit_stop_loss(cid="protect"), NOW + 1)
     assert placed.rejected is None
@@ -129,7 +125,7 @@ def test_an_oco_survives_a_restart_with_its_list_and_one_hold(
     assert [o.status for o in found.orders] == [OrderStatus.FILLED, OrderStatus.EXPIRED]
 
 
-def test_done_lists_are_read_back_from_storage(trading: TradingService) -> None:
+def test_done_lists_are_read_back_from_storage(trading: LocalExchange) -> None:
     first = trading.place_oco(take_profit_stop_loss("0.1", cid="one"), NOW + 1)
     second = trading.place_oco(take_profit_stop_loss("0.1", cid="two"), NOW + 2)
     found, canceled = trading.cancel_order_list(SYMBOL, ALICE, None, "one", NOW + 3)
@@ -149,7 +145,7 @@ def test_done_lists_are_read_back_from_storage(trading: TradingService) -> None:
     assert asyncio.run(trading.find_order_list(BOB, None, "one")) is None
 
 
-def test_each_order_of_a_list_passes_the_keys_max_open_orders(trading: TradingService) -> None:
+def test_each_order_of_a_list_passes_the_keys_max_open_orders(trading: LocalExchange) -> None:
     policy = RiskPolicy(max_open_orders=1)
     with pytest.raises(PolicyViolation):
         trading.place_oco(take_profit_stop_loss(), NOW + 1, key_id=5, policy=policy)
@@ -157,7 +153,7 @@ def test_each_order_of_a_list_passes_the_keys_max_open_orders(trading: TradingSe
 
 
 def test_an_otos_pending_order_waits_across_a_restart(
-    trading: TradingService, open_service: Open
+    trading: LocalExchange, open_service: Open
 ) -> None:
     fund(trading, ALICE, "USDT", "10000")
     working = PlaceOrder.limit(SYMBOL, ALICE, Side.BUY, qty("0.1"), px("49000"))

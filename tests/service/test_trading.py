@@ -2,7 +2,7 @@
 survives a restart, credits and starting balances apply exactly once, shocks are handed
 over once, and a key's risk policy refuses orders before they change anything.
 
-A "restart" is a new venue and a new :class:`TradingService` over the same database,
+A "restart" is a new venue and a new :class:`LocalExchange` over the same database,
 started as ``sandex serve`` starts it. Without the simulated market (``simulate=False``)
 every trade is between accounts the test funds itself, so every number is exact.
 """
@@ -29,41 +29,35 @@ from sandex.exchange import (
     SelfTradePrevention,
     Side,
     TimeInForce,
-    default_symbols,
 )
-from sandex.exchange.venue import MAKER, TAKER, OrderRecord, PreventedMatch, TradeRecord, Venue
+from sandex.exchange.venue import MAKER, TAKER, OrderRecord, PreventedMatch, TradeRecord
 from sandex.keys import Mode, PolicyViolation, RiskPolicy
+from sandex.service.journal import Durability
 from sandex.service.ports import History, PreventedQuery, ShockKind
-from sandex.service.trading import Durability, TradingService
 from sandex.storage.exchange_store import SqlExchangeStore
 from support import make_user
+from trading_support import LocalExchange, new_exchange
 
 NOW = 1_800_000_000_000
 ALICE, BOB, CAROL = 1, 2, 3
 UNIT = 10**8
 """One whole coin (or dollar) in balance units."""
 
-Open = Callable[..., TradingService]
+Open = Callable[..., LocalExchange]
 
 
 def new_service(
     sx: Sandex, *, durability: Durability = "group", simulate: bool = False, seed: int = 7
-) -> TradingService:
-    return TradingService(
-        Venue(default_symbols()),
-        SqlExchangeStore(sx.engine),
-        durability=durability,
-        simulate=simulate,
-        seed=seed,
-    )
+) -> LocalExchange:
+    return new_exchange(sx, durability=durability, simulate=simulate, seed=seed)
 
 
 @pytest.fixture
 def open_service(sandex: Sandex) -> Iterator[Open]:
     """Start a trading service over the test database; every one is closed afterwards."""
-    started: list[TradingService] = []
+    started: list[LocalExchange] = []
 
-    def start(*, now: int = NOW, **kwargs: object) -> TradingService:
+    def start(*, now: int = NOW, **kwargs: object) -> LocalExchange:
         trading = new_service(sandex, **kwargs)  # type: ignore[arg-type]
         trading.start(now)
         started.append(trading)
@@ -74,48 +68,48 @@ def open_service(sandex: Sandex) -> Iterator[Open]:
         trading.close()
 
 
-def durable(trading: TradingService) -> None:
-    asyncio.run(trading.durable())
+def durable(trading: LocalExchange) -> None:
+    trading.durable()
 
 
-def fund(trading: TradingService, account: int, asset: str, amount: str, now: int = NOW) -> None:
+def fund(trading: LocalExchange, account: int, asset: str, amount: str, now: int = NOW) -> None:
     """Credit ``account`` as ``sandex balances credit`` does, and make it durable."""
     units = int(Decimal(amount) * UNIT)
     trading.store.add_credit(account, asset, units, "operator credit", now)
-    trading.apply_credits(trading.store.pending_credits())
+    trading.apply_credits(trading.store.pending_credits(), now)
     durable(trading)
 
 
-def placed(trading: TradingService, order: PlaceOrder, now: int, **kwargs: object) -> OrderRecord:
+def placed(trading: LocalExchange, order: PlaceOrder, now: int, **kwargs: object) -> OrderRecord:
     result = trading.place(order, now, **kwargs)  # type: ignore[arg-type]
     assert result.rejected is None, result.events
     return result.orders[0]
 
 
-def open_orders(trading: TradingService, account: int) -> list[OrderRecord]:
+def open_orders(trading: LocalExchange, account: int) -> list[OrderRecord]:
     """Open orders without their fills (the fills answer the placing request only)."""
     return [dataclasses.replace(o, fills=[]) for o in trading.venue.open_orders(account)]
 
 
-def stored_balances(trading: TradingService) -> dict[tuple[int, str], tuple[int, int]]:
+def stored_balances(trading: LocalExchange) -> dict[tuple[int, str], tuple[int, int]]:
     return {(a, asset): (free, locked) for a, asset, free, locked in trading.store.load().balances}
 
 
 def trades_of(
-    trading: TradingService, account: int, order_id: int | None = None
+    trading: LocalExchange, account: int, order_id: int | None = None
 ) -> list[TradeRecord]:
-    return asyncio.run(trading.my_trades(account, SYMBOL, History(), order_id))
+    return asyncio.run(trading.trading.my_trades(account, SYMBOL, History(), order_id))
 
 
-def orders_of(trading: TradingService, account: int) -> list[tuple[int, OrderStatus]]:
-    found = asyncio.run(trading.all_orders(account, SYMBOL, History()))
+def orders_of(trading: LocalExchange, account: int) -> list[tuple[int, OrderStatus]]:
+    found = asyncio.run(trading.trading.all_orders(account, SYMBOL, History()))
     return [(o.order_id, o.status) for o in found]
 
 
 # -- what is acknowledged survives a restart ----------------------------------------------
 
 
-def _trade_a_little(trading: TradingService) -> dict[str, OrderRecord]:
+def _trade_a_little(trading: LocalExchange) -> dict[str, OrderRecord]:
     """Alice and Bob trade on BTCUSDT; returns their orders by name."""
     fund(trading, ALICE, "USDT", "100000")
     fund(trading, BOB, "BTC", "2")
@@ -178,7 +172,7 @@ def test_after_a_restart_the_books_trade_on_and_order_ids_continue(
     fill = placed(again, sell("0.3", "60000", account=BOB), t)
     assert fill.order_id == orders["small"].order_id + 1
     assert fill.status is OrderStatus.FILLED
-    bid = asyncio.run(again.find_order(ALICE, SYMBOL, orders["bid"].order_id, None))
+    bid = asyncio.run(again.trading.find_order(ALICE, SYMBOL, orders["bid"].order_id, None))
     assert bid is not None and bid.status is OrderStatus.FILLED and bid.held == 0
     # her order is found by its client id after the restart, and cancels
     canceled = again.cancel(CancelOrder(SYMBOL, ALICE, None, "alice-1"), t + 1)
@@ -204,12 +198,12 @@ def test_closed_orders_and_trades_are_queryable_after_a_restart(
     orders = _trade_a_little(open_service(durability=durability))
     again = open_service(durability=durability, now=NOW + 60_000)
 
-    gone = asyncio.run(again.find_order(ALICE, SYMBOL, orders["gone"].order_id, None))
+    gone = asyncio.run(again.trading.find_order(ALICE, SYMBOL, orders["gone"].order_id, None))
     assert gone is not None and gone.status is OrderStatus.CANCELED and gone.held == 0
-    hit = asyncio.run(again.find_order(BOB, SYMBOL, None, orders["hit"].client_order_id))
+    hit = asyncio.run(again.trading.find_order(BOB, SYMBOL, None, orders["hit"].client_order_id))
     assert hit is not None and hit.status is OrderStatus.FILLED
     assert hit.cumulative_quote == px("60000") * qty("0.2")
-    assert asyncio.run(again.find_order(BOB, SYMBOL, orders["gone"].order_id, None)) is None
+    assert asyncio.run(again.trading.find_order(BOB, SYMBOL, orders["gone"].order_id, None)) is None
     ids = [o.order_id for o in (orders["bid"], orders["gone"], orders["guard"], orders["small"])]
     assert orders_of(again, ALICE) == list(
         zip(
@@ -233,9 +227,9 @@ def test_closed_orders_and_trades_are_queryable_after_a_restart(
     assert trades_of(again, CAROL) == []
 
 
-def prevented_of(trading: TradingService, account: int, **query: int) -> list[PreventedMatch]:
+def prevented_of(trading: LocalExchange, account: int, **query: int) -> list[PreventedMatch]:
     return asyncio.run(
-        trading.prevented_matches(account, SYMBOL, PreventedQuery(**query))  # type: ignore[arg-type]
+        trading.trading.prevented_matches(account, SYMBOL, PreventedQuery(**query))  # type: ignore[arg-type]
     )
 
 
@@ -278,7 +272,7 @@ def test_prevented_matches_survive_a_restart_and_their_ids_continue(
     assert prevented_of(again, ALICE, prevented_match_id=1) == [match]
     assert prevented_of(again, BOB, prevented_match_id=1) == []
     for order, expired in ((ask, match.taker_prevented), (bid, match.maker_prevented)):
-        stored = asyncio.run(again.find_order(ALICE, SYMBOL, order.order_id, None))
+        stored = asyncio.run(again.trading.find_order(ALICE, SYMBOL, order.order_id, None))
         assert stored is not None
         assert (stored.prevented_match_id, stored.prevented_quantity) == (
             (1, expired) if expired else (None, 0)
@@ -315,9 +309,10 @@ def test_every_request_released_by_durable_is_already_in_storage(
             else sell("0.01", str(50_000 + i - 1), account=BOB)
         )
         await asyncio.sleep(i % 5 / 1000)  # arrive while earlier batches are being written
-        record = placed(trading, order, NOW + i)
+        reply = await trading.trading.place(order, NOW + i)  # answered once durable
+        assert reply.rejected is None, reply.events
+        record = reply.orders[0]
         records.append(record)
-        await trading.durable()
         stored = trading.store.order(record.account, SYMBOL, record.order_id, None)
         assert stored is not None, f"order {record.order_id} acknowledged but not stored"
 
@@ -368,7 +363,7 @@ def test_a_pending_stop_market_buy_keeps_its_budget_across_a_restart(open_servic
     placed(again, sell("0.05", "66000", account=BOB), NOW + 11)
     placed(again, sell("0.001", "65000", account=BOB), NOW + 12)
     placed(again, buy("0.001", "65000", account=CAROL), NOW + 13)  # the trade that triggers
-    done = asyncio.run(again.find_order(ALICE, SYMBOL, breakout.order_id, None))
+    done = asyncio.run(again.trading.find_order(ALICE, SYMBOL, breakout.order_id, None))
     assert done is not None and done.status is OrderStatus.FILLED
     assert done.cumulative_quote == px("66000") * qty("0.01") and done.held == 0
     # 2000 - 600 - 660, nothing left locked; 0.01 BTC twice, less two taker fees
@@ -385,9 +380,9 @@ def test_a_failed_write_fails_the_request_and_goes_out_with_the_next_one(
     fund(trading, ALICE, "USDT", "1000")
     with sandex.engine.begin() as conn:
         conn.execute(text("ALTER TABLE spot_orders RENAME TO spot_orders_gone"))
-    first = placed(trading, buy("0.01", "50000", account=ALICE), NOW + 1)
-    with pytest.raises(Exception, match="spot_orders"):
-        durable(trading)
+    with pytest.raises(Exception, match="spot_orders"):  # applied, then its write failed
+        trading.place(buy("0.01", "50000", account=ALICE), NOW + 1)
+    (first,) = open_orders(trading, ALICE)
     with sandex.engine.begin() as conn:
         conn.execute(text("ALTER TABLE spot_orders_gone RENAME TO spot_orders"))
     placed(trading, buy("0.001", "40000", account=ALICE), NOW + 2)
@@ -411,8 +406,9 @@ def test_with_group_commit_a_failed_write_is_retried_and_the_request_waits_for_i
         conn.execute(text("ALTER TABLE spot_orders RENAME TO spot_orders_gone"))
 
     async def scenario() -> bool:
-        placed(trading, buy("0.01", "50000", account=ALICE), NOW + 1)
-        waiting = asyncio.ensure_future(trading.durable())
+        waiting = asyncio.ensure_future(
+            trading.trading.place(buy("0.01", "50000", account=ALICE), NOW + 1)
+        )
         await asyncio.sleep(0.3)  # several failed tries
         answered_early = waiting.done()
         await asyncio.to_thread(_rename_back, sandex)
@@ -458,8 +454,8 @@ def test_an_operator_credit_applies_exactly_once_across_restarts(open_service: O
     store = trading.store
     credit = store.add_credit(ALICE, "BTC", UNIT // 2, "operator credit", NOW)
     stale = store.pending_credits()
-    assert trading.apply_credits(stale) == 1
-    assert trading.apply_credits(stale) == 0  # read again before the first was stored
+    assert trading.apply_credits(stale, NOW) == 1
+    assert trading.apply_credits(stale, NOW) == 0  # read again before the first was stored
     assert not store.credit_applied(credit)
     durable(trading)
     assert store.credit_applied(credit)
@@ -467,7 +463,7 @@ def test_an_operator_credit_applies_exactly_once_across_restarts(open_service: O
 
     again = open_service(now=NOW + 1000)
     assert again.balances(ALICE) == {"BTC": (UNIT // 2, 0)}
-    assert again.apply_credits(store.pending_credits()) == 0
+    assert again.apply_credits(store.pending_credits(), NOW) == 0
 
 
 def test_a_credit_queued_while_no_exchange_runs_applies_at_the_next_start(
@@ -487,8 +483,9 @@ def test_a_credit_applied_but_never_stored_applies_after_a_crash(
     crashed = new_service(sandex)
     crashed.start(NOW)
     store.add_credit(ALICE, "USDT", 250 * UNIT, "operator credit", NOW)
-    assert crashed.apply_credits(store.pending_credits()) == 1
-    del crashed  # killed before anything made it durable: no durable(), no close()
+    assert crashed.apply_credits(store.pending_credits(), NOW) == 1
+    crashed.store.close()  # killed before anything made it durable: nothing written
+    del crashed
 
     trading = open_service(now=NOW + 5)
     assert trading.balances(ALICE) == {"USDT": (250 * UNIT, 0)}
@@ -507,7 +504,7 @@ def test_a_shock_is_handed_over_once(sandex: Sandex) -> None:
 
 def test_a_crash_moves_the_reference_and_the_makers_quotes_follow(open_service: Open) -> None:
     trading = open_service(simulate=True, seed=11)
-    sim = trading.simulation
+    sim = trading.makers
     assert sim is not None
     start = sim.reference(SYMBOL)
     trading.shock(SYMBOL, 0.7, 10_000, NOW)
@@ -520,9 +517,7 @@ def test_a_crash_moves_the_reference_and_the_makers_quotes_follow(open_service: 
 # -- the key's risk policy ----------------------------------------------------------------
 
 
-def _refused(
-    trading: TradingService, order: PlaceOrder, policy: RiskPolicy, key_id: int = 5
-) -> str:
+def _refused(trading: LocalExchange, order: PlaceOrder, policy: RiskPolicy, key_id: int = 5) -> str:
     """Place ``order`` under ``policy``; it must be refused with nothing changed."""
     balances = trading.balances(order.account)
     before = open_orders(trading, order.account)
@@ -646,20 +641,20 @@ def test_a_restarted_market_keeps_the_users_funds_and_its_reference_price(
     for i in range(1, 6):
         trading.tick(NOW + i * 500)
     durable(trading)
-    assert trading.simulation is not None
-    reference = trading.simulation.reference(SYMBOL)
+    assert trading.makers is not None
+    reference = trading.makers.reference(SYMBOL)
     balances = trading.balances(ALICE)
 
     again = open_service(simulate=True, seed=11, now=NOW + 3000)
     assert again.balances(ALICE) == balances
     assert [o.order_id for o in open_orders(again, ALICE)] == [resting.order_id]
-    assert again.simulation is not None and again.simulation.reference(SYMBOL) == reference
+    assert again.makers is not None and again.makers.reference(SYMBOL) == reference
     assert again.engine.best_ask(SYMBOL) is not None  # the makers quote again
     nxt = placed(again, buy("0.01", "40000", account=ALICE), NOW + 3001)
     assert nxt.order_id > resting.order_id
 
 
-def _agrees_with_its_minutes(trading: TradingService, now: int) -> None:
+def _agrees_with_its_minutes(trading: LocalExchange, now: int) -> None:
     """Every interval's current and recent candles are the aggregation of the 1m ones."""
     md = trading.market_data
     minutes = md.klines(SYMBOL, "1m", start=now - 4 * 3600_000, limit=1000, now=now)

@@ -24,7 +24,8 @@ from sqlalchemy import text
 from conftest import NOW
 from sandex.bootstrap import Sandex, open_sandex
 from sandex.config import Settings
-from sandex.service.ports import Batch, History, StorageBusy
+from sandex.service.journal import Batch
+from sandex.service.ports import History, StorageBusy
 from sandex.storage.database import WAL_SIZE_LIMIT, make_engine, sqlite_url
 from sandex.storage.exchange_store import SqlExchangeStore
 from support import FAST_HASH, OPERATOR, make_user

@@ -17,7 +17,7 @@ from sandex.accounts import AccountsError
 from sandex.cli import admin, audit, keys, users
 from sandex.cli.exchange import balances_app, market_app
 from sandex.cli.parsing import CliInputError
-from sandex.cli.serve import serve
+from sandex.cli.serve import engine, serve
 from sandex.cli.state import CliState, err
 from sandex.config import ConfigError
 from sandex.keys import KeysError
@@ -40,6 +40,7 @@ app.add_typer(balances_app, name="balances")
 app.add_typer(market_app, name="market")
 app.command("init")(admin.init)
 app.command("serve")(serve)
+app.command("engine")(engine)
 
 
 @app.callback()

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import logging
 import os
 import secrets
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
+import redis
 import typer
 import uvicorn
+import uvloop
 
-from sandex.bootstrap import Sandex
+from sandex.bootstrap import Sandex, run_engine
+from sandex.cli.parsing import CliInputError
 from sandex.cli.recipes import ccxt_snippet
 from sandex.cli.state import opened, out, state, use_data_dir, warn_if_exposed
 from sandex.config import ConfigError, Settings
 from sandex.keys import IpAllowlist, KeySettings, Permission
 from sandex.service import Actor
 
-__all__ = ["serve", "DEMO_EMAIL"]
+__all__ = ["serve", "engine", "DEMO_EMAIL"]
 
 DEMO_EMAIL = "demo@sandex.example"
 
@@ -66,15 +75,30 @@ def serve(
         Path | None,
         typer.Option("--data-dir", help="Where Sandex keeps its data (as sandex --data-dir)."),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="embedded: the engine runs here (with --workers N, in a process of its own"
+            " that this command starts); remote: gateways only, for a `sandex engine` that"
+            " runs elsewhere on the same database and Redis [env: SANDEX_ENGINE].",
+        ),
+    ] = "",
 ) -> None:
     """Serve the Binance-compatible API and the management API until SIGINT/SIGTERM."""
     use_data_dir(ctx, data_dir)
+    if engine:
+        if engine not in ("embedded", "remote"):
+            raise CliInputError(f"--engine is embedded or remote, not {engine!r}")
+        os.environ["SANDEX_ENGINE"] = engine
     settings = Settings.from_env(data_dir=state(ctx).data_dir)
-    if workers > 1 and not settings.redis_url:
+    if (workers > 1 or settings.engine == "remote") and not settings.redis_url:
         raise ConfigError(
-            "--workers above 1 needs SANDEX_REDIS_URL: the workers must share rate-limit"
-            " counters and the replay cache"
+            "--workers above 1 and --engine remote need SANDEX_REDIS_URL: the gateways reach"
+            " the engine over Redis and share rate-limit counters and the replay cache"
         )
+    if settings.redis_url:
+        _check_redis(settings.redis_url)
     base = f"http://{host}:{port}"
     with opened(ctx) as sx:  # creates and migrates the database before any worker starts
         if demo:
@@ -88,18 +112,30 @@ def serve(
             " (sandex users invite); SANDEX_SIGNUP=open|invite|closed chooses",
             markup=False,
         )
-    if workers > 1:  # the books live in one process; several would each hold a copy
-        os.environ["SANDEX_EXCHANGE"] = "0"
-        out.print(
-            "note: the spot exchange runs with one worker only; with --workers above 1 the"
-            " key service and gateway run, and the exchange routes are not served",
-            markup=False,
-        )
+    child: subprocess.Popen[bytes] | None = None
+    if workers > 1 and settings.engine == "embedded" and settings.exchange:
+        # the books live in one process: the workers reach it over Redis
+        child = _start_engine(settings)
+        os.environ["SANDEX_ENGINE"] = "remote"
+    where = {
+        "embedded": "the engine in this process",
+        "remote": "gateways of a `sandex engine`",
+    }[os.environ.get("SANDEX_ENGINE", settings.engine)]
+    if child is not None:
+        where = f"gateways of the engine process {child.pid}"
     out.print(
-        f"Sandex serving on {base} ({workers} worker{'s' if workers > 1 else ''});"
+        f"Sandex serving on {base} ({workers} worker{'s' if workers > 1 else ''}, {where});"
         f" data in {settings.data_dir}. Ctrl-C stops it.",
         markup=False,
     )
+    try:
+        _run_uvicorn(host, port, workers)
+    finally:
+        if child is not None:
+            _stop_engine(child)
+
+
+def _run_uvicorn(host: str, port: int, workers: int) -> None:
     uvicorn.run(
         "sandex.bootstrap:app_from_env",
         factory=True,
@@ -117,6 +153,83 @@ def serve(
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
+
+
+def _check_redis(url: str) -> None:
+    """Fail at start, with one clear line, when Redis is not there."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise ConfigError(f"SANDEX_REDIS_URL: cannot reach Redis ({exc})") from None
+    finally:
+        client.close()
+
+
+_ENGINE_START_S = 30.0
+
+
+def _start_engine(settings: Settings) -> subprocess.Popen[bytes]:
+    """``sandex engine`` as a child process; returns once it serves (or raises)."""
+    command = [sys.executable, "-m", "sandex", "--data-dir", str(settings.data_dir), "engine"]
+    child = subprocess.Popen(command)  # noqa: S603 - our own interpreter and module
+    client = redis.Redis.from_url(settings.redis_url or "", socket_connect_timeout=2)
+    alive = f"{settings.redis_namespace}:engine:alive"
+    deadline = time.monotonic() + _ENGINE_START_S
+    try:
+        while True:
+            if child.poll() is not None:
+                raise ConfigError(f"the engine process stopped at start (exit {child.returncode})")
+            if client.get(alive) == str(child.pid).encode():
+                return child
+            if time.monotonic() > deadline:
+                _stop_engine(child)
+                raise ConfigError("the engine process did not start in time")
+            time.sleep(0.05)
+    finally:
+        client.close()
+
+
+def _stop_engine(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def engine(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Where Sandex keeps its data (as sandex --data-dir)."),
+    ] = None,
+) -> None:
+    """Run the exchange's engine alone, for gateways started with `sandex serve --engine
+    remote` (on this host or others) that share its database and Redis."""
+    use_data_dir(ctx, data_dir)
+    settings = Settings.from_env(data_dir=state(ctx).data_dir)
+    if not settings.redis_url:
+        raise ConfigError("sandex engine needs SANDEX_REDIS_URL: gateways reach it over Redis")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(name)s: %(message)s")
+    with opened(ctx) as sx:
+        out.print(
+            f"Sandex engine serving gateways over Redis ({settings.redis_namespace});"
+            f" data in {settings.data_dir}. Ctrl-C stops it.",
+            markup=False,
+        )
+        uvloop.run(_engine_until_signal(sx))
+    out.print("Sandex engine stopped.", markup=False)
+
+
+async def _engine_until_signal(sx: Sandex) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run_engine(sx, stop)
 
 
 def _loopback(host: str) -> bool:

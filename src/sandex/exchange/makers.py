@@ -6,12 +6,12 @@ of whole ticks (about 3 basis points apart, rounded to 1, 2 or 5 times a power o
 ticks), the best bid and ask one grid step apart around the reference, each level
 deeper a fixed ratio bigger than the one before, so that a large market order walks
 the book and pays the slippage it would on a real one. The grid stays put while the
-reference moves, so each :meth:`Simulation.step` sends only what changed: a cancel
+reference moves, so each :meth:`MarketMakers.step` sends only what changed: a cancel
 for a quote that is no longer on the ladder (or was eaten into), an order for a level
 that has no quote. Crashes and pumps are shocks on the model
-(:meth:`Simulation.shock`): the quotes follow the reference down or up, takers hit
+(:meth:`MarketMakers.shock`): the quotes follow the reference down or up, takers hit
 them, the last price moves, and stops trigger, as on a real flash crash. A symbol's
-liquidity can be scaled for a while (:meth:`Simulation.set_liquidity`), to see how a
+liquidity can be scaled for a while (:meth:`MarketMakers.set_liquidity`), to see how a
 bot fares in a thin market.
 
 Pure and seeded: the same seed, prices, times and quotes give the same commands.
@@ -34,13 +34,13 @@ from sandex.exchange.orders import (
     PlaceOrder,
     Side,
 )
-from sandex.exchange.simulation import PriceModel, Shock
+from sandex.exchange.price_model import PriceModel, Shock
 from sandex.exchange.symbols import Rules, Symbol
 from sandex.exchange.venue import MAKER, TAKER
 
 __all__ = [
     "MakerConfig",
-    "Simulation",
+    "MarketMakers",
     "DEFAULT_PRICES",
     "MIN_LIQUIDITY",
     "MAX_LIQUIDITY",
@@ -56,7 +56,7 @@ DEFAULT_PRICES: Final = {
 
 MIN_LIQUIDITY: Final = Decimal("0.01")
 MAX_LIQUIDITY: Final = Decimal(100)
-"""The range of :meth:`Simulation.set_liquidity`'s factor."""
+"""The range of :meth:`MarketMakers.set_liquidity`'s factor."""
 
 _PER_MILLE: Final = 1000
 _GRID_BAND: Final = (0.4, 2.5)
@@ -102,7 +102,7 @@ class _Ladder:
     """The ladder: quantity per (buy, price)."""
 
 
-class Simulation:
+class MarketMakers:
     """Reference prices, maker quotes and taker flow for a set of symbols."""
 
     def __init__(

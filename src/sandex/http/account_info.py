@@ -61,7 +61,7 @@ def _id(call: Call, name: str) -> int | None:
 def commission(call: Call) -> object:
     """The account's commission rates on a symbol."""
     symbol = _symbol(call)
-    venue = call.services.exchange.venue
+    venue = call.services.exchange
     return {
         "symbol": symbol.name,
         "standardCommission": {

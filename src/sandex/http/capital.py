@@ -16,7 +16,7 @@ from typing import Any, Final
 from sandex.exchange.money import ASSET_DECIMALS, format_units
 from sandex.http.errors import BadParameters
 from sandex.http.routes import Call, RouteTable, Security
-from sandex.service.trading import TradingService
+from sandex.service.trading import Trading
 
 __all__ = ["routes", "COIN_NAMES"]
 
@@ -33,19 +33,19 @@ COIN_NAMES: Final = {
 _ZERO: Final = format_units(0, ASSET_DECIMALS)
 
 
-def _exchange(call: Call) -> TradingService:
-    exchange: TradingService | None = call.services.exchange
+def _exchange(call: Call) -> Trading:
+    exchange: Trading | None = call.services.exchange
     if exchange is None:  # pragma: no cover - only merged with the exchange's routes
         raise BadParameters(-1000, "The exchange is not running.")
     return exchange
 
 
 @routes.endpoint("GET", "/sapi/v1/capital/config/getall", security=Security.USER_DATA, weight=10)
-def all_coins(call: Call) -> object:
+async def all_coins(call: Call) -> object:
     """Every coin, with the account's free and locked balance; no deposit networks yet."""
     assert call.principal is not None
     exchange = _exchange(call)
-    held = exchange.balances(call.principal.user_id)
+    held = await exchange.balances(call.principal.user_id)
     assets = {s.base_asset for s in exchange.symbols.values()}
     assets |= {s.quote_asset for s in exchange.symbols.values()}
     assets |= held.keys()

@@ -26,6 +26,7 @@ from sandex.service import (
     SecondFactorRequired,
     ServiceError,
 )
+from sandex.service.engine_commands import EngineUnavailable
 from sandex.service.errors import SignUpRefused
 from sandex.service.sessions import SessionInvalid
 
@@ -53,6 +54,11 @@ _log = logging.getLogger(__name__)
 
 UNKNOWN_ERROR: Final = -1000
 ORDER_REFUSED: Final = -2010
+ENGINE_TIMEOUT: Final = -1007
+ENGINE_TIMEOUT_MSG: Final = (
+    "Timeout waiting for response from backend server. Send status unknown;"
+    " execution status unknown."
+)
 UNAUTHORIZED: Final = -1002
 TOO_MANY_REQUESTS: Final = -1003
 TOO_MANY_ORDERS: Final = -1015
@@ -176,6 +182,8 @@ def error_for(exc: BaseException) -> tuple[int, int, str, Headers]:
         return 400, exc.code, exc.msg, []
     if isinstance(exc, PolicyViolation):  # the key's risk policy: ccxt reads the message
         return 400, ORDER_REFUSED, str(exc), []
+    if isinstance(exc, EngineUnavailable):  # not the client's mistake: status unknown
+        return 503, ENGINE_TIMEOUT, ENGINE_TIMEOUT_MSG, []
     if isinstance(exc, SessionInvalid):
         return 401, UNAUTHORIZED, str(exc), [(b"www-authenticate", b"Bearer")]
     if isinstance(exc, Throttled):

@@ -47,7 +47,7 @@ from sandex.service import (
 )
 from sandex.service.ports import Clock
 from sandex.service.sessions import SessionService
-from sandex.service.trading import TradingService
+from sandex.service.trading import Trading
 
 __all__ = ["Gateway", "Services", "MAX_QUERY_BYTES", "MAX_BODY_BYTES", "MANAGEMENT_PREFIX"]
 
@@ -86,7 +86,7 @@ class Services:
     clock: Clock
     limiter: RateLimiter
     ip: ClientIpResolver
-    exchange: TradingService | None = None
+    exchange: Trading | None = None
     on_startup: list[Callable[[], None]] = field(default_factory=list)
     on_shutdown: list[Callable[[], None]] = field(default_factory=list)
 

@@ -21,13 +21,14 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, Final, Protocol
 
-from sandex.exchange import Engine, Symbol
+from sandex.exchange import Symbol
 from sandex.exchange.klines import INTERVALS, Candle
 from sandex.exchange.marketdata import DEFAULT_LIMIT, MAX_LIMIT, MarketData, PublicTrade, Ticker
 from sandex.exchange.rejections import INVALID_SYMBOL
 from sandex.http.errors import BadParameters
 from sandex.http.ratelimit import RateLimits
 from sandex.http.routes import Call, RouteTable, Security
+from sandex.service.trading import PublicBook
 
 __all__ = ["routes", "request_weight", "ExchangeView"]
 
@@ -37,7 +38,7 @@ routes = RouteTable()
 class ExchangeView(Protocol):
     """What these routes read from ``call.services.exchange``."""
 
-    engine: Engine
+    book: PublicBook
     market_data: MarketData
     symbols: Mapping[str, Symbol]
 
@@ -247,7 +248,7 @@ def depth(call: Call) -> object:
     """The order book, ``limit`` levels a side (default 100, at most 5000)."""
     symbol = _required_symbol(call)
     limit = _limit(call, _DEPTH_DEFAULT, _DEPTH_MAX)
-    bids, asks = _exchange(call).engine.depth(symbol.name, limit)
+    bids, asks = _exchange(call).book.depth(symbol.name, limit)
     fp, fq = symbol.format_price, symbol.format_quantity
     return {
         # the engine keeps no book sequence yet: the time orders snapshots just as well
@@ -258,7 +259,7 @@ def depth(call: Call) -> object:
 
 
 def _book_ticker(ex: ExchangeView, symbol: Symbol) -> dict[str, Any]:
-    bid, ask = ex.engine.best_bid(symbol.name), ex.engine.best_ask(symbol.name)
+    bid, ask = ex.book.best_bid(symbol.name), ex.book.best_ask(symbol.name)
     fp, fq = symbol.format_price, symbol.format_quantity
     return {
         "symbol": symbol.name,
@@ -437,7 +438,7 @@ def average_price(call: Call) -> object:
     """The average trade price over the symbol's ``avgPriceMins`` (what NOTIONAL uses)."""
     symbol = _required_symbol(call)
     ex = _exchange(call)
-    price = ex.engine.average_price(symbol.name, call.now)
+    price = ex.book.average_price(symbol.name, call.now)
     if price is None:
         price = ex.market_data.last_price(symbol.name)
     last = ex.market_data.last_trade(symbol.name)
@@ -451,7 +452,7 @@ def average_price(call: Call) -> object:
 def _price(ex: ExchangeView, symbol: Symbol) -> dict[str, Any]:
     price = ex.market_data.last_price(symbol.name)
     if price is None:
-        price = ex.engine.last_price(symbol.name)
+        price = ex.book.last_price(symbol.name)
     return {
         "symbol": symbol.name,
         "price": symbol.format_price(price) if price is not None else _ZERO,

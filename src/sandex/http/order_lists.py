@@ -29,7 +29,7 @@ from sandex.exchange.order_lists import (
     OrderList,
 )
 from sandex.exchange.rejections import INVALID_SIDE, INVALID_STP, INVALID_TIF, INVALID_TYPE
-from sandex.exchange.venue import OrderRecord, Result
+from sandex.exchange.venue import OrderRecord
 from sandex.http.errors import BadParameters
 from sandex.http.routes import Call, RouteTable, Security
 from sandex.http.spot import (
@@ -49,11 +49,10 @@ from sandex.http.spot import (
     _symbol,
 )
 from sandex.service.ports import StoredOrderList
-from sandex.service.trading import TradingService
 
 __all__ = ["routes"]
 
-_NewList = TypeVar("_NewList")
+_NewList = TypeVar("_NewList", NewOco, NewOto, NewOtoco)
 
 routes = RouteTable()
 
@@ -226,31 +225,19 @@ def _stored_view(stored: StoredOrderList) -> dict[str, Any]:
 
 
 async def _place_list(
-    call: Call,
-    parse: Callable[[Mapping[str, str], Symbol, int], _NewList],
-    place: Callable[..., Result],
+    call: Call, parse: Callable[[Mapping[str, str], Symbol, int], _NewList]
 ) -> dict[str, Any]:
-    """Parse a new list from ``call``, place it for the caller's key (``place`` is one of
-    the trading service's ``place_*``), and answer once it is durable."""
+    """Parse a new list from ``call``, place it for the caller's key, and answer (its
+    orders' reports in the asked-for form) once it is durable."""
     p = _principal(call)
     symbol = _symbol(call)
     new = parse(call.params, symbol, p.user_id)
     response = _response_type(call.params)
-    exchange = _exchange(call)
-    result = place(exchange, new, call.now, key_id=p.key_id, policy=p.policy)
-    return await _placed(exchange, symbol, result, response, call.now)
-
-
-async def _placed(
-    exchange: TradingService, symbol: Symbol, result: Result, response: str, now: int
-) -> dict[str, Any]:
-    """A new list's answer (its orders' reports in ``response`` form), once durable."""
+    result = await _exchange(call).place_list(new, call.now, key_id=p.key_id, policy=p.policy)
     _refused(result)
-    list_id = result.orders[0].order_list_id
-    assert list_id is not None
-    view = _list_view(exchange.venue.order_lists[list_id], result.orders)
-    view["orderReports"] = [_placed_view(symbol, o, response, now) for o in result.orders]
-    await exchange.durable()
+    assert result.order_list is not None
+    view = _list_view(result.order_list, result.orders)
+    view["orderReports"] = [_placed_view(symbol, o, response, call.now) for o in result.orders]
     return view
 
 
@@ -265,7 +252,7 @@ async def _placed(
 )
 async def new_oco(call: Call) -> object:
     """Place an OCO: an above and a below order, one of which cancels the other."""
-    return await _place_list(call, _new_oco, TradingService.place_oco)
+    return await _place_list(call, _new_oco)
 
 
 @routes.endpoint(
@@ -279,7 +266,7 @@ async def new_oco(call: Call) -> object:
 )
 async def new_legacy_oco(call: Call) -> object:
     """Place an OCO with the deprecated endpoint's parameters (older clients use it)."""
-    return await _place_list(call, _legacy_oco, TradingService.place_oco)
+    return await _place_list(call, _legacy_oco)
 
 
 @routes.endpoint(
@@ -293,7 +280,7 @@ async def new_legacy_oco(call: Call) -> object:
 )
 async def new_oto(call: Call) -> object:
     """Place an OTO: a working order, and a pending one placed once it is fully filled."""
-    return await _place_list(call, _new_oto, TradingService.place_oto)
+    return await _place_list(call, _new_oto)
 
 
 @routes.endpoint(
@@ -307,7 +294,7 @@ async def new_oto(call: Call) -> object:
 )
 async def new_otoco(call: Call) -> object:
     """Place an OTOCO: a working order, and an OCO pair placed once it is fully filled."""
-    return await _place_list(call, _new_otoco, TradingService.place_otoco)
+    return await _place_list(call, _new_otoco)
 
 
 def _list_target(params: Mapping[str, str], cid_name: str) -> tuple[int | None, str | None]:
@@ -328,13 +315,12 @@ async def cancel_order_list(call: Call) -> object:
     symbol = _symbol(call)
     list_id, cid = _list_target(call.params, "listClientOrderId")
     exchange = _exchange(call)
-    found, result = exchange.cancel_order_list(symbol.name, p.user_id, list_id, cid, call.now)
+    result = await exchange.cancel_order_list(symbol.name, p.user_id, list_id, cid, call.now)
     _refused(result)
-    assert found is not None
+    assert result.order_list is not None
     cancel_id = _cancel_id(call.params, call.now)
-    view = _list_view(found, result.orders)
+    view = _list_view(result.order_list, result.orders)
     view["orderReports"] = [_canceled_view(symbol, o, cancel_id, call.now) for o in result.orders]
-    await exchange.durable()
     return view
 
 
@@ -361,7 +347,7 @@ async def all_order_lists(call: Call) -> object:
 
 
 @routes.endpoint("GET", "/api/v3/openOrderList", security=Security.USER_DATA, weight=6)
-def open_order_lists(call: Call) -> object:
+async def open_order_lists(call: Call) -> object:
     """The account's open order lists."""
     p = _principal(call)
-    return [_stored_view(s) for s in _exchange(call).open_order_lists(p.user_id)]
+    return [_stored_view(s) for s in await _exchange(call).open_order_lists(p.user_id)]

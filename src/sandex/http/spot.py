@@ -33,13 +33,14 @@ from sandex.exchange import (
 )
 from sandex.exchange.money import ASSET_DECIMALS, format_units
 from sandex.exchange.rejections import INVALID_SIDE, INVALID_STP, INVALID_TIF, INVALID_TYPE
-from sandex.exchange.venue import OrderRecord, Result, TradeRecord
+from sandex.exchange.venue import OrderRecord, TradeRecord
 from sandex.http.errors import BadParameters
 from sandex.http.routes import Call, RouteTable, Security
 from sandex.keys import Access, Operation, Permission
 from sandex.service import Principal
+from sandex.service.engine_commands import Reply
 from sandex.service.ports import History
-from sandex.service.trading import TradingService
+from sandex.service.trading import Trading
 
 __all__ = ["routes"]
 
@@ -58,8 +59,8 @@ _MAX_INT: Final = 2**63 - 1
 # -- parameters ---------------------------------------------------------------------------
 
 
-def _exchange(call: Call) -> TradingService:
-    exchange: TradingService | None = call.services.exchange
+def _exchange(call: Call) -> Trading:
+    exchange: Trading | None = call.services.exchange
     if exchange is None:  # pragma: no cover - the gateway is always built with one
         raise BadParameters(-1000, "The exchange is not running.")
     return exchange
@@ -174,7 +175,7 @@ def _response_type(params: Mapping[str, str], order: PlaceOrder) -> str:
     return value
 
 
-def _refused(result: Result) -> None:
+def _refused(result: Reply) -> None:
     rejected = result.rejected
     if rejected is not None:
         raise OrderRejected(rejected.code, rejected.msg)
@@ -329,25 +330,23 @@ async def new_order(call: Call) -> object:
     order = _new_order(call.params, symbol, p.user_id)
     response = _response_type(call.params, order)
     exchange = _exchange(call)
-    result = exchange.place(order, call.now, key_id=p.key_id, policy=p.policy)
+    result = await exchange.place(order, call.now, key_id=p.key_id, policy=p.policy)
     _refused(result)
-    view = _placed_view(symbol, result.orders[0], response, call.now)
-    await exchange.durable()
-    return view
+    return _placed_view(symbol, result.orders[0], response, call.now)
 
 
 @routes.endpoint("POST", "/api/v3/order/test", security=Security.TRADE, weight=1, access=_PLACE)
-def test_order(call: Call) -> object:
+async def test_order(call: Call) -> object:
     """Check a new order as ``POST /api/v3/order`` would (key, policy, filters); place nothing."""
     p = _principal(call)
     symbol = _symbol(call)
     order = _new_order(call.params, symbol, p.user_id)
     _response_type(call.params, order)
-    rejected = _exchange(call).check(order, call.now, key_id=p.key_id, policy=p.policy)
+    rejected = await _exchange(call).check(order, call.now, key_id=p.key_id, policy=p.policy)
     if rejected is not None:
         raise OrderRejected(rejected.code, rejected.msg)
     if call.params.get("computeCommissionRates", "").lower() == "true":
-        fees = _exchange(call).venue
+        fees = _exchange(call)
         return {
             "standardCommissionForOrder": {
                 "maker": f"{fees.maker_fee:.8f}",
@@ -399,13 +398,11 @@ async def cancel_order(call: Call) -> object:
         Rejected(-1130, "Data sent for parameter 'cancelRestrictions' is not valid."),
     )
     exchange = _exchange(call)
-    result = exchange.cancel(
+    result = await exchange.cancel(
         CancelOrder(symbol.name, p.user_id, order_id, cid, restriction), call.now
     )
     _refused(result)
-    view = _canceled_view(symbol, result.orders[0], _cancel_id(call.params, call.now), call.now)
-    await exchange.durable()
-    return view
+    return _canceled_view(symbol, result.orders[0], _cancel_id(call.params, call.now), call.now)
 
 
 @routes.endpoint(
@@ -439,7 +436,7 @@ async def cancel_replace(call: Call) -> object:
     order = _new_order(params, symbol, p.user_id)
     response = _response_type(params, order)
     exchange = _exchange(call)
-    result = exchange.cancel_replace(
+    result = await exchange.cancel_replace(
         CancelReplace(CancelOrder(symbol.name, p.user_id, order_id, cid), order, mode),
         call.now,
         key_id=p.key_id,
@@ -459,20 +456,19 @@ async def cancel_replace(call: Call) -> object:
             "cancelResponse": _canceled_view(symbol, canceled, cancel_id, call.now),
             "newOrderResponse": _placed_view(symbol, placed, response, call.now),
         }
-    await exchange.durable()  # a partial failure may still have canceled the old order
     if failed is not None:
         raise OrderRejected(failed.code, failed.msg)
     return view
 
 
 @routes.endpoint("GET", "/api/v3/openOrders", security=Security.USER_DATA, weight=6)
-def open_orders(call: Call) -> object:
+async def open_orders(call: Call) -> object:
     """The account's open orders, on one symbol or all."""
     p = _principal(call)
     exchange = _exchange(call)
     name = call.params.get("symbol")
     symbol = _symbol(call) if name else None
-    orders = exchange.venue.open_orders(p.user_id, symbol.name if symbol else None)
+    orders = await exchange.open_orders(p.user_id, symbol.name if symbol else None)
     return [_order_view(exchange.symbols[o.symbol], o) for o in orders]
 
 
@@ -482,12 +478,10 @@ async def cancel_open_orders(call: Call) -> object:
     p = _principal(call)
     symbol = _symbol(call)
     exchange = _exchange(call)
-    result = exchange.cancel_all(CancelAll(symbol.name, p.user_id), call.now)
+    result = await exchange.cancel_all(CancelAll(symbol.name, p.user_id), call.now)
     _refused(result)
     cancel_id = _cancel_id(call.params, call.now)
-    view = [_canceled_view(symbol, o, cancel_id, call.now) for o in result.orders]
-    await exchange.durable()
-    return view
+    return [_canceled_view(symbol, o, cancel_id, call.now) for o in result.orders]
 
 
 @routes.endpoint("GET", "/api/v3/allOrders", security=Security.USER_DATA, weight=20)
@@ -522,9 +516,9 @@ _SPOT_TRADE, _WITHDRAW, _DEPOSIT = (
 _COMMISSIONS: dict[tuple[Decimal, Decimal], tuple[int, int, dict[str, str]]] = {}
 
 
-def _commissions(exchange: TradingService) -> tuple[int, int, dict[str, str]]:
+def _commissions(exchange: Trading) -> tuple[int, int, dict[str, str]]:
     """The fee fields of ``/api/v3/account`` (in basis points, and as rates), made once."""
-    fees = (exchange.venue.maker_fee, exchange.venue.taker_fee)
+    fees = (exchange.maker_fee, exchange.taker_fee)
     found = _COMMISSIONS.get(fees)
     if found is None:
         maker, taker = fees
@@ -534,7 +528,7 @@ def _commissions(exchange: TradingService) -> tuple[int, int, dict[str, str]]:
 
 
 @routes.endpoint("GET", "/api/v3/account", security=Security.USER_DATA, weight=20)
-def account(call: Call) -> object:
+async def account(call: Call) -> object:
     """Balances (free and locked per asset), commissions and what the key may do."""
     p = _principal(call)
     exchange = _exchange(call)
@@ -545,7 +539,7 @@ def account(call: Call) -> object:
             "free": format_units(free, ASSET_DECIMALS),
             "locked": format_units(locked, ASSET_DECIMALS),
         }
-        for asset, (free, locked) in exchange.balances(p.user_id).items()
+        for asset, (free, locked) in (await exchange.balances(p.user_id)).items()
         if not omit_zero or free or locked
     ]
     perms = int(p.permissions)
@@ -574,7 +568,7 @@ def account(call: Call) -> object:
 def trade_fee(call: Call) -> object:
     """Maker and taker fee rates per symbol."""
     exchange = _exchange(call)
-    venue = exchange.venue
+    venue = exchange
     names = [_symbol(call).name] if call.params.get("symbol") else sorted(exchange.symbols)
     return [
         {

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from sandex.accounts import ThrottleState, TotpSetup, User
 from sandex.accounts.sessions import Session
 from sandex.exchange.order_lists import OrderList
 from sandex.exchange.venue import OrderRecord, PreventedMatch, TradeRecord
 from sandex.keys import ApiKey, AuditEvent, AuditRecord, Keyring, MasterKey
+
+if TYPE_CHECKING:
+    from sandex.service.journal import Batch
 
 __all__ = [
     "Clock",
@@ -39,7 +41,6 @@ __all__ = [
     "StoredExchange",
     "StoredOrderList",
     "History",
-    "Batch",
     "ExchangeStore",
     "StorageBusy",
     "PreventedQuery",
@@ -351,45 +352,6 @@ class StoredOrderList(NamedTuple):
     orders: list[OrderRecord]
 
 
-@dataclass(slots=True)
-class Batch:
-    """What one group commit writes, copied from the venue on its own thread."""
-
-    now: int
-    orders: list[OrderRecord] = field(default_factory=list)
-    trades: list[TradeRecord] = field(default_factory=list)
-    balances: list[tuple[int, str, int, int]] = field(default_factory=list)
-    journal: list[str] = field(default_factory=list)
-    """The ledger entries touching users, as JSON (one journal row per drain)."""
-    books: list[BookRow] = field(default_factory=list)
-    applied_credits: list[int] = field(default_factory=list)
-    order_lists: list[OrderList] = field(default_factory=list)
-    prevented: list[PreventedMatch] = field(default_factory=list)
-
-    def merged(self, newer: Batch) -> Batch:
-        """This batch (which failed to write) followed by ``newer``: rows that both hold
-        take ``newer``'s values, appended rows are kept from both."""
-        orders = {(o.symbol, o.order_id): o for o in self.orders}
-        orders.update({(o.symbol, o.order_id): o for o in newer.orders})
-        balances = {(b[0], b[1]): b for b in self.balances}
-        balances.update({(b[0], b[1]): b for b in newer.balances})
-        books = {b.symbol: b for b in self.books}
-        books.update({b.symbol: b for b in newer.books})
-        lists = {ol.list_id: ol for ol in self.order_lists}
-        lists.update({ol.list_id: ol for ol in newer.order_lists})
-        return Batch(
-            newer.now,
-            list(orders.values()),
-            self.trades + newer.trades,
-            list(balances.values()),
-            self.journal + newer.journal,
-            list(books.values()),
-            self.applied_credits + newer.applied_credits,
-            list(lists.values()),
-            self.prevented + newer.prevented,
-        )
-
-
 class PreventedQuery(NamedTuple):
     """Which prevented matches ``myPreventedMatches`` asks for: one by id, or those of
     an order (from ``from_id`` on, ``limit`` of them)."""
@@ -413,6 +375,11 @@ class ExchangeStore(Protocol):
     def close(self) -> None: ...
     def checkpoint(self) -> None: ...
     def load(self) -> StoredExchange: ...
+    def balances(self, account: int) -> dict[str, tuple[int, int]]: ...
+    def open_orders(self, account: int, symbol: str | None) -> list[OrderRecord]: ...
+    def open_order_lists(self, account: int) -> list[StoredOrderList]: ...
+    def command_replies(self, command_ids: list[str]) -> dict[str, bytes]: ...
+    def prune_commands(self, before: int) -> int: ...
     def add_credit(self, account: int, asset: str, amount: int, reason: str, now: int) -> int: ...
     def credit_applied(self, credit_id: int) -> bool: ...
     def pending_credits(self) -> list[PendingCredit]: ...

@@ -11,8 +11,8 @@ from sqlalchemy import Connection, Engine, Table, and_, func, or_, select, updat
 from sandex.exchange import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
 from sandex.exchange.order_lists import ContingencyType, OrderList
 from sandex.exchange.venue import OrderRecord, PreventedMatch, TradeRecord
+from sandex.service.journal import Batch
 from sandex.service.ports import (
-    Batch,
     BookRow,
     History,
     PendingCredit,
@@ -27,6 +27,7 @@ from sandex.storage.database import WAL_SIZE_LIMIT, reader
 from sandex.storage.tables import (
     balances,
     credits,
+    engine_commands,
     ledger_journal,
     market_shocks,
     spot_books,
@@ -78,6 +79,7 @@ class SqlExchangeStore:
             "books": _upsert_sql(spot_books, ("symbol",), mark),
             "order_lists": _upsert_sql(spot_order_lists, ("list_id",), mark),
             "credits": f"UPDATE credits SET applied_at = {mark} WHERE id = {mark}",  # noqa: S608
+            "commands": _insert_sql(engine_commands, mark),
         }
 
     # -- writing -----------------------------------------------------------------------
@@ -119,6 +121,8 @@ class SqlExchangeStore:
                 run(sql["credits"], [(now, cid) for cid in batch.applied_credits])
             if batch.order_lists:
                 run(sql["order_lists"], [_list_values(ol) for ol in batch.order_lists])
+            if batch.commands:
+                run(sql["commands"], [(c.command_id, c.reply, now) for c in batch.commands])
             conn.commit()
         except BaseException:
             self._drop_writer()
@@ -350,6 +354,52 @@ class SqlExchangeStore:
         for list_id, ol in by_id.items():
             ol.order_ids = tuple(ids[list_id])
         return [by_id[i] for i in sorted(by_id)]
+
+    def balances(self, account: int) -> dict[str, tuple[int, int]]:
+        """``account``'s free and locked balance per asset."""
+        b = balances.c
+        q = select(b.asset, b.free, b.locked).where(b.account == account).order_by(b.asset)
+        with reader(self._engine) as conn:
+            return {r.asset: (r.free, r.locked) for r in conn.execute(q).all()}
+
+    def open_orders(self, account: int, symbol: str | None) -> list[OrderRecord]:
+        """``account``'s open orders (on ``symbol``, or all), oldest first."""
+        c = spot_orders.c
+        q = select(spot_orders).where(c.account == account, c.status.in_(_OPEN))
+        if symbol is not None:
+            q = q.where(c.symbol == symbol)
+        with reader(self._engine) as conn:
+            rows = conn.execute(q.order_by(c.time, c.symbol, c.order_id)).all()
+        return [_order(r) for r in rows]
+
+    def open_order_lists(self, account: int) -> list[StoredOrderList]:
+        """``account``'s order lists that still have an open order, oldest first."""
+        c = spot_orders.c
+        q = select(c.order_list_id).where(
+            c.account == account, c.status.in_(_OPEN), c.order_list_id.is_not(None)
+        )
+        with reader(self._engine) as conn:
+            ids = sorted({r[0] for r in conn.execute(q.distinct()).all()})
+        found = [self.order_lists(account, History(limit=1), list_id) for list_id in ids]
+        return [lists[0] for lists in found if lists]
+
+    def command_replies(self, command_ids: list[str]) -> dict[str, bytes]:
+        """The stored answers of those of ``command_ids`` the engine already applied."""
+        if not command_ids:
+            return {}
+        c = engine_commands.c
+        q = select(c.command_id, c.reply).where(c.command_id.in_(command_ids))
+        with reader(self._engine) as conn:
+            return {r.command_id: bytes(r.reply) for r in conn.execute(q).all()}
+
+    def prune_commands(self, before: int) -> int:
+        """Forget the answers of commands applied before ``before`` (a broker redelivers
+        a command within minutes, never days)."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                engine_commands.delete().where(engine_commands.c.created_at < before)
+            )
+            return int(result.rowcount or 0)
 
     def order(
         self, account: int, symbol: str, order_id: int | None, client_order_id: str | None

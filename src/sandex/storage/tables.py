@@ -37,6 +37,7 @@ __all__ = [
     "credits",
     "market_shocks",
     "invites",
+    "engine_commands",
 ]
 
 metadata = MetaData(
@@ -326,4 +327,13 @@ invites = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     Column("used_at", BigInteger, nullable=True),
+)
+
+engine_commands = Table(
+    "engine_commands",
+    metadata,
+    Column("command_id", String(64), primary_key=True),
+    Column("reply", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_engine_commands_created_at", "created_at"),
 )

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from sandex.exchange.simulation import PriceModel, Shock
+from sandex.exchange.price_model import PriceModel, Shock
 
 NOW = 1_800_000_000_000
 

@@ -1,0 +1,403 @@
+"""Gateways and one engine over Redis Streams.
+
+Streams (``NS`` is ``SANDEX_REDIS_NAMESPACE``):
+
+- ``NS:engine:commands`` — every gateway appends ``{i: command id, g: gateway, c:
+  command}``; the engine reads it as the consumer group ``engine``. What the engine
+  took but did not acknowledge is delivered to it again when it restarts; it
+  acknowledges a command only after the batch that applied it is committed, together
+  with the command's id and answer, so a command delivered again is answered from
+  storage, never applied twice.
+- ``NS:engine:replies:<gateway>`` — the engine's answers to one gateway.
+- ``NS:engine:events`` — the engine's public events (trades, book changes), published
+  after the batch that made them is committed, for every gateway's read model.
+
+A gateway waits a bounded time for an answer (``SANDEX_ENGINE_TIMEOUT``, 5 s); when the
+engine or the broker is away it raises :class:`EngineUnavailable` (Binance's -1007),
+and goes on by itself once they are back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from typing import Any, Final
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from sandex.broker.codec import CodecError, decode, encode
+from sandex.exchange import Rejected
+from sandex.service.engine_commands import (
+    EngineCommand,
+    EngineUnavailable,
+    Reply,
+    Snapshot,
+)
+from sandex.service.exchange_core import ExchangeCore
+from sandex.service.failures import report_failure
+from sandex.service.journal import AppliedCommand
+from sandex.service.market_feed import MarketFeed, MarketReadModel, MarketSnapshot
+from sandex.service.ports import Clock
+
+__all__ = ["StreamNames", "RedisEngineLink", "EngineServer", "MarketFollower", "connect"]
+
+_log = logging.getLogger(__name__)
+
+GROUP: Final = "engine"
+CONSUMER: Final = "engine"
+BLOCK_MS: Final = 1000
+BATCH: Final = 2048
+REPLIES_KEPT: Final = 10_000
+EVENTS_KEPT: Final = 100_000
+REPLY_STREAM_TTL_S: Final = 600
+PUBLISH_EVERY_S: Final = 0.05
+ALIVE_MS: Final = 3000
+_BAD_COMMAND: Final = Rejected(-1000, "An unknown error occurred while processing the request.")
+
+
+class StreamNames:
+    def __init__(self, namespace: str) -> None:
+        self.commands = f"{namespace}:engine:commands"
+        self.alive = f"{namespace}:engine:alive"
+        """The serving engine's process id, while it serves (expires 3 s after it stops)."""
+        self.events = f"{namespace}:engine:events"
+        self._replies = f"{namespace}:engine:replies:"
+
+    def replies(self, gateway: str) -> str:
+        return self._replies + gateway
+
+
+def connect(url: str) -> aioredis.Redis:
+    """An asyncio Redis client that fails fast (connect and reads bounded)."""
+    return aioredis.Redis.from_url(
+        url,
+        socket_connect_timeout=2,
+        socket_timeout=BLOCK_MS / 1000 + 4,
+        health_check_interval=30,
+    )
+
+
+class RedisEngineLink:
+    """The gateway's side: commands out, answers back (an
+    :class:`~sandex.service.engine_commands.EngineLink`)."""
+
+    def __init__(self, client: aioredis.Redis, names: StreamNames, *, timeout_s: float) -> None:
+        self._redis = client
+        self._names = names
+        self.timeout_s = timeout_s
+        self.gateway = uuid.uuid4().hex
+        self._stream = names.replies(self.gateway)
+        self._waiting: dict[str, asyncio.Future[Any]] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start reading answers (on the running loop)."""
+        if self._reader is None:
+            self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            self._reader = None
+
+    async def submit(self, command: EngineCommand, now: int) -> Reply:
+        reply = await self._call(command)
+        if not isinstance(reply, Reply):
+            raise EngineUnavailable("the engine answered something else")
+        return reply
+
+    async def snapshot(self) -> MarketSnapshot:
+        """The engine's books as last published (for a read model to start from)."""
+        snapshot = await self._call(Snapshot())
+        if not isinstance(snapshot, MarketSnapshot):
+            raise EngineUnavailable("the engine answered something else")
+        return snapshot
+
+    async def _call(self, command: EngineCommand | Snapshot) -> object:
+        command_id = uuid.uuid4().hex
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[command_id] = future
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self._redis.xadd(
+                    self._names.commands,
+                    {"i": command_id, "g": self.gateway, "c": encode(command)},
+                )
+                return await future
+        except TimeoutError:
+            raise EngineUnavailable("no answer from the engine in time") from None
+        except (RedisError, OSError) as exc:
+            raise EngineUnavailable(f"the broker is unreachable: {exc}") from None
+        finally:
+            self._waiting.pop(command_id, None)
+
+    async def _read(self) -> None:
+        last = "0-0"
+        failing = False
+        while True:
+            try:
+                got: Any = await self._redis.xread(
+                    {self._stream: last}, count=BATCH, block=BLOCK_MS
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not failing:
+                    report_failure(
+                        _log, "the broker is unreachable; answers wait", exc, level=logging.WARNING
+                    )
+                failing = True
+                await asyncio.sleep(0.5)
+                continue
+            if failing:
+                _log.warning("the broker is reachable again")
+                failing = False
+            for _stream, entries in got or ():
+                for entry_id, fields in entries:
+                    last = entry_id
+                    future = self._waiting.get(fields[b"i"].decode())
+                    if future is None or future.done():
+                        continue  # its caller gave up (-1007)
+                    try:
+                        future.set_result(decode(fields[b"r"]))
+                    except CodecError as exc:
+                        report_failure(_log, "an answer from the engine did not decode", exc)
+
+
+class MarketFollower:
+    """The gateway's side of the events: keeps a :class:`MarketReadModel` current."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        names: StreamNames,
+        link: RedisEngineLink,
+        model: MarketReadModel,
+    ) -> None:
+        self._redis = client
+        self._names = names
+        self._link = link
+        self.model = model
+        model.on_gap = self._gap
+        self._resync = True
+        self._task: asyncio.Task[None] | None = None
+
+    def _gap(self) -> None:
+        self._resync = True
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _last_id(self) -> str:
+        newest: Any = await self._redis.xrevrange(self._names.events, count=1)
+        return str(newest[0][0].decode()) if newest else "0-0"
+
+    async def _run(self) -> None:
+        last = "0-0"
+        failing = False
+        while True:
+            try:
+                if self._resync:
+                    last = await self._last_id()
+                    self.model.load(await self._link.snapshot())
+                    self._resync = False
+                got: Any = await self._redis.xread(
+                    {self._names.events: last}, count=BATCH, block=BLOCK_MS
+                )
+            except asyncio.CancelledError:
+                raise
+            except (EngineUnavailable, RedisError, OSError) as exc:
+                if not failing:
+                    report_failure(
+                        _log,
+                        "the market read model cannot follow the engine; retrying",
+                        exc,
+                        level=logging.WARNING,
+                    )
+                failing = True
+                await asyncio.sleep(0.5)
+                continue
+            if failing:
+                _log.warning("the market read model follows the engine again")
+                failing = False
+            for _stream, entries in got or ():
+                for entry_id, fields in entries:
+                    last = entry_id.decode()
+                    try:
+                        events = decode(fields[b"e"])
+                    except CodecError as exc:
+                        report_failure(_log, "market events did not decode; resyncing", exc)
+                        self._resync = True
+                        break
+                    for event in events:
+                        self.model.apply(event)
+                    if self._resync:
+                        break
+
+
+class EngineServer:
+    """The engine's side: applies commands in order, answers after the commit, publishes
+    the committed events."""
+
+    def __init__(
+        self,
+        core: ExchangeCore,
+        feed: MarketFeed,
+        client: aioredis.Redis,
+        names: StreamNames,
+        clock: Clock,
+    ) -> None:
+        self.core = core
+        self.feed = feed
+        self._redis = client
+        self._names = names
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        core.journal.capture = feed.take  # type: ignore[assignment]
+        self.applied = 0
+
+    async def _ensure_group(self) -> None:
+        try:
+            await self._redis.xgroup_create(self._names.commands, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self) -> None:
+        """Serve until canceled: first what was delivered before a crash and never
+        acknowledged, then new commands; publish the market's events meanwhile."""
+        await self._ensure_group()
+        loop = asyncio.get_running_loop()
+        publisher = loop.create_task(self._publish_ticks())
+        heartbeat = loop.create_task(self._heartbeat())
+        try:
+            redelivered = True
+            failing = False
+            while True:
+                try:
+                    got: Any = await self._redis.xreadgroup(
+                        GROUP,
+                        CONSUMER,
+                        {self._names.commands: "0" if redelivered else ">"},
+                        count=BATCH,
+                        block=None if redelivered else BLOCK_MS,
+                    )
+                    entries = got[0][1] if got else []
+                    if redelivered and not entries:
+                        redelivered = False
+                        continue
+                    if entries:
+                        await self._process(entries, redelivered)
+                except asyncio.CancelledError:
+                    raise
+                except (RedisError, OSError) as exc:
+                    if not failing:
+                        report_failure(
+                            _log, "the broker is unreachable; retrying", exc, level=logging.WARNING
+                        )
+                    failing = True
+                    redelivered = True  # what was taken but not acknowledged comes again
+                    await asyncio.sleep(0.5)
+                    if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+                        await self._ensure_group()
+                    continue
+                if failing:
+                    _log.warning("the broker is reachable again")
+                    failing = False
+        finally:
+            publisher.cancel()
+            heartbeat.cancel()
+
+    async def _heartbeat(self) -> None:
+        """Say this engine serves (``NS:engine:alive``), every second."""
+        pid = str(os.getpid())
+        while True:
+            try:
+                await self._redis.set(self._names.alive, pid, px=ALIVE_MS)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError):
+                pass  # the command loop reports the broker's absence
+            await asyncio.sleep(ALIVE_MS / 3000)
+
+    async def _process(self, entries: list[Any], redelivered: bool) -> None:
+        core = self.core
+        journal = core.journal
+        known: dict[str, bytes] = {}
+        if redelivered:
+            ids = [fields.get(b"i", b"").decode() for _, fields in entries]
+            loop = asyncio.get_running_loop()
+            known = await loop.run_in_executor(None, core.store.command_replies, ids)
+        replies: list[tuple[str, str, bytes]] = []
+        for _entry_id, fields in entries:
+            command_id = fields.get(b"i", b"").decode()
+            gateway = fields.get(b"g", b"").decode()
+            if command_id in known:
+                replies.append((gateway, command_id, known[command_id]))
+                continue
+            try:
+                command = decode(fields.get(b"c", b""))
+            except CodecError as exc:
+                report_failure(_log, "a command did not decode; refused", exc)
+                replies.append((gateway, command_id, encode(Reply(events=[_BAD_COMMAND]))))
+                continue
+            if isinstance(command, Snapshot):
+                replies.append((gateway, command_id, encode(self.feed.snapshot())))
+                continue
+            reply = core.apply(command, self._clock.now())
+            data = encode(reply)
+            journal.answered(AppliedCommand(command_id, data))
+            replies.append((gateway, command_id, data))
+            self.applied += 1
+        await journal.durable()
+        async with self._lock:
+            pipe = self._redis.pipeline(transaction=False)
+            self._queue_events(pipe)
+            for gateway, command_id, data in replies:
+                stream = self._names.replies(gateway)
+                pipe.xadd(
+                    stream, {"i": command_id, "r": data}, maxlen=REPLIES_KEPT, approximate=True
+                )
+                pipe.expire(stream, REPLY_STREAM_TTL_S)
+            entry_ids = [entry_id for entry_id, _ in entries]
+            pipe.xack(self._names.commands, GROUP, *entry_ids)
+            pipe.xtrim(self._names.commands, minid=entry_ids[-1], approximate=True)
+            await pipe.execute()
+
+    def _queue_events(self, pipe: Any) -> bool:
+        events = self.core.journal.take_committed()
+        if not events:
+            return False
+        pipe.xadd(self._names.events, {"e": encode(events)}, maxlen=EVENTS_KEPT, approximate=True)
+        return True
+
+    async def _publish_ticks(self) -> None:
+        """Publish what the simulated market's steps did, once it is committed."""
+        failing = False
+        while True:
+            await asyncio.sleep(PUBLISH_EVERY_S)
+            try:
+                await self.core.journal.durable()
+                async with self._lock:
+                    pipe = self._redis.pipeline(transaction=False)
+                    if self._queue_events(pipe):
+                        await pipe.execute()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not failing:
+                    report_failure(
+                        _log, "market events not published; retrying", exc, level=logging.WARNING
+                    )
+                failing = True
+                continue
+            failing = False

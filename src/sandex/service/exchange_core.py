@@ -1,0 +1,247 @@
+"""The engine side of the exchange: the venue, its journal and the simulated market, and
+the one step that applies a command to them (:meth:`ExchangeCore.apply`).
+
+Everything here runs on one thread, the engine's: in the server's process by default
+(:class:`LocalEngineLink`), or in ``sandex engine`` behind the broker. A key's risk
+policy is judged here, in the same step as the order, because its limits (open orders
+per key, notional at the book's prices) depend on the book.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from decimal import Decimal
+
+from sandex.exchange import PlaceOrder, Symbol
+from sandex.exchange.makers import MakerConfig
+from sandex.exchange.marketdata import MarketData
+from sandex.exchange.order_lists import NewOco, NewOto, OrderList
+from sandex.exchange.venue import OrderRecord, Result, Venue
+from sandex.keys import PolicyViolation, RiskPolicy
+from sandex.service.engine_commands import (
+    Cancel,
+    CancelList,
+    CancelOpen,
+    Check,
+    EngineCommand,
+    Place,
+    PlaceList,
+    PolicyRefusal,
+    Replace,
+    Reply,
+)
+from sandex.service.journal import Durability, ExchangeJournal
+from sandex.service.market_simulator import MarketSimulator
+from sandex.service.ports import Clock, ExchangeStore, StoredOrderList
+
+__all__ = ["ExchangeCore", "LocalEngineLink"]
+
+
+class ExchangeCore:
+    """The single writer of the exchange: commands in, replies (and the venue's
+    changes, through the journal) out."""
+
+    def __init__(
+        self,
+        venue: Venue,
+        store: ExchangeStore,
+        *,
+        durability: Durability = "group",
+        simulate: bool = True,
+        seed: int = 7,
+        maker_config: MakerConfig | None = None,
+        market_data: MarketData | None = None,
+    ) -> None:
+        self.venue = venue
+        self.store = store
+        self.market_data = market_data or MarketData(venue.symbols.values())
+        venue.on_trade(self.market_data.record)
+        self.journal = ExchangeJournal(venue, store, durability=durability)
+        self.simulator = MarketSimulator(
+            venue,
+            self.journal,
+            self.market_data,
+            simulate=simulate,
+            seed=seed,
+            maker_config=maker_config,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def symbols(self) -> dict[str, Symbol]:
+        return self.venue.symbols
+
+    # -- start and stop ----------------------------------------------------------------
+
+    def start(self, now: int) -> None:
+        """Rebuild the venue from storage, start the simulated market where it stood, and
+        apply credits that waited (synchronous: call before serving)."""
+        stored = self.store.load()
+        self.venue.restore(
+            balances=stored.balances,
+            orders=stored.open_orders,
+            books=[
+                (b.symbol, b.next_order_id, b.next_trade_id, b.last_price) for b in stored.books
+            ],
+            order_lists=stored.order_lists,
+            next_list_id=stored.next_list_id,
+            next_prevented=stored.next_prevented,
+        )
+        for b in stored.books:
+            if b.symbol in self.venue.symbols:
+                self.market_data.resume(b.symbol, b.next_trade_id)
+        self.simulator.start(stored.books, now)
+        self.simulator.apply_credits(self.store.pending_credits(), now)
+        self.journal.write_now(now)
+
+    def run_background(self, clock: Clock, tick_ms: int) -> None:
+        """Start the market schedule and the database's checkpoints on the running loop."""
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self.simulator.run(clock, self.store, tick_ms)),
+            loop.create_task(self.journal.checkpoints()),
+        ]
+
+    def close(self) -> None:
+        """Stop the schedule, write what is left, release storage (at shutdown)."""
+        for task in self._tasks:
+            task.cancel()
+        self._tasks = []
+        self.journal.close()
+
+    # -- commands ----------------------------------------------------------------------
+
+    def apply(self, command: EngineCommand, now: int) -> Reply:
+        """Apply ``command`` at ``now``; the reply's records are copies taken now."""
+        try:
+            if isinstance(command, Place):
+                self._police(command.policy, command.key_id, command.order)
+                return self._reply(self.venue.place(command.order, now, key_id=command.key_id), now)
+            if isinstance(command, Cancel):
+                return self._reply(self.venue.cancel(command.cancel, now), now)
+            if isinstance(command, CancelOpen):
+                return self._reply(self.venue.cancel_all(command.cancel, now), now)
+            if isinstance(command, Replace):
+                self._police(command.policy, command.key_id, command.replace.order)
+                result = self.venue.cancel_replace(command.replace, now, key_id=command.key_id)
+                return self._reply(result, now)
+            if isinstance(command, PlaceList):
+                return self._place_list(command, now)
+            if isinstance(command, CancelList):
+                found, result = self.venue.cancel_order_list(
+                    command.symbol,
+                    command.account,
+                    command.list_id,
+                    command.list_client_order_id,
+                    now,
+                )
+                reply = self._reply(result, now)
+                reply.order_list = None if found is None else dataclasses.replace(found)
+                return reply
+            if isinstance(command, Check):
+                self._police(command.policy, command.key_id, command.order)
+                return Reply(checked=self.venue.engine.check(command.order, now))
+        except PolicyViolation as exc:
+            return Reply(refusal=PolicyRefusal(str(exc), exc.limit))
+        raise TypeError(f"not an engine command: {type(command).__name__}")
+
+    def _place_list(self, command: PlaceList, now: int) -> Reply:
+        new, key_id, policy = command.new, command.key_id, command.policy
+        venue = self.venue
+        if isinstance(new, NewOco):  # the second order counts as open beside the first
+            self._police(policy, key_id, new.above)
+            self._police(policy, key_id, new.below, also_open=1)
+            result = venue.place_oco(new, now, key_id=key_id)
+        elif isinstance(new, NewOto):  # the pending order counts beside the working one
+            self._police(policy, key_id, new.working)
+            self._police(policy, key_id, new.pending, also_open=1)
+            result = venue.place_oto(new, now, key_id=key_id)
+        else:  # the pending pair counts beside the working order
+            self._police(policy, key_id, new.working)
+            self._police(policy, key_id, new.above, also_open=1)
+            self._police(policy, key_id, new.below, also_open=2)
+            result = venue.place_otoco(new, now, key_id=key_id)
+        reply = self._reply(result, now)
+        if result.rejected is None and result.orders:
+            list_id = result.orders[0].order_list_id
+            if list_id is not None:
+                reply.order_list = dataclasses.replace(venue.order_lists[list_id])
+        return reply
+
+    def _police(
+        self, policy: RiskPolicy | None, key_id: int | None, order: PlaceOrder, also_open: int = 0
+    ) -> None:
+        """Raise :class:`PolicyViolation` if ``order`` breaks the key's ``policy``."""
+        if policy is None or key_id is None or order.symbol not in self.venue.symbols:
+            return  # an unknown symbol: the engine answers -1121
+        notional = Decimal(0)
+        if policy.max_notional is not None:
+            notional = self.venue.notional(order) or Decimal(0)
+        policy.check_order(
+            symbol=order.symbol,
+            notional=notional,
+            open_orders=self.venue.open_orders_of_key(key_id) + also_open,
+        )
+
+    def _reply(self, result: Result, now: int) -> Reply:
+        changed = result.rejected is None or len(result.events) > 1
+        if changed:
+            self.journal.applied(now)
+        orders = [dataclasses.replace(o, fills=list(o.fills)) for o in result.orders]
+        return Reply(result.events, orders, changed=changed)
+
+    # -- reads from memory (the embedded gateway's) ---------------------------------------
+
+    def open_order(
+        self, account: int, symbol: str, order_id: int | None, cid: str | None
+    ) -> OrderRecord | None:
+        venue = self.venue
+        found = None
+        if order_id is not None:
+            found = venue.order(symbol, account, order_id)
+            if found is not None and cid is not None and found.client_order_id != cid:
+                return None
+        elif cid is not None:
+            found = venue.order_by_client_id(symbol, account, cid)
+        return found
+
+    def open_orders(self, account: int, symbol: str | None) -> list[OrderRecord]:
+        return self.venue.open_orders(account, symbol)
+
+    def balances(self, account: int) -> dict[str, tuple[int, int]]:
+        return {
+            asset: (b.free, b.locked) for asset, b in self.venue.ledger.balances(account).items()
+        }
+
+    def open_order_list(
+        self, account: int, list_id: int | None, list_cid: str | None
+    ) -> StoredOrderList | None:
+        venue = self.venue
+        found = venue.order_list(account, list_id, list_cid)
+        if found is not None and len(orders := venue.list_orders(found)) == len(found.order_ids):
+            return StoredOrderList(found, orders)
+        return None
+
+    def open_order_lists(self, account: int) -> list[StoredOrderList]:
+        venue = self.venue
+        return [
+            StoredOrderList(ol, venue.list_orders(ol)) for ol in venue.open_order_lists(account)
+        ]
+
+    def order_list(self, list_id: int) -> OrderList | None:
+        return self.venue.order_lists.get(list_id)
+
+
+class LocalEngineLink:
+    """The embedded engine: a command is applied in this process, on the event loop, and
+    answered once the journal has made it durable."""
+
+    def __init__(self, core: ExchangeCore) -> None:
+        self.core = core
+
+    async def submit(self, command: EngineCommand, now: int) -> Reply:
+        reply = self.core.apply(command, now)
+        if reply.changed:
+            await self.core.journal.durable()
+        return reply

@@ -1,0 +1,289 @@
+"""The engine's public events, and the read model gateways build from them.
+
+The engine (:class:`MarketFeed`) gathers what its commands and market steps did to the
+public market, and after each commit hands out the events: every trade
+(:class:`PublicTradeEvent`) and, per symbol whose book moved, the price levels that
+changed (:class:`BookChange`: a level's new total, 0 when it emptied, as Binance's
+depth diffs). Each book change carries the symbol's update ids (``first``..``last``);
+a gateway that missed one asks for a :class:`MarketSnapshot` again.
+
+A gateway (:class:`MarketReadModel`) keeps books, last prices and the average-price
+window from those events, and answers the public routes without asking the engine;
+its :class:`~sandex.exchange.marketdata.MarketData` gets the same trades.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple, TypeAlias
+
+from sandex.exchange import Symbol
+from sandex.exchange.book import Level
+from sandex.exchange.engine import Engine
+from sandex.exchange.events import Trade
+from sandex.exchange.marketdata import MarketData
+
+__all__ = [
+    "PublicTradeEvent",
+    "BookChange",
+    "BookState",
+    "MarketSnapshot",
+    "MarketEvent",
+    "MarketFeed",
+    "MarketReadModel",
+    "DEPTH_LEVELS",
+]
+
+DEPTH_LEVELS = 5000
+"""How many levels a side the feed follows (Binance's deepest depth snapshot)."""
+
+
+class PublicTradeEvent(NamedTuple):
+    symbol: str
+    trade: Trade
+
+
+class BookChange(NamedTuple):
+    """Levels of ``symbol`` that changed in updates ``first``..``last`` (quantity 0: gone)."""
+
+    symbol: str
+    first: int
+    last: int
+    bids: list[Level]
+    asks: list[Level]
+
+
+class BookState(NamedTuple):
+    """A whole book as of update ``update_id``."""
+
+    symbol: str
+    update_id: int
+    bids: list[Level]
+    asks: list[Level]
+    last_price: int | None
+
+
+class MarketSnapshot(NamedTuple):
+    books: list[BookState]
+
+
+MarketEvent: TypeAlias = PublicTradeEvent | BookChange
+
+
+@dataclass(slots=True)
+class _Published:
+    update_id: int = 0
+    bids: dict[int, int] = field(default_factory=dict)
+    asks: dict[int, int] = field(default_factory=dict)
+
+
+class MarketFeed:
+    """The engine's side: what changed in the public market since it last published."""
+
+    def __init__(self, engine: Engine, symbols: Iterable[str], *, now: int) -> None:
+        self.engine = engine
+        self._books = {name: _Published(now * 1000) for name in symbols}
+        """Update ids start from the start time (ms) * 1000: an engine that restarted
+        continues far above where it stood, so a gateway sees the gap and resyncs."""
+        self._trades: list[PublicTradeEvent] = []
+
+    def record(self, symbol: str, trade: Trade) -> None:
+        """A venue trade listener: every trade goes out with the next publish."""
+        self._trades.append(PublicTradeEvent(symbol, trade))
+
+    def _levels(self, name: str) -> tuple[dict[int, int], dict[int, int]]:
+        bids, asks = self.engine.depth(name, DEPTH_LEVELS)
+        return dict(bids), dict(asks)
+
+    def take(self) -> list[MarketEvent]:
+        """The events since the last call: trades, then each moved book's changes."""
+        events: list[MarketEvent] = list(self._trades)
+        self._trades = []
+        for name, published in self._books.items():
+            bids, asks = self._levels(name)
+            bid_changes = _changes(published.bids, bids)
+            ask_changes = _changes(published.asks, asks)
+            if not bid_changes and not ask_changes:
+                continue
+            published.update_id += 1
+            published.bids, published.asks = bids, asks
+            events.append(
+                BookChange(name, published.update_id, published.update_id, bid_changes, ask_changes)
+            )
+        return events
+
+    def snapshot(self) -> MarketSnapshot:
+        """Every book as last published (the next :meth:`take` continues from it)."""
+        books = []
+        for name, published in self._books.items():
+            last_price = self.engine.last_price(name)
+            books.append(
+                BookState(
+                    name,
+                    published.update_id,
+                    [Level(p, q) for p, q in published.bids.items()],
+                    [Level(p, q) for p, q in published.asks.items()],
+                    last_price,
+                )
+            )
+        return MarketSnapshot(books)
+
+
+def _changes(old: dict[int, int], new: dict[int, int]) -> list[Level]:
+    changed = [Level(p, q) for p, q in new.items() if old.get(p) != q]
+    changed += [Level(p, 0) for p in old if p not in new]
+    return changed
+
+
+class _Side:
+    """Price levels of one side, sorted best first when read."""
+
+    __slots__ = ("_sorted", "buy", "levels")
+
+    def __init__(self, buy: bool) -> None:
+        self.levels: dict[int, int] = {}
+        self.buy = buy
+        self._sorted: list[int] | None = []
+
+    def set(self, price: int, quantity: int) -> None:
+        if quantity:
+            if price not in self.levels:
+                self._sorted = None
+            self.levels[price] = quantity
+        elif self.levels.pop(price, None) is not None:
+            self._sorted = None
+
+    def replace(self, levels: list[Level]) -> None:
+        self.levels = dict(levels)
+        self._sorted = None
+
+    def prices(self) -> list[int]:
+        if self._sorted is None:
+            self._sorted = sorted(self.levels, reverse=self.buy)
+        return self._sorted
+
+    def top(self, limit: int) -> list[Level]:
+        levels = self.levels
+        return [Level(p, levels[p]) for p in self.prices()[:limit]]
+
+
+class _Book:
+    __slots__ = ("asks", "bids", "last_price", "next_trade_id", "update_id", "window")
+
+    def __init__(self) -> None:
+        self.update_id = -1
+        """-1: no snapshot yet (the book is unknown)."""
+        self.bids = _Side(buy=True)
+        self.asks = _Side(buy=False)
+        self.next_trade_id = 0
+        self.last_price: int | None = None
+        self.window: list[tuple[int, int, int]] = []
+        """(minute, quote, quantity) traded per minute, for the average price."""
+
+
+class MarketReadModel:
+    """A gateway's copy of the public market, fed by the engine's events.
+
+    It answers what :class:`~sandex.service.trading.PublicBook` asks, and forwards
+    trades to ``market_data`` (public trades, candles, tickers).
+    """
+
+    def __init__(
+        self,
+        symbols: dict[str, Symbol],
+        market_data: MarketData,
+        *,
+        on_gap: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.symbols = symbols
+        self.market_data = market_data
+        self.on_gap = on_gap
+        """Called when an event shows that one was missed: ask for a snapshot."""
+        self._books = {name: _Book() for name in symbols}
+
+    @property
+    def ready(self) -> bool:
+        return all(b.update_id >= 0 for b in self._books.values())
+
+    def load(self, snapshot: MarketSnapshot) -> None:
+        for state in snapshot.books:
+            book = self._books.get(state.symbol)
+            if book is None:
+                continue
+            book.update_id = state.update_id
+            book.bids.replace(state.bids)
+            book.asks.replace(state.asks)
+            if book.last_price is None:
+                book.last_price = state.last_price
+
+    def apply(self, event: MarketEvent) -> None:
+        if isinstance(event, PublicTradeEvent):
+            self._trade(event)
+            return
+        book = self._books.get(event.symbol)
+        if book is None or book.update_id < 0 or event.last <= book.update_id:
+            return  # not followed, not loaded yet, or already in the snapshot
+        if event.first != book.update_id + 1:
+            book.update_id = -1
+            self.on_gap()
+            return
+        for side, levels in ((book.bids, event.bids), (book.asks, event.asks)):
+            for price, quantity in levels:
+                side.set(price, quantity)
+        book.update_id = event.last
+
+    def _trade(self, event: PublicTradeEvent) -> None:
+        book = self._books.get(event.symbol)
+        trade = event.trade
+        if book is None or trade.trade_id < book.next_trade_id:
+            return
+        book.next_trade_id = trade.trade_id + 1
+        book.last_price = trade.price
+        minute = trade.time // 60_000
+        quote = trade.price * trade.quantity
+        window = book.window
+        if window and window[-1][0] == minute:
+            _, q, n = window[-1]
+            window[-1] = (minute, q + quote, n + trade.quantity)
+        else:
+            window.append((minute, quote, trade.quantity))
+            if len(window) > 120:
+                del window[:60]
+        self.market_data.record(event.symbol, trade)
+
+    # -- PublicBook -----------------------------------------------------------------------
+
+    def depth(self, symbol: str, limit: int = 100) -> tuple[list[Level], list[Level]]:
+        book = self._books[symbol]
+        return book.bids.top(limit), book.asks.top(limit)
+
+    def best_bid(self, symbol: str) -> Level | None:
+        best = self._books[symbol].bids.top(1)
+        return best[0] if best else None
+
+    def best_ask(self, symbol: str) -> Level | None:
+        best = self._books[symbol].asks.top(1)
+        return best[0] if best else None
+
+    def last_price(self, symbol: str) -> int | None:
+        return self._books[symbol].last_price
+
+    def average_price(self, symbol: str, now: int) -> int | None:
+        """The average trade price over the symbol's avgPriceMins (as the engine's)."""
+        book = self._books[symbol]
+        minutes = self.symbols[symbol].rules.avg_price_mins
+        if minutes:
+            since = now // 60_000 - minutes
+            quote = quantity = 0
+            for minute, q, n in book.window:
+                if minute > since:
+                    quote += q
+                    quantity += n
+            if quantity:
+                return quote // quantity
+        return book.last_price
+
+    def update_id(self, symbol: str) -> int:
+        """The book's last update id (Binance's ``lastUpdateId`` of a depth snapshot)."""
+        return max(0, self._books[symbol].update_id)
