@@ -278,6 +278,8 @@ def test_more_bad_input(cli: Cli, alice: str, tmp_path: Path) -> None:
     )
     assert "no user with e-mail" in cli.fails("keys", "list", "--user", "nobody@example.com")
     assert "no key" in cli.fails("keys", "revoke", "sdxkDoesNotExist")
+    assert "'hello' is not a key: give its id" in cli.fails("keys", "show", "hello")
+    assert "out of range" in cli.fails("keys", "freeze", "9" * 30)
     assert _counts(cli) == before
     assert "not a valid e-mail" in cli.fails(
         "users", "create", "not-an-email", "--password-stdin", stdin=PASSWORD

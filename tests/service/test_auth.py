@@ -16,6 +16,7 @@ from conftest import NOW
 from sandex.bootstrap import Sandex
 from sandex.keys import Access, KeyKind, Operation, Permission
 from sandex.keys.model import DAY_MS
+from sandex.keys.reference import parse_key_ref
 from sandex.service import (
     ApiKeyFormatInvalid,
     ApiKeyRejected,
@@ -70,7 +71,7 @@ def test_a_correctly_signed_request_is_allowed_and_audited(sandex: Sandex, hmac_
     assert record.event.key_prefix == hmac_key.key.prefix
     assert record.event.ip == "127.0.0.1"
     assert record.event.endpoint == "GET /api/v3/account"
-    shown = sandex.keys.find(hmac_key.key.prefix, actor=OPERATOR)
+    shown = sandex.keys.find(parse_key_ref(hmac_key.key.prefix), actor=OPERATOR)
     assert (shown.last_used_at, shown.last_used_ip) == (NOW, "127.0.0.1")
 
 
@@ -115,7 +116,7 @@ def test_step2_unknown_revoked_and_expired_keys_get_the_same_vague_answer(sandex
 
     user = make_user(sandex, now=NOW)
     revoked = make_key(sandex, user, now=NOW, label="revoked")
-    sandex.keys.revoke(revoked.key.prefix, now=NOW, actor=OPERATOR)
+    sandex.keys.revoke(parse_key_ref(revoked.key.prefix), now=NOW, actor=OPERATOR)
     expiring = make_key(sandex, user, now=NOW, label="expiring", expires_at=NOW + 1000)
     cases = [
         (generate_api_key(), "x", "unknown API key"),
@@ -502,7 +503,7 @@ def test_step7_a_missing_permission_is_named(sandex: Sandex) -> None:
 
 
 def test_step7_a_frozen_key_reads_and_cancels_but_cannot_trade(sandex: Sandex, hmac_key) -> None:
-    sandex.keys.freeze(hmac_key.key.prefix, now=NOW, actor=OPERATOR)
+    sandex.keys.freeze(parse_key_ref(hmac_key.key.prefix), now=NOW, actor=OPERATOR)
     for n, access in enumerate((Access.READ, CANCEL_SPOT)):
         sandex.auth.authenticate(
             signed_request(
@@ -575,7 +576,7 @@ def test_revocation_takes_effect_before_revoke_returns(sandex: Sandex, hmac_key)
         signed_request(hmac_key.api_key, secret=hmac_key.secret, timestamp=NOW), NOW
     )
     assert sandex.cache.get(hmac_key.api_key) is not None
-    sandex.keys.revoke(hmac_key.key.prefix, now=NOW, actor=OPERATOR)
+    sandex.keys.revoke(parse_key_ref(hmac_key.key.prefix), now=NOW, actor=OPERATOR)
     exc = refused(
         sandex,
         signed_request(hmac_key.api_key, secret=hmac_key.secret, timestamp=NOW + 1),
@@ -589,7 +590,10 @@ def test_narrowing_permissions_takes_effect_at_once(sandex: Sandex, hmac_key) ->
         signed_request(hmac_key.api_key, secret=hmac_key.secret, timestamp=NOW), NOW, PLACE_SPOT
     )
     sandex.keys.update(
-        hmac_key.key.prefix, KeyPatch(permissions=Permission.READ), now=NOW, actor=OPERATOR
+        parse_key_ref(hmac_key.key.prefix),
+        KeyPatch(permissions=Permission.READ),
+        now=NOW,
+        actor=OPERATOR,
     )
     exc = refused(
         sandex,
@@ -606,7 +610,9 @@ def test_rotation_keeps_the_old_key_alive_for_the_grace_period_only(
     sandex.auth.authenticate(
         signed_request(hmac_key.api_key, secret=hmac_key.secret, timestamp=NOW), NOW
     )
-    new = sandex.keys.rotate(hmac_key.key.prefix, now=NOW, actor=OPERATOR, grace_ms=60_000)
+    new = sandex.keys.rotate(
+        parse_key_ref(hmac_key.key.prefix), now=NOW, actor=OPERATOR, grace_ms=60_000
+    )
     for t in (NOW + 1, NOW + 59_999):
         sandex.auth.authenticate(
             signed_request(hmac_key.api_key, secret=hmac_key.secret, timestamp=t), t
@@ -631,7 +637,7 @@ def test_a_load_that_races_a_revocation_is_not_cached(sandex: Sandex, hmac_key) 
 
     def revoke_while_loading(key):  # runs between the database read and the cache write
         entry = original(key)
-        sandex.keys.revoke(hmac_key.key.prefix, now=NOW, actor=OPERATOR)
+        sandex.keys.revoke(parse_key_ref(hmac_key.key.prefix), now=NOW, actor=OPERATOR)
         return entry
 
     sandex.auth.entry_for = revoke_while_loading  # type: ignore[method-assign]
@@ -654,7 +660,7 @@ def test_last_use_is_kept_to_ten_seconds_and_at_once_for_a_new_ip(sandex: Sandex
             signed_request(hmac_key.api_key, secret=hmac_key.secret, timestamp=t, ip=ip), t
         )
         sandex.activity.flush()
-        key = sandex.keys.find(hmac_key.key.prefix, actor=OPERATOR)
+        key = sandex.keys.find(parse_key_ref(hmac_key.key.prefix), actor=OPERATOR)
         return key.last_used_at, key.last_used_ip
 
     assert use(NOW, "10.0.0.1") == (NOW, "10.0.0.1")

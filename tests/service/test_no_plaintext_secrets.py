@@ -20,6 +20,7 @@ from sandex.bootstrap import open_sandex
 from sandex.config import Settings
 from sandex.keys import KeyKind, Permission, generate_ed25519_pair, load_public_key
 from sandex.keys.material import load_private_key
+from sandex.keys.reference import parse_key_ref
 from sandex.service import AuthenticationFailed
 from sandex.service.views import audit_view, key_view
 from support import OPERATOR, PASSWORD, enable_totp, make_key, make_user, signed_request
@@ -88,7 +89,7 @@ def test_no_secret_is_stored_logged_or_audited(
             kind=KeyKind.ED25519,
             public_key_pem=generated_public,
         )
-        rotated = sx.keys.rotate(hmac_key.key.prefix, now=NOW, actor=OPERATOR)
+        rotated = sx.keys.rotate(parse_key_ref(hmac_key.key.prefix), now=NOW, actor=OPERATOR)
         # management sessions: bearer tokens, stored only as keyed hashes
         session = sx.sessions.login(
             user.email, PASSWORD, now=NOW, source="127.0.0.1", second_factor=recovery[0]

@@ -14,6 +14,7 @@ from sqlalchemy import update
 from conftest import NOW
 from sandex.bootstrap import Sandex
 from sandex.keys import AuditEvent, IpAllowlist, KeySettings, Mode, Permission, RiskPolicy
+from sandex.keys.reference import parse_key_ref
 from sandex.storage.tables import audit_log, metadata
 from support import OPERATOR, make_key, make_user
 
@@ -44,7 +45,7 @@ def test_every_key_field_survives_a_round_trip(sandex: Sandex) -> None:
         RiskPolicy(frozenset({"BTCUSDT", "ETHUSDT"}), Decimal("1234.5"), 7, Mode.CANCEL_ONLY),
     )
     issued = sandex.keys.create(user.id, settings, now=NOW, actor=OPERATOR)
-    stored = sandex.keys.find(str(issued.key.id), actor=OPERATOR)
+    stored = sandex.keys.find(parse_key_ref(str(issued.key.id)), actor=OPERATOR)
     assert stored == issued.key
 
 
@@ -55,7 +56,7 @@ def test_last_use_never_moves_backwards(sandex: Sandex) -> None:
         uow.keys.record_use([(key.id, NOW + 10, "10.0.0.2")])
         uow.keys.record_use([(key.id, NOW + 5, "10.0.0.1")])
         uow.commit()
-    stored = sandex.keys.find(key.prefix, actor=OPERATOR)
+    stored = sandex.keys.find(parse_key_ref(key.prefix), actor=OPERATOR)
     assert (stored.last_used_at, stored.last_used_ip) == (NOW + 10, "10.0.0.2")
 
 

@@ -22,6 +22,7 @@ from sandex.keys import (
     parse_permissions,
 )
 from sandex.keys.policy import parse_notional, parse_symbols
+from sandex.keys.reference import KeyById, parse_key_ref
 from sandex.service import UNSET, Actor, IssuedKey, KeyPatch
 from sandex.service.views import key_view
 
@@ -244,8 +245,9 @@ def list_keys(
 @app.command("show")
 def show(ctx: typer.Context, key: KeyArg, as_json: JsonOpt = False) -> None:
     """Show one key."""
+    ref = parse_key_ref(key)
     with opened(ctx) as sx:
-        found = sx.keys.find(key, actor=Actor.operator())
+        found = sx.keys.find(ref, actor=Actor.operator())
         view = key_view(found, now=sx.clock.now())
     if as_json:
         print_json(view)
@@ -277,6 +279,7 @@ def update(
     as_json: JsonOpt = False,
 ) -> None:
     """Change a key's label, permissions, restrictions or policy."""
+    ref = parse_key_ref(key)
     for a, b, name in (
         (ip, no_ip, "--ip/--no-ip"),
         (expires, no_expiry, "--expires/--no-expiry"),
@@ -304,7 +307,7 @@ def update(
             else (UNSET if max_open_orders is None else max_open_orders),
             mode=UNSET if mode is None else Mode.parse(mode),
         )
-        updated = sx.keys.update(key, patch, now=now, actor=Actor.operator())
+        updated = sx.keys.update(ref, patch, now=now, actor=Actor.operator())
         view = key_view(updated, now=now)
     if as_json:
         print_json(view)
@@ -325,10 +328,11 @@ def rotate(
     as_json: JsonOpt = False,
 ) -> None:
     """Replace a key with a new key and secret; the old one works until the grace ends."""
+    ref = parse_key_ref(key)
     grace_ms = parse_duration_ms(grace) if grace.strip() not in ("0", "") else 0
     with opened(ctx) as sx:
         now = sx.clock.now()
-        old = sx.keys.find(key, actor=Actor.operator())
+        old = sx.keys.find(ref, actor=Actor.operator())
         if old.kind is not KeyKind.HMAC_SHA256 and public_key is None and generate is None:
             raise CliInputError(
                 f"rotating an {old.kind.value} key needs --public-key FILE or --generate FILE"
@@ -338,13 +342,13 @@ def rotate(
             public_pem, private_file, _ = _key_material(public_key, generate)
         try:
             issued = sx.keys.rotate(
-                key, now=now, actor=Actor.operator(), grace_ms=grace_ms, public_key_pem=public_pem
+                ref, now=now, actor=Actor.operator(), grace_ms=grace_ms, public_key_pem=public_pem
             )
         except BaseException:
             if private_file is not None:
                 private_file.unlink(missing_ok=True)
             raise
-        refreshed = sx.keys.find(str(old.id), actor=Actor.operator())
+        refreshed = sx.keys.find(KeyById(old.id), actor=Actor.operator())
     if as_json:
         result = _issued_json(issued, now, private_file)
         result["previous"] = {"prefix": refreshed.prefix, "graceEndsAt": refreshed.grace_ends_at}
@@ -360,24 +364,27 @@ def rotate(
 @app.command("revoke")
 def revoke(ctx: typer.Context, key: KeyArg) -> None:
     """Revoke a key now."""
+    ref = parse_key_ref(key)
     with opened(ctx) as sx:
-        revoked = sx.keys.revoke(key, now=sx.clock.now(), actor=Actor.operator())
+        revoked = sx.keys.revoke(ref, now=sx.clock.now(), actor=Actor.operator())
     out.print(f"revoked key {revoked.prefix}")
 
 
 @app.command("freeze")
 def freeze(ctx: typer.Context, key: KeyArg) -> None:
     """Quarantine a key: it can still read and cancel orders, nothing else."""
+    ref = parse_key_ref(key)
     with opened(ctx) as sx:
-        frozen = sx.keys.freeze(key, now=sx.clock.now(), actor=Actor.operator())
+        frozen = sx.keys.freeze(ref, now=sx.clock.now(), actor=Actor.operator())
     out.print(f"froze key {frozen.prefix} (reads and cancels only)")
 
 
 @app.command("unfreeze")
 def unfreeze(ctx: typer.Context, key: KeyArg) -> None:
     """Lift a freeze."""
+    ref = parse_key_ref(key)
     with opened(ctx) as sx:
-        thawed = sx.keys.unfreeze(key, now=sx.clock.now(), actor=Actor.operator())
+        thawed = sx.keys.unfreeze(ref, now=sx.clock.now(), actor=Actor.operator())
     out.print(f"unfroze key {thawed.prefix}")
 
 

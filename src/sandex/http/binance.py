@@ -17,6 +17,7 @@ from sandex.keys import (
     check_access,
     permission_names,
 )
+from sandex.keys.reference import KeyById
 from sandex.service import Actor, Principal
 from sandex.service.views import key_view
 
@@ -146,7 +147,7 @@ def _capabilities(p: Principal, now: int) -> list[dict[str, Any]]:
 def key_introspection(call: Call) -> object:
     """Everything about the calling key, and why it can or cannot do each thing."""
     p = _principal(call)
-    key = call.services.keys.find(str(p.key_id), actor=Actor.user(p.user_id, call.client_ip))
+    key = call.services.keys.find(KeyById(p.key_id), actor=Actor.user(p.user_id, call.client_ip))
     view = key_view(key, now=call.now)
     view["callerIp"] = call.client_ip
     view["callerIpAllowed"] = not p.allowlist or p.allowlist.allows(call.client_ip)

@@ -41,6 +41,7 @@ from sandex.keys import (
 from sandex.keys.allowlist import MAX_ALLOWLIST_ENTRIES
 from sandex.keys.model import MAX_LABEL_LENGTH
 from sandex.keys.policy import MAX_SYMBOLS, parse_notional, parse_symbols
+from sandex.keys.reference import KeyById
 from sandex.service import UNSET, Actor, IssuedKey, KeyPatch, ServiceError
 from sandex.service.sessions import IssuedSession, SessionInvalid
 from sandex.service.views import audit_view, key_view
@@ -431,7 +432,7 @@ def management_app(services: Services) -> FastAPI:
     @app.get(f"{P}/keys/{{key_id}}", tags=["keys"], responses=refusals(400, 401, 404))
     def show_key(key_id: KeyId, s: Current, request: Request) -> dict[str, Any]:
         """One of your keys."""
-        key = services.keys.find(str(key_id), actor=actor(request, s))
+        key = services.keys.find(KeyById(key_id), actor=actor(request, s))
         return key_view(key, now=services.clock.now())
 
     @app.patch(f"{P}/keys/{{key_id}}", tags=["keys"], responses=refusals(400, 401, 403, 404, 409))
@@ -442,7 +443,7 @@ def management_app(services: Services) -> FastAPI:
         given = body.model_fields_set - {"totp"}
         now = services.clock.now()
         if not given:  # an empty change changes nothing (RFC 7396)
-            key = services.keys.find(str(key_id), actor=actor(request, s))
+            key = services.keys.find(KeyById(key_id), actor=actor(request, s))
             return key_view(key, now=now)
 
         def pick(name: str, convert: Any, cleared: Any = None) -> Any:
@@ -463,7 +464,7 @@ def management_app(services: Services) -> FastAPI:
             mode=pick("mode", Mode.parse),
         )
         updated = services.keys.update(
-            str(key_id), patch, now=now, actor=actor(request, s, body.totp)
+            KeyById(key_id), patch, now=now, actor=actor(request, s, body.totp)
         )
         return key_view(updated, now=now)
 
@@ -477,7 +478,7 @@ def management_app(services: Services) -> FastAPI:
         Needs ``totp``. The new API key and secret are in this response only."""
         now = services.clock.now()
         issued = services.keys.rotate(
-            str(key_id),
+            KeyById(key_id),
             now=now,
             actor=actor(request, s, body.totp),
             grace_ms=None if body.graceSeconds is None else body.graceSeconds * 1000,
@@ -489,14 +490,14 @@ def management_app(services: Services) -> FastAPI:
     def revoke_key(key_id: KeyId, s: Current, request: Request) -> dict[str, Any]:
         """Kill a key now, on every server."""
         now = services.clock.now()
-        key = services.keys.revoke(str(key_id), now=now, actor=actor(request, s))
+        key = services.keys.revoke(KeyById(key_id), now=now, actor=actor(request, s))
         return key_view(key, now=now)
 
     @app.post(f"{P}/keys/{{key_id}}/freeze", tags=["keys"], responses=refusals(400, 401, 404, 409))
     def freeze_key(key_id: KeyId, s: Current, request: Request) -> dict[str, Any]:
         """Quarantine a key: it can still read and cancel orders, nothing else."""
         now = services.clock.now()
-        key = services.keys.freeze(str(key_id), now=now, actor=actor(request, s))
+        key = services.keys.freeze(KeyById(key_id), now=now, actor=actor(request, s))
         return key_view(key, now=now)
 
     @app.post(
@@ -510,7 +511,7 @@ def management_app(services: Services) -> FastAPI:
         """Lift a freeze. Needs ``totp``."""
         now = services.clock.now()
         key = services.keys.unfreeze(
-            str(key_id), now=now, actor=actor(request, s, body.totp if body else None)
+            KeyById(key_id), now=now, actor=actor(request, s, body.totp if body else None)
         )
         return key_view(key, now=now)
 

@@ -24,15 +24,15 @@ from sandex.keys import (
     RiskPolicy,
     generate_api_key,
     generate_secret,
-    is_api_key,
     load_public_key,
     permission_names,
 )
 from sandex.keys.audit import details_text
 from sandex.keys.errors import InvalidPublicKey
-from sandex.keys.formats import API_KEY_PREFIX, display_prefix
+from sandex.keys.formats import display_prefix
 from sandex.keys.lookup import keyed_hash
 from sandex.keys.model import DAY_MS, HOUR_MS, trade_lapse
+from sandex.keys.reference import KeyByApiKey, KeyById, KeyByPrefix, KeyRef
 from sandex.service.actors import Actor
 from sandex.service.auth import secret_context
 from sandex.service.errors import Conflict, InvalidRequest, LimitReached, NotFound
@@ -135,6 +135,11 @@ class KeyService:
 
     # -- reading ---------------------------------------------------------------------
 
+    def count(self) -> int:
+        """How many API keys exist, in every state (for the operator's summary)."""
+        with self._uow(readonly=True) as uow:
+            return uow.keys.count()
+
     def for_user(self, user_id: int, *, actor: Actor) -> list[ApiKey]:
         if actor.user_id is not None and actor.user_id != user_id:
             raise NotFound(f"no user with id {user_id}")
@@ -143,8 +148,8 @@ class KeyService:
                 raise NotFound(f"no user with id {user_id}")
             return uow.keys.for_user(user_id)
 
-    def find(self, ref: str, *, actor: Actor) -> ApiKey:
-        """A key by its full API key, its id, or an unambiguous display prefix."""
+    def find(self, ref: KeyRef, *, actor: Actor) -> ApiKey:
+        """A key by its id, its full API key, or an unambiguous display prefix."""
         with self._uow(readonly=True) as uow:
             return self._resolve(uow, ref, actor)
 
@@ -198,7 +203,7 @@ class KeyService:
 
     # -- changing ----------------------------------------------------------------------
 
-    def update(self, ref: str, patch: KeyPatch, *, now: int, actor: Actor) -> ApiKey:
+    def update(self, ref: KeyRef, patch: KeyPatch, *, now: int, actor: Actor) -> ApiKey:
         if patch == KeyPatch():
             raise InvalidRequest("nothing to change")
         with self._recorded(actor, now):
@@ -257,15 +262,15 @@ class KeyService:
         self._cache.invalidate(key.id)
         return updated
 
-    def freeze(self, ref: str, *, now: int, actor: Actor) -> ApiKey:
+    def freeze(self, ref: KeyRef, *, now: int, actor: Actor) -> ApiKey:
         """Quarantine a key: it can still read and cancel, nothing else. Needs no 2FA."""
         return self._set_mode(ref, Mode.FROZEN, "key.frozen", now=now, actor=actor)
 
-    def unfreeze(self, ref: str, *, now: int, actor: Actor) -> ApiKey:
+    def unfreeze(self, ref: KeyRef, *, now: int, actor: Actor) -> ApiKey:
         """Lift a freeze (back to NORMAL); from a user this needs a 2FA code."""
         return self._set_mode(ref, Mode.NORMAL, "key.unfrozen", now=now, actor=actor)
 
-    def revoke(self, ref: str, *, now: int, actor: Actor) -> ApiKey:
+    def revoke(self, ref: KeyRef, *, now: int, actor: Actor) -> ApiKey:
         """Kill a key now. Takes effect in this process before the call returns."""
         with self._uow() as uow:
             key = self._resolve(uow, ref, actor, for_update=True)
@@ -282,7 +287,7 @@ class KeyService:
 
     def rotate(
         self,
-        ref: str,
+        ref: KeyRef,
         *,
         now: int,
         actor: Actor,
@@ -351,7 +356,7 @@ class KeyService:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _set_mode(self, ref: str, mode: Mode, event: str, *, now: int, actor: Actor) -> ApiKey:
+    def _set_mode(self, ref: KeyRef, mode: Mode, event: str, *, now: int, actor: Actor) -> ApiKey:
         with self._recorded(actor, now):
             with self._uow() as uow:
                 key = self._resolve(uow, ref, actor, for_update=True)
@@ -461,23 +466,23 @@ class KeyService:
         return self._users.failures_recorded(self._users.get(actor.user_id), actor, now)
 
     def _resolve(
-        self, uow: UnitOfWork, ref: str, actor: Actor, *, for_update: bool = False
+        self, uow: UnitOfWork, ref: KeyRef, actor: Actor, *, for_update: bool = False
     ) -> ApiKey:
-        text = ref.strip()
         key: ApiKey | None = None
-        if is_api_key(text):
-            key = uow.keys.by_lookup_hash(keyed_hash(self._pepper, text))
-        elif text.isascii() and text.isdigit():
-            key = uow.keys.get(int(text))
-        elif text.startswith(API_KEY_PREFIX) and len(text) >= 8:
-            matches = uow.keys.by_prefix(text[:12])
-            if actor.user_id is not None:
-                matches = [k for k in matches if k.user_id == actor.user_id]
-            if len(matches) > 1:
-                raise Conflict(f"{text!r} matches {len(matches)} keys; give more characters")
-            key = matches[0] if matches else None
+        match ref:
+            case KeyByApiKey(api_key):
+                key = uow.keys.by_lookup_hash(keyed_hash(self._pepper, api_key))
+            case KeyById(key_id):
+                key = uow.keys.get(key_id)
+            case KeyByPrefix(prefix):
+                matches = uow.keys.by_prefix(prefix)
+                if actor.user_id is not None:
+                    matches = [k for k in matches if k.user_id == actor.user_id]
+                if len(matches) > 1:
+                    raise Conflict(f"{prefix!r} matches {len(matches)} keys; give more characters")
+                key = matches[0] if matches else None
         if key is None or (actor.user_id is not None and key.user_id != actor.user_id):
-            raise NotFound(f"no key {text[:12]!r}")
+            raise NotFound(f"no key {ref.shown!r}")
         if for_update:
             locked = uow.keys.get(key.id, for_update=True)
             assert locked is not None
