@@ -157,3 +157,50 @@ def test_http_receives_what_bootstrap_builds_and_never_reaches_storage() -> None
         if bad:
             problems[str(path.relative_to(SRC))] = bad
     assert problems == {}
+
+
+CLI_FORBIDDEN = ("sandex.storage", "sqlalchemy", "alembic")
+STORAGE_HANDLES = {"engine", "uow"}
+"""What :class:`sandex.bootstrap.Sandex` holds of storage itself; the CLI uses services."""
+
+
+def _cli_violations(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = [
+        f"imports {name}"
+        for name in _imports(tree)
+        if any(name == p or name.startswith(p + ".") for p in CLI_FORBIDDEN)
+    ]
+    found += [
+        f"reads sx.{node.attr} at line {node.lineno}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr in STORAGE_HANDLES
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "sx"
+    ]
+    return found
+
+
+def test_the_cli_reaches_storage_only_through_services() -> None:
+    problems = {str(p.relative_to(SRC)): v for p in _modules("cli") if (v := _cli_violations(p))}
+    assert problems == {}
+
+
+def test_the_cli_rule_catches_a_violation(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "from sandex.storage.exchange_store import SqlExchangeStore\n"
+        "import sqlalchemy\n"
+        "def credit(sx):\n"
+        "    SqlExchangeStore(sx.engine)\n"
+        "    with sx.uow() as uow:\n"
+        "        pass\n"
+    )
+    assert _cli_violations(bad) == [
+        "imports sandex.storage.exchange_store",
+        "imports sqlalchemy",
+        "reads sx.engine at line 4",
+        "reads sx.uow at line 5",
+    ]
+

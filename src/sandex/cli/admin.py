@@ -19,8 +19,7 @@ def init(ctx: typer.Context) -> None:
     settings = Settings.from_env(data_dir=state(ctx).data_dir)
     with opened(ctx) as sx:
         users = sx.users.all()
-        with sx.uow(readonly=True) as uow:
-            key_count = uow.keys.count()
+        key_count = sx.keys.count()
         report = sx.audit.verify()
         keyring = sx.keyring.keyring
     where = (settings.database_url and "PostgreSQL (SANDEX_DATABASE_URL)") or str(

@@ -9,7 +9,6 @@ running, they wait in the database and apply when ``sandex serve`` starts.
 from __future__ import annotations
 
 import re
-import time
 from decimal import Decimal
 from typing import Annotated
 
@@ -20,8 +19,6 @@ from sandex.cli.state import opened, out
 from sandex.exchange import default_symbols
 from sandex.exchange.makers import MAX_LIQUIDITY, MIN_LIQUIDITY
 from sandex.exchange.money import ASSET_DECIMALS, format_units
-from sandex.service.ports import ShockKind
-from sandex.storage.exchange_store import SqlExchangeStore
 
 __all__ = ["balances_app", "market_app", "parse_percent", "parse_duration"]
 
@@ -63,13 +60,7 @@ def credit(
     units = _amount(amount)
     with opened(ctx) as sx:
         user = sx.users.find(email)
-        store = SqlExchangeStore(sx.engine)
-        credit_id = store.add_credit(user.id, asset, units, "operator credit", sx.clock.now())
-        deadline = time.monotonic() + _WAIT_S
-        applied = store.credit_applied(credit_id)
-        while not applied and time.monotonic() < deadline:
-            time.sleep(0.1)
-            applied = store.credit_applied(credit_id)
+        applied = sx.operator.credit(user.id, asset, units, now=sx.clock.now(), wait_s=_WAIT_S)
     shown = format_units(units, ASSET_DECIMALS)
     if applied:
         out.print(f"credited {shown} {asset} to {user.email}", markup=False)
@@ -134,7 +125,7 @@ def crash(
         factor = 1 + parse_percent(pump)
     duration = parse_duration(over)
     with opened(ctx) as sx:
-        SqlExchangeStore(sx.engine).add_shock(name, str(factor), duration, sx.clock.now())
+        sx.operator.move_price(name, factor, duration, now=sx.clock.now())
     word = f"drop {drop}" if drop is not None else f"pump {pump}"
     out.print(
         f"{name}: {word} over {duration / 1000:g}s ordered; a running server applies it on"
@@ -176,9 +167,7 @@ def liquidity(
     if lasting is not None and duration <= 0:
         raise CliInputError("--for must be a positive duration like 10m")
     with opened(ctx) as sx:
-        SqlExchangeStore(sx.engine).add_shock(
-            name, str(value), duration, sx.clock.now(), ShockKind.LIQUIDITY
-        )
+        sx.operator.set_liquidity(name, value, duration, now=sx.clock.now())
     until = f" for {duration / 1000:g}s" if duration else " until changed"
     out.print(
         f"{name}: liquidity x{value}{until} ordered; a running server applies it on its next"
