@@ -20,7 +20,6 @@ from exchange_support import (
 )
 from sandex.exchange import (
     CancelOrder,
-    Engine,
     InvalidMarket,
     Level,
     OpenOrder,
@@ -79,12 +78,6 @@ def test_read_side_refuses_an_unknown_symbol():
         new_engine().depth("NOPE")
 
 
-def test_engine_lists_its_symbols():
-    engine = new_engine()
-    assert [s.name for s in engine.symbols] == ["BTCUSDT", "ETHUSDT", "SOLUSDT", "ETHBTC"]
-    assert engine.symbol("ETHBTC") is not None and engine.symbol("NOPE") is None
-
-
 def test_snapshot_restores_books_stops_ids_and_client_order_ids():
     engine = new_engine()
     engine.submit(sell("0.5", "60000", account=2, cid="maker"), NOW)
@@ -132,7 +125,7 @@ def test_the_design_workload_yields_37951_trades():
 
 def test_engine_is_deterministic():
     def play() -> list:
-        engine = Engine(new_engine().symbols)
+        engine = new_engine()
         out = []
         for n in range(200):
             side = buy if n % 3 else sell

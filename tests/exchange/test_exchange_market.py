@@ -162,10 +162,9 @@ def test_quote_below_min_notional_is_refused():
     )
 
 
-def test_market_cost_prices_a_market_order_against_the_book():
+def test_market_fill_prices_a_market_order_against_the_book():
     engine = book_with_asks()
-    assert engine.market_cost(SYMBOL, BUY, qty("0.15")) == (
-        px("60000") * qty("0.1") + px("60010") * qty("0.05")
-    )
-    assert engine.market_cost(SYMBOL, BUY, qty("0.31")) is None
-    assert engine.market_cost(SYMBOL, SELL, qty("0.01")) is None
+    cost = px("60000") * qty("0.1") + px("60010") * qty("0.05")
+    assert engine.market_fill(SYMBOL, BUY, qty("0.15"), account=99) == (cost, qty("0.15"))
+    assert engine.market_fill(SYMBOL, BUY, qty("0.31"), account=99)[1] < qty("0.31")
+    assert engine.market_fill(SYMBOL, SELL, qty("0.01"), account=99) == (0, 0)

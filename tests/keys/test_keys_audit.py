@@ -6,11 +6,11 @@ import pytest
 
 from sandex.keys.audit import (
     GENESIS,
+    AuditChain,
     AuditEvent,
     AuditRecord,
     canonical,
     details_text,
-    link,
     verify_chain,
 )
 
@@ -38,7 +38,7 @@ def events(n: int) -> list[AuditEvent]:
 def chain(evs: list[AuditEvent], key: bytes = KEY) -> tuple[list[AuditRecord], tuple[int, bytes]]:
     records, previous = [], GENESIS
     for seq, ev in enumerate(evs, start=1):
-        previous = link(key, previous, seq, ev)
+        previous = AuditChain(key).link(previous, seq, ev)
         records.append(AuditRecord(seq, ev, previous))
     head = (records[-1].seq, records[-1].hash) if records else None
     return records, head
@@ -72,7 +72,7 @@ def test_verify_accepts_any_iterable():
 def test_genesis_is_32_zero_bytes():
     assert bytes(32) == GENESIS
     records, _ = chain(events(1))
-    assert records[0].hash == link(KEY, bytes(32), 1, records[0].event)
+    assert records[0].hash == AuditChain(KEY).link(bytes(32), 1, records[0].event)
 
 
 @pytest.mark.parametrize("field", ["ts", "event", "actor", "ip", "outcome", "reason", "details"])
@@ -242,13 +242,13 @@ def ev(**fields) -> AuditEvent:
 def test_canonical_differs_when_a_value_moves_between_adjacent_fields(a, b):
     assert a != b
     assert canonical(1, a) != canonical(1, b)
-    assert link(KEY, GENESIS, 1, a) != link(KEY, GENESIS, 1, b)
+    assert AuditChain(KEY).link(GENESIS, 1, a) != AuditChain(KEY).link(GENESIS, 1, b)
 
 
 def test_canonical_binds_the_sequence_number():
     ev = events(1)[0]
     assert canonical(1, ev) != canonical(2, ev)
-    assert link(KEY, GENESIS, 1, ev) != link(KEY, GENESIS, 2, ev)
+    assert AuditChain(KEY).link(GENESIS, 1, ev) != AuditChain(KEY).link(GENESIS, 2, ev)
 
 
 def test_canonical_handles_non_ascii_and_control_characters():

@@ -52,14 +52,12 @@ def test_plain_key_is_active_forever():
     assert key.dies_at is None
     for now in (T0, T0 + 10 * 365 * DAY_MS):
         assert key.status(now) is KeyStatus.ACTIVE
-        assert key.is_live(now)
         assert key.counts_toward_limit(now)
 
 
 def test_frozen_via_mode():
     key = make_key(settings=KeySettings("bot", policy=RiskPolicy(mode=Mode.FROZEN)))
     assert key.status(T0) is KeyStatus.FROZEN
-    assert key.is_live(T0)
     assert key.counts_toward_limit(T0)
 
 
@@ -75,7 +73,6 @@ def test_expiry():
     assert key.status(expires - 1) is KeyStatus.ACTIVE
     assert key.status(expires) is KeyStatus.EXPIRED
     assert key.status(expires + DAY_MS) is KeyStatus.EXPIRED
-    assert not key.is_live(expires)
     assert not key.counts_toward_limit(expires)
 
 
@@ -93,10 +90,8 @@ def test_rotated_during_grace_then_revoked():
     assert key.dies_at == grace_end
     assert key.status(T0) is KeyStatus.ROTATED
     assert key.status(grace_end - 1) is KeyStatus.ROTATED
-    assert key.is_live(grace_end - 1)
     assert not key.counts_toward_limit(T0)  # a key being rotated out does not count
     assert key.status(grace_end) is KeyStatus.REVOKED
-    assert not key.is_live(grace_end)
     assert not key.counts_toward_limit(grace_end)
 
 
@@ -114,7 +109,6 @@ def test_revoked_at():
     assert key.status(T0 + 4) is KeyStatus.ACTIVE
     assert key.status(T0 + 5) is KeyStatus.REVOKED
     assert key.status(T0 + 6) is KeyStatus.REVOKED
-    assert not key.is_live(T0 + 5)
     assert not key.counts_toward_limit(T0 + 5)
 
 
@@ -149,7 +143,7 @@ def test_rotated_key_dies_at_expiry_if_it_comes_before_grace_end():
         settings=KeySettings("bot", expires_at=T0 + 10), rotated_to=2, grace_ends_at=T0 + 20
     )
     assert key.status(T0 + 9) is KeyStatus.ROTATED
-    assert not key.is_live(T0 + 10)
+    assert key.status(T0 + 10) is KeyStatus.EXPIRED
 
 
 def test_key_repr_hides_the_sealed_secret():

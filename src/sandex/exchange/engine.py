@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from sandex.exchange.book import NOBODY, Level, Resting
+from sandex.exchange.book import Level, Resting
 from sandex.exchange.errors import InvalidMarket
 from sandex.exchange.events import Accepted, Event, Expired, Rejected
 from sandex.exchange.market import BookSnapshot, Market, OpenOrder, PendingStop
@@ -147,14 +147,6 @@ class Engine:
 
     # -- reading ----------------------------------------------------------------------
 
-    @property
-    def symbols(self) -> list[Symbol]:
-        return [m.symbol for m in self._markets.values()]
-
-    def symbol(self, name: str) -> Symbol | None:
-        market = self._markets.get(name)
-        return None if market is None else market.symbol
-
     def _market(self, symbol: str) -> Market:
         market = self._markets.get(symbol)
         if market is None:
@@ -178,18 +170,12 @@ class Engine:
         """The average trade price of the last avgPriceMins minutes (price units)."""
         return self._market(symbol).average_price(now)
 
-    def market_cost(self, symbol: str, side: Side, quantity: int) -> int | None:
-        """Quote units a MARKET order for ``quantity`` would spend (or raise) right now;
-        None when the book cannot fill it."""
-        cost, filled = self.market_fill(symbol, side, quantity)
-        return cost if filled == quantity else None
-
     def market_fill(
         self,
         symbol: str,
         side: Side,
         quantity: int,
-        account: int | None = None,
+        account: int,
         stp: SelfTradePrevention | None = None,
     ) -> tuple[int, int]:
         """``(quote units, quantity)`` a MARKET order of ``account`` for ``quantity``
@@ -200,8 +186,7 @@ class Engine:
         buy = side is _BUY
         cost = 0
         left = quantity
-        who = NOBODY if account is None else account
-        walk = market.book.reachable(buy, UNLIMITED if buy else 0, who, mode)
+        walk = market.book.reachable(buy, UNLIMITED if buy else 0, account, mode)
         for price, order in walk:
             if order is None:
                 break

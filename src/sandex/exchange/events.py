@@ -6,7 +6,7 @@ storage, or a user-data stream) needs nothing else from the engine:
 
 - :class:`Accepted` — lock what the order may spend: a BUY locks ``price * quantity``
   of the quote asset (a MARKET buy its ``quote_quantity``, or what
-  :meth:`~sandex.exchange.engine.Engine.market_cost` says), a SELL locks
+  :meth:`~sandex.exchange.engine.Engine.market_fill` says), a SELL locks
   ``quantity`` of the base asset. A stop order locks the same at acceptance
   (``working`` is False until it triggers).
 - :class:`Trade` — settle both sides at the trade's price, from the locks of

@@ -127,9 +127,6 @@ class Rules:
     quantity_step: int
     """The step a quote-quantity MARKET order's executed quantity keeps to."""
 
-    def check_price(self, price: int) -> Rejected | None:
-        return None if price in self.prices else PRICE_FILTER_FAILURE
-
     def check_quantity(self, quantity: int, *, market: bool = False) -> Rejected | None:
         if quantity not in self.quantities:
             return LOT_SIZE_FAILURE

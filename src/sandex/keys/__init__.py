@@ -20,7 +20,6 @@ from sandex.keys.errors import (
     InvalidPolicy,
     InvalidPublicKey,
     KeysError,
-    MalformedToken,
     PolicyViolation,
     SealError,
 )
@@ -60,7 +59,6 @@ __all__ = [
     "Keyring",
     "KeysError",
     "MAX_ALLOWLIST_ENTRIES",
-    "MalformedToken",
     "MasterKey",
     "Mode",
     "Operation",

@@ -27,7 +27,6 @@ __all__ = [
     "AuditChain",
     "ChainReport",
     "canonical",
-    "link",
     "details_text",
     "verify_chain",
 ]
@@ -91,11 +90,6 @@ class AuditChain:
         state.update(canonical(seq, event))
         digest: bytes = state.digest()
         return digest
-
-
-def link(key: bytes, previous: bytes, seq: int, event: AuditEvent) -> bytes:
-    """``HMAC(key, previous || canonical(seq, event))``."""
-    return hmac.digest(key, previous + canonical(seq, event), "sha256")
 
 
 def details_text(details: Mapping[str, object]) -> str:

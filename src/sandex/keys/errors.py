@@ -10,7 +10,6 @@ Our exception hierarchy::
         InvalidExpiry
         InvalidPolicy
         InvalidPublicKey
-      MalformedToken            not a well-formed Sandex API key or secret
       BadSignature              a request signature does not verify
       SealError                 an envelope cannot be opened (wrong master key, tampering)
       BadDigest                 an audit digest is malformed, forged or from another database
@@ -29,7 +28,6 @@ __all__ = [
     "InvalidExpiry",
     "InvalidPolicy",
     "InvalidPublicKey",
-    "MalformedToken",
     "BadSignature",
     "SealError",
     "BadDigest",
@@ -68,10 +66,6 @@ class InvalidPolicy(InvalidKeySpec):
 
 class InvalidPublicKey(InvalidKeySpec):
     pass
-
-
-class MalformedToken(KeysError):
-    """Not a well-formed Sandex API key or secret (prefix, length, alphabet or checksum)."""
 
 
 class BadSignature(KeysError):

@@ -14,8 +14,6 @@ import secrets
 import zlib
 from typing import Final
 
-from sandex.keys.errors import MalformedToken
-
 __all__ = [
     "API_KEY_PREFIX",
     "SECRET_PREFIX",
@@ -25,7 +23,6 @@ __all__ = [
     "generate_secret",
     "is_api_key",
     "is_secret",
-    "check_api_key",
     "display_prefix",
     "find_tokens",
 ]
@@ -84,12 +81,6 @@ def is_api_key(token: str) -> bool:
 def is_secret(token: str) -> bool:
     """True when ``token`` is a well-formed HMAC secret."""
     return _well_formed(token, SECRET_PREFIX)
-
-
-def check_api_key(token: str) -> None:
-    """Raise :class:`MalformedToken` unless ``token`` is a well-formed API key."""
-    if not is_api_key(token):
-        raise MalformedToken("API-key format invalid.")
 
 
 def display_prefix(api_key: str) -> str:

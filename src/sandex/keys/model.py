@@ -140,10 +140,6 @@ class ApiKey:
             return KeyStatus.FROZEN
         return KeyStatus.ACTIVE
 
-    def is_live(self, now: int) -> bool:
-        """True while the key can still authenticate (frozen keys can: they read and cancel)."""
-        return self.status(now) in (KeyStatus.ACTIVE, KeyStatus.FROZEN, KeyStatus.ROTATED)
-
     def counts_toward_limit(self, now: int) -> bool:
         """Active and frozen keys count toward the per-user limit; keys being rotated out do not."""
         return self.status(now) in (KeyStatus.ACTIVE, KeyStatus.FROZEN)
