@@ -10,7 +10,7 @@ reason always goes to the audit log.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 from sandex.keys import (
     Access,
@@ -48,7 +48,14 @@ from sandex.service.keyring import KeyringHolder
 from sandex.service.ports import ReplayGuard, UnitOfWorkFactory
 from sandex.service.requests import Principal, SignedRequest
 
-__all__ = ["Authenticator", "DEFAULT_RECV_WINDOW_MS", "MAX_RECV_WINDOW_MS", "secret_context"]
+__all__ = [
+    "Authenticator",
+    "Checked",
+    "Claim",
+    "DEFAULT_RECV_WINDOW_MS",
+    "MAX_RECV_WINDOW_MS",
+    "secret_context",
+]
 
 DEFAULT_RECV_WINDOW_MS: Final = 5_000
 MAX_RECV_WINDOW_MS: Final = 60_000
@@ -60,6 +67,21 @@ _READ: Final = Access.READ
 _HEADER: Final = "x-mbx-apikey"
 _DEFAULT_RW_US: Final = DEFAULT_RECV_WINDOW_MS * 1000
 _MAX_RW_US: Final = MAX_RECV_WINDOW_MS * 1000
+
+
+Claim = tuple[bytes, str, str, str, bool, int, int]
+"""The arguments of :meth:`ReplayGuard.claim`: token, method, path, client, repeatable,
+expires_at, now."""
+
+
+class Checked(NamedTuple):
+    """A request through the checks before the replay claim: its key (when known), the
+    refusal (when one of them failed), else the claim to make."""
+
+    entry: CachedKey | None
+    api_key: str | None
+    failure: AuthenticationFailed | None
+    claim: Claim | None
 
 
 def secret_context(lookup_hash: bytes) -> bytes:
@@ -126,6 +148,19 @@ class Authenticator:
 
         ``now`` is the server time in epoch milliseconds.
         """
+        checked = self.check(request, now, access)
+        claim = checked.claim
+        return self.conclude(checked, request, now, claim is None or self._claim(*claim))
+
+    def identify(self, request: SignedRequest, now: int) -> Principal:
+        """The principal of an API-key-only request (Binance's USER_STREAM security: no
+        signature): steps 1, 2 and 6. Audited like :meth:`authenticate`."""
+        return self.conclude(self.check_identity(request, now), request, now)
+
+    def check(self, request: SignedRequest, now: int, access: Access = _READ) -> Checked:
+        """Steps 1-6 of :meth:`authenticate`, recording nothing: the replay claim (step 7)
+        is the caller's, then :meth:`conclude` (a gateway with shared state makes the claim
+        in the same round trip as its rate limits)."""
         entry: CachedKey | None = None
         api_key = request.headers.get(_HEADER)
         try:
@@ -179,31 +214,28 @@ class Authenticator:
                     )
                 except AccessDenied as exc:
                     raise PermissionMissing(str(exc), reason=str(exc)) from None
-            # 7. replay, checked last so that only a request that passed every other
-            # check uses up its signature (someone outside the allowlist who saw it
-            # first cannot spoil it). A replay is the same signature on the same method
-            # and path; a read may repeat from the address that sent it (an unmodified
-            # client can send two identical reads inside one millisecond), a trade
-            # request never; a signature first used from another address is refused on
-            # every route.
-            if not self._claim(
-                token,
-                request.method,
-                request.path,
-                request.client_ip,
-                access is _READ,
-                (ts_us + rw_us) // 1000 + 1,
-                now,
-            ):
-                raise RequestReplayed
         except AuthenticationFailed as exc:
-            self._refused(exc, entry, api_key, request, now)
-            raise
-        return self._allowed(entry, request, now)
+            return Checked(entry, api_key, exc, None)
+        # 7. replay, checked last so that only a request that passed every other
+        # check uses up its signature (someone outside the allowlist who saw it
+        # first cannot spoil it). A replay is the same signature on the same method
+        # and path; a read may repeat from the address that sent it (an unmodified
+        # client can send two identical reads inside one millisecond), a trade
+        # request never; a signature first used from another address is refused on
+        # every route.
+        claim = (
+            token,
+            request.method,
+            request.path,
+            request.client_ip,
+            access is _READ,
+            (ts_us + rw_us) // 1000 + 1,
+            now,
+        )
+        return Checked(entry, api_key, None, claim)
 
-    def identify(self, request: SignedRequest, now: int) -> Principal:
-        """The principal of an API-key-only request (Binance's USER_STREAM security: no
-        signature): steps 1, 2 and 6. Audited like :meth:`authenticate`."""
+    def check_identity(self, request: SignedRequest, now: int) -> Checked:
+        """Steps 1, 2 and 6 of :meth:`identify`, recording nothing (nothing to claim)."""
         entry: CachedKey | None = None
         api_key = request.headers.get(_HEADER)
         try:
@@ -215,8 +247,22 @@ class Authenticator:
             if entry.allowlist is not None and not entry.ip_allowed(request.client_ip):
                 raise IpNotAllowed(request.client_ip)
         except AuthenticationFailed as exc:
-            self._refused(exc, entry, api_key, request, now)
-            raise
+            return Checked(entry, api_key, exc, None)
+        return Checked(entry, api_key, None, None)
+
+    def conclude(
+        self, checked: Checked, request: SignedRequest, now: int, claimed: bool = True
+    ) -> Principal:
+        """Audit a checked request and answer for it: its principal, or its refusal
+        raised (``claimed`` False: its signature was a replay)."""
+        exc = checked.failure
+        entry = checked.entry
+        if exc is None and not claimed:
+            exc = RequestReplayed()
+        if exc is not None:
+            self._refused(exc, entry, checked.api_key, request, now)
+            raise exc
+        assert entry is not None
         return self._allowed(entry, request, now)
 
     def _allowed(self, entry: CachedKey, request: SignedRequest, now: int) -> Principal:
