@@ -32,6 +32,7 @@ from sandex.exchange import (
 )
 from sandex.exchange.venue import MAKER, TAKER, OrderRecord, PreventedMatch, TradeRecord
 from sandex.keys import Mode, PolicyViolation, RiskPolicy
+from sandex.service.exchange_core import RETRY_WINDOW_MS
 from sandex.service.journal import Durability
 from sandex.service.ports import History, PreventedQuery, ShockKind
 from sandex.storage.exchange_store import SqlExchangeStore
@@ -686,3 +687,35 @@ def test_candles_agree_across_intervals_before_and_after_a_restart(open_service:
     for i in range(1, 121):
         again.tick(later + 60_000 + i * 500)
     _agrees_with_its_minutes(again, later + 120_000)
+
+
+# -- a retried client order id -------------------------------------------------------------
+
+
+def test_a_retried_client_order_id_never_places_twice_even_after_a_fill_and_a_restart(
+    open_service: Open,
+) -> None:
+    """A client that got -1007 (execution status unknown) and sends the order again with
+    the same newClientOrderId gets -2010 "Duplicate order sent." while the first one
+    exists, open or filled, for RETRY_WINDOW_MS; canceling frees the id (the client knows)."""
+    trading = open_service()
+    fund(trading, ALICE, "USDT", "100000")
+    fund(trading, BOB, "BTC", "1")
+    placed(trading, sell("0.01", "60000", account=BOB), NOW)
+    filled = placed(trading, buy("0.01", "60000", account=ALICE, cid="retry-1"), NOW + 1)
+    assert filled.status is OrderStatus.FILLED
+    again = trading.place(buy("0.01", "60000", account=ALICE, cid="retry-1"), NOW + 2)
+    assert again.rejected == (-2010, "Duplicate order sent.")
+    durable(trading)
+
+    restarted = open_service(now=NOW + 1000)
+    retried = restarted.place(buy("0.01", "60000", account=ALICE, cid="retry-1"), NOW + 1001)
+    assert retried.rejected == (-2010, "Duplicate order sent.")
+    assert [o for o in orders_of(restarted, ALICE)] == [(filled.order_id, OrderStatus.FILLED)]
+
+    resting = placed(restarted, buy("0.01", "50000", account=ALICE, cid="mine"), NOW + 1002)
+    restarted.cancel(CancelOrder(SYMBOL, ALICE, resting.order_id), NOW + 1003)
+    placed(restarted, buy("0.01", "50000", account=ALICE, cid="mine"), NOW + 1004)
+
+    later = NOW + 1 + RETRY_WINDOW_MS
+    placed(restarted, buy("0.001", "40000", account=ALICE, cid="retry-1"), later)

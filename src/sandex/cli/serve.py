@@ -10,6 +10,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -22,12 +23,12 @@ import uvloop
 from sandex.bootstrap import Sandex, run_engine
 from sandex.cli.parsing import CliInputError
 from sandex.cli.recipes import ccxt_snippet
-from sandex.cli.state import opened, out, state, use_data_dir, warn_if_exposed
+from sandex.cli.state import err, opened, out, state, use_data_dir, warn_if_exposed
 from sandex.config import ConfigError, Settings
 from sandex.keys import IpAllowlist, KeySettings, Permission
 from sandex.service import Actor
 
-__all__ = ["serve", "engine", "DEMO_EMAIL"]
+__all__ = ["serve", "engine", "EngineProcess", "DEMO_EMAIL"]
 
 DEMO_EMAIL = "demo@sandex.example"
 
@@ -112,10 +113,11 @@ def serve(
             " (sandex users invite); SANDEX_SIGNUP=open|invite|closed chooses",
             markup=False,
         )
-    child: subprocess.Popen[bytes] | None = None
+    child: EngineProcess | None = None
     if workers > 1 and settings.engine == "embedded" and settings.exchange:
         # the books live in one process: the workers reach it over Redis
-        child = _start_engine(settings)
+        child = EngineProcess(settings)
+        child.start()
         os.environ["SANDEX_ENGINE"] = "remote"
     where = {
         "embedded": "the engine in this process",
@@ -132,7 +134,7 @@ def serve(
         _run_uvicorn(host, port, workers)
     finally:
         if child is not None:
-            _stop_engine(child)
+            child.stop()
 
 
 def _run_uvicorn(host: str, port: int, workers: int) -> None:
@@ -167,30 +169,79 @@ def _check_redis(url: str) -> None:
 
 
 _ENGINE_START_S = 30.0
+_RESTART_PAUSE_S = 1.0
 
 
-def _start_engine(settings: Settings) -> subprocess.Popen[bytes]:
-    """``sandex engine`` as a child process; returns once it serves (or raises)."""
-    command = [sys.executable, "-m", "sandex", "--data-dir", str(settings.data_dir), "engine"]
-    child = subprocess.Popen(command)  # noqa: S603 - our own interpreter and module
-    client = redis.Redis.from_url(settings.redis_url or "", socket_connect_timeout=2)
-    alive = f"{settings.redis_namespace}:engine:alive"
-    deadline = time.monotonic() + _ENGINE_START_S
-    try:
-        while True:
-            if child.poll() is not None:
-                raise ConfigError(f"the engine process stopped at start (exit {child.returncode})")
-            if client.get(alive) == str(child.pid).encode():
-                return child
-            if time.monotonic() > deadline:
-                _stop_engine(child)
-                raise ConfigError("the engine process did not start in time")
-            time.sleep(0.05)
-    finally:
-        client.close()
+class EngineProcess:
+    """``sandex engine`` as a child of ``sandex serve --workers N``: started before the
+    workers, restarted if it dies abnormally (one line on stderr says so), stopped after
+    them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._child: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._child is not None
+        return self._child.pid
+
+    def start(self) -> None:
+        """Start the engine; return once it serves (raises :class:`ConfigError` if not)."""
+        self._child = self._launch()
+        self._watcher = threading.Thread(target=self._watch, name="engine-watch", daemon=True)
+        self._watcher.start()
+
+    def _launch(self) -> subprocess.Popen[bytes]:
+        s = self.settings
+        command = [sys.executable, "-m", "sandex", "--data-dir", str(s.data_dir), "engine"]
+        child = subprocess.Popen(command)  # noqa: S603 - our own interpreter and module
+        client = redis.Redis.from_url(s.redis_url or "", socket_connect_timeout=2)
+        alive = f"{s.redis_namespace}:engine:alive"
+        deadline = time.monotonic() + _ENGINE_START_S
+        try:
+            while True:
+                if child.poll() is not None:
+                    raise ConfigError(
+                        f"the engine process stopped at start (exit {child.returncode})"
+                    )
+                if client.get(alive) == str(child.pid).encode():
+                    return child
+                if time.monotonic() > deadline:
+                    _terminate(child)
+                    raise ConfigError("the engine process did not start in time")
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            child = self._child
+            assert child is not None
+            code = child.wait()
+            if self._stopping.is_set() or code in (0, -signal.SIGINT, -signal.SIGTERM):
+                return  # stopped on purpose (Ctrl-C reaches the whole process group)
+            err.print(
+                f"the engine process {child.pid} exited (code {code}); restarting it",
+                markup=False,
+            )
+            while not self._stopping.is_set():
+                time.sleep(_RESTART_PAUSE_S)
+                try:
+                    self._child = self._launch()
+                    break
+                except (ConfigError, OSError, redis.RedisError) as exc:
+                    err.print(f"the engine did not restart: {exc}; trying again", markup=False)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._child is not None:
+            _terminate(self._child)
 
 
-def _stop_engine(child: subprocess.Popen[bytes]) -> None:
+def _terminate(child: subprocess.Popen[bytes]) -> None:
     if child.poll() is None:
         child.send_signal(signal.SIGTERM)
         try:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections import deque
 from decimal import Decimal
+from typing import Final
 
-from sandex.exchange import PlaceOrder, Symbol
+from sandex.exchange import OrderStatus, PlaceOrder, Symbol
 from sandex.exchange.makers import MakerConfig
 from sandex.exchange.marketdata import MarketData
 from sandex.exchange.order_lists import NewOco, NewOto, OrderList
+from sandex.exchange.rejections import DUPLICATE_ORDER
 from sandex.exchange.venue import OrderRecord, Result, Venue
 from sandex.keys import PolicyViolation, RiskPolicy
 from sandex.service.engine_commands import (
@@ -35,7 +38,14 @@ from sandex.service.journal import Durability, ExchangeJournal
 from sandex.service.market_simulator import MarketSimulator
 from sandex.service.ports import Clock, ExchangeStore, StoredOrderList
 
-__all__ = ["ExchangeCore", "LocalEngineLink"]
+__all__ = ["ExchangeCore", "LocalEngineLink", "RETRY_WINDOW_MS"]
+
+RETRY_WINDOW_MS: Final = 600_000
+"""How long a client order id stays taken after its order was placed, open or not: a
+client that retries an order it got -1007 for (execution status unknown) with the same
+``newClientOrderId`` never places it twice, even if the first one filled meanwhile
+(Binance frees an id once its order closes; within this window Sandex frees it only
+when the client cancels the order)."""
 
 
 class ExchangeCore:
@@ -67,6 +77,8 @@ class ExchangeCore:
             maker_config=maker_config,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._recent_cids: dict[tuple[int, str, str], int] = {}
+        self._recent_order: deque[tuple[int, tuple[int, str, str]]] = deque()
 
     @property
     def symbols(self) -> dict[str, Symbol]:
@@ -91,6 +103,8 @@ class ExchangeCore:
         for b in stored.books:
             if b.symbol in self.venue.symbols:
                 self.market_data.resume(b.symbol, b.next_trade_id)
+        for account, symbol, cid, placed in self.store.recent_client_ids(now - RETRY_WINDOW_MS):
+            self._remember_cid(account, symbol, cid, placed)
         self.simulator.start(stored.books, now)
         self.simulator.apply_credits(self.store.pending_credits(), now)
         self.journal.write_now(now)
@@ -116,6 +130,8 @@ class ExchangeCore:
         """Apply ``command`` at ``now``; the reply's records are copies taken now."""
         try:
             if isinstance(command, Place):
+                if self._cid_taken(command.order, now):
+                    return Reply([DUPLICATE_ORDER])
                 self._police(command.policy, command.key_id, command.order)
                 return self._reply(self.venue.place(command.order, now, key_id=command.key_id), now)
             if isinstance(command, Cancel):
@@ -123,6 +139,8 @@ class ExchangeCore:
             if isinstance(command, CancelOpen):
                 return self._reply(self.venue.cancel_all(command.cancel, now), now)
             if isinstance(command, Replace):
+                if self._cid_taken(command.replace.order, now):
+                    return Reply([DUPLICATE_ORDER])
                 self._police(command.policy, command.key_id, command.replace.order)
                 result = self.venue.cancel_replace(command.replace, now, key_id=command.key_id)
                 return self._reply(result, now)
@@ -184,10 +202,34 @@ class ExchangeCore:
             open_orders=self.venue.open_orders_of_key(key_id) + also_open,
         )
 
+    def _cid_taken(self, order: PlaceOrder, now: int) -> bool:
+        """Whether ``order``'s client id was given to an order in the last
+        :data:`RETRY_WINDOW_MS` (an open one the engine refuses by itself)."""
+        cid = order.client_order_id
+        if cid is None:
+            return False
+        placed = self._recent_cids.get((order.account, order.symbol, cid))
+        return placed is not None and now - placed < RETRY_WINDOW_MS
+
+    def _remember_cid(self, account: int, symbol: str, cid: str, now: int) -> None:
+        key = (account, symbol, cid)
+        self._recent_cids[key] = now
+        recent = self._recent_order
+        recent.append((now, key))
+        while recent and now - recent[0][0] >= RETRY_WINDOW_MS:
+            then, old = recent.popleft()
+            if self._recent_cids.get(old) == then:
+                del self._recent_cids[old]
+
     def _reply(self, result: Result, now: int) -> Reply:
         changed = result.rejected is None or len(result.events) > 1
         if changed:
             self.journal.applied(now)
+            for o in result.orders:
+                if o.status is OrderStatus.CANCELED:  # the client knows: the id is free
+                    self._recent_cids.pop((o.account, o.symbol, o.client_order_id), None)
+                elif o.time == now and o.account > 0:  # placed by this command
+                    self._remember_cid(o.account, o.symbol, o.client_order_id, now)
         orders = [dataclasses.replace(o, fills=list(o.fills)) for o in result.orders]
         return Reply(result.events, orders, changed=changed)
 

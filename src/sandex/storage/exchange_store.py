@@ -383,6 +383,18 @@ class SqlExchangeStore:
         found = [self.order_lists(account, History(limit=1), list_id) for list_id in ids]
         return [lists[0] for lists in found if lists]
 
+    def recent_client_ids(self, since: int) -> list[tuple[int, str, str, int]]:
+        """``(account, symbol, client order id, time)`` of users' orders placed since
+        ``since`` and not canceled, oldest first."""
+        c = spot_orders.c
+        q = (
+            select(c.account, c.symbol, c.client_order_id, c.time)
+            .where(c.time >= since, c.account > 0, c.status != OrderStatus.CANCELED.value)
+            .order_by(c.time)
+        )
+        with reader(self._engine) as conn:
+            return [(r[0], r[1], r[2], r[3]) for r in conn.execute(q).all()]
+
     def command_replies(self, command_ids: list[str]) -> dict[str, bytes]:
         """The stored answers of those of ``command_ids`` the engine already applied."""
         if not command_ids:
