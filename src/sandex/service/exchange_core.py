@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections import deque
 from decimal import Decimal
 from typing import Final
@@ -34,12 +35,17 @@ from sandex.service.engine_commands import (
     Replace,
     Reply,
 )
+from sandex.service.failures import report_failure
 from sandex.service.journal import Durability, ExchangeJournal
 from sandex.service.market_simulator import MarketSimulator
 from sandex.service.ports import Clock, ExchangeStore, StoredOrderList
 
 __all__ = ["ExchangeCore", "LocalEngineLink", "RETRY_WINDOW_MS"]
 
+_log = logging.getLogger(__name__)
+
+COMMANDS_KEPT_MS: Final = 24 * 3600 * 1000
+COMMANDS_PRUNED_EVERY_S: Final = 60.0
 RETRY_WINDOW_MS: Final = 600_000
 """How long a client order id stays taken after its order was placed, open or not: a
 client that retries an order it got -1007 for (execution status unknown) with the same
@@ -115,7 +121,22 @@ class ExchangeCore:
         self._tasks = [
             loop.create_task(self.simulator.run(clock, self.store, tick_ms)),
             loop.create_task(self.journal.checkpoints()),
+            loop.create_task(self._forget_old_commands(clock)),
         ]
+
+    async def _forget_old_commands(self, clock: Clock) -> None:
+        """Every minute, drop the stored answers of commands older than a day (a broker
+        redelivers within minutes of a restart, never days). A failure is one line."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(COMMANDS_PRUNED_EVERY_S)
+            try:
+                before = clock.now() - COMMANDS_KEPT_MS
+                await loop.run_in_executor(None, self.store.prune_commands, before)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                report_failure(_log, "old engine command answers not pruned; retrying", exc)
 
     def close(self) -> None:
         """Stop the schedule, write what is left, release storage (at shutdown)."""
