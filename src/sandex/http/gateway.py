@@ -108,6 +108,9 @@ class Gateway:
         self._authenticate = services.auth.authenticate
         self._identify = services.auth.identify
         self._now = services.clock.now
+        self._shared = services.limiter.gate is not None
+        if self._shared:  # one awaited round trip per request (rate limits, bans, replay)
+            self._serve = self._serve_shared  # type: ignore[method-assign]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -135,7 +138,8 @@ class Gateway:
         method: str = scope["method"]
         path: str = scope["path"]
         try:
-            self._limiter.admit(ip)
+            if not self._shared:  # else settled with the rest, in one round trip
+                self._limiter.admit(ip)
             query: bytes = scope["query_string"]
             if len(query) > MAX_QUERY_BYTES:
                 raise PayloadTooLarge(414, "The query string", MAX_QUERY_BYTES)
@@ -144,7 +148,10 @@ class Gateway:
                 if self._management is not None and (
                     path == MANAGEMENT_PREFIX or path.startswith(MANAGEMENT_PREFIX + "/")
                 ):
-                    self._limiter.charge_ip(ip, 1, usage)
+                    if self._shared:
+                        await self._settle(ip, usage, 1)
+                    else:
+                        self._limiter.charge_ip(ip, 1, usage)
                     # the same 64 KiB cap as the Binance routes, read before the app sees it
                     receive = _replay(await _read_body(headers, receive), receive)
                     management = self._management
@@ -168,6 +175,8 @@ class Gateway:
         except _ClientGone:
             return
         except Exception as exc:  # every error becomes a JSON body; see http.errors
+            if self._shared and not usage.settled:  # a banned IP hears that first
+                exc = await self._admission(ip, usage, exc)
             status, code, msg, extra_headers = error_for(exc)
             payload = orjson.dumps({"code": code, "msg": msg})
             extra = usage.headers() + extra_headers
@@ -254,6 +263,115 @@ class Gateway:
             if extra > 0:
                 limiter.charge_ip(ip, extra, usage)
         return route.handler(Call(params, principal, ip, now, self.services))
+
+    async def _serve_shared(
+        self,
+        route: Route,
+        method: str,
+        path: str,
+        query: bytes,
+        body: bytes,
+        headers: dict[str, str],
+        ip: str,
+        usage: Usage,
+    ) -> object:
+        """:meth:`_serve` over shared state: the signature is checked in process, then
+        admission, the replay claim and the charges are settled in one awaited round trip
+        (:meth:`RateLimiter.settle`), with the same answers and audit records."""
+        now = self._now()
+        limiter = self._limiter
+        principal: Principal | None = None
+        if route.security is not _NONE:
+            api_key = headers.get("x-mbx-apikey")
+            key_tag: str | None = None
+            key_ref = ""
+            if api_key and len(api_key) == 64 and api_key.startswith(API_KEY_PREFIX):
+                key_tag = blake2b(api_key.encode(), digest_size=16).hexdigest()
+                key_ref = api_key[:DISPLAY_PREFIX_LENGTH]
+            request = SignedRequest(method, path, query, body, headers, ip)
+            auth = self.services.auth
+            if route.security in _KEY_ONLY:
+                checked = auth.check_identity(request, now)
+            else:
+                assert route.access is not None
+                checked = auth.check(request, now, route.access)
+            exc = checked.failure
+            if exc is not None:
+                note = None
+                if isinstance(exc, _GUESSES):
+                    note = "ip"
+                elif isinstance(exc, _KEY_FAILURES) and key_tag is not None:
+                    note = "key"
+                await limiter.settle(
+                    ip,
+                    usage,
+                    route.weight,
+                    key_tag=key_tag,
+                    key_ref=key_ref,
+                    failed=True,
+                    note=note,
+                )
+                auth.conclude(checked, request, now)  # raises the refusal
+            entry = checked.entry
+            assert entry is not None
+            outcome = await limiter.settle(
+                ip,
+                usage,
+                route.weight,
+                key_tag=key_tag,
+                key_ref=key_ref,
+                claim=checked.claim,
+                key_id=entry.key_id,
+                user_id=entry.user_id,
+                orders=route.orders if route.counts_order else 0,
+            )
+            principal = auth.conclude(checked, request, now, outcome is not False)
+            if outcome is not True:
+                assert isinstance(outcome, HttpError)
+                if isinstance(outcome, RateLimited):
+                    self.services.activity.record_decision(
+                        (
+                            now,
+                            principal.key_id,
+                            principal.user_id,
+                            principal.key_prefix,
+                            ip,
+                            method,
+                            path,
+                            f"rate limited: {outcome.msg}",
+                        )
+                    )
+                raise outcome
+        else:
+            await self._settle(ip, usage, route.weight)
+        params = parse_params(query, body) if query or body else {}
+        if route.weigh is not None:  # the rest of a weight that depends on the params
+            extra = (route.weigh(params) or route.weight) - route.weight
+            if extra > 0:
+                await self._settle(ip, usage, extra, admit=False)
+        result = route.handler(Call(params, principal, ip, now, self.services))
+        if type(result) is CoroutineType:
+            result = await result
+        return result
+
+    async def _settle(self, ip: str, usage: Usage, weight: int, *, admit: bool = True) -> None:
+        """Admit and charge an IP's request in the shared state (one round trip)."""
+        outcome = await self._limiter.settle(ip, usage, weight, admit=admit)
+        if outcome is not True:
+            assert isinstance(outcome, HttpError)
+            raise outcome
+
+    async def _admission(self, ip: str, usage: Usage, exc: Exception) -> Exception:
+        """The answer to a request refused before it was settled: its IP's ban or failed-
+        authentication refusal if it has one (as the in-process gateway checks first),
+        else ``exc``."""
+        try:
+            await self._limiter.settle(ip, usage, 0)
+        except HttpError as refused:
+            return refused
+        except Exception:  # the shared state is out of reach: the first error answers
+            _log.exception("admission check failed")
+        return exc
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

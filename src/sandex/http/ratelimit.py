@@ -11,7 +11,9 @@ cannot lock a key out for its owner); a revoked or expired key to no one. A ban 
 only from a client that ignores its own 429s.
 
 The counters live in memory by default, or in Redis (``SANDEX_REDIS_URL``) so that
-every worker shares them.
+every worker shares them. With Redis, the gateway asks everything of a request in one
+awaited round trip (:meth:`RateLimiter.settle`, over a :class:`Gate`): the admission
+checks, the replay claim (or the failure to note), and the weight and order counters.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from limits import (
     RateLimitItem,
@@ -30,9 +32,19 @@ from limits import (
 )
 from limits.storage import MemoryStorage, Storage
 
-from sandex.http.errors import TOO_MANY_ORDERS, TOO_MANY_REQUESTS, Banned, Headers, RateLimited
+from sandex.http.errors import (
+    TOO_MANY_ORDERS,
+    TOO_MANY_REQUESTS,
+    Banned,
+    Headers,
+    HttpError,
+    RateLimited,
+)
 
-__all__ = ["RateLimits", "RateLimiter", "Usage", "LocalStorage"]
+if TYPE_CHECKING:
+    from sandex.service.auth import Claim
+
+__all__ = ["Gate", "RateLimits", "RateLimiter", "Usage", "LocalStorage"]
 
 _DAY_S: Final = 86_400
 
@@ -78,6 +90,17 @@ class LocalStorage(MemoryStorage):
                 del self.expirations[key]
 
 
+class Gate(Protocol):
+    """The shared state's per-request script (``sandex.storage.redis_state``)."""
+
+    limits_prefix: str
+    """What the ``limits`` storage puts before each of its keys."""
+
+    def replay_key(self, token: bytes) -> bytes: ...
+    async def run(self, keys: list[str | bytes], args: list[str | int]) -> list[int]: ...
+    async def aclose(self) -> None: ...
+
+
 def _keys_for(item: RateLimitItem) -> Callable[[str], str]:
     """``ident -> item.key_for(ident)``, without rebuilding the constant parts each time."""
     head, tail = item.key_for("\x00").split("\x00")
@@ -104,6 +127,8 @@ class Usage:
     key_weight: int | None = None
     orders_10s: int | None = None
     orders_1d: int | None = None
+    settled: bool = False
+    """Whether :meth:`RateLimiter.settle` has admitted this request (or refused it)."""
 
     def headers(self) -> Headers:
         out = [(b"x-mbx-used-weight-1m", str(self.ip_weight).encode())]
@@ -120,8 +145,11 @@ class RateLimiter:
         limits: RateLimits | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        gate: Gate | None = None,
     ) -> None:
         self.storage = storage
+        self.gate = gate
+        """Set: the gateway settles each request in one round trip (:meth:`settle`)."""
         self.limits = lim = limits or RateLimits()
         self._clock = clock
         self._ip_weight = RateLimitItemPerMinute(lim.ip_weight_1m, namespace="W-IP")
@@ -140,6 +168,13 @@ class RateLimiter:
         self._fail_key_key = _keys_for(self._fail_key)
         self._ip_weight_expiry = self._ip_weight.get_expiry()
         self._key_weight_expiry = self._key_weight.get_expiry()
+        self._limits_args: list[str | int] = [
+            lim.ignored_429_before_ban,
+            self._violations.get_expiry(),
+            self._bans.get_expiry(),
+            lim.first_ban_s,
+            lim.longest_ban_s,
+        ]
 
     # -- admission, before any work --------------------------------------------------
 
@@ -151,11 +186,7 @@ class RateLimiter:
             raise Banned(ip, int(self._clock()) + retry, retry)
         key = self._fail_ip_key(ip)
         if self._get(key) >= self.limits.failed_auth_ip_1m:
-            self._refuse(
-                ip,
-                key,
-                f"Too many failed authentications from IP {ip}; wait before retrying.",
-            )
+            self._refuse(ip, key, _failed_ip_msg(ip))
 
     def admit_key(self, ip: str, key_tag: str, key_ref: str) -> None:
         """Refuse a key, from this IP, that too many requests from this IP failed to
@@ -163,12 +194,7 @@ class RateLimiter:
         display prefix ``key_ref`` are counted apart)."""
         key = self._fail_key_key(key_tag + "@" + ip)
         if self._get(key) >= self.limits.failed_auth_key_1m:
-            self._refuse(
-                ip,
-                key,
-                f"Too many failed authentications for API key {key_ref}... from IP {ip};"
-                " wait before retrying.",
-            )
+            self._refuse(ip, key, _failed_key_msg(ip, key_ref))
 
     # -- charging ----------------------------------------------------------------------
 
@@ -178,13 +204,7 @@ class RateLimiter:
         used = self._incr(key, self._ip_weight_expiry, weight)
         usage.ip_weight = used
         if used > item.amount:
-            self._refuse(
-                ip,
-                key,
-                f"Too much request weight used; current limit is {item.amount} request weight"
-                f" per 1 MINUTE. Please use WebSocket Streams for live updates to avoid"
-                " polling the API.",
-            )
+            self._refuse(ip, key, _ip_weight_msg(item.amount))
 
     def charge_key(self, ip: str, key_id: int, weight: int, usage: Usage) -> None:
         item = self._key_weight
@@ -192,12 +212,7 @@ class RateLimiter:
         used = self._incr(key, self._key_weight_expiry, weight)
         usage.key_weight = used
         if used > item.amount:
-            self._refuse(
-                ip,
-                key,
-                f"Too much request weight used by this API key; the limit is {item.amount}"
-                " per 1 MINUTE.",
-            )
+            self._refuse(ip, key, _key_weight_msg(item.amount))
 
     def charge_order(self, ip: str, user_id: int, usage: Usage, orders: int = 1) -> None:
         """Count ``orders`` new orders (an order list counts each of its orders)."""
@@ -207,20 +222,9 @@ class RateLimiter:
         usage.orders_10s = self._incr(k10, self._orders_10s.get_expiry(), orders)
         usage.orders_1d = self._incr(k1d, self._orders_1d.get_expiry(), orders)
         if usage.orders_10s > self._orders_10s.amount:
-            self._refuse(
-                ip,
-                k10,
-                f"Too many new orders; current limit is {self._orders_10s.amount} orders per"
-                " 10 SECOND.",
-                TOO_MANY_ORDERS,
-            )
+            self._refuse(ip, k10, _orders_10s_msg(self._orders_10s.amount), TOO_MANY_ORDERS)
         if usage.orders_1d > self._orders_1d.amount:
-            self._refuse(
-                ip,
-                k1d,
-                f"Too many new orders; current limit is {self._orders_1d.amount} orders per DAY.",
-                TOO_MANY_ORDERS,
-            )
+            self._refuse(ip, k1d, _orders_1d_msg(self._orders_1d.amount), TOO_MANY_ORDERS)
 
     def order_counts(self, user_id: int) -> tuple[int, int]:
         """The account's orders in the current 10 s and day windows, without counting one
@@ -239,6 +243,115 @@ class RateLimiter:
         """A real key failed (bad signature, IP not allowed) from ``ip``: charged to that
         key from that IP only, so its owner elsewhere is not limited by it."""
         self._incr(self._fail_key_key(key_tag + "@" + ip), self._fail_key.get_expiry(), 1)
+
+    # -- everything at once, in the shared state -------------------------------------------
+
+    async def settle(
+        self,
+        ip: str,
+        usage: Usage,
+        weight: int,
+        *,
+        admit: bool = True,
+        key_tag: str | None = None,
+        key_ref: str = "",
+        failed: bool = False,
+        note: str | None = None,
+        claim: Claim | None = None,
+        key_id: int | None = None,
+        user_id: int | None = None,
+        orders: int = 0,
+    ) -> bool | HttpError:
+        """One round trip to the :attr:`gate` for a request: what :meth:`admit`,
+        :meth:`admit_key` (``key_tag``), the replay ``claim``, :meth:`charge_ip`,
+        :meth:`charge_key` (``key_id``) and :meth:`charge_order` (``orders`` for
+        ``user_id``) do in turn, with the same counters, refusals and bans.
+
+        ``failed``: the request failed to authenticate; ``note`` ("ip" or "key") charges
+        the failure to its party, and the weight is charged with any refusal swallowed
+        (the authentication error is the answer).
+
+        An admission refusal is raised; then True (go on), False (the claim was refused:
+        a replay), or the 429/418 that charging the request earned it (for the caller to
+        raise after auditing the request it authenticated).
+        """
+        gate = self.gate
+        assert gate is not None
+        head = gate.limits_prefix
+        ban = head + "SANDEX-BAN/" + ip
+        fail_ip = head + self._fail_ip_key(ip)
+        fail_key = head + self._fail_key_key(key_tag + "@" + ip) if key_tag else ban
+        account = str(user_id)
+        keys: list[str | bytes] = [
+            ban,
+            fail_ip,
+            fail_key,
+            gate.replay_key(claim[0]) if claim is not None else ban,
+            head + self._ip_weight_key(ip),
+            head + self._key_weight_key(str(key_id)) if key_id is not None else ban,
+            head + self._orders_10s.key_for(account) if orders else ban,
+            head + self._orders_1d.key_for(account) if orders else ban,
+            head + self._violations.key_for(ip),
+            head + self._bans.key_for(ip),
+            fail_ip if note == "ip" else fail_key,
+        ]
+        lim = self.limits
+        failure: str | int = ""  # not failed; "0": failed, charged to no one; else the expiry
+        if failed:
+            noted = self._fail_ip if note == "ip" else self._fail_key
+            failure = "0" if note is None else noted.get_expiry()
+        args: list[str | int] = [
+            1 if admit else 0,
+            lim.failed_auth_ip_1m,
+            lim.failed_auth_key_1m if key_tag else 0,
+            failure,
+            claim[3] if claim is not None else "",
+            f"{claim[1]} {claim[2]}" if claim is not None else "",
+            max(1, claim[5] - claim[6]) if claim is not None else 0,
+            weight,
+            self._ip_weight_expiry,
+            lim.ip_weight_1m,
+            lim.key_weight_1m if key_id is not None else 0,
+            self._key_weight_expiry,
+            1 if claim is not None and claim[4] else 0,
+            orders,
+            lim.orders_10s,
+            self._orders_10s.get_expiry(),
+            lim.orders_1d,
+            self._orders_1d.get_expiry(),
+            *self._limits_args,
+        ]
+        status, which, seconds, ip_used, key_used, o10, o1d = await gate.run(keys, args)
+        usage.settled = True
+        if ip_used >= 0:
+            usage.ip_weight = ip_used
+        if key_used >= 0:
+            usage.key_weight = key_used
+        if o10 >= 0:
+            usage.orders_10s = o10
+            usage.orders_1d = o1d
+        if status == 0:
+            return True
+        if status == 3:
+            return False
+        error: HttpError
+        if status == 1:
+            error = Banned(ip, int(self._clock()) + seconds, seconds)
+        elif which == -1:
+            error = RateLimited(_failed_ip_msg(ip), seconds)
+        elif which == -2:
+            error = RateLimited(_failed_key_msg(ip, key_ref), seconds)
+        elif which == 1:
+            error = RateLimited(_ip_weight_msg(lim.ip_weight_1m), seconds)
+        elif which == 2:
+            error = RateLimited(_key_weight_msg(lim.key_weight_1m), seconds)
+        elif which == 3:
+            error = RateLimited(_orders_10s_msg(lim.orders_10s), seconds, code=TOO_MANY_ORDERS)
+        else:
+            error = RateLimited(_orders_1d_msg(lim.orders_1d), seconds, code=TOO_MANY_ORDERS)
+        if which <= 0:
+            raise error
+        return error
 
     # -- refusing and banning ------------------------------------------------------------
 
@@ -261,3 +374,33 @@ class RateLimiter:
         self._incr("SANDEX-BAN/" + ip, seconds, 1)
         self.storage.clear(self._violations.key_for(ip))
         raise Banned(ip, int(self._clock()) + seconds, seconds)
+
+
+def _failed_ip_msg(ip: str) -> str:
+    return f"Too many failed authentications from IP {ip}; wait before retrying."
+
+
+def _failed_key_msg(ip: str, key_ref: str) -> str:
+    return (
+        f"Too many failed authentications for API key {key_ref}... from IP {ip};"
+        " wait before retrying."
+    )
+
+
+def _ip_weight_msg(limit: int) -> str:
+    return (
+        f"Too much request weight used; current limit is {limit} request weight per 1 MINUTE."
+        " Please use WebSocket Streams for live updates to avoid polling the API."
+    )
+
+
+def _key_weight_msg(limit: int) -> str:
+    return f"Too much request weight used by this API key; the limit is {limit} per 1 MINUTE."
+
+
+def _orders_10s_msg(limit: int) -> str:
+    return f"Too many new orders; current limit is {limit} orders per 10 SECOND."
+
+
+def _orders_1d_msg(limit: int) -> str:
+    return f"Too many new orders; current limit is {limit} orders per DAY."
