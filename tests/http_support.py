@@ -18,6 +18,10 @@ from sandex.config import Settings
 from sandex.http import Gateway
 from sandex.keys.signing import sign_hmac
 
+_LOOP = asyncio.Runner()
+"""One event loop for every request of the session, as a server has: a gateway's Redis
+connections belong to the loop that opened them."""
+
 
 class AsgiClient:
     """A synchronous httpx client for an ASGI app, as seen from ``ip``."""
@@ -32,7 +36,7 @@ class AsgiClient:
             async with httpx.AsyncClient(transport=transport, base_url="http://sandex.test") as c:
                 return await c.request(method, url, **kwargs)
 
-        return asyncio.run(send())
+        return _LOOP.run(send())
 
     def get(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", url, **kwargs)
@@ -62,15 +66,19 @@ def signed_query(secret: str, params: list[tuple[str, str]] | None = None, **ext
 @pytest.fixture
 def make_gateway(settings: Settings) -> Iterator[Callable[..., tuple[Sandex, Gateway]]]:
     """Open Sandex with setting overrides and build its gateway; closed after the test."""
-    opened: list[Sandex] = []
+    opened: list[tuple[Sandex, Gateway]] = []
 
     def make(**overrides: Any) -> tuple[Sandex, Gateway]:
         sx = open_sandex(dataclasses.replace(settings, **overrides))
-        opened.append(sx)
-        return sx, build_gateway(sx)
+        gateway = build_gateway(sx)
+        opened.append((sx, gateway))
+        return sx, gateway
 
     yield make
-    for sx in opened:
+    for sx, gateway in opened:
+        gate = gateway.services.limiter.gate
+        if gate is not None:
+            _LOOP.run(gate.aclose())
         sx.close()
 
 

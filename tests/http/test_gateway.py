@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import AsyncIterator, Callable
 
@@ -10,15 +11,27 @@ import pytest
 
 from http_support import AsgiClient, now_ms, signed_query
 from sandex.bootstrap import Sandex
+from sandex.config import Settings
 from sandex.http import Call, Gateway, RouteTable, Security
 from sandex.http.binance import routes as binance_routes
 from sandex.keys import Access, Operation, Permission
 from sandex.keys.formats import _checksum
+from sandex.keys.reference import parse_key_ref
 from sandex.keys.signing import sign_hmac
 from sandex.service import Actor
-from support import make_key, make_user
+from support import REDIS_URL, make_key, make_user
 
 Setup = tuple[Sandex, Gateway]
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """Every gateway test runs twice: rate limits, bans and replays kept in process, and
+    in Redis as several workers share them (one round trip per request)."""
+    if request.param == "in-process":
+        return settings
+    namespace = request.getfixturevalue("redis_namespace")
+    return dataclasses.replace(settings, redis_url=REDIS_URL, redis_namespace=namespace)
 
 
 def _key(sx: Sandex, **kwargs: object) -> tuple[str, str]:
@@ -98,7 +111,7 @@ def test_trading_key_without_allowlist_reports_its_lapse(gw: Setup, client: Asgi
 def test_key_introspection_explains_what_the_key_can_do(gw: Setup, client: AsgiClient) -> None:
     sx, _ = gw
     api_key, secret = _key(sx, permissions=Permission.SPOT_TRADE)
-    sx.keys.freeze(api_key, now=now_ms(), actor=Actor.operator())
+    sx.keys.freeze(parse_key_ref(api_key), now=now_ms(), actor=Actor.operator())
     r = client.get("/sandex/v1/key?" + signed_query(secret), headers={"X-MBX-APIKEY": api_key})
     assert r.status_code == 200, r.text
     view = r.json()
@@ -285,7 +298,7 @@ def test_non_utf8_and_oversized_input_are_4xx_and_the_server_keeps_serving(
 def test_frozen_key_may_read_but_not_trade(gw: Setup, client: AsgiClient) -> None:
     sx, _ = gw
     api_key, secret = _key(sx, permissions=Permission.SPOT_TRADE, ips=("127.0.0.1",))
-    sx.keys.freeze(api_key, now=now_ms(), actor=Actor.operator())
+    sx.keys.freeze(parse_key_ref(api_key), now=now_ms(), actor=Actor.operator())
     h = {"X-MBX-APIKEY": api_key}
     assert (
         client.get(
@@ -331,7 +344,7 @@ def test_revoked_key_is_refused_at_once_and_every_decision_is_audited(
         ).status_code
         == 200
     )
-    sx.keys.revoke(api_key, now=now_ms(), actor=Actor.operator())
+    sx.keys.revoke(parse_key_ref(api_key), now=now_ms(), actor=Actor.operator())
     r = client.get("/sapi/v1/account/apiRestrictions?" + signed_query(secret), headers=h)
     assert (r.status_code, r.json()["code"]) == (401, -2015)
     events = _audit(sx, api_key[:12])
@@ -359,6 +372,42 @@ def test_replayed_request_is_refused(gw: Setup, client: AsgiClient) -> None:
     assert client.post(order, headers={"X-MBX-APIKEY": trader}).status_code == 200
     r = client.post(order, headers={"X-MBX-APIKEY": trader})
     assert r.json()["code"] == -1021 and "replay" in r.json()["msg"]
+
+
+def test_workers_sharing_redis_share_replays_weight_and_bans(
+    make_gateway: Callable[..., Setup], settings: Settings
+) -> None:
+    """Two gateways on one Redis namespace (two workers): a signature used on one is a
+    replay on the other, the weight is counted once for both, and a ban holds on both."""
+    if settings.redis_url is None:
+        pytest.skip("kept in process, each worker has its own")
+    sx, first = make_gateway(ip_weight_1m=40)
+    _, second = make_gateway(ip_weight_1m=40)
+    assert first.services.limiter.gate is not None  # one round trip per request
+    one, other = AsgiClient(first), AsgiClient(second)
+    trader, secret = _key(sx, permissions=Permission.SPOT_TRADE, ips=("127.0.0.1",))
+    h = {"X-MBX-APIKEY": trader}
+    order = "/api/v3/order/test?" + signed_query(
+        secret, [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "1")]
+    )
+    assert one.post(order, headers=h).status_code == 200
+    r = other.post(order, headers=h)
+    assert r.json()["code"] == -1021 and "replay" in r.json()["msg"]
+    # the read a client may repeat from its own address, not from another
+    reader, read_secret = _key(sx)
+    h = {"X-MBX-APIKEY": reader}
+    url = "/sapi/v1/account/apiRestrictions?" + signed_query(read_secret)
+    assert one.get(url, headers=h).status_code == 200
+    assert other.get(url, headers=h).status_code == 200
+    r = AsgiClient(second, ip="203.0.113.9").get(url, headers=h)
+    assert r.json()["code"] == -1021
+    used = int(other.get("/api/v3/ping").headers["x-mbx-used-weight-1m"])
+    assert int(one.get("/api/v3/ping").headers["x-mbx-used-weight-1m"]) == used + 1
+    codes = [(one if n % 2 else other).get("/api/v3/ping").status_code for n in range(60)]
+    assert 429 in codes and codes[-1] == 418, codes
+    r = one.get("/api/v3/ping")
+    assert r.status_code == 418 and int(r.headers["retry-after"]) > 0
+    assert other.get("/api/v3/time").status_code == 418
 
 
 def test_spoofed_forwarded_for_cannot_pass_an_allowlist(make_gateway: Callable[..., Setup]) -> None:
@@ -491,7 +540,7 @@ def test_a_revoked_key_retried_is_refused_cheaply_and_never_bans(
 ) -> None:
     sx, gateway = make_gateway()
     api_key, secret = _key(sx)
-    sx.keys.revoke(api_key[:12], now=now_ms(), actor=Actor.operator())
+    sx.keys.revoke(parse_key_ref(api_key[:12]), now=now_ms(), actor=Actor.operator())
     bot = AsgiClient(gateway, ip="127.0.0.1")
     codes = [
         bot.get(
