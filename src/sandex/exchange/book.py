@@ -32,6 +32,7 @@ from mypy_extensions import mypyc_attr
 
 from sandex.exchange.events import Event, Expired, SelfTradePrevented, Trade
 from sandex.exchange.orders import SelfTradePrevention, Side
+from sandex.exchange.units import PriceUnits, QuantityUnits
 
 __all__ = ["OrderBook", "Level", "Resting", "Queue", "Holdings", "NOBODY"]
 
@@ -55,6 +56,7 @@ _EXPIRE_TAKER: Final = SelfTradePrevention.EXPIRE_TAKER
 _EXPIRE_MAKER: Final = SelfTradePrevention.EXPIRE_MAKER
 _EXPIRE_BOTH: Final = SelfTradePrevention.EXPIRE_BOTH
 _TRADE: Final = Trade
+_NONE: Final = QuantityUnits(0)
 _new: Final = tuple.__new__  # builds an event tuple without the NamedTuple's Python-level __new__
 
 
@@ -72,7 +74,13 @@ class Resting:
     __slots__ = ("account", "buy", "order_id", "price", "quantity", "remaining")
 
     def __init__(
-        self, remaining: int, order_id: int, account: int, price: int, quantity: int, buy: bool
+        self,
+        remaining: QuantityUnits,
+        order_id: int,
+        account: int,
+        price: PriceUnits,
+        quantity: QuantityUnits,
+        buy: bool,
     ) -> None:
         self.remaining = remaining
         self.order_id = order_id
@@ -100,11 +108,11 @@ class Queue:
         """The orders still resting here, oldest first (a copy)."""
         return self.orders[self.head :]
 
-    def quantity(self) -> int:
+    def quantity(self) -> QuantityUnits:
         total = 0
         for order in self.live():
             total += order.remaining
-        return total
+        return QuantityUnits(total)
 
     def remove(self, order: Resting) -> None:
         """Take ``order`` (resting here) out of the queue."""
@@ -211,7 +219,7 @@ class OrderBook:
         self.bid_keys: list[int] = []
         self.accounts: dict[int, Holdings] = {}
         self.next_trade_id = 1
-        self.last_price: int | None = None
+        self.last_price: PriceUnits | None = None
         self.emptied = 0  # levels emptied by cancels below the top, not yet swept
         self._window: deque[tuple[int, int, int]] = deque()  # earlier minutes
         self._minute = -1  # the latest minute with trades, and its totals
@@ -242,7 +250,7 @@ class OrderBook:
             holdings = accounts[order.account] = Holdings()
         holdings.add(order)
 
-    def remove(self, order: Resting) -> int:
+    def remove(self, order: Resting) -> QuantityUnits:
         """Take ``order`` off the book (a cancel); returns what it had left."""
         left = order.remaining
         if order.buy:
@@ -251,7 +259,7 @@ class OrderBook:
             key, levels, keys = order.price, self.asks, self.ask_keys
         queue = levels[key]
         queue.remove(order)
-        order.remaining = 0
+        order.remaining = _NONE
         self.accounts[order.account].leave()
         if queue.head == len(queue.orders):
             if keys[0] == key:
@@ -261,7 +269,7 @@ class OrderBook:
                 self.emptied += 1
                 if self.emptied >= _SWEEP_AT:
                     self._sweep()
-        return left
+        return QuantityUnits(left)
 
     def _sweep(self) -> None:
         """Drop every empty level from both sides (their heaps rebuilt in place)."""
@@ -349,7 +357,7 @@ class OrderBook:
                     break
                 left = maker.remaining - remaining
                 if left > 0:  # the maker outlasts the taker
-                    maker.remaining = left
+                    maker.remaining = QuantityUnits(left)
                     events.append(_new(_TRADE, (
                         tid, price, remaining, taker, maker.order_id, account, maker.account,
                         side, 0, left, now,
@@ -361,7 +369,7 @@ class OrderBook:
                     break
                 head += 1  # the maker is filled
                 fill = maker.remaining
-                maker.remaining = 0
+                maker.remaining = _NONE
                 accounts[maker.account].leave()
                 remaining -= fill
                 events.append(_new(_TRADE, (
@@ -382,7 +390,7 @@ class OrderBook:
                 break
         if tid != first:
             self.next_trade_id = tid
-            self.last_price = last
+            self.last_price = PriceUnits(last)
             self.record(now, quote, quantity - remaining - stopped)
         return remaining
 
@@ -400,23 +408,27 @@ class OrderBook:
     ) -> bool:
         """Apply self-trade prevention to ``maker`` (the front of ``queue``); True when
         the taker goes on."""
+        at = PriceUnits(price)
+        taker_left = QuantityUnits(remaining)
         if stp is _EXPIRE_TAKER:
-            events.append(SelfTradePrevented(taker, maker.order_id, price, remaining, 0, stp, now))
-            events.append(Expired(taker, account, remaining, True, now))
+            events.append(
+                SelfTradePrevented(taker, maker.order_id, at, taker_left, _NONE, stp, now)
+            )
+            events.append(Expired(taker, account, taker_left, True, now))
             return False
         queue.head += 1
         left = maker.remaining
-        maker.remaining = 0
+        maker.remaining = _NONE
         self.accounts[maker.account].leave()
         both = stp is _EXPIRE_BOTH
         events.append(
             SelfTradePrevented(
-                taker, maker.order_id, price, remaining if both else 0, left, stp, now
+                taker, maker.order_id, at, taker_left if both else _NONE, left, stp, now
             )
         )
         events.append(Expired(maker.order_id, maker.account, left, True, now))
         if both:
-            events.append(Expired(taker, account, remaining, True, now))
+            events.append(Expired(taker, account, taker_left, True, now))
             return False
         return True
 
@@ -441,7 +453,7 @@ class OrderBook:
         max_quantity: int,
         account: int,
         stp: SelfTradePrevention,
-    ) -> tuple[int, bool]:
+    ) -> tuple[QuantityUnits, bool]:
         """The quantity a MARKET order spending (or raising) ``quote`` would take.
 
         Fills keep to ``step`` and to ``max_quantity``. Also returns whether the book
@@ -451,14 +463,14 @@ class OrderBook:
         limit = 1 << 100 if buy else 0
         for price, order in self.reachable(buy, limit, account, stp):
             if order is None:
-                return total, False
+                return QuantityUnits(total), False
             affordable = quote // price // step * step
             take = min(order.remaining, affordable, max_quantity - total)
             total += take
             quote -= take * price
             if take < order.remaining:
-                return total, False
-        return total, True
+                return QuantityUnits(total), False
+        return QuantityUnits(total), True
 
     def liquidity(self, buy: bool) -> int:
         """Total quantity a taker on ``buy`` (or sell) side could reach."""

@@ -36,6 +36,7 @@ from sandex.exchange.rejections import (
     not_required,
 )
 from sandex.exchange.symbols import PRICE_FILTER_FAILURE, Symbol
+from sandex.exchange.units import PriceUnits, QuoteUnits
 
 __all__ = ["check_order", "shape_error", "filter_error", "MARKET_TYPES"]
 
@@ -44,7 +45,7 @@ MARKET_TYPES = frozenset({OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_
 
 
 def check_order(
-    symbol: Symbol, cmd: PlaceOrder, average_price: Callable[[], int | None]
+    symbol: Symbol, cmd: PlaceOrder, average_price: Callable[[], PriceUnits | None]
 ) -> Rejected | None:
     """The first reason ``symbol`` refuses ``cmd`` before looking at the book, or None.
 
@@ -111,7 +112,7 @@ def shape_error(cmd: PlaceOrder) -> Rejected | None:
 
 
 def filter_error(
-    symbol: Symbol, cmd: PlaceOrder, average_price: Callable[[], int | None]
+    symbol: Symbol, cmd: PlaceOrder, average_price: Callable[[], PriceUnits | None]
 ) -> Rejected | None:
     """The first filter ``cmd`` fails, in exchangeInfo's filter order (shape checked)."""
     rules = symbol.rules
@@ -125,7 +126,7 @@ def filter_error(
             return error
     if not market:
         assert cmd.price is not None and cmd.quantity is not None
-        return rules.check_notional(cmd.price * cmd.quantity)
+        return rules.check_notional(QuoteUnits(cmd.price * cmd.quantity))
     if cmd.quote_quantity is not None:
         return rules.check_market_notional(cmd.quote_quantity)
     assert cmd.quantity is not None
@@ -133,4 +134,4 @@ def filter_error(
     reference = cmd.stop_price if cmd.stop_price is not None else average_price()
     if reference is None:  # no trade yet: nothing to value the order at
         return None
-    return rules.check_market_notional(cmd.quantity * reference)
+    return rules.check_market_notional(QuoteUnits(cmd.quantity * reference))

@@ -31,6 +31,7 @@ from sandex.exchange.orders import (
 )
 from sandex.exchange.rejections import INVALID_SYMBOL
 from sandex.exchange.symbols import UNLIMITED, Symbol, symbols_by_name
+from sandex.exchange.units import PriceUnits, QuantityUnits, QuoteUnits
 
 __all__ = ["Engine"]
 
@@ -54,7 +55,7 @@ class Engine:
     def __init__(self, symbols: Iterable[Symbol]) -> None:
         self._markets = {name: Market(s) for name, s in symbols_by_name(symbols).items()}
 
-    def submit(self, command: Command, now: int, budget: int | None = None) -> list[Event]:
+    def submit(self, command: Command, now: int, budget: QuoteUnits | None = None) -> list[Event]:
         """Apply ``command`` at time ``now`` (epoch ms) and return what happened, in order.
 
         ``budget`` (quote units) caps what a MARKET buy by quantity may spend, now or
@@ -114,16 +115,28 @@ class Engine:
         # be one a cancel emptied: taking then finds nothing, as if nothing crossed.)
         keys = book.ask_keys if buy else book.bid_keys
         if keys and (keys[0] <= price if buy else -keys[0] >= price):
-            market.execute(oid, account, buy, price, qty, None, tif, mode, events, now)
+            market.execute(
+                oid,
+                account,
+                buy,
+                PriceUnits(price),
+                QuantityUnits(qty),
+                None,
+                tif,
+                mode,
+                events,
+                now,
+            )
             if market.stops:
                 market.trigger(events, now)
         elif tif is _GTC:
-            book.rest(Resting(qty, oid, account, price, qty, buy))
+            units = QuantityUnits(qty)
+            book.rest(Resting(units, oid, account, PriceUnits(price), units, buy))
         else:  # IOC and FOK with nothing to take
-            events.append(Expired(oid, account, qty, False, now))
+            events.append(Expired(oid, account, QuantityUnits(qty), False, now))
         return events
 
-    def _submit(self, command: Command, now: int, budget: int | None) -> list[Event]:
+    def _submit(self, command: Command, now: int, budget: QuoteUnits | None) -> list[Event]:
         if isinstance(command, CancelReplace):
             market = self._markets.get(command.order.symbol)
             if market is None:
@@ -163,10 +176,10 @@ class Engine:
     def best_ask(self, symbol: str) -> Level | None:
         return self._market(symbol).book.best_ask()
 
-    def last_price(self, symbol: str) -> int | None:
+    def last_price(self, symbol: str) -> PriceUnits | None:
         return self._market(symbol).book.last_price
 
-    def average_price(self, symbol: str, now: int) -> int | None:
+    def average_price(self, symbol: str, now: int) -> PriceUnits | None:
         """The average trade price of the last avgPriceMins minutes (price units)."""
         return self._market(symbol).average_price(now)
 
@@ -174,10 +187,10 @@ class Engine:
         self,
         symbol: str,
         side: Side,
-        quantity: int,
+        quantity: QuantityUnits,
         account: int,
         stp: SelfTradePrevention | None = None,
-    ) -> tuple[int, int]:
+    ) -> tuple[QuoteUnits, QuantityUnits]:
         """``(quote units, quantity)`` a MARKET order of ``account`` for ``quantity``
         would trade right now, as far as the book (and self-trade prevention, whose
         mode ``stp`` defaults to the symbol's) lets it. For a ledger sizing a lock."""
@@ -185,7 +198,7 @@ class Engine:
         mode = market.default_stp if stp is None else stp
         buy = side is _BUY
         cost = 0
-        left = quantity
+        left: int = quantity
         walk = market.book.reachable(buy, UNLIMITED if buy else 0, account, mode)
         for price, order in walk:
             if order is None:
@@ -195,16 +208,16 @@ class Engine:
             left -= take
             if not left:
                 break
-        return cost, quantity - left
+        return QuoteUnits(cost), QuantityUnits(quantity - left)
 
     def market_quantity_for_quote(
         self,
         symbol: str,
         side: Side,
-        quote: int,
+        quote: QuoteUnits,
         account: int,
         stp: SelfTradePrevention | None = None,
-    ) -> int:
+    ) -> QuantityUnits:
         """The quantity a MARKET order of ``account`` for ``quote`` (quote units) would
         take right now, as the engine would fill it (for a ledger sizing a sell's lock)."""
         market = self._market(symbol)
@@ -232,7 +245,7 @@ class Engine:
         stops = sorted(self._market(symbol).stops.values())
         return [s for s in stops if account is None or s.order.account == account]
 
-    def sequence(self, symbol: str) -> tuple[int, int, int | None]:
+    def sequence(self, symbol: str) -> tuple[int, int, PriceUnits | None]:
         """``(next order id, next trade id, last price)``: what storage keeps per symbol."""
         market = self._market(symbol)
         return market.next_order_id, market.book.next_trade_id, market.book.last_price

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from typing import NamedTuple, TypeAlias
 
 from sandex.exchange.orders import OrderStatus, PlaceOrder, SelfTradePrevention, Side
+from sandex.exchange.units import PriceUnits, QuantityUnits, QuoteUnits
 
 __all__ = [
     "Accepted",
@@ -74,15 +75,15 @@ class Trade(NamedTuple):
     """
 
     trade_id: int
-    price: int
-    quantity: int
+    price: PriceUnits
+    quantity: QuantityUnits
     taker_order_id: int
     maker_order_id: int
     taker_account: int
     maker_account: int
     taker_side: Side
-    taker_remaining: int
-    maker_remaining: int
+    taker_remaining: QuantityUnits
+    maker_remaining: QuantityUnits
     time: int
 
 
@@ -95,7 +96,7 @@ class Expired(NamedTuple):
 
     order_id: int
     account: int
-    remaining: int
+    remaining: QuantityUnits
     in_match: bool
     time: int
 
@@ -105,7 +106,7 @@ class Canceled(NamedTuple):
 
     order_id: int
     account: int
-    remaining: int
+    remaining: QuantityUnits
     time: int
 
 
@@ -125,9 +126,9 @@ class SelfTradePrevented(NamedTuple):
 
     taker_order_id: int
     maker_order_id: int
-    price: int
-    taker_prevented: int
-    maker_prevented: int
+    price: PriceUnits
+    taker_prevented: QuantityUnits
+    maker_prevented: QuantityUnits
     mode: SelfTradePrevention
     time: int
 
@@ -163,14 +164,16 @@ class Outcome(NamedTuple):
     """One order's state after a list of events, in Binance's terms."""
 
     status: OrderStatus
-    executed: int
-    """Quantity filled (quantity units)."""
-    quote: int
+    executed: QuantityUnits
+    """Quantity filled."""
+    quote: QuoteUnits
     """Sum of price * quantity over the fills (quote units: Binance's cummulativeQuoteQty)."""
     trades: list[Trade]
 
 
-def outcome(events: Iterable[Event], order_id: int, quantity: int | None = None) -> Outcome:
+def outcome(
+    events: Iterable[Event], order_id: int, quantity: QuantityUnits | None = None
+) -> Outcome:
     """Fold ``events`` into the status, fills and cost of ``order_id``.
 
     ``quantity`` is the order's original quantity when known (None for a
@@ -203,4 +206,4 @@ def outcome(events: Iterable[Event], order_id: int, quantity: int | None = None)
             status = OrderStatus.FILLED
         else:
             status = OrderStatus.PARTIALLY_FILLED if executed else OrderStatus.NEW
-    return Outcome(status, executed, quote, trades)
+    return Outcome(status, QuantityUnits(executed), QuoteUnits(quote), trades)

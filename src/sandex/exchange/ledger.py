@@ -21,6 +21,7 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Final, NamedTuple
 
 from sandex.exchange.errors import InsufficientBalance, LedgerError
+from sandex.exchange.units import AssetUnits
 
 __all__ = [
     "FUNDING",
@@ -40,13 +41,14 @@ FEES: Final = -2
 """The system account trading fees go to."""
 FREE: Final = "free"
 LOCKED: Final = "locked"
+_NOTHING: Final = AssetUnits(0)
 
 
 class Posting(NamedTuple):
     account: int
     asset: str
     bucket: str
-    amount: int
+    amount: AssetUnits
     """Signed: positive adds to the bucket."""
 
 
@@ -60,22 +62,22 @@ class Entry(NamedTuple):
 
 @dataclass(slots=True)
 class Balance:
-    free: int = 0
-    locked: int = 0
+    free: AssetUnits = _NOTHING
+    locked: AssetUnits = _NOTHING
 
 
 @dataclass(slots=True)
 class _Hold:
     account: int
     asset: str
-    remaining: int
+    remaining: AssetUnits
 
 
-def fee_units(amount: int, rate: Decimal) -> int:
+def fee_units(amount: AssetUnits, rate: Decimal) -> AssetUnits:
     """The fee on ``amount`` at ``rate`` (0.001 = 0.1 %), rounded up to a whole unit."""
     if rate < 0:
         raise LedgerError("a fee rate cannot be negative")
-    return int((Decimal(amount) * rate).to_integral_value(ROUND_CEILING))
+    return AssetUnits(int((Decimal(amount) * rate).to_integral_value(ROUND_CEILING)))
 
 
 class Ledger:
@@ -95,12 +97,12 @@ class Ledger:
         mine = self._accounts.get(account, {})
         return {asset: Balance(b.free, b.locked) for asset, b in sorted(mine.items())}
 
-    def held(self, key: Hashable) -> int:
+    def held(self, key: Hashable) -> AssetUnits:
         """What the hold ``key`` (an open order) still has locked; 0 if none."""
         hold = self._holds.get(key)
-        return 0 if hold is None else hold.remaining
+        return _NOTHING if hold is None else hold.remaining
 
-    def holds(self) -> dict[Hashable, tuple[int, str, int]]:
+    def holds(self) -> dict[Hashable, tuple[int, str, AssetUnits]]:
         return {k: (h.account, h.asset, h.remaining) for k, h in self._holds.items()}
 
     def totals(self) -> dict[str, int]:
@@ -112,18 +114,21 @@ class Ledger:
 
     # -- changing ------------------------------------------------------------------------
 
-    def credit(self, account: int, asset: str, amount: int, *, ref: str = "") -> Entry:
+    def credit(self, account: int, asset: str, amount: AssetUnits, *, ref: str = "") -> Entry:
         """Add ``amount`` to a user's free balance, from :data:`FUNDING`."""
         _positive(amount)
         return self._apply(
             Entry(
                 "credit",
-                (Posting(FUNDING, asset, FREE, -amount), Posting(account, asset, FREE, amount)),
+                (
+                    Posting(FUNDING, asset, FREE, _minus(amount)),
+                    Posting(account, asset, FREE, amount),
+                ),
                 ref,
             )
         )
 
-    def hold(self, key: Hashable, account: int, asset: str, amount: int) -> Entry:
+    def hold(self, key: Hashable, account: int, asset: str, amount: AssetUnits) -> Entry:
         """Lock ``amount`` of free balance for the open order ``key``.
 
         Raises :class:`InsufficientBalance` (changing nothing) when it is not free.
@@ -136,14 +141,17 @@ class Ledger:
         entry = self._apply(
             Entry(
                 "hold",
-                (Posting(account, asset, FREE, -amount), Posting(account, asset, LOCKED, amount)),
+                (
+                    Posting(account, asset, FREE, _minus(amount)),
+                    Posting(account, asset, LOCKED, amount),
+                ),
                 str(key),
             )
         )
         self._holds[key] = _Hold(account, asset, amount)
         return entry
 
-    def move_hold(self, source: Hashable, target: Hashable) -> int:
+    def move_hold(self, source: Hashable, target: Hashable) -> AssetUnits:
         """Give what the order ``source`` holds to the order ``target`` (an OCO's
         shared hold going to the order that triggered); the balances do not change.
         Returns the amount moved (0 when ``source`` holds nothing)."""
@@ -151,7 +159,7 @@ class Ledger:
             raise LedgerError(f"hold {target!r} exists already")
         hold = self._holds.pop(source, None)
         if hold is None:
-            return 0
+            return _NOTHING
         self._holds[target] = hold
         return hold.remaining
 
@@ -164,7 +172,7 @@ class Ledger:
         return self._apply(
             Entry(
                 "release",
-                (Posting(a, asset, LOCKED, -amount), Posting(a, asset, FREE, amount)),
+                (Posting(a, asset, LOCKED, _minus(amount)), Posting(a, asset, FREE, amount)),
                 str(key),
             )
         )
@@ -176,10 +184,10 @@ class Ledger:
         sell: Hashable,
         base_asset: str,
         quote_asset: str,
-        base: int,
-        quote: int,
-        buyer_fee: int,
-        seller_fee: int,
+        base: AssetUnits,
+        quote: AssetUnits,
+        buyer_fee: AssetUnits,
+        seller_fee: AssetUnits,
         ref: str = "",
     ) -> Entry:
         """One trade: the buy order's hold pays ``quote``, the sell order's hold delivers
@@ -198,24 +206,24 @@ class Ledger:
             raise LedgerError("a fee cannot exceed what it is taken from")
         buyer, seller = buy_hold.account, sell_hold.account
         postings = [
-            Posting(buyer, quote_asset, LOCKED, -quote),
-            Posting(seller, quote_asset, FREE, quote - seller_fee),
-            Posting(seller, base_asset, LOCKED, -base),
-            Posting(buyer, base_asset, FREE, base - buyer_fee),
+            Posting(buyer, quote_asset, LOCKED, _minus(quote)),
+            Posting(seller, quote_asset, FREE, AssetUnits(quote - seller_fee)),
+            Posting(seller, base_asset, LOCKED, _minus(base)),
+            Posting(buyer, base_asset, FREE, AssetUnits(base - buyer_fee)),
         ]
         if seller_fee:
             postings.append(Posting(FEES, quote_asset, FREE, seller_fee))
         if buyer_fee:
             postings.append(Posting(FEES, base_asset, FREE, buyer_fee))
         entry = self._apply(Entry("trade", tuple(postings), ref))
-        buy_hold.remaining -= quote
-        sell_hold.remaining -= base
+        buy_hold.remaining = AssetUnits(buy_hold.remaining - quote)
+        sell_hold.remaining = AssetUnits(sell_hold.remaining - base)
         return entry
 
     def restore(
         self,
-        balances: Iterable[tuple[int, str, int, int]],
-        holds: Iterable[tuple[Hashable, int, str, int]],
+        balances: Iterable[tuple[int, str, AssetUnits, AssetUnits]],
+        holds: Iterable[tuple[Hashable, int, str, AssetUnits]],
     ) -> None:
         """Load stored ``(account, asset, free, locked)`` balances and the holds of the
         open orders ``(key, account, asset, remaining)`` into an empty ledger.
@@ -234,11 +242,12 @@ class Ledger:
         if unbalanced:
             raise LedgerError(f"stored balances do not sum to zero: {unbalanced}")
 
-    def locked_by_holds(self) -> dict[tuple[int, str], int]:
+    def locked_by_holds(self) -> dict[tuple[int, str], AssetUnits]:
         """What the open holds add up to, per account and asset."""
-        out: dict[tuple[int, str], int] = {}
+        out: dict[tuple[int, str], AssetUnits] = {}
         for h in self._holds.values():
-            out[(h.account, h.asset)] = out.get((h.account, h.asset), 0) + h.remaining
+            key = (h.account, h.asset)
+            out[key] = AssetUnits(out.get(key, 0) + h.remaining)
         return out
 
     def replay(self, entries: Iterable[Entry]) -> None:
@@ -264,10 +273,14 @@ class Ledger:
                 b = balances[(account, asset)] = Balance()
                 self._accounts.setdefault(account, {})[asset] = b
             if bucket is FREE or bucket == FREE:
-                b.free += amount
+                b.free = AssetUnits(b.free + amount)
             else:
-                b.locked += amount
+                b.locked = AssetUnits(b.locked + amount)
         return entry
+
+
+def _minus(amount: AssetUnits) -> AssetUnits:
+    return AssetUnits(-amount)
 
 
 def _positive(amount: int) -> None:

@@ -36,6 +36,7 @@ from sandex.exchange.orders import (
 )
 from sandex.exchange.price_model import PriceModel, Shock
 from sandex.exchange.symbols import Rules, Symbol
+from sandex.exchange.units import PriceUnits, QuantityUnits
 from sandex.exchange.venue import MAKER, TAKER
 
 __all__ = [
@@ -265,7 +266,8 @@ class MarketMakers:
                 commands.append(CancelOrder(name, MAKER, quote.order_id))
         for (buy, price), quantity in wanted.items():
             side = Side.BUY if buy else Side.SELL
-            commands.append(PlaceOrder.limit(name, MAKER, side, quantity, price))
+            units = QuantityUnits(quantity)
+            commands.append(PlaceOrder.limit(name, MAKER, side, units, PriceUnits(price)))
         return commands
 
     def _taker(self, symbol: Symbol, ref: Decimal, last: int | None) -> PlaceOrder | None:
@@ -284,7 +286,8 @@ class MarketMakers:
             quantity = market[-1] // rules.quantities.step * rules.quantities.step
         if not quantity:
             return None
-        return PlaceOrder(symbol.name, TAKER, side, OrderType.MARKET, quantity=quantity)
+        units = QuantityUnits(quantity)
+        return PlaceOrder(symbol.name, TAKER, side, OrderType.MARKET, quantity=units)
 
 
 def _snap(value: Decimal, step: Decimal, rounding: str = ROUND_FLOOR) -> Decimal:

@@ -57,6 +57,7 @@ from sandex.exchange.symbols import (
     UNLIMITED,
     Symbol,
 )
+from sandex.exchange.units import PriceUnits, QuantityUnits, QuoteUnits
 
 __all__ = ["Market", "Bounds", "OpenOrder", "PendingStop", "BookSnapshot"]
 
@@ -65,6 +66,7 @@ _MARKET: Final = OrderType.MARKET
 _BUY: Final = Side.BUY
 _GTC: Final = TimeInForce.GTC
 _FOK: Final = TimeInForce.FOK
+_NOTHING: Final = QuantityUnits(0)
 
 
 class Bounds(NamedTuple):
@@ -86,9 +88,9 @@ class OpenOrder(NamedTuple):
     order_id: int
     account: int
     side: Side
-    price: int
-    quantity: int
-    remaining: int
+    price: PriceUnits
+    quantity: QuantityUnits
+    remaining: QuantityUnits
     client_order_id: str | None
 
 
@@ -98,8 +100,8 @@ class PendingStop(NamedTuple):
     order_id: int
     order: PlaceOrder
     stp_mode: SelfTradePrevention
-    budget: int | None = None
-    """Most a triggered MARKET buy by quantity may spend (quote units); None: no cap."""
+    budget: QuoteUnits | None = None
+    """Most a triggered MARKET buy by quantity may spend; None: no cap."""
 
 
 class BookSnapshot(NamedTuple):
@@ -111,7 +113,7 @@ class BookSnapshot(NamedTuple):
     symbol: str
     next_order_id: int
     next_trade_id: int
-    last_price: int | None
+    last_price: PriceUnits | None
     resting: list[OpenOrder]
     stops: list[PendingStop]
 
@@ -182,7 +184,7 @@ class Market:
 
     # -- placing ----------------------------------------------------------------------
 
-    def place(self, cmd: PlaceOrder, now: int, budget: int | None = None) -> list[Event]:
+    def place(self, cmd: PlaceOrder, now: int, budget: QuoteUnits | None = None) -> list[Event]:
         """Place any order, every check in full (the engine's fast path covers plain LIMITs).
 
         ``budget`` caps what a MARKET buy by quantity (now or once its stop triggers)
@@ -242,32 +244,32 @@ class Market:
         oid: int,
         account: int,
         buy: bool,
-        price: int | None,
-        qty: int | None,
-        quote: int | None,
+        price: PriceUnits | None,
+        qty: QuantityUnits | None,
+        quote: QuoteUnits | None,
         tif: TimeInForce | None,
         stp: SelfTradePrevention,
         events: list[Event],
         now: int,
-        budget: int | None = None,
+        budget: QuoteUnits | None = None,
     ) -> None:
         """Run an accepted (or just triggered) order against the book."""
         book = self.book
         if price is not None:  # a limit order
             assert qty is not None
             if tif is _FOK and book.fillable(buy, price, qty, account, stp) < qty:
-                events.append(Expired(oid, account, qty, False, now))
+                events.append(Expired(oid, account, QuantityUnits(qty), False, now))
                 return
             remaining = book.take(buy, price, qty, oid, account, stp, events, now)
             if remaining:
                 if tif is _GTC:
-                    book.rest(Resting(remaining, oid, account, price, qty, buy))
+                    book.rest(Resting(QuantityUnits(remaining), oid, account, price, qty, buy))
                 else:
-                    events.append(Expired(oid, account, remaining, False, now))
+                    events.append(Expired(oid, account, QuantityUnits(remaining), False, now))
             return
         worst = UNLIMITED if buy else 0
         if qty is not None:  # a market order by quantity
-            cap = qty
+            cap: int = qty
             if budget is not None and buy:
                 step = self.symbol.rules.quantity_step
                 cap = book.quote_fill(True, budget, step, qty, account, stp)[0]
@@ -276,20 +278,20 @@ class Market:
             stopped = any(isinstance(e, Expired) and e.order_id == oid for e in events[mark:])
             remaining += qty - cap
             if remaining and not stopped:
-                events.append(Expired(oid, account, remaining, False, now))
+                events.append(Expired(oid, account, QuantityUnits(remaining), False, now))
             return
         assert quote is not None  # a market order by quote amount
         rules = self.symbol.rules
         most = min(rules.quantities.stop, rules.market_quantities.stop) - 1
-        qty, ran_out = book.quote_fill(buy, quote, rules.quantity_step, most, account, stp)
-        if qty == 0:
-            events.append(Expired(oid, account, 0, False, now))
+        fill, ran_out = book.quote_fill(buy, quote, rules.quantity_step, most, account, stp)
+        if fill == 0:
+            events.append(Expired(oid, account, _NOTHING, False, now))
             return
         mark = len(events)
-        book.take(buy, worst, qty, oid, account, stp, events, now)
+        book.take(buy, worst, fill, oid, account, stp, events, now)
         stopped = any(isinstance(e, Expired) and e.order_id == oid for e in events[mark:])
         if ran_out and not stopped:
-            events.append(Expired(oid, account, 0, False, now))
+            events.append(Expired(oid, account, _NOTHING, False, now))
 
     def admit(self, account: int, cid: str | None) -> Rejected | None:
         """The checks that depend on the account's open orders: client id, order count."""
@@ -313,14 +315,14 @@ class Market:
             return NO_LOT_LIQUIDITY
         return None
 
-    def average_price(self, now: int) -> int | None:
+    def average_price(self, now: int) -> PriceUnits | None:
         """The average trade price over avgPriceMins (the last price when that is 0)."""
         book = self.book
         minutes = self.symbol.rules.avg_price_mins
         if minutes:
             quote, qty = book.traded(now, minutes)
             if qty:
-                return quote // qty
+                return PriceUnits(quote // qty)
         return book.last_price
 
     def open_count(self, account: int) -> int:
@@ -347,7 +349,7 @@ class Market:
     # -- stops ------------------------------------------------------------------------
 
     def _park(
-        self, oid: int, cmd: PlaceOrder, stp: SelfTradePrevention, budget: int | None
+        self, oid: int, cmd: PlaceOrder, stp: SelfTradePrevention, budget: QuoteUnits | None
     ) -> None:
         assert cmd.stop_price is not None
         self.stops[oid] = PendingStop(oid, cmd, stp, budget)
@@ -428,7 +430,7 @@ class Market:
         if self._restricted(cmd.restriction, False):
             return [CANCEL_RESTRICTED]
         self._unpark(oid)
-        return [Canceled(oid, account, stop.order.quantity or 0, now)]
+        return [Canceled(oid, account, stop.order.quantity or _NOTHING, now)]
 
     @staticmethod
     def _restricted(restriction: CancelRestriction | None, partly: bool) -> bool:
@@ -440,19 +442,19 @@ class Market:
 
     def cancel_all(self, cmd: CancelAll, now: int) -> list[Event]:
         account = cmd.account
-        found: list[tuple[int, int]] = []
+        found: list[tuple[int, QuantityUnits]] = []
         for order in self.book.orders_of(account):
             found.append((order.order_id, self.book.remove(order)))
         for oid in [o for o, s in self.stops.items() if s.order.account == account]:
             stop = self._unpark(oid)
             assert stop is not None
-            found.append((oid, stop.order.quantity or 0))
+            found.append((oid, stop.order.quantity or _NOTHING))
         if not found:
             return [UNKNOWN_ORDER]
         return [Canceled(oid, account, left, now) for oid, left in sorted(found)]
 
     def cancel_replace(
-        self, cmd: CancelReplace, now: int, budget: int | None = None
+        self, cmd: CancelReplace, now: int, budget: QuoteUnits | None = None
     ) -> list[Event]:
         cancel, order = cmd.cancel, cmd.order
         if cancel.account != order.account or cancel.symbol != order.symbol:

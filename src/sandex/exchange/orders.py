@@ -12,6 +12,8 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple, TypeAlias
 
+from sandex.exchange.units import PriceUnits, QuantityUnits, QuoteUnits
+
 __all__ = [
     "Side",
     "OrderType",
@@ -128,11 +130,11 @@ class PlaceOrder(NamedTuple):
     account: int
     side: Side
     type: OrderType
-    quantity: int | None = None
-    price: int | None = None
+    quantity: QuantityUnits | None = None
+    price: PriceUnits | None = None
     time_in_force: TimeInForce | None = None
-    quote_quantity: int | None = None
-    stop_price: int | None = None
+    quote_quantity: QuoteUnits | None = None
+    stop_price: PriceUnits | None = None
     client_order_id: str | None = None
     stp_mode: SelfTradePrevention | None = None
 
@@ -142,8 +144,8 @@ class PlaceOrder(NamedTuple):
         symbol: str,
         account: int,
         side: Side,
-        quantity: int,
-        price: int,
+        quantity: QuantityUnits,
+        price: PriceUnits,
         time_in_force: TimeInForce = TimeInForce.GTC,
         client_order_id: str | None = None,
         stp_mode: SelfTradePrevention | None = None,

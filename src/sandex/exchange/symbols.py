@@ -18,6 +18,7 @@ from sandex.exchange.errors import InvalidMarket, OrderRejected
 from sandex.exchange.events import Rejected
 from sandex.exchange.money import decimals, format_units, parse_number, to_units
 from sandex.exchange.orders import OrderType, SelfTradePrevention
+from sandex.exchange.units import PriceUnits, QuantityUnits, QuoteUnits
 
 __all__ = [
     "PriceFilter",
@@ -127,17 +128,17 @@ class Rules:
     quantity_step: int
     """The step a quote-quantity MARKET order's executed quantity keeps to."""
 
-    def check_quantity(self, quantity: int, *, market: bool = False) -> Rejected | None:
+    def check_quantity(self, quantity: QuantityUnits, *, market: bool = False) -> Rejected | None:
         if quantity not in self.quantities:
             return LOT_SIZE_FAILURE
         if market and quantity not in self.market_quantities:
             return MARKET_LOT_SIZE_FAILURE
         return None
 
-    def check_notional(self, notional: int) -> Rejected | None:
+    def check_notional(self, notional: QuoteUnits) -> Rejected | None:
         return None if notional in self.notionals else NOTIONAL_FAILURE
 
-    def check_market_notional(self, notional: int) -> Rejected | None:
+    def check_market_notional(self, notional: QuoteUnits) -> Rejected | None:
         ok = self.market_notional_min <= notional <= self.market_notional_max
         return None if ok else NOTIONAL_FAILURE
 
@@ -254,25 +255,27 @@ class Symbol:
 
     # -- the edge: request strings in, units out, and back --------------------------
 
-    def price_units(self, text: str, name: str = "price") -> int:
+    def price_units(self, text: str, name: str = "price") -> PriceUnits:
         """``"60000.50"`` → price units; off the tick grid → ``Filter failure: PRICE_FILTER``."""
         units = to_units(parse_number(text, name), self.price_scale)
         if units is None:
             raise OrderRejected(PRICE_FILTER_FAILURE.code, PRICE_FILTER_FAILURE.msg)
-        return units
+        return PriceUnits(units)
 
-    def quantity_units(self, text: str, name: str = "quantity") -> int:
+    def quantity_units(self, text: str, name: str = "quantity") -> QuantityUnits:
         """``"0.00100000"`` → quantity units; off the step grid → ``Filter failure: LOT_SIZE``."""
         units = to_units(parse_number(text, name), self.quantity_scale)
         if units is None:
             raise OrderRejected(LOT_SIZE_FAILURE.code, LOT_SIZE_FAILURE.msg)
-        return units
+        return QuantityUnits(units)
 
-    def quote_units(self, text: str, name: str = "quoteOrderQty") -> int:
+    def quote_units(self, text: str, name: str = "quoteOrderQty") -> QuoteUnits:
         """A quote amount → quote units, cut (not rounded) to the unit: never spends more."""
         value = parse_number(text, name)
-        return int(value.scaleb(self.quote_scale).to_integral_value(rounding=ROUND_FLOOR))
+        return QuoteUnits(int(value.scaleb(self.quote_scale).to_integral_value(ROUND_FLOOR)))
 
+    # The market data (klines, tickers, depth) is not typed in units yet: the formatters
+    # take any int for now.
     def format_price(self, units: int) -> str:
         return format_units(units, self.price_scale)
 

@@ -73,6 +73,7 @@ from sandex.exchange.orders import (
 )
 from sandex.exchange.rejections import DUPLICATE_ORDER, INVALID_SYMBOL, WOULD_TAKE
 from sandex.exchange.symbols import Symbol, symbols_by_name
+from sandex.exchange.units import AssetUnits, PriceUnits, QuantityUnits, QuoteUnits
 
 __all__ = [
     "INSUFFICIENT_BALANCE",
@@ -106,33 +107,35 @@ _OPEN: Final = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 _STOP_LOSS: Final = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT})
 _BUY: Final = Side.BUY
 _SELL: Final = Side.SELL
+_NO_PRICE: Final = PriceUnits(0)
+_NO_QUANTITY: Final = QuantityUnits(0)
+_NO_QUOTE: Final = QuoteUnits(0)
+_NO_ASSET: Final = AssetUnits(0)
 
 
 class Hold(NamedTuple):
     """What an order locks while it is open."""
 
     asset: str
-    amount: int
-    """In 1e-8 units of ``asset``."""
-    budget: int | None
-    """Most a MARKET buy may spend, in quote units, passed to the engine; None: no cap."""
+    amount: AssetUnits
+    budget: QuoteUnits | None
+    """Most a MARKET buy may spend, passed to the engine; None: no cap."""
 
 
 class Fill(NamedTuple):
-    """One trade of an order, as Binance's ``fills`` show it (commission in 1e-8 units)."""
+    """One trade of an order, as Binance's ``fills`` show it."""
 
     trade_id: int
-    price: int
-    quantity: int
-    commission: int
+    price: PriceUnits
+    quantity: QuantityUnits
+    commission: AssetUnits
     commission_asset: str
     maker: bool
 
 
 @dataclass(slots=True)
 class OrderRecord:
-    """An order as Binance reports it. Prices in price units, quantities in quantity
-    units, ``cumulative_quote`` in quote units, ``held`` in 1e-8 units of ``hold_asset``."""
+    """An order as Binance reports it; ``held`` is of ``hold_asset``."""
 
     symbol: str
     order_id: int
@@ -142,21 +145,21 @@ class OrderRecord:
     side: Side
     type: OrderType
     time_in_force: TimeInForce | None
-    price: int
-    quantity: int | None
-    quote_quantity: int | None
-    stop_price: int | None
+    price: PriceUnits
+    quantity: QuantityUnits | None
+    quote_quantity: QuoteUnits | None
+    stop_price: PriceUnits | None
     stp_mode: SelfTradePrevention
     time: int
     update_time: int
     status: OrderStatus = OrderStatus.NEW
-    executed: int = 0
-    cumulative_quote: int = 0
+    executed: QuantityUnits = _NO_QUANTITY
+    cumulative_quote: QuoteUnits = _NO_QUOTE
     working: bool = True
     working_time: int | None = None
     hold_asset: str = ""
-    held: int = 0
-    budget: int | None = None
+    held: AssetUnits = _NO_ASSET
+    budget: QuoteUnits | None = None
     fills: list[Fill] = field(default_factory=list)
     """The order's fills as a taker (Binance's ``fills`` of a new order's response)."""
     order_list_id: int | None = None
@@ -166,7 +169,7 @@ class OrderRecord:
     ``PENDING_NEW``): in no book, holding nothing."""
     prevented_match_id: int | None = None
     """The prevented match that expired the order (Binance's ``preventedMatchId``)."""
-    prevented_quantity: int = 0
+    prevented_quantity: QuantityUnits = _NO_QUANTITY
     """What self-trade prevention expired of it (Binance's ``preventedQuantity``)."""
 
     @property
@@ -179,35 +182,35 @@ class OrderRecord:
 
 
 class TradeRecord(NamedTuple):
-    """A trade with both sides, for ``myTrades`` (fees in 1e-8 units)."""
+    """A trade with both sides, for ``myTrades``."""
 
     symbol: str
     trade_id: int
-    price: int
-    quantity: int
-    quote: int
+    price: PriceUnits
+    quantity: QuantityUnits
+    quote: QuoteUnits
     time: int
     buyer: int
     seller: int
     buy_order_id: int
     sell_order_id: int
     buyer_is_maker: bool
-    buyer_fee: int
-    seller_fee: int
+    buyer_fee: AssetUnits
+    seller_fee: AssetUnits
 
 
 class PreventedMatch(NamedTuple):
     """A match self-trade prevention stopped, for ``myPreventedMatches``: both orders
-    are ``account``'s; quantities in quantity units, ``price`` in price units."""
+    are ``account``'s."""
 
     symbol: str
     prevented_match_id: int
     taker_order_id: int
     maker_order_id: int
     account: int
-    price: int
-    taker_prevented: int
-    maker_prevented: int
+    price: PriceUnits
+    taker_prevented: QuantityUnits
+    maker_prevented: QuantityUnits
     mode: SelfTradePrevention
     time: int
 
@@ -303,7 +306,7 @@ class Venue:
 
     def credit(self, account: int, asset: str, amount: int, *, ref: str = "") -> Entry:
         """Fund ``account`` with ``amount`` (1e-8 units) of ``asset`` from FUNDING."""
-        entry = self.ledger.credit(account, asset, amount, ref=ref)
+        entry = self.ledger.credit(account, asset, AssetUnits(amount), ref=ref)
         self._changes.balances.update(((account, asset), (FUNDING, asset)))
         if account > 0:
             self._changes.entries.append(entry)
@@ -432,7 +435,7 @@ class Venue:
         market = self.engine._market(symbol.name)
         for index, leg in enumerate((stop, other)):
             budget = above_hold.budget if leg is above else below_hold.budget
-            hold = Hold(asset, amount if leg is holder else 0, budget)
+            hold = Hold(asset, amount if leg is holder else _NO_ASSET, budget)
             saved = market.next_order_id
             if ids is not None:
                 market.next_order_id = ids[index]
@@ -556,7 +559,7 @@ class Venue:
             side=pending.side,
             type=pending.type,
             time_in_force=pending.time_in_force,
-            price=pending.price or 0,
+            price=pending.price or _NO_PRICE,
             quantity=pending.quantity,
             quote_quantity=None,
             stop_price=pending.stop_price,
@@ -656,7 +659,7 @@ class Venue:
             return Decimal(order.quote_quantity).scaleb(-symbol.quote_scale)
         if order.quantity is None:
             return None
-        price = order.price if order.type in LIMIT_TYPES else order.stop_price
+        price: int | None = order.price if order.type in LIMIT_TYPES else order.stop_price
         if price is None:
             level = (
                 self.engine.best_ask(order.symbol)
@@ -714,11 +717,11 @@ class Venue:
                     if working in by_key and key in by_key:  # not placed yet
                         by_key[key].pending = True
         stored = list(balances)
-        unlocked: list[tuple[int, str, int, int]] = []
+        unlocked: list[tuple[int, str, AssetUnits, AssetUnits]] = []
         for account, asset, free, locked in stored:
             if account in SYSTEM_ACCOUNTS:
                 free, locked = free + locked, 0
-            unlocked.append((account, asset, free, locked))
+            unlocked.append((account, asset, AssetUnits(free), AssetUnits(locked)))
         self.ledger.restore(
             unlocked,
             ((o.key, o.account, o.hold_asset, o.held) for o in open_orders if o.held),
@@ -737,9 +740,10 @@ class Venue:
             self._cids[(o.account, o.symbol, o.client_order_id)] = o.order_id
             if o.key_id is not None:
                 self._key_open[o.key_id] = self._key_open.get(o.key_id, 0) + 1
-        for name, next_order_id, next_trade_id, last_price in books:
+        for name, next_order_id, next_trade_id, last in books:
             if name not in self.symbols:
                 continue
+            last_price = None if last is None else PriceUnits(last)
             mine = sorted(per_symbol.get(name, []), key=lambda o: o.order_id)
             resting = [
                 OpenOrder(
@@ -747,8 +751,8 @@ class Venue:
                     o.account,
                     o.side,
                     o.price,
-                    o.quantity or 0,
-                    (o.quantity or 0) - o.executed,
+                    o.quantity or _NO_QUANTITY,
+                    QuantityUnits((o.quantity or 0) - o.executed),
                     o.client_order_id,
                 )
                 for o in mine
@@ -804,7 +808,8 @@ class Venue:
         self._lists_touched.add(record.order_list_id)
         self._react(now)
         return Result(
-            [Canceled(record.order_id, record.account, record.quantity or 0, now)], [record]
+            [Canceled(record.order_id, record.account, record.quantity or _NO_QUANTITY, now)],
+            [record],
         )
 
     def _close_pending(self, record: OrderRecord, status: OrderStatus, now: int) -> None:
@@ -934,7 +939,7 @@ class Venue:
                 continue
             leg.held = self.ledger.move_hold(other.key, leg.key)
             leg.hold_asset = other.hold_asset
-            other.held = 0
+            other.held = _NO_ASSET
             self._mark(other, self._changes)
             self._mark(leg, self._changes)
             return
@@ -992,18 +997,18 @@ class Venue:
         """What the order must hold, or -2010 when the account's free balance is short."""
         q_shift = 10 ** (ASSET_DECIMALS - symbol.quote_scale)
         b_shift = 10 ** (ASSET_DECIMALS - symbol.quantity_scale)
-        budget: int | None = None
+        budget: QuoteUnits | None = None
         kind = order.type
         if order.side is _BUY:
             asset = symbol.quote_asset
             if kind in LIMIT_TYPES:
                 assert order.price is not None and order.quantity is not None
-                need = order.price * order.quantity
+                need = QuoteUnits(order.price * order.quantity)
             elif order.quote_quantity is not None:
                 need = order.quote_quantity
             elif kind in STOP_TYPES:
                 assert order.stop_price is not None and order.quantity is not None
-                need = order.stop_price * order.quantity
+                need = QuoteUnits(order.stop_price * order.quantity)
             else:  # MARKET by quantity: what the book will take now, exactly
                 assert order.quantity is not None
                 need = self.engine.market_fill(
@@ -1017,8 +1022,8 @@ class Venue:
                 # a stop-market buy: hold a margin for the move past the stop, spend no more
                 margin = need * q_shift * (1 + STOP_MARKET_BUY_MARGIN)
                 held = min(free, int(margin)) // q_shift * q_shift
-                return Hold(asset, held, held // q_shift)
-            return Hold(asset, need * q_shift, budget)
+                return Hold(asset, AssetUnits(held), QuoteUnits(held // q_shift))
+            return Hold(asset, AssetUnits(need * q_shift), budget)
         asset = symbol.base_asset
         if order.quantity is not None:
             need_base = order.quantity
@@ -1030,7 +1035,7 @@ class Venue:
         free = self.ledger.balance(order.account, asset).free + _freed(old, asset)
         if free < need_base * b_shift:
             return INSUFFICIENT_BALANCE
-        return Hold(asset, need_base * b_shift, None)
+        return Hold(asset, AssetUnits(need_base * b_shift), None)
 
     def _apply(
         self,
@@ -1107,7 +1112,7 @@ class Venue:
         for order, expired in ((taker, event.taker_prevented), (maker, event.maker_prevented)):
             if order is not None and expired:  # marked for storage by its Expired event
                 order.prevented_match_id = match_id
-                order.prevented_quantity += expired
+                order.prevented_quantity = QuantityUnits(order.prevented_quantity + expired)
         changes.prevented.append(
             PreventedMatch(
                 symbol,
@@ -1135,7 +1140,7 @@ class Venue:
             side=o.side,
             type=o.type,
             time_in_force=o.time_in_force,
-            price=o.price or 0,
+            price=o.price or _NO_PRICE,
             quantity=o.quantity,
             quote_quantity=o.quote_quantity,
             stop_price=o.stop_price,
@@ -1176,13 +1181,13 @@ class Venue:
         symbol = self.symbols[symbol_name]
         buy = self.orders[(symbol_name, buy_id)]
         sell = self.orders[(symbol_name, sell_id)]
-        quote_units = trade.price * trade.quantity
-        base = trade.quantity * 10 ** (ASSET_DECIMALS - symbol.quantity_scale)
-        quote = quote_units * 10 ** (ASSET_DECIMALS - symbol.quote_scale)
+        quote_units = QuoteUnits(trade.price * trade.quantity)
+        base = AssetUnits(trade.quantity * 10 ** (ASSET_DECIMALS - symbol.quantity_scale))
+        quote = AssetUnits(quote_units * 10 ** (ASSET_DECIMALS - symbol.quote_scale))
         buyer_rate = self.taker_fee if taker_buys else self.maker_fee
         seller_rate = self.maker_fee if taker_buys else self.taker_fee
-        buyer_fee = 0 if buyer_acct in SYSTEM_ACCOUNTS else fee_units(base, buyer_rate)
-        seller_fee = 0 if seller_acct in SYSTEM_ACCOUNTS else fee_units(quote, seller_rate)
+        buyer_fee = _NO_ASSET if buyer_acct in SYSTEM_ACCOUNTS else fee_units(base, buyer_rate)
+        seller_fee = _NO_ASSET if seller_acct in SYSTEM_ACCOUNTS else fee_units(quote, seller_rate)
         entry = self.ledger.settle(
             buy=buy.key,
             sell=sell.key,
@@ -1194,14 +1199,14 @@ class Venue:
             seller_fee=seller_fee,
             ref=f"{symbol_name}:{trade.trade_id}",
         )
-        buy.held -= quote
-        sell.held -= base
+        buy.held = AssetUnits(buy.held - quote)
+        sell.held = AssetUnits(sell.held - base)
         for record, fee, asset, left, maker in (
             (buy, buyer_fee, symbol.base_asset, _left(trade, buy_id), not taker_buys),
             (sell, seller_fee, symbol.quote_asset, _left(trade, sell_id), taker_buys),
         ):
-            record.executed += trade.quantity
-            record.cumulative_quote += quote_units
+            record.executed = QuantityUnits(record.executed + trade.quantity)
+            record.cumulative_quote = QuoteUnits(record.cumulative_quote + quote_units)
             if record.order_list_id is not None:
                 self._lists_touched.add(record.order_list_id)
             record.update_time = trade.time
@@ -1254,7 +1259,7 @@ class Venue:
         entry = self.ledger.release(record.key)
         if record.held:
             changes.balances.add((record.account, record.hold_asset))
-            record.held = 0
+            record.held = _NO_ASSET
             if entry is not None and record.account > 0:
                 changes.entries.append(entry)
         if record.key_id is not None:
