@@ -63,6 +63,7 @@ from sandex.service.journal import Durability
 from sandex.service.keyring import KeyringHolder, ServerSecrets, load_server_secrets
 from sandex.service.keywatch import KeyChangeWatcher
 from sandex.service.market_feed import MarketFeed, MarketReadModel
+from sandex.service.operator import ExchangeOperator
 from sandex.service.ports import KeyringSource, ReplayGuard
 from sandex.service.sessions import SessionService
 from sandex.service.trading import EngineReads, StoredReads, Trading
@@ -118,6 +119,7 @@ class Sandex:
     master_keys: MasterKeyRotation
     sessions: SessionService
     key_watch: KeyChangeWatcher
+    operator: ExchangeOperator
     redis: Any = None
     audit_writer: AuditWriter | None = None
     clock: SystemClock = field(default_factory=SystemClock)
@@ -322,6 +324,7 @@ def open_sandex(settings: Settings) -> Sandex:
         master_keys=MasterKeyRotation(uow=uow, keyring=holder),
         sessions=SessionService(uow=uow, users=users, pepper=server_secrets.pepper),
         key_watch=KeyChangeWatcher(uow, cache),
+        operator=ExchangeOperator(SqlExchangeStore(engine)),
         redis=redis_client,
     )
 
