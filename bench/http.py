@@ -1,10 +1,18 @@
-"""HTTP throughput of one worker: ping vs signed requests (DESIGN §6).
+"""HTTP throughput: ping vs signed requests on one worker, and one worker vs two (DESIGN §6).
 
 Prints req/s with p50/p99 latency at 1 and 32 connections for the unauthenticated
 ``GET /api/v3/ping``, an HMAC-signed ``GET /sapi/v1/account/apiRestrictions`` and the
 same request signed with Ed25519, each with its ratio to ping in the same run.
 
+Then (``--part workers``) the same ping and HMAC-signed apiRestrictions on three servers
+in turn: one worker with its state in process, one worker with Redis, and
+``--workers 2`` with Redis (rate limits, bans and the replay cache shared), each with
+``SANDEX_EXCHANGE=0`` so that only the key path is measured (whatever ``--workers``
+does with the exchange), and the server CPU per request (Redis's included) from which
+to estimate what more cores would give.
+
     .venv/bin/python bench/http.py [--duration 5] [--rounds 2] [--client auto|wrk|asyncio]
+        [--part all|single|workers]
 
 One ``sandex serve`` process (one uvicorn worker, uvloop + httptools) serves a fresh
 data directory holding one user with a READ HMAC key and a READ Ed25519 key. The load
@@ -165,6 +173,8 @@ class Run:
     exhausted: bool = False
     server_cpu_s: float = math.nan
     """CPU time the server process used during the run (Linux), NaN when unknown."""
+    redis_cpu_s: float = 0.0
+    """CPU time Redis used during the run, when the server uses it."""
 
     @property
     def rate(self) -> float:
@@ -173,6 +183,11 @@ class Run:
     @property
     def cpu_pct(self) -> float:
         return 100 * self.server_cpu_s / self.seconds
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """Server CPU (workers and Redis) per request, in microseconds."""
+        return 1e6 * (self.server_cpu_s + self.redis_cpu_s) / self.requests
 
     @property
     def per_cpu_s(self) -> float:
@@ -275,9 +290,16 @@ def get(port: int, target: str, api_key: str | None = None) -> tuple[int, bytes]
 
 
 @contextlib.contextmanager
-def server(data_dir: Path, port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def server(
+    data_dir: Path,
+    port: int,
+    log_path: Path,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
     env = dict(os.environ, SANDEX_IP_WEIGHT_1M=NO_LIMIT, SANDEX_KEY_WEIGHT_1M=NO_LIMIT)
     env.pop("SANDEX_DEBUG", None)
+    env.update(extra_env or {})
     command = [
         sys.executable,
         "-c",
@@ -287,6 +309,8 @@ def server(data_dir: Path, port: int, log_path: Path) -> Iterator[subprocess.Pop
         "serve",
         "--port",
         str(port),
+        "--workers",
+        str(workers),
     ]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
@@ -308,6 +332,8 @@ def server(data_dir: Path, port: int, log_path: Path) -> Iterator[subprocess.Pop
             if time.monotonic() > deadline:
                 raise BenchError(f"the server did not answer within 60 s:\n{tail(log_path)}")
             time.sleep(0.1)
+        if workers > 1:
+            time.sleep(2.0)  # the first worker answered; let the others start too
         yield proc
     finally:
         if proc.poll() is None:
@@ -320,12 +346,28 @@ def server(data_dir: Path, port: int, log_path: Path) -> Iterator[subprocess.Pop
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (and its threads), NaN off Linux."""
+    """User + system CPU seconds of process ``pid`` and its live descendants (a server's
+    workers), threads included; NaN off Linux."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        children: list[int] = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                children += [int(c) for c in (task / "children").read_text().split()]
     except (OSError, ValueError, IndexError):
         return math.nan
+    return own + sum(cpu_seconds(child) for child in children)
+
+
+def redis_pid() -> int | None:
+    """The local redis-server's pid, to count its CPU (None when not found)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "redis-server":
+                    return int(entry.name)
+    return None
 
 
 def tail(path: Path, lines: int = 20) -> str:
@@ -538,14 +580,18 @@ def measure(
     duration: float,
     expected_rate: float,
     server_pid: int,
+    redis: int | None = None,
 ) -> Run:
     """One run; a signed run that uses up its requests is redone with a larger supply."""
     per_thread = math.ceil(expected_rate * duration * SUPPLY_MARGIN / threads) + 500
     for _ in range(MAX_SUPPLY_RETRIES + 1):
         try:
             cpu = cpu_seconds(server_pid)
+            redis_cpu = cpu_seconds(redis) if redis else 0.0
             run = client.run(connections, threads, duration, signer, per_thread)
             run.server_cpu_s = cpu_seconds(server_pid) - cpu
+            if redis:
+                run.redis_cpu_s = cpu_seconds(redis) - redis_cpu
         except BenchError as exc:  # say what the server answers to a fresh request now
             try:
                 status, body = get(
@@ -570,18 +616,18 @@ def measure(
     return run
 
 
-def bench(
+def collect(
     client: WrkClient | AsyncioClient,
     creds: Credentials,
+    kinds: tuple[str, ...],
     args: argparse.Namespace,
     server_pid: int,
-) -> None:
+    redis: int | None = None,
+) -> dict[tuple[str, int], list[Run]]:
+    """Every round's run of each kind at each concurrency, after a warm-up."""
     port = client.port
     signers: dict[str, Signer | None] = {
-        "ping": None,
-        "hmac": Signer(creds, "hmac"),
-        "account": Signer(creds, "account"),
-        "ed25519": Signer(creds, "ed25519"),
+        kind: None if kind == "ping" else Signer(creds, kind) for kind in kinds
     }
     for signer in signers.values():
         check_route(port, signer)
@@ -596,22 +642,40 @@ def bench(
     def one(kind: str, connections: int, threads: int, duration: float) -> Run:
         signer = signers[kind]
         rate = expected(kind, connections)
-        run = measure(client, kind, signer, connections, threads, duration, rate, server_pid)
+        run = measure(client, kind, signer, connections, threads, duration, rate, server_pid, redis)
         key = (kind, connections)
         best_rate[key] = max(best_rate.get(key, 0.0), run.rate)
         return run
 
     for connections, threads in CONCURRENCY:
-        for kind in KINDS:
+        for kind in kinds:
             one(kind, connections, threads, 1)
 
     results: dict[tuple[str, int], list[Run]] = {}
     for round_no in range(1, args.rounds + 1):
         print(f"round {round_no}/{args.rounds} ...", flush=True)
         for connections, threads in CONCURRENCY:
-            for kind in KINDS:
+            for kind in kinds:
                 run = one(kind, connections, threads, args.duration)
                 results.setdefault((kind, connections), []).append(run)
+    return results
+
+
+def idle_cpu_rate(server_pid: int, seconds: float = 3.0) -> float:
+    """CPU seconds per second the server uses with no requests (its background threads:
+    not taken off the figures, since under load they get less of the CPU)."""
+    before = cpu_seconds(server_pid)
+    time.sleep(seconds)
+    return (cpu_seconds(server_pid) - before) / seconds
+
+
+def bench(
+    client: WrkClient | AsyncioClient,
+    creds: Credentials,
+    args: argparse.Namespace,
+    server_pid: int,
+) -> None:
+    results = collect(client, creds, KINDS, args, server_pid)
 
     rounds_word = "round" if args.rounds == 1 else "rounds"
     print()
@@ -668,11 +732,115 @@ def bench(
     print("target: signed HMAC GETs >= 0.5x ping on one worker: " + "; ".join(verdicts))
 
 
+WORKER_SETUPS = (
+    ("1 worker, in process", 1, False),
+    ("1 worker, Redis", 1, True),
+    ("2 workers, Redis", 2, True),
+)
+"""(label, --workers, state in Redis): each served in turn, SANDEX_EXCHANGE=0."""
+WORKER_KINDS = ("ping", "hmac")
+
+
+def bench_workers(
+    make_client: Callable[[int], WrkClient | AsyncioClient],
+    work: Path,
+    data_dir: Path,
+    creds: Credentials,
+    args: argparse.Namespace,
+) -> None:
+    """One worker against ``--workers 2`` (Redis), ping and signed apiRestrictions."""
+    import redis
+
+    url = os.environ.get("SANDEX_REDIS_URL") or "redis://127.0.0.1:6379/0"
+    namespace = f"sandex-bench-{os.getpid()}"
+    rpid = redis_pid()
+    measured: dict[str, dict[tuple[str, int], list[Run]]] = {}
+    idle: dict[str, float] = {}
+    try:
+        for label, workers, shared in WORKER_SETUPS:
+            env = {"SANDEX_EXCHANGE": "0", "SANDEX_REDIS_URL": url if shared else ""}
+            if shared:
+                env["SANDEX_REDIS_NAMESPACE"] = namespace
+            port = free_port()
+            log = work / f"server-{workers}{'-redis' if shared else ''}.log"
+            print(f"{label} (sandex serve --workers {workers}) ...", flush=True)
+            with server(data_dir, port, log, workers, env) as proc:
+                idle[label] = idle_cpu_rate(proc.pid)
+                measured[label] = collect(
+                    make_client(port),
+                    creds,
+                    WORKER_KINDS,
+                    args,
+                    proc.pid,
+                    rpid if shared else None,
+                )
+    finally:
+        client = redis.Redis.from_url(url)
+        try:
+            names = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+            if names:
+                client.delete(*names)
+        finally:
+            client.close()
+
+    print()
+    print(
+        f"One worker vs two, SANDEX_EXCHANGE=0 (the key path alone); best of {args.rounds}"
+        " (median req/s in brackets); CPU us/req is the server's CPU (all its workers, and"
+        " Redis's) per request, median over rounds, background threads included (idle: "
+        + ", ".join(f"{label} {rate:.2f} CPU-s/s" for label, rate in idle.items())
+        + ")"
+        + ("" if rpid else " (redis-server not found: its CPU is not counted)")
+    )
+    print(
+        f"{'setup':<22} {'request':<44} {'conns':>5} {'req/s':>8} {'(median)':>10}"
+        f" {'p50 ms':>7} {'p99 ms':>7} {'x 1 wkr':>7} {'CPU us/req':>10} {'of Redis':>8}"
+    )
+    base = measured[WORKER_SETUPS[0][0]]
+    for connections, _ in CONCURRENCY:
+        for kind in WORKER_KINDS:
+            one = max(base[(kind, connections)], key=lambda r: r.rate)
+            for label, _, _ in WORKER_SETUPS:
+                runs = measured[label][(kind, connections)]
+                top = max(runs, key=lambda r: r.rate)
+                median = f"({statistics.median(r.rate for r in runs):,.0f})"
+                cpu = statistics.median(r.cpu_us_per_request for r in runs)
+                redis_us = statistics.median(1e6 * r.redis_cpu_s / r.requests for r in runs)
+                print(
+                    f"{label:<22} {LABELS[kind]:<44} {connections:>5} {top.rate:>8,.0f}"
+                    f" {median:>10} {top.p50_ms:>7.2f} {top.p99_ms:>7.2f}"
+                    f" {top.rate / one.rate:>7.2f} {cpu:>10.0f} {redis_us:>8.0f}"
+                )
+    print()
+    two = measured[WORKER_SETUPS[2][0]][("hmac", 32)]
+    one_runs = base[("hmac", 32)]
+    ratio = max(r.rate for r in two) / max(r.rate for r in one_runs)
+    cpu_two = statistics.median(r.cpu_us_per_request for r in two)
+    cpu_one = statistics.median(r.cpu_us_per_request for r in one_runs)
+    print(
+        f"signed apiRestrictions at 32 connections: --workers 2 (Redis) {ratio:.2f}x one"
+        f" worker ({'met' if ratio >= 1.0 else 'NOT met'}: target >= 1.0x on this machine,"
+        " whose cores the load generator shares)"
+    )
+    print(
+        f"server CPU per signed request: {cpu_one:.0f} us in process, {cpu_two:.0f} us with"
+        f" two workers and Redis: about {1e6 / cpu_two:,.0f} req/s per core the server has"
+        f" to itself, so N workers on N free cores (Redis's share included) ~"
+        f" N x {1e6 / cpu_two:,.0f} req/s until Redis (one core) saturates"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--client", choices=("auto", "wrk", "asyncio"), default="auto")
+    parser.add_argument(
+        "--part",
+        choices=("all", "single", "workers"),
+        default="all",
+        help="single: one worker, four kinds of request; workers: one worker vs --workers 2",
+    )
     args = parser.parse_args()
     here = Path(__file__).resolve().parent  # see _stand_in_for_stdlib_http
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
@@ -693,39 +861,48 @@ def main() -> int:
             work = Path(tmp)
             data_dir = work / "data"
             creds = create_credentials(data_dir)
-            port = free_port()
-            with server(data_dir, port, work / "server.log") as proc:
-                client = WrkClient(wrk, work, port) if wrk else AsyncioClient(port)
-                cores = os.cpu_count()
-                usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-                print(
-                    f"server: sandex serve, one worker (pid {proc.pid}): uvicorn"
-                    f" {version('uvicorn')} with uvloop {version('uvloop')} and httptools"
-                    f" {version('httptools')}; Python {sys.version.split()[0]}"
-                )
-                print(
-                    f"load: {client.version}; machine: {cores} cores ({usable} usable) shared"
-                    " by the server and the load generator, so the figures are a lower bound"
-                    " and the ratios are what to compare"
-                )
-                load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
-                print(
-                    f"load average (1 min) before the bench: {load:.2f}"
-                    + (" - other work is running: expect noise" if load > 0.5 else ""),
-                )
-                print(
-                    "every signed request is distinct (nonce) and fresh (signed just before"
-                    f" its run, recvWindow={RECV_WINDOW}); rate limits raised to {NO_LIMIT}"
-                    " weight/min",
-                    flush=True,
-                )
-                try:
-                    bench(client, creds, args, proc.pid)
-                except BenchError:
-                    log = tail(work / "server.log")
+
+            def make_client(port: int) -> WrkClient | AsyncioClient:
+                return WrkClient(wrk, work, port) if wrk else AsyncioClient(port)
+
+            cores = os.cpu_count()
+            usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+            print(
+                f"server: sandex serve: uvicorn {version('uvicorn')} with uvloop"
+                f" {version('uvloop')} and httptools {version('httptools')}; Python"
+                f" {sys.version.split()[0]}"
+            )
+            print(
+                f"load: {make_client(0).version}; machine: {cores} cores ({usable} usable)"
+                " shared by the server and the load generator, so the figures are a lower"
+                " bound and the ratios are what to compare"
+            )
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
+            print(
+                f"load average (1 min) before the bench: {load:.2f}"
+                + (" - other work is running: expect noise" if load > 0.5 else ""),
+            )
+            print(
+                "every signed request is distinct (nonce) and fresh (signed just before"
+                f" its run, recvWindow={RECV_WINDOW}); rate limits raised to {NO_LIMIT}"
+                " weight/min",
+                flush=True,
+            )
+            try:
+                if args.part != "workers":
+                    port = free_port()
+                    with server(data_dir, port, work / "server.log") as proc:
+                        print(f"one worker (pid {proc.pid}), default settings", flush=True)
+                        bench(make_client(port), creds, args, proc.pid)
+                if args.part != "single":
+                    print()
+                    bench_workers(make_client, work, data_dir, creds, args)
+            except BenchError:
+                for log_path in sorted(work.glob("server*.log")):
+                    log = tail(log_path)
                     if log:
-                        print(f"server log (tail):\n{log}", file=sys.stderr)
-                    raise
+                        print(f"{log_path.name} (tail):\n{log}", file=sys.stderr)
+                raise
     except BenchError as exc:
         print(f"bench/http.py: FAILED: {exc}", file=sys.stderr)
         return 1
