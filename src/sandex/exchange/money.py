@@ -15,7 +15,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
-from sandex.exchange.errors import OrderRejected
+from sandex.exchange.rejections import illegal, refuse, too_precise
 
 __all__ = [
     "ASSET_DECIMALS",
@@ -39,20 +39,17 @@ _NUMBER: Final = re.compile(NUMBER_PATTERN)
 def parse_number(text: str, name: str) -> Decimal:
     """Parse a request parameter such as ``"0.00100000"`` into an exact ``Decimal``.
 
-    Raises :class:`OrderRejected` with Binance's -1100 (illegal characters: signs,
-    exponents, spaces) or -1111 (more than eight significant decimals).
+    Raises :class:`~sandex.exchange.errors.OrderRejected` with Binance's -1100 (illegal
+    characters: signs, exponents, spaces) or -1111 (more than eight significant decimals).
     """
     if not _NUMBER.match(text):
-        raise OrderRejected(
-            -1100,
-            f"Illegal characters found in parameter '{name}'; legal range is '{NUMBER_PATTERN}'.",
-        )
+        refuse(illegal(name, NUMBER_PATTERN))
     try:
         value = Decimal(text)
     except InvalidOperation:  # pragma: no cover - the pattern admits only decimal digits
-        raise OrderRejected(-1100, f"Illegal characters found in parameter '{name}'.") from None
+        refuse(illegal(name))
     if decimals(value) > ASSET_DECIMALS:
-        raise OrderRejected(-1111, f"Parameter '{name}' has too much precision.")
+        refuse(too_precise(name))
     return value
 
 

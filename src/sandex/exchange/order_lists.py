@@ -21,6 +21,21 @@ from typing import Final, NamedTuple
 
 from sandex.exchange.events import Rejected
 from sandex.exchange.orders import OrderType, PlaceOrder, Side
+from sandex.exchange.rejections import (
+    DUPLICATE_ORDER_LIST,
+    UNKNOWN_ORDER_LIST,
+)
+from sandex.exchange.rejections import OCO_BOTH_LIMIT as _BOTH_LIMIT
+from sandex.exchange.rejections import OCO_BUY_LIMIT_BELOW as _BUY_LIMIT_BELOW
+from sandex.exchange.rejections import OCO_BUY_PROFIT_BELOW as _BUY_PROFIT_BELOW
+from sandex.exchange.rejections import OCO_BUY_STOP_ABOVE as _BUY_STOP_ABOVE
+from sandex.exchange.rejections import OCO_PRICES as _PRICES
+from sandex.exchange.rejections import OCO_SELL_LIMIT_ABOVE as _SELL_LIMIT_ABOVE
+from sandex.exchange.rejections import OCO_SELL_PROFIT_ABOVE as _SELL_PROFIT_ABOVE
+from sandex.exchange.rejections import OCO_SELL_STOP_BELOW as _SELL_STOP_BELOW
+from sandex.exchange.rejections import OCO_TYPE_REFUSED as _TYPE_REFUSED
+from sandex.exchange.rejections import OTO_TYPE_REFUSED as _WORKING_TYPE
+from sandex.exchange.rejections import UNSUPPORTED as _PENDING_QUOTE
 
 __all__ = [
     "ContingencyType",
@@ -64,18 +79,6 @@ TAKE_PROFIT_TYPES: Final = frozenset(
 STOP_LOSS_TYPES: Final = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT})
 OCO_TYPES: Final = TAKE_PROFIT_TYPES | STOP_LOSS_TYPES
 
-UNKNOWN_ORDER_LIST: Final = Rejected(-2011, "Order list does not exist.")
-DUPLICATE_ORDER_LIST: Final = Rejected(-2010, "Order list's listClientOrderId is already in use.")
-_TYPE_REFUSED: Final = Rejected(-1158, "Order type not supported in OCO.")
-_BOTH_LIMIT: Final = Rejected(-1168, "At least one OCO order must be contingent.")
-_BUY_LIMIT_BELOW: Final = Rejected(-1165, "A limit order in a buy OCO must be below.")
-_SELL_LIMIT_ABOVE: Final = Rejected(-1166, "A limit order in a sell OCO must be above.")
-_BUY_STOP_ABOVE: Final = Rejected(-1196, "A stop loss order in a buy OCO must be above.")
-_SELL_STOP_BELOW: Final = Rejected(-1197, "A stop loss order in a sell OCO must be below.")
-_BUY_PROFIT_BELOW: Final = Rejected(-1198, "A take profit order in a buy OCO must be below.")
-_SELL_PROFIT_ABOVE: Final = Rejected(-1199, "A take profit order in a sell OCO must be above.")
-_PRICES: Final = Rejected(-2010, "The relationship of the prices for the orders is not correct.")
-
 
 class NewOco(NamedTuple):
     """``POST /api/v3/orderList/oco``: the above and below orders (same symbol,
@@ -96,8 +99,6 @@ class NewOto(NamedTuple):
 
 
 WORKING_TYPES: Final = frozenset({OrderType.LIMIT, OrderType.LIMIT_MAKER})
-_WORKING_TYPE: Final = Rejected(-1158, "Order type not supported in OTO.")
-_PENDING_QUOTE: Final = Rejected(-1014, "Unsupported order combination.")
 
 
 def check_oto(oto: NewOto) -> Rejected | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandex.exchange import rejections as vocabulary
 from sandex.http.routes import Call, RouteTable, Security
 
 __all__ = ["routes"]
@@ -19,13 +20,15 @@ routes = RouteTable()
 
 @routes.endpoint("GET", "/sapi/v1/margin/allPairs", security=Security.MARKET_DATA, weight=1)
 def cross_margin_pairs(call: Call) -> object:
-    """Cross-margin pairs: none (Sandex has no margin trading)."""
+    """Cross-margin pairs: none (Sandex has no margin trading), whatever ``symbol`` names."""
+    vocabulary.symbol_name(call.params)
     return []
 
 
 @routes.endpoint("GET", "/sapi/v1/margin/isolated/allPairs", security=Security.USER_DATA, weight=10)
 def isolated_margin_pairs(call: Call) -> object:
-    """Isolated-margin pairs: none."""
+    """Isolated-margin pairs: none, whatever ``symbol`` names."""
+    vocabulary.symbol_name(call.params)
     return []
 
 

@@ -8,13 +8,11 @@ between two of the account's orders: each is recorded, with its per-symbol
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final
 
 from sandex.exchange import SelfTradePrevention, Symbol
-from sandex.exchange.rejections import INVALID_SYMBOL
+from sandex.exchange import rejections as vocabulary
 from sandex.exchange.venue import PreventedMatch
-from sandex.http.errors import BadParameters
 from sandex.http.ratelimit import RateLimiter
 from sandex.http.routes import Call, RouteTable, Security
 from sandex.keys import Mode
@@ -26,7 +24,6 @@ __all__ = ["routes"]
 routes = RouteTable()
 
 _ZERO: Final = "0.00000000"
-_DIGITS: Final = re.compile(r"[0-9]{1,19}")
 _MAX_LIMIT: Final = 1000
 _DEFAULT_LIMIT: Final = 500
 
@@ -37,24 +34,8 @@ def _principal(call: Call) -> Principal:
 
 
 def _symbol(call: Call) -> Symbol:
-    name = call.params.get("symbol")
-    if not name:
-        raise BadParameters(
-            -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."
-        )
-    symbol: Symbol | None = call.services.exchange.symbols.get(name.upper())
-    if symbol is None:
-        raise BadParameters(INVALID_SYMBOL.code, INVALID_SYMBOL.msg)
-    return symbol
-
-
-def _id(call: Call, name: str) -> int | None:
-    value = call.params.get(name)
-    if not value:
-        return None
-    if not _DIGITS.fullmatch(value) or int(value) >= 2**63:
-        raise BadParameters(-1100, f"Illegal characters found in parameter '{name}'.")
-    return int(value)
+    found: Symbol = vocabulary.symbol(call.params, call.services.exchange.symbols)
+    return found
 
 
 @routes.endpoint("GET", "/api/v3/account/commission", security=Security.USER_DATA, weight=20)
@@ -115,17 +96,15 @@ async def prevented_matches(call: Call) -> list[Any]:
     account's). ``tradeGroupId`` is always -1: Sandex has no trade groups, so only one
     account's own orders are kept from matching."""
     symbol = _symbol(call)
-    match_id, order_id = _id(call, "preventedMatchId"), _id(call, "orderId")
-    from_id = _id(call, "fromPreventedMatchId")
-    limit = _id(call, "limit")
-    if limit is not None and not 1 <= limit <= _MAX_LIMIT:
-        raise BadParameters(-1130, "Data sent for parameter 'limit' is not valid.")
+    match_id, order_id = (
+        vocabulary.unsigned(call.params, "preventedMatchId"),
+        vocabulary.unsigned(call.params, "orderId"),
+    )
+    from_id = vocabulary.unsigned(call.params, "fromPreventedMatchId")
+    limit = vocabulary.limit(call.params, _DEFAULT_LIMIT, _MAX_LIMIT)
     if match_id is None and order_id is None:
-        raise BadParameters(
-            -1102,
-            "Param 'preventedMatchId' or 'orderId' must be sent, but both were empty/null!",
-        )
-    query = PreventedQuery(match_id, order_id, from_id, _DEFAULT_LIMIT if limit is None else limit)
+        vocabulary.refuse(vocabulary.neither("preventedMatchId", "orderId"))
+    query = PreventedQuery(match_id, order_id, from_id, limit)
     found = await call.services.exchange.prevented_matches(
         _principal(call).user_id, symbol.name, query
     )

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from sandex.exchange import rejections as vocabulary
 from sandex.exchange.money import ASSET_DECIMALS, format_units
-from sandex.http.errors import BadParameters
 from sandex.http.routes import Call, RouteTable, Security
 from sandex.service.trading import Trading
 
@@ -36,7 +36,7 @@ _ZERO: Final = format_units(0, ASSET_DECIMALS)
 def _exchange(call: Call) -> Trading:
     exchange: Trading | None = call.services.exchange
     if exchange is None:  # pragma: no cover - only merged with the exchange's routes
-        raise BadParameters(-1000, "The exchange is not running.")
+        vocabulary.refuse(vocabulary.EXCHANGE_NOT_RUNNING)
     return exchange
 
 

@@ -8,9 +8,9 @@ the parameters (depth by ``limit``, tickers by how many symbols), the route decl
 the smallest and :func:`request_weight` tells the rest.
 
 Handlers read ``call.services.exchange`` (see :class:`ExchangeView`). Parameters are
-checked as Binance checks them, with its codes and messages: -1102 for a missing
-``symbol``, -1100 for illegal characters, -1121 "Invalid symbol.", -1120 "Invalid
-interval.", and so on.
+read by :mod:`sandex.exchange.rejections`, with Binance's codes and messages: -1102 for
+a missing ``symbol``, -1100 for illegal characters (a lowercase symbol too), -1121 for
+a symbol not listed, -1120 for an unknown interval, and so on.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from functools import partial
 from typing import Any, Final, Protocol
 
 from sandex.exchange import Symbol
+from sandex.exchange import rejections as vocabulary
 from sandex.exchange.klines import INTERVALS, Candle
 from sandex.exchange.marketdata import DEFAULT_LIMIT, MAX_LIMIT, MarketData, PublicTrade, Ticker
-from sandex.exchange.rejections import INVALID_SYMBOL
-from sandex.http.errors import BadParameters
 from sandex.http.ratelimit import RateLimits
 from sandex.http.routes import Call, RouteTable, Security
 from sandex.service.trading import PublicBook
@@ -43,10 +42,6 @@ class ExchangeView(Protocol):
     symbols: Mapping[str, Symbol]
 
 
-_SYMBOL_RANGE: Final = "^[A-Z0-9-_.]{1,20}$"
-_SYMBOLS_RANGE: Final = '^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$'
-_LONG_RANGE: Final = "^[0-9]{1,20}$"
-_SYMBOL: Final = re.compile(r"[A-Z0-9\-_.]{1,20}")
 _LONG: Final = re.compile(r"[0-9]{1,20}")
 _DEPTH_DEFAULT: Final = 100
 _DEPTH_MAX: Final = 5000
@@ -62,99 +57,20 @@ def _exchange(call: Call) -> ExchangeView:
 # -- parameters -------------------------------------------------------------------------
 
 
-def _illegal(name: str, legal: str) -> BadParameters:
-    return BadParameters(
-        -1100, f"Illegal characters found in parameter '{name}'; legal range is '{legal}'."
-    )
-
-
-def _mandatory(name: str) -> BadParameters:
-    return BadParameters(
-        -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
-    )
-
-
-def _symbol(call: Call, name: str) -> Symbol:
-    """A symbol named by ``name``'s value (already known to be sent)."""
-    text = call.params[name]
-    if not _SYMBOL.fullmatch(text):
-        raise _illegal(name, _SYMBOL_RANGE)
-    symbol = _exchange(call).symbols.get(text)
-    if symbol is None:
-        raise BadParameters(INVALID_SYMBOL.code, INVALID_SYMBOL.msg)
-    return symbol
-
-
 def _required_symbol(call: Call) -> Symbol:
-    if not call.params.get("symbol"):
-        raise _mandatory("symbol")
-    return _symbol(call, "symbol")
-
-
-def _symbol_list(call: Call) -> list[Symbol]:
-    """``symbols=["BTCUSDT","ETHUSDT"]``: a JSON array of symbol names, as Binance takes it."""
-    text = call.params["symbols"]
-    try:
-        names = json.loads(text)
-    except ValueError:
-        raise _illegal("symbols", _SYMBOLS_RANGE) from None
-    if not isinstance(names, list) or not all(
-        isinstance(n, str) and _SYMBOL.fullmatch(n) for n in names
-    ):
-        raise _illegal("symbols", _SYMBOLS_RANGE)
-    if not names:
-        raise _mandatory("symbols")
-    known = _exchange(call).symbols
-    out: list[Symbol] = []
-    for name in dict.fromkeys(names):  # a name sent twice is listed once
-        symbol = known.get(name)
-        if symbol is None:
-            raise BadParameters(INVALID_SYMBOL.code, INVALID_SYMBOL.msg)
-        out.append(symbol)
-    return out
+    return vocabulary.symbol(call.params, _exchange(call).symbols)
 
 
 def _selection(call: Call) -> list[Symbol] | Symbol:
     """``symbol=`` (one), ``symbols=[...]`` (a list) or neither (every symbol, a list)."""
     params = call.params
     if "symbol" in params and "symbols" in params:
-        raise BadParameters(-1128, "Combination of optional parameters invalid.")
+        vocabulary.refuse(vocabulary.BAD_COMBINATION)
     if "symbol" in params:
         return _required_symbol(call)
     if "symbols" in params:
-        if not params["symbols"]:
-            raise _mandatory("symbols")
-        return _symbol_list(call)
+        return vocabulary.symbol_list(params, _exchange(call).symbols)
     return list(_exchange(call).symbols.values())
-
-
-def _long(call: Call, name: str) -> int | None:
-    text = call.params.get(name)
-    if text is None:
-        return None
-    if not text:
-        raise BadParameters(-1105, f"Parameter '{name}' was empty.")
-    if not _LONG.fullmatch(text):
-        raise _illegal(name, _LONG_RANGE)
-    return int(text)
-
-
-def _limit(call: Call, default: int, maximum: int) -> int:
-    """``limit``: ``default`` when absent, at least 1, and cut to ``maximum`` (Binance
-    answers a larger limit with ``maximum`` entries)."""
-    limit = _long(call, "limit")
-    if limit is None:
-        return default
-    if limit < 1:
-        raise BadParameters(-1130, "Data sent for parameter 'limit' is not valid.")
-    return min(limit, maximum)
-
-
-def _window(call: Call) -> tuple[int | None, int | None]:
-    start, end = _long(call, "startTime"), _long(call, "endTime")
-    if start is not None and end is not None and start > end:
-        raise BadParameters(-1023, "Start time is greater than end time.")
-    return start, end
 
 
 # -- weights ----------------------------------------------------------------------------
@@ -247,7 +163,7 @@ def exchange_info(call: Call) -> object:
 def depth(call: Call) -> object:
     """The order book, ``limit`` levels a side (default 100, at most 5000)."""
     symbol = _required_symbol(call)
-    limit = _limit(call, _DEPTH_DEFAULT, _DEPTH_MAX)
+    limit = vocabulary.capped_limit(call.params, _DEPTH_DEFAULT, _DEPTH_MAX)
     bids, asks = _exchange(call).book.depth(symbol.name, limit)
     fp, fq = symbol.format_price, symbol.format_quantity
     return {
@@ -309,7 +225,7 @@ def _trade_rows(symbol: Symbol, trades: Sequence[PublicTrade]) -> list[dict[str,
 def recent_trades(call: Call) -> object:
     """The newest ``limit`` trades (default 500, at most 1000), oldest first."""
     symbol = _required_symbol(call)
-    limit = _limit(call, DEFAULT_LIMIT, MAX_LIMIT)
+    limit = vocabulary.capped_limit(call.params, DEFAULT_LIMIT, MAX_LIMIT)
     trades = _exchange(call).market_data.recent_trades(symbol.name, limit)
     return _trade_rows(symbol, trades)
 
@@ -321,8 +237,8 @@ def historical_trades(call: Call) -> object:
     Binance asks for an API key here (MARKET_DATA); Sandex serves it publicly.
     """
     symbol = _required_symbol(call)
-    limit = _limit(call, DEFAULT_LIMIT, MAX_LIMIT)
-    from_id = _long(call, "fromId")
+    limit = vocabulary.capped_limit(call.params, DEFAULT_LIMIT, MAX_LIMIT)
+    from_id = vocabulary.long(call.params, "fromId")
     trades = _exchange(call).market_data.historical_trades(symbol.name, limit, from_id)
     return _trade_rows(symbol, trades)
 
@@ -332,11 +248,11 @@ def agg_trades(call: Call) -> object:
     """Aggregate trades by ``fromId`` or a ``startTime``/``endTime`` window of at most
     an hour; the newest ``limit`` without either."""
     symbol = _required_symbol(call)
-    limit = _limit(call, DEFAULT_LIMIT, MAX_LIMIT)
-    from_id = _long(call, "fromId")
-    start, end = _window(call)
+    limit = vocabulary.capped_limit(call.params, DEFAULT_LIMIT, MAX_LIMIT)
+    from_id = vocabulary.long(call.params, "fromId")
+    start, end = vocabulary.window(call.params)
     if start is not None and end is not None and end - start > _AGG_WINDOW_MS:
-        raise BadParameters(-1127, "More than 1 hours between startTime and endTime.")
+        vocabulary.refuse(vocabulary.AGG_WINDOW_TOO_LONG)
     aggs = _exchange(call).market_data.agg_trades(
         symbol.name, from_id=from_id, start=start, end=end, limit=limit
     )
@@ -389,14 +305,14 @@ def _time_zone(call: Call) -> int:
     if text is None:
         return 0
     if not text:
-        raise BadParameters(-1105, "Parameter 'timeZone' was empty.")
+        vocabulary.refuse(vocabulary.empty("timeZone"))
     match = _TIME_ZONE.fullmatch(text)
     if match is not None:
         hours, minutes = int(match.group(2)), int(match.group(3) or 0)
         offset = (hours * 60 + minutes) * 60_000 * (-1 if match.group(1) == "-" else 1)
         if minutes < 60 and _EARLIEST_ZONE <= offset <= _LATEST_ZONE:
             return offset
-    raise BadParameters(-1130, "Data sent for parameter 'timeZone' is not valid.")
+    vocabulary.refuse(vocabulary.not_valid("timeZone"))
 
 
 def _candles(call: Call) -> tuple[Symbol, list[Candle]]:
@@ -404,11 +320,11 @@ def _candles(call: Call) -> tuple[Symbol, list[Candle]]:
     symbol = _required_symbol(call)
     interval = call.params.get("interval")
     if not interval:
-        raise _mandatory("interval")
+        vocabulary.refuse(vocabulary.missing("interval"))
     if interval not in INTERVALS:
-        raise BadParameters(-1120, "Invalid interval.")
-    start, end = _window(call)
-    limit = _limit(call, DEFAULT_LIMIT, MAX_LIMIT)
+        vocabulary.refuse(vocabulary.INVALID_INTERVAL)
+    start, end = vocabulary.window(call.params)
+    limit = vocabulary.capped_limit(call.params, DEFAULT_LIMIT, MAX_LIMIT)
     offset = _time_zone(call)
     candles = _exchange(call).market_data.klines(
         symbol.name, interval, start=start, end=end, limit=limit, now=call.now, offset=offset
@@ -518,7 +434,7 @@ def ticker_24hr(call: Call) -> object:
     """Rolling 24h statistics (``type`` FULL or MINI): one symbol, several or all."""
     kind = call.params.get("type", "FULL")
     if kind not in ("FULL", "MINI"):
-        raise BadParameters(-1139, "Invalid ticker type.")
+        vocabulary.refuse(vocabulary.INVALID_TICKER_TYPE)
     ex = _exchange(call)
     chosen = _selection(call)
     full = kind == "FULL"

@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
 from sandex.exchange import (
-    OrderRejected,
     OrderType,
     PlaceOrder,
     SelfTradePrevention,
@@ -20,6 +19,7 @@ from sandex.exchange import (
     Symbol,
     TimeInForce,
 )
+from sandex.exchange import rejections as vocabulary
 from sandex.exchange.order_lists import (
     ListOrderStatus,
     ListStatusType,
@@ -29,20 +29,16 @@ from sandex.exchange.order_lists import (
     OrderList,
 )
 from sandex.exchange.rejections import INVALID_SIDE, INVALID_STP, INVALID_TIF, INVALID_TYPE
+from sandex.exchange.units import QuantityUnits
 from sandex.exchange.venue import OrderRecord
-from sandex.http.errors import BadParameters
 from sandex.http.routes import Call, RouteTable, Security
 from sandex.http.spot import (
     _CANCEL,
     _PLACE,
     _cancel_id,
     _canceled_view,
-    _client_id,
-    _enum,
     _exchange,
     _history,
-    _int,
-    _mandatory,
     _placed_view,
     _principal,
     _refused,
@@ -65,7 +61,6 @@ _UNSUPPORTED: Final = (
     "PegOffsetType",
     "PegOffsetValue",
 )
-_NO_LIST: Final = (-2013, "Order list does not exist.")
 
 
 def _leg(
@@ -74,16 +69,14 @@ def _leg(
     symbol: Symbol,
     account: int,
     side: Side,
-    quantity: int,
+    quantity: QuantityUnits,
     stp: SelfTradePrevention | None,
 ) -> PlaceOrder:
     """The ``above`` or ``below`` order of an OCO from its prefixed parameters."""
-    kind = _enum(params, f"{prefix}Type", OrderType, INVALID_TYPE)
-    if kind is None:
-        _mandatory(params, f"{prefix}Type")
+    kind = vocabulary.required_enum(params, f"{prefix}Type", OrderType, INVALID_TYPE)
     for name in _UNSUPPORTED:
         if params.get(prefix + name) not in (None, "", "0"):
-            raise OrderRejected(-1014, "Unsupported order combination.")
+            vocabulary.refuse(vocabulary.UNSUPPORTED)
     price = params.get(f"{prefix}Price")
     stop = params.get(f"{prefix}StopPrice")
     return PlaceOrder(
@@ -93,9 +86,11 @@ def _leg(
         type=kind,
         quantity=quantity,
         price=symbol.price_units(price, f"{prefix}Price") if price else None,
-        time_in_force=_enum(params, f"{prefix}TimeInForce", TimeInForce, INVALID_TIF),
+        time_in_force=vocabulary.enum_value(
+            params, f"{prefix}TimeInForce", TimeInForce, INVALID_TIF
+        ),
         stop_price=symbol.price_units(stop, f"{prefix}StopPrice") if stop else None,
-        client_order_id=_client_id(params, f"{prefix}ClientOrderId"),
+        client_order_id=vocabulary.client_id(params, f"{prefix}ClientOrderId"),
         stp_mode=stp,
     )
 
@@ -108,46 +103,40 @@ def _prefixed_order(
     stp: SelfTradePrevention | None,
 ) -> PlaceOrder:
     """An OTO's ``working`` or ``pending`` order, with its own side and quantity."""
-    side = _enum(params, f"{prefix}Side", Side, INVALID_SIDE)
-    if side is None:
-        _mandatory(params, f"{prefix}Side")
-    quantity = symbol.quantity_units(_mandatory(params, f"{prefix}Quantity"))
+    side = vocabulary.required_enum(params, f"{prefix}Side", Side, INVALID_SIDE)
+    quantity = symbol.quantity_units(vocabulary.mandatory(params, f"{prefix}Quantity"))
     return _leg(params, prefix, symbol, account, side, quantity, stp)
 
 
 def _new_oto(params: Mapping[str, str], symbol: Symbol, account: int) -> NewOto:
-    stp = _enum(params, "selfTradePreventionMode", SelfTradePrevention, INVALID_STP)
+    stp = vocabulary.enum_value(params, "selfTradePreventionMode", SelfTradePrevention, INVALID_STP)
     return NewOto(
         _prefixed_order(params, "working", symbol, account, stp),
         _prefixed_order(params, "pending", symbol, account, stp),
-        _client_id(params, "listClientOrderId"),
+        vocabulary.client_id(params, "listClientOrderId"),
     )
 
 
 def _new_otoco(params: Mapping[str, str], symbol: Symbol, account: int) -> NewOtoco:
-    stp = _enum(params, "selfTradePreventionMode", SelfTradePrevention, INVALID_STP)
-    side = _enum(params, "pendingSide", Side, INVALID_SIDE)
-    if side is None:
-        _mandatory(params, "pendingSide")
-    quantity = symbol.quantity_units(_mandatory(params, "pendingQuantity"))
+    stp = vocabulary.enum_value(params, "selfTradePreventionMode", SelfTradePrevention, INVALID_STP)
+    side = vocabulary.required_enum(params, "pendingSide", Side, INVALID_SIDE)
+    quantity = symbol.quantity_units(vocabulary.mandatory(params, "pendingQuantity"))
     return NewOtoco(
         _prefixed_order(params, "working", symbol, account, stp),
         _leg(params, "pendingAbove", symbol, account, side, quantity, stp),
         _leg(params, "pendingBelow", symbol, account, side, quantity, stp),
-        _client_id(params, "listClientOrderId"),
+        vocabulary.client_id(params, "listClientOrderId"),
     )
 
 
 def _new_oco(params: Mapping[str, str], symbol: Symbol, account: int) -> NewOco:
-    side = _enum(params, "side", Side, INVALID_SIDE)
-    if side is None:
-        _mandatory(params, "side")
-    quantity = symbol.quantity_units(_mandatory(params, "quantity"))
-    stp = _enum(params, "selfTradePreventionMode", SelfTradePrevention, INVALID_STP)
+    side = vocabulary.required_enum(params, "side", Side, INVALID_SIDE)
+    quantity = symbol.quantity_units(vocabulary.mandatory(params, "quantity"))
+    stp = vocabulary.enum_value(params, "selfTradePreventionMode", SelfTradePrevention, INVALID_STP)
     return NewOco(
         _leg(params, "above", symbol, account, side, quantity, stp),
         _leg(params, "below", symbol, account, side, quantity, stp),
-        _client_id(params, "listClientOrderId"),
+        vocabulary.client_id(params, "listClientOrderId"),
     )
 
 
@@ -155,22 +144,20 @@ def _legacy_oco(params: Mapping[str, str], symbol: Symbol, account: int) -> NewO
     """The deprecated ``POST /api/v3/order/oco``'s parameters: a LIMIT_MAKER at
     ``price`` and a STOP_LOSS (STOP_LOSS_LIMIT with ``stopLimitPrice``) at
     ``stopPrice``."""
-    side = _enum(params, "side", Side, INVALID_SIDE)
-    if side is None:
-        _mandatory(params, "side")
+    side = vocabulary.required_enum(params, "side", Side, INVALID_SIDE)
     for name in ("limitIcebergQty", "stopIcebergQty", "trailingDelta"):
         if params.get(name) not in (None, "", "0"):
-            raise OrderRejected(-1014, "Unsupported order combination.")
-    quantity = symbol.quantity_units(_mandatory(params, "quantity"))
-    stp = _enum(params, "selfTradePreventionMode", SelfTradePrevention, INVALID_STP)
+            vocabulary.refuse(vocabulary.UNSUPPORTED)
+    quantity = symbol.quantity_units(vocabulary.mandatory(params, "quantity"))
+    stp = vocabulary.enum_value(params, "selfTradePreventionMode", SelfTradePrevention, INVALID_STP)
     limit = PlaceOrder(
         symbol=symbol.name,
         account=account,
         side=side,
         type=OrderType.LIMIT_MAKER,
         quantity=quantity,
-        price=symbol.price_units(_mandatory(params, "price")),
-        client_order_id=_client_id(params, "limitClientOrderId"),
+        price=symbol.price_units(vocabulary.mandatory(params, "price")),
+        client_order_id=vocabulary.client_id(params, "limitClientOrderId"),
         stp_mode=stp,
     )
     stop_limit = params.get("stopLimitPrice")
@@ -181,19 +168,21 @@ def _legacy_oco(params: Mapping[str, str], symbol: Symbol, account: int) -> NewO
         type=OrderType.STOP_LOSS_LIMIT if stop_limit else OrderType.STOP_LOSS,
         quantity=quantity,
         price=symbol.price_units(stop_limit, "stopLimitPrice") if stop_limit else None,
-        time_in_force=_enum(params, "stopLimitTimeInForce", TimeInForce, INVALID_TIF),
-        stop_price=symbol.price_units(_mandatory(params, "stopPrice"), "stopPrice"),
-        client_order_id=_client_id(params, "stopClientOrderId"),
+        time_in_force=vocabulary.enum_value(
+            params, "stopLimitTimeInForce", TimeInForce, INVALID_TIF
+        ),
+        stop_price=symbol.price_units(vocabulary.mandatory(params, "stopPrice"), "stopPrice"),
+        client_order_id=vocabulary.client_id(params, "stopClientOrderId"),
         stp_mode=stp,
     )
     above, below = (limit, stop) if side is Side.SELL else (stop, limit)
-    return NewOco(above, below, _client_id(params, "listClientOrderId"))
+    return NewOco(above, below, vocabulary.client_id(params, "listClientOrderId"))
 
 
 def _response_type(params: Mapping[str, str]) -> str:
     value = (params.get("newOrderRespType") or "RESULT").upper()
     if value not in ("ACK", "RESULT", "FULL"):
-        raise BadParameters(-1130, "Data sent for parameter 'newOrderRespType' is not valid.")
+        vocabulary.refuse(vocabulary.not_valid("newOrderRespType"))
     return value
 
 
@@ -298,13 +287,10 @@ async def new_otoco(call: Call) -> object:
 
 
 def _list_target(params: Mapping[str, str], cid_name: str) -> tuple[int | None, str | None]:
-    list_id = _int(params, "orderListId")
-    cid = _client_id(params, cid_name)
+    list_id = vocabulary.unsigned(params, "orderListId")
+    cid = vocabulary.client_id(params, cid_name)
     if list_id is None and cid is None:
-        raise BadParameters(
-            -1102,
-            f"Param '{cid_name}' or 'orderListId' must be sent, but both were empty/null!",
-        )
+        vocabulary.refuse(vocabulary.neither(cid_name, "orderListId"))
     return list_id, cid
 
 
@@ -331,7 +317,7 @@ async def query_order_list(call: Call) -> object:
     list_id, cid = _list_target(call.params, "origClientOrderId")
     found = await _exchange(call).find_order_list(p.user_id, list_id, cid)
     if found is None:
-        raise OrderRejected(*_NO_LIST)
+        vocabulary.refuse(vocabulary.NO_SUCH_ORDER_LIST)
     return _stored_view(found)
 
 
@@ -341,7 +327,7 @@ async def all_order_lists(call: Call) -> object:
     p = _principal(call)
     window = _history(call.params, "fromId")
     if window.from_id is not None and (window.start is not None or window.end is not None):
-        raise BadParameters(-1106, "Parameter 'startTime' sent when not required.")
+        vocabulary.refuse(vocabulary.not_required("startTime"))
     found = await _exchange(call).all_order_lists(p.user_id, window)
     return [_stored_view(s) for s in found]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 from urllib.parse import parse_qsl
 
+from sandex.exchange.rejections import duplicate, not_utf8, too_many_parameters
 from sandex.http.errors import BadParameters
 
 __all__ = ["parse_params", "MAX_PARAMS"]
@@ -18,7 +19,7 @@ def _pairs(raw: bytes, where: str) -> list[tuple[str, str]]:
         # unquote, so split directly; same result as parse_qsl, several times faster
         parts = [p for p in raw.decode("ascii").split("&") if p]
         if len(parts) > MAX_PARAMS:
-            raise BadParameters(-1101, f"Too many parameters; the limit is {MAX_PARAMS}.")
+            raise BadParameters(*too_many_parameters(MAX_PARAMS))
         return [(name, value) for name, _, value in (p.partition("=") for p in parts)]
     try:
         text = raw.decode("ascii")
@@ -30,11 +31,9 @@ def _pairs(raw: bytes, where: str) -> list[tuple[str, str]]:
             max_num_fields=MAX_PARAMS,
         )
     except UnicodeDecodeError:
-        raise BadParameters(
-            -1100, f"Illegal characters found in the {where}: it must be URL-encoded UTF-8."
-        ) from None
+        raise BadParameters(*not_utf8(where)) from None
     except ValueError:
-        raise BadParameters(-1101, f"Too many parameters; the limit is {MAX_PARAMS}.") from None
+        raise BadParameters(*too_many_parameters(MAX_PARAMS)) from None
     return pairs
 
 
@@ -51,7 +50,7 @@ def parse_params(query: bytes, body: bytes) -> dict[str, str]:
         seen: set[str] = set()
         for name, value in _pairs(raw, where):
             if name in seen:
-                raise BadParameters(-1101, f"Duplicate values for parameter '{name}'.")
+                raise BadParameters(*duplicate(name))
             seen.add(name)
             params.setdefault(name, value)
     return params

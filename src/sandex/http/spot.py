@@ -10,7 +10,6 @@ change is durable (see :mod:`sandex.service.trading`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
@@ -21,7 +20,6 @@ from sandex.exchange import (
     CancelReplace,
     CancelReplaceMode,
     CancelRestriction,
-    OrderRejected,
     OrderStatus,
     OrderType,
     PlaceOrder,
@@ -31,10 +29,10 @@ from sandex.exchange import (
     Symbol,
     TimeInForce,
 )
+from sandex.exchange import rejections as vocabulary
 from sandex.exchange.money import ASSET_DECIMALS, format_units
 from sandex.exchange.rejections import INVALID_SIDE, INVALID_STP, INVALID_TIF, INVALID_TYPE
 from sandex.exchange.venue import OrderRecord, TradeRecord
-from sandex.http.errors import BadParameters
 from sandex.http.routes import Call, RouteTable, Security
 from sandex.keys import Access, Operation, Permission
 from sandex.service import Principal
@@ -48,12 +46,9 @@ routes = RouteTable()
 
 _PLACE: Final = Access(Permission.SPOT_TRADE, Operation.PLACE_ORDER)
 _CANCEL: Final = Access(Permission.SPOT_TRADE, Operation.CANCEL_ORDER)
-_CLIENT_ID: Final = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 _ZERO: Final = "0.00000000"
 _DEFAULT_LIMIT: Final = 500
 _MAX_LIMIT: Final = 1000
-_MAX_INT: Final = 2**63 - 1
-"""The largest id or time a query may carry (a 64-bit column: more would overflow)."""
 
 
 # -- parameters ---------------------------------------------------------------------------
@@ -62,7 +57,7 @@ _MAX_INT: Final = 2**63 - 1
 def _exchange(call: Call) -> Trading:
     exchange: Trading | None = call.services.exchange
     if exchange is None:  # pragma: no cover - the gateway is always built with one
-        raise BadParameters(-1000, "The exchange is not running.")
+        vocabulary.refuse(vocabulary.EXCHANGE_NOT_RUNNING)
     return exchange
 
 
@@ -71,81 +66,27 @@ def _principal(call: Call) -> Principal:
     return call.principal
 
 
-def _mandatory(params: Mapping[str, str], name: str) -> str:
-    value = params.get(name)
-    if not value:
-        raise BadParameters(
-            -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
-        )
-    return value
-
-
 def _symbol(call: Call) -> Symbol:
-    name = _mandatory(call.params, "symbol").upper()
-    symbol = _exchange(call).symbols.get(name)
-    if symbol is None:
-        raise BadParameters(-1121, "Invalid symbol.")
-    return symbol
-
-
-def _int(params: Mapping[str, str], name: str) -> int | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > _MAX_INT:
-        raise BadParameters(-1100, f"Illegal characters found in parameter '{name}'.")
-    return int(value)
-
-
-def _limit(params: Mapping[str, str], default: int = _DEFAULT_LIMIT) -> int:
-    limit = _int(params, "limit")
-    if limit is None:
-        return default
-    if not 1 <= limit <= _MAX_LIMIT:
-        raise BadParameters(-1130, "Data sent for parameter 'limit' is not valid.")
-    return limit
+    found: Symbol = vocabulary.symbol(call.params, _exchange(call).symbols)
+    return found
 
 
 def _history(params: Mapping[str, str], from_name: str) -> History:
     """The page of history asked for: from an id (``from_name``), or a time window."""
     return History(
-        _int(params, from_name), _int(params, "startTime"), _int(params, "endTime"), _limit(params)
+        vocabulary.unsigned(params, from_name),
+        vocabulary.unsigned(params, "startTime"),
+        vocabulary.unsigned(params, "endTime"),
+        vocabulary.limit(params, _DEFAULT_LIMIT, _MAX_LIMIT),
     )
 
 
-def _enum(params: Mapping[str, str], name: str, kind: Any, error: Rejected) -> Any:
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        return kind(value.upper())
-    except ValueError:
-        raise OrderRejected(error.code, error.msg) from None
-
-
-def _client_id(params: Mapping[str, str], name: str) -> str | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if not _CLIENT_ID.fullmatch(value):  # match() would let a trailing newline through
-        raise BadParameters(
-            -1100,
-            f"Illegal characters found in parameter '{name}';"
-            " legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
-        )
-    return value
-
-
 def _new_order(params: Mapping[str, str], symbol: Symbol, account: int) -> PlaceOrder:
-    side = _enum(params, "side", Side, INVALID_SIDE)
-    if side is None:
-        _mandatory(params, "side")
-    kind = _enum(params, "type", OrderType, INVALID_TYPE)
-    if kind is None:
-        _mandatory(params, "type")
+    side = vocabulary.required_enum(params, "side", Side, INVALID_SIDE)
+    kind = vocabulary.required_enum(params, "type", OrderType, INVALID_TYPE)
     for unsupported in ("icebergQty", "trailingDelta", "strategyId", "strategyType"):
         if params.get(unsupported) not in (None, "", "0"):
-            raise OrderRejected(-1014, "Unsupported order combination.")
+            vocabulary.refuse(vocabulary.UNSUPPORTED)
     quantity = params.get("quantity")
     price = params.get("price")
     quote = params.get("quoteOrderQty")
@@ -157,11 +98,13 @@ def _new_order(params: Mapping[str, str], symbol: Symbol, account: int) -> Place
         type=kind,
         quantity=symbol.quantity_units(quantity) if quantity else None,
         price=symbol.price_units(price) if price else None,
-        time_in_force=_enum(params, "timeInForce", TimeInForce, INVALID_TIF),
+        time_in_force=vocabulary.enum_value(params, "timeInForce", TimeInForce, INVALID_TIF),
         quote_quantity=symbol.quote_units(quote) if quote else None,
         stop_price=symbol.price_units(stop, "stopPrice") if stop else None,
-        client_order_id=_client_id(params, "newClientOrderId"),
-        stp_mode=_enum(params, "selfTradePreventionMode", SelfTradePrevention, INVALID_STP),
+        client_order_id=vocabulary.client_id(params, "newClientOrderId"),
+        stp_mode=vocabulary.enum_value(
+            params, "selfTradePreventionMode", SelfTradePrevention, INVALID_STP
+        ),
     )
 
 
@@ -171,14 +114,14 @@ def _response_type(params: Mapping[str, str], order: PlaceOrder) -> str:
         return "FULL" if order.type in (OrderType.MARKET, OrderType.LIMIT) else "ACK"
     value = value.upper()
     if value not in ("ACK", "RESULT", "FULL"):
-        raise BadParameters(-1130, "Data sent for parameter 'newOrderRespType' is not valid.")
+        vocabulary.refuse(vocabulary.not_valid("newOrderRespType"))
     return value
 
 
 def _refused(result: Reply) -> None:
     rejected = result.rejected
     if rejected is not None:
-        raise OrderRejected(rejected.code, rejected.msg)
+        vocabulary.refuse(rejected)
 
 
 # -- views ---------------------------------------------------------------------------------
@@ -314,7 +257,7 @@ def _trade_view(symbol: Symbol, t: TradeRecord, account: int) -> dict[str, Any]:
 
 
 def _cancel_id(params: Mapping[str, str], now: int) -> str:
-    return _client_id(params, "newClientOrderId") or f"sandex-cancel-{now}"
+    return vocabulary.client_id(params, "newClientOrderId") or f"sandex-cancel-{now}"
 
 
 # -- orders -----------------------------------------------------------------------------------
@@ -344,7 +287,7 @@ async def test_order(call: Call) -> object:
     _response_type(call.params, order)
     rejected = await _exchange(call).check(order, call.now, key_id=p.key_id, policy=p.policy)
     if rejected is not None:
-        raise OrderRejected(rejected.code, rejected.msg)
+        vocabulary.refuse(rejected)
     if call.params.get("computeCommissionRates", "").lower() == "true":
         fees = _exchange(call)
         return {
@@ -364,12 +307,10 @@ async def test_order(call: Call) -> object:
 
 
 def _target(call: Call) -> tuple[int | None, str | None]:
-    order_id = _int(call.params, "orderId")
-    cid = _client_id(call.params, "origClientOrderId")
+    order_id = vocabulary.unsigned(call.params, "orderId")
+    cid = vocabulary.client_id(call.params, "origClientOrderId")
     if order_id is None and cid is None:
-        raise BadParameters(
-            -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
-        )
+        vocabulary.refuse(vocabulary.NO_CANCEL_TARGET)
     return order_id, cid
 
 
@@ -381,7 +322,7 @@ async def query_order(call: Call) -> object:
     order_id, cid = _target(call)
     found = await _exchange(call).find_order(p.user_id, symbol.name, order_id, cid)
     if found is None:
-        raise OrderRejected(-2013, "Order does not exist.")
+        vocabulary.refuse(vocabulary.NO_SUCH_ORDER)
     return _order_view(symbol, found)
 
 
@@ -391,11 +332,11 @@ async def cancel_order(call: Call) -> object:
     p = _principal(call)
     symbol = _symbol(call)
     order_id, cid = _target(call)
-    restriction = _enum(
+    restriction = vocabulary.enum_value(
         call.params,
         "cancelRestrictions",
         CancelRestriction,
-        Rejected(-1130, "Data sent for parameter 'cancelRestrictions' is not valid."),
+        vocabulary.not_valid("cancelRestrictions"),
     )
     exchange = _exchange(call)
     result = await exchange.cancel(
@@ -418,21 +359,15 @@ async def cancel_replace(call: Call) -> object:
     p = _principal(call)
     symbol = _symbol(call)
     params = call.params
-    mode_text = _mandatory(params, "cancelReplaceMode").upper()
+    mode_text = vocabulary.mandatory(params, "cancelReplaceMode").upper()
     try:
         mode = CancelReplaceMode(mode_text)
     except ValueError:
-        raise BadParameters(
-            -1130, "Data sent for parameter 'cancelReplaceMode' is not valid."
-        ) from None
-    order_id = _int(params, "cancelOrderId")
-    cid = _client_id(params, "cancelOrigClientOrderId")
+        vocabulary.refuse(vocabulary.not_valid("cancelReplaceMode"))
+    order_id = vocabulary.unsigned(params, "cancelOrderId")
+    cid = vocabulary.client_id(params, "cancelOrigClientOrderId")
     if order_id is None and cid is None:
-        raise BadParameters(
-            -1102,
-            "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent,"
-            " but both were empty/null!",
-        )
+        vocabulary.refuse(vocabulary.neither("cancelOrigClientOrderId", "cancelOrderId"))
     order = _new_order(params, symbol, p.user_id)
     response = _response_type(params, order)
     exchange = _exchange(call)
@@ -449,7 +384,9 @@ async def cancel_replace(call: Call) -> object:
     if failed is None:
         canceled = next(o for o in result.orders if o.status is OrderStatus.CANCELED)
         placed = next(o for o in result.orders if o is not canceled)
-        cancel_id = _client_id(params, "cancelNewClientOrderId") or _cancel_id(params, call.now)
+        cancel_id = vocabulary.client_id(params, "cancelNewClientOrderId") or _cancel_id(
+            params, call.now
+        )
         view = {
             "cancelResult": "SUCCESS",
             "newOrderResult": "SUCCESS",
@@ -457,7 +394,7 @@ async def cancel_replace(call: Call) -> object:
             "newOrderResponse": _placed_view(symbol, placed, response, call.now),
         }
     if failed is not None:
-        raise OrderRejected(failed.code, failed.msg)
+        vocabulary.refuse(Rejected(failed.code, failed.msg))
     return view
 
 
@@ -500,7 +437,7 @@ async def my_trades(call: Call) -> object:
     p = _principal(call)
     symbol = _symbol(call)
     window = _history(call.params, "fromId")
-    order_id = _int(call.params, "orderId")
+    order_id = vocabulary.unsigned(call.params, "orderId")
     trades = await _exchange(call).my_trades(p.user_id, symbol.name, window, order_id)
     return [_trade_view(symbol, t, p.user_id) for t in trades]
 

@@ -9,22 +9,18 @@ Both are public, take ``symbol`` or ``symbols`` (one of them, at most 100 names)
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any, Final
 
 from sandex.exchange import Symbol
-from sandex.exchange.rejections import INVALID_SYMBOL
+from sandex.exchange import rejections as vocabulary
 from sandex.exchange.rolling import trading_day, utc_offset_ms, window_ms, window_stats
-from sandex.http.errors import BadParameters
 from sandex.http.routes import Call, RouteTable, Security
 
 __all__ = ["routes", "tickers_weight"]
 
 routes = RouteTable()
 
-_SYMBOL: Final = re.compile(r"[A-Z0-9\-_.]{1,20}")
-_SYMBOLS_RANGE: Final = '^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$'
 _MAX_SYMBOLS: Final = 100
 
 
@@ -44,56 +40,20 @@ def _selection(call: Call) -> Symbol | list[Symbol]:
     params = call.params
     one, many = params.get("symbol"), params.get("symbols")
     if one and many:
-        raise BadParameters(-1128, "Combination of optional parameters invalid.")
+        vocabulary.refuse(vocabulary.BAD_COMBINATION)
     if not one and not many:
-        raise BadParameters(
-            -1102, "Param 'symbol' or 'symbols' must be sent, but both were empty/null!"
-        )
+        vocabulary.refuse(vocabulary.neither("symbol", "symbols"))
     known = call.services.exchange.symbols
     if one:
-        if not _SYMBOL.fullmatch(one):
-            raise BadParameters(
-                -1100,
-                "Illegal characters found in parameter 'symbol'; legal range is"
-                " '^[A-Z0-9-_.]{1,20}$'.",
-            )
-        symbol: Symbol | None = known.get(one)
-        if symbol is None:
-            raise BadParameters(INVALID_SYMBOL.code, INVALID_SYMBOL.msg)
-        return symbol
-    assert many is not None
-    try:
-        names = json.loads(many)
-    except ValueError:
-        names = None
-    if not isinstance(names, list) or not all(
-        isinstance(n, str) and _SYMBOL.fullmatch(n) for n in names
-    ):
-        raise BadParameters(
-            -1100,
-            f"Illegal characters found in parameter 'symbols'; legal range is '{_SYMBOLS_RANGE}'.",
-        )
-    if not names:
-        raise BadParameters(
-            -1102, "Mandatory parameter 'symbols' was not sent, was empty/null, or malformed."
-        )
-    if len(names) > _MAX_SYMBOLS:
-        raise BadParameters(
-            -1101, f"Too many values sent for parameter 'symbols', max is {_MAX_SYMBOLS}."
-        )
-    out: list[Symbol] = []
-    for name in dict.fromkeys(names):
-        found = known.get(name)
-        if found is None:
-            raise BadParameters(INVALID_SYMBOL.code, INVALID_SYMBOL.msg)
-        out.append(found)
-    return out
+        found: Symbol = vocabulary.symbol(params, known)
+        return found
+    return vocabulary.symbol_list(params, known, _MAX_SYMBOLS)
 
 
 def _full(call: Call) -> bool:
     kind = call.params.get("type", "FULL")
     if kind not in ("FULL", "MINI"):
-        raise BadParameters(-1139, "Invalid ticker type.")
+        vocabulary.refuse(vocabulary.INVALID_TICKER_TYPE)
     return kind == "FULL"
 
 
@@ -139,10 +99,7 @@ def rolling_ticker(call: Call) -> object:
     text = call.params.get("windowSize") or "1d"
     length = window_ms(text)
     if length is None:
-        raise BadParameters(
-            -1130,
-            "Data sent for parameter 'windowSize' is not valid; use 1m..59m, 1h..23h or 1d..7d.",
-        )
+        vocabulary.refuse(vocabulary.not_valid("windowSize", "use 1m..59m, 1h..23h or 1d..7d"))
     return _answer(call, call.now - length, call.now)
 
 
@@ -159,10 +116,11 @@ def trading_day_ticker(call: Call) -> object:
     text = call.params.get("timeZone") or "0"
     offset = utc_offset_ms(text)
     if offset is None:
-        raise BadParameters(
-            -1130,
-            "Data sent for parameter 'timeZone' is not valid; use hours or hours:minutes"
-            " from UTC (e.g. 8, -1:00, 05:45), from -12:00 to +14:00.",
+        vocabulary.refuse(
+            vocabulary.not_valid(
+                "timeZone",
+                "use hours or hours:minutes from UTC (e.g. 8, -1:00, 05:45), from -12:00 to +14:00",
+            )
         )
     opened, closed = trading_day(call.now, offset)
     return _answer(call, opened, closed)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from sandex.exchange.rejections import INVALID_TIME_UNIT
 from sandex.http.errors import BadParameters
 
 __all__ = ["wants_microseconds", "in_microseconds"]
@@ -46,9 +47,7 @@ def wants_microseconds(value: str | None) -> bool:
         return False
     if value in _MICRO:
         return True
-    raise BadParameters(
-        -1194, "Invalid value for time unit; expected either MICROSECOND or MILLISECOND."
-    )
+    raise BadParameters(*INVALID_TIME_UNIT)
 
 
 def in_microseconds(path: str, body: object) -> object:

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from sandex.exchange.rejections import illegal, missing
+
 __all__ = [
     "ServiceError",
     "NotFound",
@@ -136,7 +138,7 @@ class MandatoryParameterMissing(AuthenticationFailed):
 
     def __init__(self, name: str) -> None:
         super().__init__(
-            f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.",
+            missing(name).msg,
             reason=f"missing {name}",
         )
 
@@ -147,7 +149,7 @@ class IllegalParameter(AuthenticationFailed):
 
     def __init__(self, name: str, legal: str) -> None:
         super().__init__(
-            f"Illegal characters found in parameter '{name}'; legal range is '{legal}'.",
+            illegal(name, legal).msg,
             reason=f"malformed {name}",
         )
 
