@@ -31,7 +31,7 @@ def test_a_server_signs_the_final_head_at_shutdown(settings: Settings) -> None:
     with open_sandex(settings) as sx:
         user = make_user(sx, now=NOW)
         key = make_key(sx, user, now=NOW)
-        sx.start_background()  # the audit writer process too
+        sx.background.start()  # the audit writer process too
         wait_for(lambda: digest_names(settings.digest_dir))  # the first, at start
         assert key.secret is not None
         for i in range(20):  # decisions handed to the writer process: written at close
@@ -47,7 +47,7 @@ def test_a_server_signs_the_final_head_at_shutdown(settings: Settings) -> None:
 
 def test_the_timer_writes_a_digest_when_the_head_moved(settings: Settings) -> None:
     with open_sandex(settings) as sx:
-        sx.start_audit_digests(interval=0.05)
+        sx.background.start_audit_digests(interval=0.05)
         wait_for(lambda: len(digest_names(settings.digest_dir)) == 1)
         time.sleep(0.2)  # several ticks with nothing new: no new digest
         assert len(digest_names(settings.digest_dir)) == 1
@@ -73,12 +73,12 @@ def test_an_unusable_digest_directory_is_one_log_line_and_the_chain_goes_on(
     """The directory's disk is gone (here: its path is a plain file for a while)."""
     caplog.set_level(logging.INFO)
     with open_sandex(settings) as sx:
-        assert sx.write_audit_digest()  # digest 1
+        assert sx.background.write_audit_digest()  # digest 1
         make_user(sx, now=NOW)
         away = settings.digest_dir.with_name("unmounted")
         settings.digest_dir.rename(away)
         settings.digest_dir.write_text("")
-        assert not sx.write_audit_digest()
+        assert not sx.background.write_audit_digest()
         (record,) = _failures(caplog)
         assert record.levelno == logging.ERROR and record.exc_info is None
         assert record.getMessage() == (
@@ -88,7 +88,7 @@ def test_an_unusable_digest_directory_is_one_log_line_and_the_chain_goes_on(
         assert "\n" not in record.getMessage()
         settings.digest_dir.unlink()
         away.rename(settings.digest_dir)
-        assert sx.write_audit_digest()  # digest 2, chained to 1: nothing half-written
+        assert sx.background.write_audit_digest()  # digest 2, chained to 1: nothing half-written
         check = sx.audit.check()
         assert check.ok and check.digests == 2
         assert digest_names(settings.digest_dir) == [
@@ -105,7 +105,7 @@ def test_the_background_writer_logs_a_failure_without_a_traceback(
     (blocked.data_dir / "file").write_text("")
     caplog.set_level(logging.INFO)
     with open_sandex(blocked) as sx:
-        sx.start_audit_digests(interval=3600)
+        sx.background.start_audit_digests(interval=3600)
         wait_for(lambda: _failures(caplog))
     records = _failures(caplog)
     assert len(records) == 2  # at start and at shutdown, one line each

@@ -23,8 +23,8 @@ def test_decisions_handed_to_the_writer_are_in_the_chain_after_shutdown(settings
     with open_sandex(settings) as sx:
         user = make_user(sx, now=NOW)
         key = make_key(sx, user, now=NOW)
-        sx.start_background()
-        assert sx.audit_writer is not None and sx.audit_writer.alive
+        sx.background.start()
+        assert sx.background.audit_writer is not None and sx.background.audit_writer.alive
         assert key.secret is not None
         _decide(sx, key.api_key, key.secret, 50)
     with open_sandex(settings) as sx:
@@ -40,8 +40,8 @@ def test_a_dead_writer_means_writing_in_process(settings: Settings) -> None:
     with open_sandex(settings) as sx:
         user = make_user(sx, now=NOW)
         key = make_key(sx, user, now=NOW)
-        sx.start_background()
-        writer = sx.audit_writer
+        sx.background.start()
+        writer = sx.background.audit_writer
         assert writer is not None
         writer._process.kill()
         writer._process.join(10)

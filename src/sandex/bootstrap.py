@@ -6,11 +6,7 @@ builds. Nothing happens at import time.
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import logging
-import threading
-import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -20,9 +16,7 @@ from limits.storage import RedisStorage, Storage
 from sqlalchemy import Engine
 
 from sandex.accounts import PasswordHasher
-from sandex.audit_writer import AuditWriter
 from sandex.broker.redis_streams import (
-    EngineServer,
     MarketFollower,
     RedisEngineLink,
     StreamNames,
@@ -46,6 +40,7 @@ from sandex.http.order_lists import routes as order_list_routes
 from sandex.http.ratelimit import LocalStorage, RateLimiter, RateLimits
 from sandex.http.spot import routes as spot_routes
 from sandex.http.tickers import routes as ticker_routes
+from sandex.runtime import BackgroundWork, EngineParts, SystemClock, tune_gc
 from sandex.service import (
     ActivityLog,
     AuditService,
@@ -58,11 +53,10 @@ from sandex.service import (
     UserService,
 )
 from sandex.service.exchange_core import ExchangeCore, LocalEngineLink
-from sandex.service.failures import report_failure
 from sandex.service.journal import Durability
 from sandex.service.keyring import KeyringHolder, ServerSecrets, load_server_secrets
 from sandex.service.keywatch import KeyChangeWatcher
-from sandex.service.market_feed import MarketFeed, MarketReadModel
+from sandex.service.market_feed import MarketReadModel
 from sandex.service.operator import ExchangeOperator
 from sandex.service.ports import KeyringSource, ReplayGuard
 from sandex.service.sessions import SessionService
@@ -83,22 +77,14 @@ from sandex.storage.redis_state import RedisReplayGuard
 
 __all__ = [
     "Sandex",
-    "SystemClock",
     "open_sandex",
     "build_gateway",
     "build_core",
-    "run_engine",
+    "engine_parts",
     "app_from_env",
 ]
 
 _log = logging.getLogger(__name__)
-
-
-class SystemClock:
-    """The real clock, in epoch milliseconds. Only adapters read it; the domain never does."""
-
-    def now(self) -> int:
-        return time.time_ns() // 1_000_000
 
 
 @dataclass
@@ -120,119 +106,14 @@ class Sandex:
     sessions: SessionService
     key_watch: KeyChangeWatcher
     operator: ExchangeOperator
+    background: BackgroundWork
     redis: Any = None
-    audit_writer: AuditWriter | None = None
     clock: SystemClock = field(default_factory=SystemClock)
-    _flusher: threading.Thread | None = None
-    _watcher: threading.Thread | None = None
-    _digester: threading.Thread | None = None
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def start_background_flush(self, interval: float = 0.2) -> None:
-        """Flush queued audit events every ``interval`` seconds in a daemon thread."""
-        if self._flusher is not None:
-            return
-
-        def run() -> None:
-            while not self._stop.wait(interval):
-                try:
-                    self._hand_over_audit()
-                except Exception:  # logged by ActivityLog; keep trying
-                    _log.debug("background audit flush failed", exc_info=True)
-
-        self._flusher = threading.Thread(target=run, name="sandex-audit-flush", daemon=True)
-        self._flusher.start()
-
-    def start_key_watch(self, interval: float = 0.1) -> None:
-        """Poll the key change feed every ``interval`` seconds, so that changes made by
-        other processes (workers, servers, the CLI) reach this process's cache."""
-        if self._watcher is not None:
-            return
-        self.key_watch.start(self.clock.now())
-
-        def run() -> None:
-            while not self._stop.wait(interval):
-                try:
-                    self.key_watch.poll(self.clock.now())
-                except Exception as exc:
-                    report_failure(
-                        _log,
-                        "key change poll failed; clearing the key cache",
-                        exc,
-                        level=logging.WARNING,
-                    )
-                    self.cache.clear()
-
-        self._watcher = threading.Thread(target=run, name="sandex-key-watch", daemon=True)
-        self._watcher.start()
-
-    def start_audit_digests(self, interval: float | None = None) -> None:
-        """Sign the audit chain's head into the digest directory now, then every
-        ``interval`` seconds (``SANDEX_AUDIT_DIGEST_INTERVAL``) when it has moved, and
-        once more at :meth:`close`, in a daemon thread."""
-        if self._digester is not None:
-            return
-        wait = self.settings.audit_digest_interval if interval is None else interval
-
-        def run() -> None:
-            self.write_audit_digest()
-            while not self._stop.wait(wait):
-                self.write_audit_digest()
-
-        self._digester = threading.Thread(target=run, name="sandex-audit-digest", daemon=True)
-        self._digester.start()
-
-    def write_audit_digest(self) -> bool:
-        """One digest if the head moved; a failure is one log line (no traceback), and
-        nothing is written, so the next attempt chains from the newest digest on disk."""
-        try:
-            self.audit.write_digest(self.clock.now())
-        except Exception as exc:
-            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-            _log.error("audit digest not written: %s", reason)
-            return False
-        return True
-
-    def _hand_over_audit(self) -> None:
-        """Give queued decisions to the writer process, or write them here without one."""
-        writer = self.audit_writer
-        if writer is None:
-            self.activity.flush()
-            return
-        batch = self.activity.drain()
-        if batch and not writer.send(batch):
-            _log.warning("audit writer process is gone; writing the audit log in process")
-            self.audit_writer = None
-            self.activity.requeue(batch)
-            self.activity.flush()
-
-    def start_background(self, *, audit_process: bool = True) -> None:
-        """What a server runs beside requests: the key watch, and the audit flusher that
-        hands decisions to a writer process of its own (``audit_process``)."""
-        if audit_process and self.audit_writer is None:
-            self.audit_writer = AuditWriter(self.settings)
-        self.start_key_watch()
-        self.start_background_flush()
-        self.start_audit_digests()
 
     def close(self) -> None:
-        """Stop the background threads, write what is queued (and a last audit digest if
-        they were writing digests), release the database."""
-        self._stop.set()
-        digests = self._digester is not None
-        for thread in (self._flusher, self._watcher, self._digester):
-            if thread is not None:
-                thread.join()
-        self._flusher = self._watcher = self._digester = None
+        """Stop the background work (writing what it has queued), release the database."""
         try:
-            if self.audit_writer is not None:
-                self._hand_over_audit()
-                if self.audit_writer is not None:
-                    self.audit_writer.close()
-                    self.audit_writer = None
-            self.activity.flush()
-            if digests:
-                self.write_audit_digest()
+            self.background.stop()
         finally:
             self.engine.dispose()
             if self.redis is not None:
@@ -305,6 +186,13 @@ def open_sandex(settings: Settings) -> Sandex:
         replay=replay,
         activity=activity,
     )
+    clock = SystemClock()
+    audit = AuditService(
+        uow=uow,
+        audit_key=server_secrets.audit_key,
+        digests=DigestDirectory(settings.digest_dir),
+    )
+    key_watch = KeyChangeWatcher(uow, cache)
     return Sandex(
         settings=settings,
         engine=engine,
@@ -316,16 +204,14 @@ def open_sandex(settings: Settings) -> Sandex:
         users=users,
         keys=keys,
         auth=auth,
-        audit=AuditService(
-            uow=uow,
-            audit_key=server_secrets.audit_key,
-            digests=DigestDirectory(settings.digest_dir),
-        ),
+        audit=audit,
         master_keys=MasterKeyRotation(uow=uow, keyring=holder),
         sessions=SessionService(uow=uow, users=users, pepper=server_secrets.pepper),
-        key_watch=KeyChangeWatcher(uow, cache),
+        key_watch=key_watch,
         operator=ExchangeOperator(SqlExchangeStore(engine)),
+        background=BackgroundWork(settings, activity, key_watch, cache, audit, clock),
         redis=redis_client,
+        clock=clock,
     )
 
 
@@ -359,7 +245,7 @@ def build_gateway(sx: Sandex) -> Gateway:
             ),
         ),
         ip=ClientIpResolver(trusted, s.forwarded_header),
-        on_startup=[sx.start_background],
+        on_startup=[sx.background.start],
         on_shutdown=[sx.close],
     )
     routes = binance_routes
@@ -473,48 +359,18 @@ def remote_exchange(sx: Sandex, services: Services) -> Trading:
     )
 
 
-async def run_engine(sx: Sandex, stop: asyncio.Event) -> None:
-    """``sandex engine``: the exchange's single writer behind the broker, until ``stop``."""
+def engine_parts(sx: Sandex) -> EngineParts:
+    """``sandex engine`` over this Sandex: the exchange, its lock and the broker (not
+    started; :func:`sandex.runtime.serve_engine` runs them)."""
     s = sx.settings
-    client = connect_broker(_redis_url(s, "sandex engine"))
-    try:
-        await client.ping()
-    except Exception as exc:
-        raise ConfigError(f"SANDEX_REDIS_URL: cannot reach Redis ({exc})") from None
-    lock = engine_lock(sx)
-    lock.acquire()
-    core = build_core(sx)
-    try:
-        now = sx.clock.now()
-        core.start(now)
-        feed = MarketFeed(core.venue.engine, core.symbols, now=now)
-        core.venue.on_trade(feed.record)
-        server = EngineServer(core, feed, client, StreamNames(s.redis_namespace), sx.clock)
-        tune_gc()
-        core.run_background(sx.clock, s.market_tick_ms)
-        serving = asyncio.get_running_loop().create_task(server.run())
-        stopping = asyncio.get_running_loop().create_task(stop.wait())
-        done, _ = await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        serving.cancel()
-        stopping.cancel()
-        if serving in done:
-            serving.result()  # a failure to serve is raised here
-    finally:
-        try:
-            core.close()
-        finally:
-            lock.release()
-            await client.aclose()
-
-
-def tune_gc() -> None:
-    """Keep Python's cyclic garbage collector off the request path of a server: what
-    start-up built (books, order records, market history, imported modules) is moved
-    out of its reach, and it runs less often. Measured with bench/orders.py: p99 at 32
-    connections from 70-110 ms to about 20 ms, throughput up by a quarter. Reference
-    counting still frees everything that is not a cycle at once."""
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 1000)
+    return EngineParts(
+        core=build_core(sx),
+        lock=engine_lock(sx),
+        broker=connect_broker(_redis_url(s, "sandex engine")),
+        names=StreamNames(s.redis_namespace),
+        clock=sx.clock,
+        tick_ms=s.market_tick_ms,
+    )
 
 
 def app_from_env() -> Gateway:

@@ -20,12 +20,13 @@ import typer
 import uvicorn
 import uvloop
 
-from sandex.bootstrap import Sandex, run_engine
+from sandex.bootstrap import Sandex, engine_parts
 from sandex.cli.parsing import CliInputError
 from sandex.cli.recipes import ccxt_snippet
 from sandex.cli.state import err, opened, out, state, use_data_dir, warn_if_exposed
 from sandex.config import ConfigError, Settings
 from sandex.keys import IpAllowlist, KeySettings, Permission
+from sandex.runtime import serve_engine
 from sandex.service import Actor
 
 __all__ = ["serve", "engine", "EngineProcess", "DEMO_EMAIL"]
@@ -280,7 +281,7 @@ async def _engine_until_signal(sx: Sandex) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await run_engine(sx, stop)
+    await serve_engine(engine_parts(sx), stop)
 
 
 def _loopback(host: str) -> bool:
