@@ -115,10 +115,8 @@ async def _taken_by_a_dead_engine(namespace: str, command_id: str, command: Plac
     client = connect(REDIS_URL)
     names = StreamNames(namespace)
     try:
-        try:
+        if not await client.exists(names.commands):
             await client.xgroup_create(names.commands, GROUP, id="0", mkstream=True)
-        except Exception:
-            pass
         fields = {"i": command_id, "g": GATEWAY, "c": encode(command)}
         await client.xadd(names.commands, fields)  # type: ignore[arg-type]
         taken = await client.xreadgroup(GROUP, CONSUMER, {names.commands: ">"}, count=10)
