@@ -45,6 +45,7 @@ from sandex.service import (
     UnknownApiKey,
     UserService,
 )
+from sandex.service.activity import Decision
 from sandex.service.ports import Clock
 from sandex.service.sessions import SessionService
 from sandex.service.trading import Trading
@@ -243,7 +244,7 @@ class Gateway:
                     limiter.charge_order(ip, principal.user_id, usage, route.orders)
             except RateLimited as exc:
                 self.services.activity.record_decision(
-                    (
+                    Decision(
                         now,
                         principal.key_id,
                         principal.user_id,
@@ -330,7 +331,7 @@ class Gateway:
                 assert isinstance(outcome, HttpError)
                 if isinstance(outcome, RateLimited):
                     self.services.activity.record_decision(
-                        (
+                        Decision(
                             now,
                             principal.key_id,
                             principal.user_id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from typing import Final
+from typing import Final, NamedTuple
 
 from sandex.keys import AuditEvent
 from sandex.service.failures import report_failure
@@ -26,9 +26,18 @@ USE_RESOLUTION_MS: Final = 10_000
 key costs one row update per 10 s, not one per flush."""
 
 
-Decision = tuple[int, int | None, int | None, str | None, str, str, str, str | None]
-"""One authentication decision as queued on the hot path: (time, key id, user id, key
-prefix, client IP, method, path, reason). ``reason`` is None when the request was allowed."""
+class Decision(NamedTuple):
+    """One authentication decision as queued on the hot path."""
+
+    time: int
+    key_id: int | None
+    user_id: int | None
+    key_prefix: str | None
+    client_ip: str
+    method: str
+    path: str
+    reason: str | None
+    """Why the request was refused; None when it was allowed."""
 
 
 class ActivityLog:
@@ -86,9 +95,9 @@ class ActivityLog:
                 for ts, _, user_id, prefix, ip, method, path, reason in batch
             ]
             last_use: dict[int, tuple[int, str]] = {}
-            for ts, key_id, _, _, ip, _, _, reason in batch:
-                if reason is None and key_id is not None:
-                    last_use[key_id] = (ts, ip)
+            for d in batch:
+                if d.reason is None and d.key_id is not None:
+                    last_use[d.key_id] = (d.time, d.client_ip)
             written = self._use_written
             for key_id, (ts, ip) in list(last_use.items()):
                 seen = written.get(key_id)
@@ -97,7 +106,7 @@ class ActivityLog:
             if self._dropped:
                 events.append(
                     AuditEvent(
-                        batch[-1][0],
+                        batch[-1].time,
                         "audit.dropped",
                         outcome="error",
                         reason=f"{self._dropped} events dropped while storage was unavailable",

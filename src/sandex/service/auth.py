@@ -28,7 +28,7 @@ from sandex.keys.formats import display_prefix
 from sandex.keys.lookup import keyed_hash
 from sandex.keys.material import load_public_key
 from sandex.keys.signing import hmac_verifier, public_key_verifier, read_signed, verify
-from sandex.service.activity import ActivityLog
+from sandex.service.activity import ActivityLog, Decision
 from sandex.service.errors import (
     ApiKeyFormatInvalid,
     ApiKeyRejected,
@@ -268,7 +268,7 @@ class Authenticator:
     def _allowed(self, entry: CachedKey, request: SignedRequest, now: int) -> Principal:
         """Queue the audit record of an allowed request; the principal it acts for."""
         self._record(
-            (
+            Decision(
                 now,
                 entry.key_id,
                 entry.user_id,
@@ -298,7 +298,19 @@ class Authenticator:
             )
         else:
             who = (entry.key_id, entry.user_id, entry.prefix)
-        self._record((now, *who, request.client_ip, request.method, request.path, exc.reason))
+        key_id, user_id, prefix = who
+        self._record(
+            Decision(
+                now,
+                key_id,
+                user_id,
+                prefix,
+                request.client_ip,
+                request.method,
+                request.path,
+                exc.reason,
+            )
+        )
 
     @staticmethod
     def _prefix_for_audit(api_key: str | None) -> str | None:
