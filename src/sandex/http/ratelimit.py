@@ -33,6 +33,8 @@ from limits import (
 from limits.storage import MemoryStorage, Storage
 
 from sandex.http.errors import (
+    ENGINE_TIMEOUT,
+    ENGINE_TIMEOUT_MSG,
     TOO_MANY_ORDERS,
     TOO_MANY_REQUESTS,
     Banned,
@@ -321,7 +323,10 @@ class RateLimiter:
             self._orders_1d.get_expiry(),
             *self._limits_args,
         ]
-        status, which, seconds, ip_used, key_used, o10, o1d = await gate.run(keys, args)
+        try:
+            status, which, seconds, ip_used, key_used, o10, o1d = await gate.run(keys, args)
+        except OSError:  # Redis is away (refused, reset, timed out): Binance's -1007
+            raise HttpError(503, ENGINE_TIMEOUT, ENGINE_TIMEOUT_MSG) from None
         usage.settled = True
         if ip_used >= 0:
             usage.ip_weight = ip_used
