@@ -265,6 +265,7 @@ def engine(
     settings = Settings.from_env(data_dir=state(ctx).data_dir)
     if not settings.redis_url:
         raise ConfigError("sandex engine needs SANDEX_REDIS_URL: gateways reach it over Redis")
+    _check_redis(settings.redis_url)  # before it says it serves
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(name)s: %(message)s")
     with opened(ctx) as sx:
         out.print(
