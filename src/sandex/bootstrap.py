@@ -73,7 +73,7 @@ from sandex.storage import (
 from sandex.storage.audit_digests import DigestDirectory
 from sandex.storage.engine_lock import EngineLock
 from sandex.storage.exchange_store import SqlExchangeStore
-from sandex.storage.redis_state import RedisReplayGuard
+from sandex.storage.redis_state import RedisReplayGuard, request_gate
 
 __all__ = [
     "Sandex",
@@ -219,8 +219,10 @@ def build_gateway(sx: Sandex) -> Gateway:
     """The ASGI app over an opened Sandex: Binance routes, management API, rate limits."""
     s = sx.settings
     storage: Storage
+    gate = None
     if s.redis_url:
         storage = RedisStorage(s.redis_url, key_prefix=f"{s.redis_namespace}:limits")
+        gate = request_gate(s.redis_url, namespace=s.redis_namespace)
     else:
         storage = LocalStorage()
     try:
@@ -243,6 +245,7 @@ def build_gateway(sx: Sandex) -> Gateway:
                 orders_10s=s.orders_10s,
                 orders_1d=s.orders_1d,
             ),
+            gate=gate,
         ),
         ip=ClientIpResolver(trusted, s.forwarded_header),
         on_startup=[sx.background.start],
