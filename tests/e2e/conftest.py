@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from e2e.clients import close_clients
 from sandex.bootstrap import Sandex, open_sandex
@@ -72,12 +73,29 @@ def server_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def serve_command(data_dir: Path, port: int, workers: int = 1) -> list[str]:
+def serve_command(
+    data_dir: Path, port: int, workers: int = 1, engine: str | None = None
+) -> list[str]:
     cmd = [sys.executable, "-c", _CLI, "--data-dir", str(data_dir), "serve"]
     cmd += ["--host", HOST, "--port", str(port)]
     if workers != 1:
         cmd += ["--workers", str(workers)]
+    if engine is not None:
+        cmd += ["--engine", engine]
     return cmd
+
+
+def engine_command(data_dir: Path) -> list[str]:
+    return [sys.executable, "-c", _CLI, "--data-dir", str(data_dir), "engine"]
+
+
+def assert_no_traceback(log: Path) -> None:
+    """Fail if a process's log holds a traceback (a server prints none in normal
+    operation, faults included)."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    if "Traceback" in text:
+        tail = "\n".join(text.splitlines()[-60:])
+        pytest.fail(f"{log.name} holds a traceback:\n{tail}")
 
 
 @dataclass
@@ -141,14 +159,19 @@ class Server:
 
 
 def launch(
-    data_dir: Path, log: Path, *, env: dict[str, str] | None = None, workers: int = 1
+    data_dir: Path,
+    log: Path,
+    *,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    engine: str | None = None,
 ) -> Server:
     """Start ``sandex serve`` and wait until it answers."""
     port = free_port()
     env = server_env() if env is None else env
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            serve_command(data_dir, port, workers),
+            serve_command(data_dir, port, workers, engine),
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -200,11 +223,16 @@ def _client_resources() -> Iterator[None]:
 
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Launch]:
-    """``start_server(env=..., workers=..., data_dir=...)``: servers stopped after the test."""
+    """``start_server(env=..., workers=..., data_dir=..., engine=...)``: servers stopped
+    after the test."""
     servers: list[Server] = []
 
     def start(
-        *, env: dict[str, str] | None = None, workers: int = 1, data_dir: Path | None = None
+        *,
+        env: dict[str, str] | None = None,
+        workers: int = 1,
+        data_dir: Path | None = None,
+        engine: str | None = None,
     ) -> Server:
         n = len(servers)
         server = launch(
@@ -212,6 +240,7 @@ def start_server(tmp_path: Path) -> Iterator[Launch]:
             tmp_path / f"server-{n}.log",
             env=env,
             workers=workers,
+            engine=engine,
         )
         servers.append(server)
         return server
@@ -219,6 +248,59 @@ def start_server(tmp_path: Path) -> Iterator[Launch]:
     yield start
     for server in servers:
         server.stop()
+
+
+@dataclass
+class EngineRun:
+    """One ``sandex engine`` process (a session of its own), its output in ``log``."""
+
+    data_dir: Path
+    env: dict[str, str] = field(repr=False)
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+    def alive_pid(self) -> int | None:
+        """The pid in ``NS:engine:alive`` (the serving engine's), if any."""
+        client = redis.Redis.from_url(self.env["SANDEX_REDIS_URL"])
+        try:
+            value = client.get(self.env["SANDEX_REDIS_NAMESPACE"] + ":engine:alive")
+        finally:
+            client.close()
+        return None if value is None else int(value)
+
+    def wait_alive(self, timeout: float = STARTUP_TIMEOUT_S) -> float:
+        """Wait until this engine says it serves; the monotonic time it was seen."""
+        deadline = time.monotonic() + timeout
+        while self.alive_pid() != self.proc.pid:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                stop_group(self.proc, signal.SIGTERM, STOP_TIMEOUT_S)
+                tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
+                pytest.fail(f"sandex engine did not start (exit {self.proc.poll()}):\n{tail}")
+            time.sleep(0.02)
+        return time.monotonic()
+
+    def kill(self) -> None:
+        """``kill -9``: no goodbye, nothing flushed."""
+        stop_group(self.proc, signal.SIGKILL, STOP_TIMEOUT_S)
+
+    def stop(self) -> int:
+        return stop_group(self.proc, signal.SIGTERM, STOP_TIMEOUT_S)
+
+
+def launch_engine(data_dir: Path, log: Path, env: dict[str, str]) -> EngineRun:
+    """Start ``sandex engine`` (output appended to ``log``) and wait until it serves."""
+    with log.open("ab") as sink:
+        proc = subprocess.Popen(
+            engine_command(data_dir),
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    run = EngineRun(data_dir, env, log, proc)
+    run.wait_alive()
+    return run
 
 
 @pytest.fixture(scope="module")
