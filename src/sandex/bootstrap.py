@@ -306,7 +306,7 @@ def embedded_exchange(sx: Sandex, services: Services) -> Trading:
         finally:
             lock.release()
 
-    services.on_startup.append(start)
+    services.on_startup.insert(0, start)  # the engine's lock first: nothing else starts without it
     services.on_shutdown.insert(0, stop)
     venue = core.venue
     return Trading(

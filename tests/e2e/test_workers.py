@@ -122,7 +122,8 @@ def test_revocation_through_one_server_reaches_another_within_a_second(
         SANDEX_MASTER_KEY=MasterKey.generate().to_text(),
     )
     a = start_server(env=env, data_dir=tmp_path / "a")
-    b = start_server(env=env, data_dir=tmp_path / "b")
+    # one engine per database: the second server serves the key service alone
+    b = start_server(env={**env, "SANDEX_EXCHANGE": "0"}, data_dir=tmp_path / "b")
     with a.open() as sx:
         creds = new_key(sx, EMAIL, label="shared")
 
@@ -274,3 +275,26 @@ def test_sigterm_stops_the_server_and_its_last_requests_are_audited(
     assert sum(e["event"] == "auth.allowed" for e in events) == 5
     denied = [e for e in events if e["event"] == "auth.denied"]
     assert len(denied) == 1 and "ms old" in str(denied[0]["reason"])
+
+
+def test_a_second_engine_on_one_database_refuses_to_start_in_one_line(
+    start_server: Launch, tmp_path: Path
+) -> None:
+    """One engine per database: a second ``sandex serve`` on the same data directory
+    stops at start, saying why and what to run instead, with no traceback; the first
+    one goes on serving."""
+    first = start_server(data_dir=tmp_path / "data")
+    result = subprocess.run(
+        serve_command(tmp_path / "data", free_port()),
+        env=server_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Traceback" not in output, output
+    assert "another Sandex engine is running" in output and "--engine remote" in output
+    assert httpx.get(f"{first.base}/api/v3/ping", timeout=5).status_code == 200

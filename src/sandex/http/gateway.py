@@ -46,6 +46,7 @@ from sandex.service import (
     UserService,
 )
 from sandex.service.activity import Decision
+from sandex.service.failures import report_failure
 from sandex.service.ports import Clock
 from sandex.service.sessions import SessionService
 from sandex.service.trading import Trading
@@ -381,19 +382,23 @@ class Gateway:
                 try:
                     for start in self.services.on_startup:
                         start()
-                except Exception as exc:
-                    _log.exception("startup failed")
+                except Exception as exc:  # e.g. another engine holds the database
+                    report_failure(_log, "startup failed", exc)
+                    self._stop_all()  # what did start (an audit writer process) stops
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for stop in self.services.on_shutdown:
-                    try:
-                        stop()
-                    except Exception:
-                        _log.exception("shutdown step failed")
+                self._stop_all()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def _stop_all(self) -> None:
+        for stop in self.services.on_shutdown:
+            try:
+                stop()
+            except Exception as exc:
+                report_failure(_log, "a shutdown step failed", exc)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -43,7 +43,8 @@ class EngineLock:
             except BlockingIOError:
                 os.close(fd)
                 raise EngineLocked(
-                    f"another Sandex engine is running on this data directory ({self._path})"
+                    f"another Sandex engine is running on this data directory ({self._path});"
+                    " to serve more gateways for it, use sandex serve --engine remote"
                 ) from None
             self._held = fd
             return
@@ -53,7 +54,10 @@ class EngineLock:
         conn.commit()
         if not got:
             conn.close()
-            raise EngineLocked("another Sandex engine is running on this database")
+            raise EngineLocked(
+                "another Sandex engine is running on this database; to serve more gateways"
+                " for it, use sandex serve --engine remote"
+            )
         self._held = conn
 
     def release(self) -> None:
