@@ -22,7 +22,9 @@ Any non-2xx answer aborts the bench.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import math
 import os
 import random
 import re
@@ -33,9 +35,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HOST = "127.0.0.1"
 PATH = "/api/v3/order"
@@ -114,8 +120,9 @@ def server_env(mode: str, database_url: str | None) -> dict[str, str]:
     return env
 
 
-def create_key(data_dir: Path, env: dict[str, str]) -> tuple[str, str]:
-    """A user (with a large starting balance) and a SPOT_TRADE HMAC key for 127.0.0.1."""
+def create_key(data_dir: Path, env: dict[str, str]) -> tuple[str, str, int, int]:
+    """A user (with a large starting balance) and a SPOT_TRADE HMAC key for 127.0.0.1:
+    (API key, secret, the user's account, the key's id)."""
     code = (
         "import sys\n"
         "from sandex.bootstrap import open_sandex\n"
@@ -128,22 +135,24 @@ def create_key(data_dir: Path, env: dict[str, str]) -> tuple[str, str]:
         "    u = sx.users.create('bench@example.com', 'bench password 123', now=now, actor=op)\n"
         "    k = sx.keys.create(u.id, KeySettings('bench', Permission.READ | Permission.SPOT_TRADE,"
         " allowlist=IpAllowlist.parse(['127.0.0.1'])), now=now, actor=op)\n"
-        "    sys.stdout.write(k.api_key + ' ' + k.secret)\n"
+        "    sys.stdout.write(f'{k.api_key} {k.secret} {u.id} {k.key.id}')\n"
     )
     done = subprocess.run(  # noqa: S603 - our own interpreter
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         raise BenchError(f"could not create the bench key:\n{done.stderr[-2000:]}")
-    api_key, secret = done.stdout.split()
-    return api_key, secret
+    api_key, secret, account, key_id = done.stdout.split()
+    return api_key, secret, int(account), int(key_id)
 
 
 @contextlib.contextmanager
-def server(data_dir: Path, port: int, env: dict[str, str], log: Path) -> Iterator[int]:
+def server(
+    data_dir: Path, port: int, env: dict[str, str], log: Path, workers: int = 1
+) -> Iterator[int]:
     command = [
         sys.executable, "-c", "from sandex.cli.main import main; main()",
-        "--data-dir", str(data_dir), "serve", "--port", str(port),
+        "--data-dir", str(data_dir), "serve", "--port", str(port), "--workers", str(workers),
     ]  # fmt: skip
     with log.open("wb") as out:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
@@ -160,7 +169,8 @@ def server(data_dir: Path, port: int, env: dict[str, str], log: Path) -> Iterato
             if time.monotonic() > deadline:
                 raise BenchError("the server did not start within 60 s")
             time.sleep(0.1)
-        time.sleep(1.5)  # let the market makers post their first quotes
+        # let the market makers post their first quotes (and the other workers start)
+        time.sleep(1.5 if workers == 1 else 3.0)
         yield proc.pid
     finally:
         if proc.poll() is None:
@@ -206,6 +216,21 @@ def bodies(secret: str, count: int, bid: float, ask: float, start: int) -> list[
     return out
 
 
+def _answer(port: int, api_key: str, body: str) -> str:
+    request = urllib.request.Request(
+        f"http://{HOST}:{port}{PATH}",
+        data=body.encode(),
+        headers={"X-MBX-APIKEY": api_key, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:  # noqa: S310
+            return f"{r.status} {r.read()[:300]!r}"
+    except urllib.error.HTTPError as exc:
+        return f"{exc.code} {exc.read()[:300]!r}"
+    except OSError as exc:
+        return repr(exc)
+
+
 def run_wrk(
     wrk: str, workdir: Path, port: int, connections: int, threads: int, duration: float,
     api_key: str, pool: list[list[str]],
@@ -226,27 +251,42 @@ def run_wrk(
     r = {k: int(v) for k, v in (kv.split("=") for kv in match.group(1).split())}
     errors = r["connect"] + r["read"] + r["write"] + r["timeout"]
     if r["status"] or errors:
-        raise BenchError(f"{r['status']} non-2xx answers, {errors} socket errors: {r}")
+        raise BenchError(
+            f"{r['status']} non-2xx answers, {errors} socket errors: {r}; one more answered"
+            f" {_answer(port, api_key, pool[0][-1])}"
+        )
     return r
 
 
 def bench_mode(
-    wrk: str, mode: str, duration: float, database_url: str | None
+    wrk: str,
+    mode: str,
+    duration: float,
+    database_url: str | None,
+    workers: int = 1,
+    redis_url: str | None = None,
 ) -> list[tuple[int, float, float, float, bool]]:
+    """``sandex serve`` (``--workers`` of them: then with an engine process behind Redis)
+    on a fresh data directory: a row per entry of :data:`CONCURRENCY`."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="sandex-orders-") as tmp:
         work = Path(tmp)
         data = work / "data"
         schema = None
         env = server_env(mode, database_url)
+        namespace = None
+        if workers > 1:
+            assert redis_url is not None
+            namespace = f"sandex-bench-orders-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            env.update(SANDEX_REDIS_URL=redis_url, SANDEX_REDIS_NAMESPACE=namespace)
         if database_url:
-            schema = f"bench_orders_{os.getpid()}_{mode}"
+            schema = f"bench_orders_{os.getpid()}_{mode}_{workers}"
             _pg(database_url, f"CREATE SCHEMA {schema}")
             env["SANDEX_DATABASE_SCHEMA"] = schema
         try:
-            api_key, secret = create_key(data, env)
+            api_key, secret, _, _ = create_key(data, env)
             port = free_port()
-            with server(data, port, env, work / "server.log"):
+            with server(data, port, env, work / "server.log", workers):
                 bid, ask = best_prices(port)
                 made = 0
                 for connections, threads in CONCURRENCY:
@@ -270,7 +310,263 @@ def bench_mode(
         finally:
             if schema is not None and database_url is not None:
                 _pg(database_url, f"DROP SCHEMA {schema} CASCADE")
+            if namespace is not None and redis_url is not None:
+                _forget_namespace(redis_url, namespace)
     return rows
+
+
+def _forget_namespace(redis_url: str, namespace: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        names = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+        if names:
+            client.delete(*names)
+    finally:
+        client.close()
+
+
+# -- the engine alone: broker, engine and group commit, no HTTP ---------------------------
+
+
+@contextlib.contextmanager
+def engine_process(data_dir: Path, env: dict[str, str], log: Path) -> Iterator[int]:
+    """``sandex engine`` on ``data_dir``, once it says it serves (``NS:engine:alive``)."""
+    import redis
+
+    command = [sys.executable, "-m", "sandex", "--data-dir", str(data_dir), "engine"]
+    profile = os.environ.get("SANDEX_BENCH_PROFILE")
+    if profile:  # cProfile of the engine process, written when it stops
+        command[1:1] = ["-m", "cProfile", "-o", profile]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    client = redis.Redis.from_url(env["SANDEX_REDIS_URL"])
+    alive = f"{env['SANDEX_REDIS_NAMESPACE']}:engine:alive"
+    try:
+        deadline = time.monotonic() + 60
+        while client.get(alive) != str(proc.pid).encode():
+            if proc.poll() is not None:
+                raise BenchError(f"the engine exited:\n{log.read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise BenchError("the engine did not serve within 60 s")
+            time.sleep(0.1)
+        time.sleep(1.5)  # let the market makers post their first quotes
+        yield proc.pid
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@dataclass
+class EngineRun:
+    inflight: int
+    commands: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    rejected: int
+    engine_cpu_s: float
+    redis_cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.commands / self.seconds
+
+
+async def _drive_engine(
+    redis_url: str, namespace: str, payloads: list[bytes], inflight: int
+) -> tuple[float, list[float], list[bytes]]:
+    """Send ``payloads`` (encoded ``Place`` commands) as a gateway's RedisEngineLink does
+    (what waits when the previous entry has gone out goes in one entry), keeping at most
+    ``inflight`` unanswered: (seconds, latencies, answers)."""
+    import redis.asyncio as aioredis
+
+    from sandex.broker.redis_streams import StreamNames, joined, split
+
+    names = StreamNames(namespace)
+    gateway = uuid.uuid4().hex
+    replies_stream = names.replies(gateway)
+    client = aioredis.Redis.from_url(redis_url)
+    reader = aioredis.Redis.from_url(redis_url)
+    sent_at: dict[str, float] = {}
+    latencies: list[float] = []
+    replies: list[bytes] = []
+    room = asyncio.Semaphore(inflight)
+    total = len(payloads)
+
+    async def read() -> None:
+        last = "0-0"
+        while len(replies) < total:
+            got = await reader.xread({replies_stream: last}, count=4096, block=5000)
+            if not got:
+                raise BenchError("no answer from the engine for 5 s")
+            now = time.perf_counter()
+            for entry_id, fields in got[0][1]:
+                last = entry_id
+                for command_id, answer in split(fields, b"r"):
+                    latencies.append(now - sent_at.pop(command_id))
+                    replies.append(answer)
+                    room.release()
+
+    async def send() -> None:
+        n = 0
+        while n < total:
+            await room.acquire()
+            batch = 1
+            while n + batch < total and not room.locked():
+                await room.acquire()
+                batch += 1
+            now = time.perf_counter()
+            ids = [uuid.uuid4().hex.encode() for _ in range(batch)]
+            for command_id in ids:
+                sent_at[command_id.decode()] = now
+            fields: Any = joined(ids, payloads[n : n + batch], "c")
+            fields["g"] = gateway
+            await client.xadd(names.commands, fields)
+            n += batch
+
+    start = time.perf_counter()
+    reading = asyncio.create_task(read())
+    try:
+        await send()
+        await reading
+    finally:
+        reading.cancel()
+        await client.aclose()
+        await reader.aclose()
+    return time.perf_counter() - start, latencies, replies
+
+
+async def _engine_books(redis_url: str, namespace: str) -> tuple[int, int]:
+    """BTCUSDT's best bid and ask, in price units, from the engine's snapshot."""
+    from sandex.broker.redis_streams import RedisEngineLink, StreamNames, connect
+
+    client = connect(redis_url)
+    link = RedisEngineLink(client, StreamNames(namespace), timeout_s=10)
+    link.start()
+    try:
+        snapshot = await link.snapshot()
+    finally:
+        link.stop()
+        await client.aclose()
+    book = next(b for b in snapshot.books if b.symbol == "BTCUSDT")
+    return book.bids[0].price, book.asks[0].price
+
+
+def place_commands(
+    account: int, key_id: int, count: int, bid: int, ask: int, start: int
+) -> list[bytes]:
+    """``count`` encoded ``Place`` commands like :func:`bodies`: LIMIT IOC BTCUSDT,
+    alternately buying and selling, half crossing the makers' quotes."""
+    from sandex.broker.codec import encode
+    from sandex.exchange import OrderType, PlaceOrder, Side, TimeInForce
+    from sandex.keys import RiskPolicy
+    from sandex.service.engine_commands import Place
+
+    rng = random.Random(count)
+    policy = RiskPolicy()
+    out = []
+    for n in range(start, start + count):
+        buy = n % 2 == 0
+        cross = rng.random() < 0.5
+        if buy:
+            price = ask + ask // 100 if cross else bid - bid // 100
+        else:
+            price = bid - bid // 100 if cross else ask + ask // 100
+        order = PlaceOrder(
+            "BTCUSDT", account, Side.BUY if buy else Side.SELL, OrderType.LIMIT,
+            quantity=rng.randint(10, 99), price=price, time_in_force=TimeInForce.IOC,
+            client_order_id=f"engine-{n}",
+        )  # fmt: skip
+        out.append(encode(Place(order, key_id, policy)))
+    return out
+
+
+def bench_engine(
+    commands: int, inflights: list[int], database_url: str | None, redis_url: str
+) -> list[EngineRun]:
+    """``sandex engine`` alone on a fresh data directory and a private Redis namespace:
+    ``commands`` Place commands pushed onto its stream at each of ``inflights``."""
+    from sandex.broker.codec import decode
+    from sandex.exchange import Rejected
+
+    runs = []
+    rpid = redis_pid()
+    namespace = f"sandex-bench-engine-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory(prefix="sandex-engine-") as tmp:
+        work = Path(tmp)
+        data = work / "data"
+        env = server_env("group", database_url)
+        env.update(SANDEX_REDIS_URL=redis_url, SANDEX_REDIS_NAMESPACE=namespace)
+        schema = None
+        if database_url:
+            schema = f"bench_engine_{os.getpid()}"
+            _pg(database_url, f"CREATE SCHEMA {schema}")
+            env["SANDEX_DATABASE_SCHEMA"] = schema
+        try:
+            _, _, account, key_id = create_key(data, env)
+            with engine_process(data, env, work / "engine.log") as pid:
+                bid, ask = asyncio.run(_engine_books(redis_url, namespace))
+                made = 0
+                for inflight in inflights:
+                    count = min(commands, 2000) if inflight == 1 else commands
+                    payloads = place_commands(account, key_id, count, bid, ask, made)
+                    made += count
+                    cpu, rcpu = cpu_seconds(pid), cpu_seconds(rpid) if rpid else math.nan
+                    seconds, latencies, replies = asyncio.run(
+                        _drive_engine(redis_url, namespace, payloads, inflight)
+                    )
+                    cpu = cpu_seconds(pid) - cpu
+                    rcpu = (cpu_seconds(rpid) if rpid else math.nan) - rcpu
+                    latencies.sort()
+                    rejected = 0
+                    for data_ in replies:
+                        events = decode(data_).events
+                        if events and type(events[0]) is Rejected:
+                            if not rejected:
+                                print(f"rejected: {events[0]}", file=sys.stderr)
+                            rejected += 1
+                    runs.append(
+                        EngineRun(
+                            inflight, count, seconds,
+                            1000 * latencies[len(latencies) // 2],
+                            1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+                            rejected, cpu, rcpu,
+                        )
+                    )  # fmt: skip
+        finally:
+            if schema is not None and database_url is not None:
+                _pg(database_url, f"DROP SCHEMA {schema} CASCADE")
+            _forget_namespace(redis_url, namespace)
+    return runs
+
+
+def redis_pid() -> int | None:
+    """The local redis-server's pid, to count its CPU (None when not found)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "redis-server":
+                    return int(entry.name)
+    return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (threads included); NaN off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return math.nan
 
 
 def _pg(url: str, sql: str) -> None:
@@ -287,25 +583,95 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--modes", default="group,transaction")
     parser.add_argument("--database-url", default=None, help="PostgreSQL instead of SQLite")
+    parser.add_argument(
+        "--part",
+        choices=("all", "modes", "workers", "engine"),
+        default="all",
+        help="modes: one worker in each durability mode; workers: embedded vs --workers 2;"
+        " engine: sandex engine alone, no HTTP",
+    )
+    parser.add_argument("--redis-url", default=None, help="default: SANDEX_REDIS_URL or local")
+    parser.add_argument("--commands", type=int, default=60_000, help="engine-only commands")
+    parser.add_argument("--inflight", default="1,256,2048", help="engine-only: unanswered")
     args = parser.parse_args()
+    redis_url = args.redis_url or os.environ.get("SANDEX_REDIS_URL") or "redis://127.0.0.1:6379/0"
     wrk = shutil.which("wrk")
-    if wrk is None:
+    if wrk is None and args.part != "engine":
         print("bench/orders.py needs wrk (apt install wrk)", file=sys.stderr)
         return 2
     where = "PostgreSQL" if args.database_url else "SQLite (WAL)"
-    print(f"signed POST {PATH} (HMAC, LIMIT IOC, half crossing), one worker, {where}")
-    print(f"{'durability':<12} {'conns':>5} {'orders/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
-    for mode in args.modes.split(","):
-        try:
-            rows = bench_mode(wrk, mode.strip(), args.duration, args.database_url)
-        except BenchError as exc:
-            print(f"{mode}: {exc}", file=sys.stderr)
-            return 1
-        for connections, rate, p50, p99, exhausted in rows:
-            note = "  (ran out of signed requests)" if exhausted else ""
-            print(f"{mode:<12} {connections:>5} {rate:>10,.0f} {p50:>8.2f} {p99:>8.2f}{note}")
-    print("target: >= 4,000 orders/s at 32 connections, durable (DESIGN §6)")
+    try:
+        if args.part in ("all", "modes"):
+            assert wrk is not None
+            print(f"signed POST {PATH} (HMAC, LIMIT IOC, half crossing), one worker, {where}")
+            print(f"{'durability':<12} {'conns':>5} {'orders/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+            for mode in args.modes.split(","):
+                rows = bench_mode(wrk, mode.strip(), args.duration, args.database_url)
+                for connections, rate, p50, p99, exhausted in rows:
+                    note = "  (ran out of signed requests)" if exhausted else ""
+                    print(
+                        f"{mode:<12} {connections:>5} {rate:>10,.0f} {p50:>8.2f} {p99:>8.2f}{note}"
+                    )
+            print("target: >= 4,000 orders/s at 32 connections, durable (DESIGN §6)")
+        if args.part in ("all", "workers"):
+            assert wrk is not None
+            print()
+            print_workers(wrk, args.duration, args.database_url, redis_url, where)
+        if args.part in ("all", "engine"):
+            print()
+            print_engine(args.commands, args.inflight, args.database_url, redis_url, where)
+    except BenchError as exc:
+        print(f"bench/orders.py: {exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+def print_workers(
+    wrk: str, duration: float, database_url: str | None, redis_url: str, where: str
+) -> None:
+    """Embedded (one process) against --workers 2 (engine process + Redis), group commit."""
+    print(
+        f"signed POST {PATH}, group commit, {where}: embedded (sandex serve, one process) vs"
+        " --workers 2 (two gateways, an engine process, Redis Streams)"
+    )
+    print(
+        f"{'setup':<12} {'conns':>5} {'orders/s':>10} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'x embedded':>10}"
+    )
+    embedded = bench_mode(wrk, "group", duration, database_url)
+    two = bench_mode(wrk, "group", duration, database_url, workers=2, redis_url=redis_url)
+    for label, rows in (("embedded", embedded), ("--workers 2", two)):
+        for (connections, rate, p50, p99, exhausted), base in zip(rows, embedded, strict=True):
+            note = "  (ran out of signed requests)" if exhausted else ""
+            print(
+                f"{label:<12} {connections:>5} {rate:>10,.0f} {p50:>8.2f} {p99:>8.2f}"
+                f" {rate / base[1]:>10.2f}{note}"
+            )
+    print("target: --workers 2 >= 0.8x embedded at 32 connections (2 cores, wrk on them too)")
+
+
+def print_engine(
+    commands: int, inflight: str, database_url: str | None, redis_url: str, where: str
+) -> None:
+    """The engine alone: Place commands through Redis Streams, the engine and group commit."""
+    inflights = [int(n) for n in inflight.split(",")]
+    runs = bench_engine(commands, inflights, database_url, redis_url)
+    print(
+        f"engine only ({where}): Place commands (LIMIT IOC BTCUSDT, half crossing) pushed on"
+        " the commands stream with pipelined XADD, answered on a replies stream after the"
+        " group commit; no HTTP"
+    )
+    print(
+        f"{'in flight':>9} {'commands':>9} {'commands/s':>11} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'engine CPU us/cmd':>18} {'Redis CPU us/cmd':>17} {'rejected':>8}"
+    )
+    for r in runs:
+        print(
+            f"{r.inflight:>9} {r.commands:>9,} {r.rate:>11,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}"
+            f" {1e6 * r.engine_cpu_s / r.commands:>18.0f}"
+            f" {1e6 * r.redis_cpu_s / r.commands:>17.0f} {r.rejected:>8}"
+        )
+    print("target: >= 20,000 durable orders/s engine-only (the ceiling for gateway hosts)")
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import types
+import typing
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Union
 
 import orjson
 
@@ -121,12 +123,103 @@ def _fields(cls: type) -> tuple[str, ...]:
     return tuple(cls._fields)  # type: ignore[attr-defined]
 
 
-_ENCODE: Final[dict[type, tuple[str, tuple[str, ...]]]] = {
-    cls: (cls.__name__, _fields(cls)) for cls in _RECORDS
-}
-_DECODE: Final[dict[str, Callable[..., Any]]] = {cls.__name__: cls for cls in _RECORDS}
-_ENUM_BY_NAME: Final[dict[str, type[enum.Enum]]] = {cls.__name__: cls for cls in _ENUMS}
 _PLAIN: Final = frozenset({int, str, bool, float, type(None)})
+_ENUM_BY_NAME: Final[dict[str, type[enum.Enum]]] = {cls.__name__: cls for cls in _ENUMS}
+_ENUM_NAMES: Final[dict[type, str]] = {cls: cls.__name__ for cls in _ENUMS}
+
+
+# -- each record's fields by their declared types ----------------------------------------
+#
+# A field declared as plain values (int, str, bool, float, None, or a NewType of them)
+# goes out as it is and must come back as one of those types; an enumeration (or None)
+# as its value; a registered record (or a list of one kind of record) as the list of its
+# fields, untagged; anything else (a union of records, a Decimal, a set) tagged, as
+# _enc/_dec write it. The encoders and decoders are generated once, at import, from the
+# field names and annotations of the registered classes only.
+
+
+def _unwrap(hint: Any) -> Any:
+    while hasattr(hint, "__supertype__"):  # a NewType of int
+        hint = hint.__supertype__
+    return hint
+
+
+def _field_kind(hint: Any) -> tuple[str, Any]:
+    """How a field declared ``hint`` travels: (kind, its class or its plain types)."""
+    args = typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else ()
+    members = [_unwrap(a) for a in args] if args else [_unwrap(hint)]
+    optional = type(None) in members
+    rest = [m for m in members if m is not type(None)]
+    if all(m in _PLAIN for m in members):
+        return "plain", frozenset(members)
+    if len(rest) == 1:
+        (only,) = rest
+        kind = "?" if optional else ""
+        if only in _ENUM_NAMES:
+            return "enum" + kind, only
+        if only in _ENCODE:
+            return "record" + kind, only
+        if not optional and typing.get_origin(only) is list:
+            (item,) = typing.get_args(only) or (None,)
+            if item in _ENCODE:
+                return "records", item
+    return "any", None
+
+
+_LINKS: Final[list[tuple[dict[str, Any], int, type]]] = []
+"""Nested records' encoders and decoders, bound in the generated code after they exist."""
+
+
+def _compile(cls: type) -> tuple[Callable[[Any], list[Any]], Callable[[Any], Any]]:
+    """The untagged encoder and decoder of record ``cls`` (generated from its fields)."""
+    fields = _fields(cls)
+    hints = typing.get_type_hints(cls)
+    name = cls.__name__
+    env: dict[str, Any] = {"cls": cls, "enc": _enc, "dec": _dec, "bad": _bad, "N": len(fields)}
+    out: list[str] = []
+    back: list[str] = []
+    for n, field_name in enumerate(fields):
+        kind, of = _field_kind(hints[field_name])
+        env[f"T{n}"] = of
+        if kind.startswith("enum"):
+            env[f"M{n}"] = {member.value: member for member in of}
+        get, got = f"v.{field_name}", f"f[{n}]"
+        if kind == "plain":
+            out.append(get)
+            back.append(f"({got} if type({got}) in T{n} else bad({name!r}, {field_name!r}))")
+        elif kind == "enum":  # by value, from a map of the members (KeyError: refused)
+            out.append(f"{get}.value")
+            back.append(f"M{n}[{got}]")
+        elif kind == "enum?":
+            out.append(f"(None if {get} is None else {get}.value)")
+            back.append(f"(None if {got} is None else M{n}[{got}])")
+        elif kind == "record":
+            out.append(f"E{n}({get})")
+            back.append(f"D{n}({got})")
+        elif kind == "record?":
+            out.append(f"(None if {get} is None else E{n}({get}))")
+            back.append(f"(None if {got} is None else D{n}({got}))")
+        elif kind == "records":
+            out.append(f"[E{n}(x) for x in {get}]")
+            back.append(f"[D{n}(x) for x in {got}]")
+        else:
+            out.append(f"enc({get})")
+            back.append(f"dec({got})")
+        if kind.startswith("record"):  # bound once every record is compiled
+            _LINKS.append((env, n, of))
+    source = (
+        f"def encode(v):\n    return [{', '.join(out)}]\n"
+        "def decode(f):\n"
+        "    if type(f) is not list or len(f) != N:\n"
+        f"        bad({name!r}, 'fields')\n"
+        f"    return cls({', '.join(back)})\n"
+    )
+    exec(compile(source, f"<codec {name}>", "exec"), env)  # noqa: S102 - our own field names
+    return env["encode"], env["decode"]
+
+
+def _bad(record: str, field_name: str) -> Any:
+    raise CodecError(f"{record}.{field_name}: not a value this release writes")
 
 
 def _enc(value: Any) -> Any:
@@ -135,12 +228,12 @@ def _enc(value: Any) -> Any:
         return value
     if kind is list:
         return [_enc(v) for v in value]
-    record = _ENCODE.get(kind)
-    if record is not None:
-        name, fields = record
-        return {"t": name, "f": [_enc(getattr(value, f)) for f in fields]}
-    if isinstance(value, enum.Enum):
-        return {"e": kind.__name__, "v": value.value}
+    compiled = _COMPILED.get(kind)
+    if compiled is not None:
+        return {"t": _ENCODE[kind], "f": compiled[0](value)}
+    enum_name = _ENUM_NAMES.get(kind)
+    if enum_name is not None:
+        return {"e": enum_name, "v": value.value}
     if kind is tuple:
         return {"u": [_enc(v) for v in value]}
     if kind is dict:
@@ -159,10 +252,10 @@ def _dec(value: Any) -> Any:
         return value
     fields = value.get("f")
     if fields is not None:
-        cls = _DECODE.get(value.get("t", ""))
-        if cls is None:
+        decoder = _DECODE.get(value.get("t", ""))
+        if decoder is None:
             raise CodecError(f"unknown record {value.get('t')!r}")
-        return cls(*[_dec(v) for v in fields])
+        return decoder(fields)
     if "e" in value:
         enum_cls = _ENUM_BY_NAME.get(value["e"])
         if enum_cls is None:
@@ -179,9 +272,24 @@ def _dec(value: Any) -> Any:
     raise CodecError("unknown value")
 
 
+_ENCODE: Final[dict[type, str]] = {cls: cls.__name__ for cls in _RECORDS}
+_COMPILED: Final[dict[type, tuple[Callable[[Any], list[Any]], Callable[[Any], Any]]]] = {
+    cls: _compile(cls) for cls in _RECORDS
+}
+for _env, _n, _of in _LINKS:
+    _env[f"E{_n}"], _env[f"D{_n}"] = _COMPILED[_of]
+_DECODE: Final[dict[str, Callable[[Any], Any]]] = {
+    cls.__name__: _COMPILED[cls][1] for cls in _RECORDS
+}
+
+
 def encode(value: object) -> bytes:
-    """``value`` (a registered record, or lists and plain values of them) as bytes."""
-    return orjson.dumps(_enc(value))
+    """``value`` (a registered record, or lists and plain values of them) as bytes: one
+    line of JSON (never a newline byte, so that the broker can join several)."""
+    try:
+        return orjson.dumps(_enc(value))
+    except (AttributeError, TypeError) as exc:  # a field holding what it must not
+        raise CodecError(f"cannot encode: {exc}") from None
 
 
 def decode(data: bytes) -> Any:

@@ -2,13 +2,16 @@
 
 Streams (``NS`` is ``SANDEX_REDIS_NAMESPACE``):
 
-- ``NS:engine:commands`` — every gateway appends ``{i: command id, g: gateway, c:
-  command}``; the engine reads it as the consumer group ``engine``. What the engine
-  took but did not acknowledge is delivered to it again when it restarts; it
-  acknowledges a command only after the batch that applied it is committed, together
-  with the command's id and answer, so a command delivered again is answered from
-  storage, never applied twice.
-- ``NS:engine:replies:<gateway>`` — the engine's answers to one gateway.
+- ``NS:engine:commands`` — every gateway appends ``{g: gateway, i: command ids, c:
+  commands}``: the commands its callers submitted while its previous entry was on the
+  way (one entry, one round trip, for all of them), ids joined by ``,`` and codec bytes
+  joined by a newline (which the codec never writes). The engine reads the stream as the
+  consumer group ``engine``. What it took but did not acknowledge is delivered to it
+  again when it restarts; it acknowledges a command only after the batch that applied it
+  is committed, together with the command's id and answer, so a command delivered again
+  is answered from storage, never applied twice.
+- ``NS:engine:replies:<gateway>`` — the engine's answers to one gateway, one entry per
+  engine batch: ``{i: command ids, r: answers}``, joined the same way.
 - ``NS:engine:events`` — the engine's public events (trades, book changes), published
   after the batch that made them is committed, for every gateway's read model.
 
@@ -31,8 +34,15 @@ from redis.exceptions import RedisError, ResponseError
 from sandex.broker.codec import CodecError, decode, encode
 from sandex.exchange import Rejected
 from sandex.service.engine_commands import (
+    Cancel,
+    CancelList,
+    CancelOpen,
+    Check,
     EngineCommand,
     EngineUnavailable,
+    Place,
+    PlaceList,
+    Replace,
     Reply,
     Snapshot,
 )
@@ -40,7 +50,7 @@ from sandex.service.exchange_core import ExchangeCore
 from sandex.service.failures import report_failure
 from sandex.service.journal import AppliedCommand
 from sandex.service.market_feed import MarketFeed, MarketReadModel, MarketSnapshot
-from sandex.service.ports import Clock
+from sandex.service.ports import Clock, ExchangeStore
 
 __all__ = ["StreamNames", "RedisEngineLink", "EngineServer", "MarketFollower", "connect"]
 
@@ -55,7 +65,25 @@ EVENTS_KEPT: Final = 100_000
 REPLY_STREAM_TTL_S: Final = 600
 PUBLISH_EVERY_S: Final = 0.05
 ALIVE_MS: Final = 3000
+_COMMANDS: Final = (Place, Check, Cancel, CancelOpen, Replace, PlaceList, CancelList)
 _BAD_COMMAND: Final = Rejected(-1000, "An unknown error occurred while processing the request.")
+
+
+def joined(ids: list[bytes], payloads: list[bytes], payload: str) -> dict[str, bytes]:
+    """One stream entry's fields for several commands (``payload`` ``c``) or answers
+    (``r``), see the module."""
+    return {"i": b",".join(ids), payload: b"\n".join(payloads)}
+
+
+def split(fields: dict[bytes, bytes], payload: bytes) -> list[tuple[str, bytes]]:
+    """The (id, payload) pairs of an entry :func:`joined` wrote (``payload`` names the
+    field: ``c`` commands, ``r`` answers). Raises :class:`CodecError` when its ids and
+    payloads do not pair up."""
+    ids = fields.get(b"i", b"").split(b",")
+    payloads = fields.get(payload, b"").split(b"\n")
+    if len(ids) != len(payloads):
+        raise CodecError(f"{len(ids)} ids for {len(payloads)} payloads")
+    return [(i.decode(), p) for i, p in zip(ids, payloads, strict=True)]
 
 
 class StreamNames:
@@ -92,6 +120,9 @@ class RedisEngineLink:
         self._stream = names.replies(self.gateway)
         self._waiting: dict[str, asyncio.Future[Any]] = {}
         self._reader: asyncio.Task[None] | None = None
+        self._outbox: list[tuple[bytes, bytes, asyncio.Future[Any]]] = []
+        """Commands submitted while the previous entry was on its way (sent together)."""
+        self._sender: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start reading answers (on the running loop)."""
@@ -102,6 +133,9 @@ class RedisEngineLink:
         if self._reader is not None:
             self._reader.cancel()
             self._reader = None
+        if self._sender is not None:
+            self._sender.cancel()
+            self._sender = None
 
     async def submit(self, command: EngineCommand, now: int) -> Reply:
         reply = await self._call(command)
@@ -118,21 +152,37 @@ class RedisEngineLink:
 
     async def _call(self, command: EngineCommand | Snapshot) -> object:
         command_id = uuid.uuid4().hex
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._waiting[command_id] = future
+        self._outbox.append((command_id.encode(), encode(command), future))
+        if self._sender is None:
+            self._sender = loop.create_task(self._send())
         try:
             async with asyncio.timeout(self.timeout_s):
-                await self._redis.xadd(
-                    self._names.commands,
-                    {"i": command_id, "g": self.gateway, "c": encode(command)},
-                )
                 return await future
         except TimeoutError:
             raise EngineUnavailable("no answer from the engine in time") from None
-        except (RedisError, OSError) as exc:
-            raise EngineUnavailable(f"the broker is unreachable: {exc}") from None
         finally:
             self._waiting.pop(command_id, None)
+
+    async def _send(self) -> None:
+        """Append what is in the outbox to the commands stream, one entry at a time: what
+        callers submit while an entry is on its way goes in the next one."""
+        try:
+            while self._outbox:
+                sending, self._outbox = self._outbox, []
+                fields: Any = joined([i for i, _, _ in sending], [c for _, c, _ in sending], "c")
+                fields["g"] = self.gateway
+                try:
+                    await self._redis.xadd(self._names.commands, fields)
+                except (RedisError, OSError) as exc:
+                    failure = EngineUnavailable(f"the broker is unreachable: {exc}")
+                    for _, _, future in sending:
+                        if not future.done():
+                            future.set_exception(failure)
+        finally:
+            self._sender = None
 
     async def _read(self) -> None:
         last = "0-0"
@@ -158,13 +208,23 @@ class RedisEngineLink:
             for _stream, entries in got or ():
                 for entry_id, fields in entries:
                     last = entry_id
-                    future = self._waiting.get(fields[b"i"].decode())
-                    if future is None or future.done():
-                        continue  # its caller gave up (-1007)
                     try:
-                        future.set_result(decode(fields[b"r"]))
+                        answers = split(fields, b"r")
                     except CodecError as exc:
-                        report_failure(_log, "an answer from the engine did not decode", exc)
+                        report_failure(_log, "answers from the engine did not decode", exc)
+                        continue
+                    for command_id, data in answers:
+                        future = self._waiting.get(command_id)
+                        if future is None or future.done():
+                            continue  # its caller gave up (-1007)
+                        try:
+                            future.set_result(decode(data))
+                        except CodecError as exc:
+                            report_failure(_log, "an answer from the engine did not decode", exc)
+
+
+class _HistoryUnavailable(Exception):
+    """The stored market history could not be read (the follower retries)."""
 
 
 class MarketFollower:
@@ -176,12 +236,18 @@ class MarketFollower:
         names: StreamNames,
         link: RedisEngineLink,
         model: MarketReadModel,
+        *,
+        history: ExchangeStore | None = None,
     ) -> None:
         self._redis = client
         self._names = names
         self._link = link
         self.model = model
         model.on_gap = self._gap
+        self._history = history
+        """Where the stored market history is read (first) and caught up from (after a
+        gap), so the model's trades and candles have no hole."""
+        self._loaded = False
         self._resync = True
         self._task: asyncio.Task[None] | None = None
 
@@ -197,6 +263,24 @@ class MarketFollower:
             self._task.cancel()
             self._task = None
 
+    async def _catch_up(self, store: ExchangeStore) -> None:
+        """The stored history, the first time; the stored trades the model has not seen,
+        after a gap (off the loop: it reads the database)."""
+        model = self.model
+        keep = model.market_data.keep_trades
+        try:
+            if not self._loaded:
+                model.load_history(await asyncio.to_thread(store.market_history, keep))
+                self._loaded = True
+                return
+            for symbol in model.symbols:
+                first = model.next_trade_id(symbol)
+                model.catch_up(await asyncio.to_thread(store.public_trades, symbol, first, keep))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise _HistoryUnavailable(str(exc)) from exc
+
     async def _last_id(self) -> str:
         newest: Any = await self._redis.xrevrange(self._names.events, count=1)
         return str(newest[0][0].decode()) if newest else "0-0"
@@ -207,7 +291,9 @@ class MarketFollower:
         while True:
             try:
                 if self._resync:
-                    last = await self._last_id()
+                    last = await self._last_id()  # then storage: it has all before that
+                    if self._history is not None:
+                        await self._catch_up(self._history)
                     self.model.load(await self._link.snapshot())
                     self._resync = False
                 got: Any = await self._redis.xread(
@@ -215,7 +301,7 @@ class MarketFollower:
                 )
             except asyncio.CancelledError:
                 raise
-            except (EngineUnavailable, RedisError, OSError) as exc:
+            except (EngineUnavailable, RedisError, OSError, _HistoryUnavailable) as exc:
                 if not failing:
                     report_failure(
                         _log,
@@ -308,7 +394,10 @@ class EngineServer:
                     redelivered = True  # what was taken but not acknowledged comes again
                     await asyncio.sleep(0.5)
                     if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
-                        await self._ensure_group()
+                        try:  # a broker that came back empty; it may drop again
+                            await self._ensure_group()
+                        except (RedisError, OSError):
+                            pass  # the next read fails and comes here again
                     continue
                 if failing:
                     _log.warning("the broker is reachable again")
@@ -332,41 +421,55 @@ class EngineServer:
     async def _process(self, entries: list[Any], redelivered: bool) -> None:
         core = self.core
         journal = core.journal
+        apply = core.apply
+        now = self._clock.now
+        commands: list[tuple[bytes, list[tuple[str, bytes]]]] = []
+        for _entry_id, fields in entries:
+            gateway = fields.get(b"g", b"")
+            try:
+                commands.append((gateway, split(fields, b"c")))
+            except CodecError as exc:  # no command of it can be answered: its callers time out
+                report_failure(_log, "an entry of commands did not decode; dropped", exc)
         known: dict[str, bytes] = {}
         if redelivered:
-            ids = [fields.get(b"i", b"").decode() for _, fields in entries]
+            taken = [command_id for _, batch in commands for command_id, _ in batch]
             loop = asyncio.get_running_loop()
-            known = await loop.run_in_executor(None, core.store.command_replies, ids)
-        replies: list[tuple[str, str, bytes]] = []
-        for _entry_id, fields in entries:
-            command_id = fields.get(b"i", b"").decode()
-            gateway = fields.get(b"g", b"").decode()
-            if command_id in known:
-                replies.append((gateway, command_id, known[command_id]))
-                continue
-            try:
-                command = decode(fields.get(b"c", b""))
-            except CodecError as exc:
-                report_failure(_log, "a command did not decode; refused", exc)
-                replies.append((gateway, command_id, encode(Reply(events=[_BAD_COMMAND]))))
-                continue
-            if isinstance(command, Snapshot):
-                replies.append((gateway, command_id, encode(self.feed.snapshot())))
-                continue
-            reply = core.apply(command, self._clock.now())
-            data = encode(reply)
-            journal.answered(AppliedCommand(command_id, data))
-            replies.append((gateway, command_id, data))
-            self.applied += 1
+            known = await loop.run_in_executor(None, core.store.command_replies, taken)
+        replies: dict[bytes, tuple[list[bytes], list[bytes]]] = {}
+        for gateway, batch in commands:
+            ids, answers = replies.setdefault(gateway, ([], []))
+            for command_id, payload in batch:
+                ids.append(command_id.encode())
+                if command_id in known:
+                    answers.append(known[command_id])
+                    continue
+                try:
+                    command = decode(payload)
+                except CodecError as exc:
+                    report_failure(_log, "a command did not decode; refused", exc)
+                    answers.append(encode(Reply(events=[_BAD_COMMAND])))
+                    continue
+                if isinstance(command, Snapshot):
+                    answers.append(encode(self.feed.snapshot()))
+                    continue
+                if not isinstance(command, _COMMANDS):  # a record, but not a command
+                    _log.error("a %s is not a command; refused", type(command).__name__)
+                    answers.append(encode(Reply(events=[_BAD_COMMAND])))
+                    continue
+                data = encode(apply(command, now()))
+                journal.answered(AppliedCommand(command_id, data))
+                answers.append(data)
+                self.applied += 1
         await journal.durable()
         async with self._lock:
             pipe = self._redis.pipeline(transaction=False)
             self._queue_events(pipe)
-            for gateway, command_id, data in replies:
-                stream = self._names.replies(gateway)
-                pipe.xadd(
-                    stream, {"i": command_id, "r": data}, maxlen=REPLIES_KEPT, approximate=True
-                )
+            for gateway, (answered, answers) in replies.items():
+                if not answered:
+                    continue
+                stream = self._names.replies(gateway.decode())
+                entry: Any = joined(answered, answers, "r")
+                pipe.xadd(stream, entry, maxlen=REPLIES_KEPT, approximate=True)
                 pipe.expire(stream, REPLY_STREAM_TTL_S)
             entry_ids = [entry_id for entry_id, _ in entries]
             pipe.xack(self._names.commands, GROUP, *entry_ids)
