@@ -24,7 +24,7 @@ JS_STAMP := $(JS_DIR)/node_modules/.installed-stamp
 # Python.
 NATIVE       := $(addprefix src/sandex/exchange/,book.py engine.py market.py)
 NATIVE_DEPS  := $(NATIVE) $(addprefix src/sandex/exchange/,checks.py errors.py events.py \
-                money.py orders.py rejections.py symbols.py)
+                money.py orders.py rejections.py symbols.py units.py)
 NATIVE_SO    := src/sandex/exchange/*.so src/sandex_native__mypyc*.so
 NATIVE_STAMP := build/native/.stamp
 
