@@ -23,7 +23,7 @@ import ccxt
 import httpx
 import pytest
 
-from e2e.clients import Credentials
+from e2e.clients import Credentials, close_clients
 from e2e.conftest import EngineRun, Launch, assert_no_traceback, launch_engine
 from e2e.engine_cluster import (
     ENGINE_DOWN,
@@ -146,6 +146,7 @@ def test_while_the_engine_is_down_trading_gets_1007_and_the_rest_works(
         assert counts["down-1"] <= 1 and counts["down-2"] <= 1, counts
     assert ex.create_order(BTC, "market", "buy", 0.001)["status"] == "closed"
     assert gateway.proc.poll() is None
+    close_clients()  # no keep-alive connection for a graceful shutdown to wait on
     gateway.stop()
     assert_no_traceback(gateway.log)
 
@@ -317,6 +318,7 @@ def test_kill_9_of_the_engine_during_an_order_flood(
                 assert found.json()["clientOrderId"] == cid
 
     # stop everything, then read the ledger as the operator
+    close_clients()
     a.stop()
     b.stop()
     for run in engines:

@@ -23,11 +23,12 @@ import httpx
 import pytest
 import redis
 
-from e2e.clients import account_balances, new_key, spot_ccxt_client
+from e2e.clients import account_balances, close_clients, new_key, spot_ccxt_client
 from e2e.conftest import (
     HOST,
     EngineRun,
     Launch,
+    Server,
     assert_no_traceback,
     engine_command,
     free_port,
@@ -70,13 +71,23 @@ def _balances(ex: ccxt.binance) -> dict[str, tuple[Decimal, Decimal]]:
     return account_balances(ex)
 
 
+def _stop_and_check(processes: list[Server | EngineRun]) -> None:
+    """Stop ``processes`` (clients' keep-alive connections closed first, so that no
+    graceful shutdown waits on them), then fail if a log holds a traceback."""
+    close_clients()
+    for process in processes:
+        process.stop()
+    for process in processes:
+        assert_no_traceback(process.log)
+
+
 @pytest.fixture
-def logs(tmp_path: Path) -> Iterator[list[Path]]:
-    """Logs to check for tracebacks at the end (the servers' are added by the test)."""
-    paths: list[Path] = []
-    yield paths
-    for path in paths:
-        assert_no_traceback(path)
+def logs() -> Iterator[list[Server | EngineRun]]:
+    """Processes whose logs must hold no traceback, stopped and read after the test
+    (a test whose database goes away before its fixtures' teardown stops them itself)."""
+    processes: list[Server | EngineRun] = []
+    yield processes
+    _stop_and_check(processes)
 
 
 @pytest.fixture
@@ -146,11 +157,11 @@ def test_ccxt_trades_through_two_workers(
     redis_namespace: str,
     database: str,
     request: pytest.FixtureRequest,
-    logs: list[Path],
+    logs: list[Server | EngineRun],
 ) -> None:
     schema = request.getfixturevalue("pg_schema") if database == "postgresql" else None
     server = start_server(env=broker_env(redis_namespace, schema), workers=2)
-    logs.append(server.log)
+    logs.append(server)
     assert "gateways of the engine process" in server.log.read_text()
     with server.open() as sx:
         first, creds = trader(sx, server.base, f"e2e-workers-{database}@example.com")
@@ -158,6 +169,7 @@ def test_ccxt_trades_through_two_workers(
     second.load_markets()
     _trade_round(first, second)
     assert server.proc.poll() is None, server.log_tail()
+    _stop_and_check(logs)  # while its schema is there
 
 
 # -- 2: two gateways and one engine ------------------------------------------------------------
@@ -170,13 +182,13 @@ def test_an_order_placed_through_one_gateway_is_cancelled_through_another(
     redis_namespace: str,
     pg_schema: str,
     tmp_path: Path,
-    logs: list[Path],
+    logs: list[Server | EngineRun],
 ) -> None:
     env = broker_env(redis_namespace, pg_schema)
     engines.append(launch_engine(tmp_path / "engine", tmp_path / "engine.log", env))
     a = start_server(env=env, data_dir=tmp_path / "host-a", engine="remote")
     b = start_server(env=env, data_dir=tmp_path / "host-b", engine="remote")
-    logs += [tmp_path / "engine.log", a.log, b.log]
+    logs += [*engines, a, b]
     with a.open() as sx:
         through_a, creds = trader(sx, a.base, "e2e-gateways@example.com")
     through_b = spot_ccxt_client(b.base, creds)
@@ -205,11 +217,11 @@ def test_an_order_placed_through_one_gateway_is_cancelled_through_another(
 
 
 def test_serve_restarts_its_engine_after_kill_9(
-    start_server: Launch, redis_namespace: str, logs: list[Path]
+    start_server: Launch, redis_namespace: str, logs: list[Server | EngineRun]
 ) -> None:
     env = broker_env(redis_namespace, SANDEX_ENGINE_TIMEOUT_MS="1000")
     server = start_server(env=env, workers=2)
-    logs.append(server.log)
+    logs.append(server)
     client = redis.Redis.from_url(env["SANDEX_REDIS_URL"])
     alive = f"{redis_namespace}:engine:alive"
     try:
@@ -303,7 +315,7 @@ class PrivateRedis:
 
 
 def test_trading_while_the_broker_is_down_gets_1007_and_resumes_after(
-    start_server: Launch, engines: list[EngineRun], tmp_path: Path, logs: list[Path]
+    start_server: Launch, engines: list[EngineRun], tmp_path: Path, logs: list[Server | EngineRun]
 ) -> None:
     broker = PrivateRedis(tmp_path)
     broker.start()
@@ -316,7 +328,7 @@ def test_trading_while_the_broker_is_down_gets_1007_and_resumes_after(
         data = tmp_path / "data"
         engines.append(launch_engine(data, tmp_path / "engine.log", env))
         gateway = start_server(env=env, data_dir=data, engine="remote")
-        logs += [tmp_path / "engine.log", gateway.log]
+        logs += [*engines, gateway]
         with gateway.open() as sx:
             ex, creds = trader(sx, gateway.base, "e2e-broker@example.com")
         assert ex.create_order(BTC, "market", "buy", 0.001)["status"] == "closed"
@@ -357,10 +369,10 @@ def test_freqtrade_trades_live_against_two_workers(
     start_server: Launch,
     redis_namespace: str,
     tmp_path: Path,
-    logs: list[Path],
+    logs: list[Server | EngineRun],
 ) -> None:
     server = start_server(env=broker_env(redis_namespace), workers=2)
-    logs.append(server.log)
+    logs.append(server)
     with server.open() as sx:
         creds = new_key(
             sx, "e2e-freqtrade-workers@example.com", label="freqtrade", permissions=TRADE
