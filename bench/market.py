@@ -65,6 +65,8 @@ def main() -> int:
                 + len(batch.journal)
                 + len(batch.books)
                 + len(batch.applied_credits)
+                + len(batch.market_trades)
+                + len(batch.market_minutes)
             )
             written(batch)
 

@@ -337,8 +337,9 @@ def remote_exchange(sx: Sandex, services: Services) -> Trading:
     symbols = symbols_by_name(default_symbols())
     market_data = MarketData(symbols.values())
     model = MarketReadModel(symbols, market_data)
-    follower = MarketFollower(client, names, link, model)
-    reads = StoredReads(SqlExchangeStore(sx.engine))
+    store = SqlExchangeStore(sx.engine)
+    follower = MarketFollower(client, names, link, model, history=store)
+    reads = StoredReads(store)
 
     def start() -> None:
         link.start()

@@ -20,13 +20,19 @@ Every interval is aggregated from one price path per symbol
 (:class:`~sandex.exchange.pricepath.PricePath`: back-filled history, then the trades),
 so the candles of all intervals agree, the current one included. The back-fill is
 generated on first use, so a server starts without paying for history nobody reads.
+
+What storage needs to bring it all back after a restart, the trades recorded and the
+minutes they changed, is handed out by :meth:`MarketData.drain` (once
+:meth:`MarketData.track_changes` is on: the engine's copy) and put back by
+:meth:`MarketData.load`: the trades and their 1m candles as they were, the back-fill
+from the same plan, so the klines of every interval read the same as before.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from operator import attrgetter
 from typing import Final, Generic, NamedTuple, TypeVar
@@ -36,7 +42,15 @@ from sandex.exchange.events import Trade
 from sandex.exchange.klines import INTERVALS, Candle, KlineSeries, next_open, open_time
 from sandex.exchange.money import from_units
 from sandex.exchange.orders import Side
-from sandex.exchange.pricepath import SECOND, Backfill, PathRules, PricePath, Rows, aggregate
+from sandex.exchange.pricepath import (
+    MINUTE,
+    SECOND,
+    Backfill,
+    PathRules,
+    PricePath,
+    Rows,
+    aggregate,
+)
 from sandex.exchange.symbols import Symbol, symbols_by_name
 
 __all__ = [
@@ -44,6 +58,10 @@ __all__ = [
     "PublicTrade",
     "AggTrade",
     "Ticker",
+    "TapeTrade",
+    "MinuteCandle",
+    "MarketChanges",
+    "MarketHistory",
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
     "DAY_MS",
@@ -85,6 +103,47 @@ class AggTrade(NamedTuple):
     last_id: int
     time: int
     buyer_is_maker: bool
+
+
+class TapeTrade(NamedTuple):
+    """A trade of the public tape as storage keeps it: :class:`PublicTrade`'s fields, its
+    symbol and the aggregate trade it joined."""
+
+    symbol: str
+    id: int
+    price: int
+    quantity: int
+    quote: int
+    time: int
+    buyer_is_maker: bool
+    agg_id: int
+
+
+class MinuteCandle(NamedTuple):
+    """A 1m candle of ``symbol`` that has trades (quiet minutes are flat and not kept)."""
+
+    symbol: str
+    candle: Candle
+
+
+@dataclass(slots=True)
+class MarketChanges:
+    """What changed since the last :meth:`MarketData.drain`: new trades (in id order), the
+    1m candles they changed (their values now), and back-fill plans made."""
+
+    trades: list[TapeTrade]
+    minutes: list[MinuteCandle]
+    backfills: list[tuple[str, Backfill]]
+
+
+@dataclass(frozen=True, slots=True)
+class MarketHistory:
+    """One symbol's stored history, as :meth:`MarketData.load` takes it: the back-fill
+    plan, the 1m candles that traded (oldest first) and the newest trades (id order)."""
+
+    backfill: Backfill | None = None
+    minutes: list[Candle] = field(default_factory=list)
+    trades: list[TapeTrade] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +268,7 @@ class _Market:
 
     __slots__ = (
         "aggs",
+        "changed_from",
         "keep_candles",
         "next_agg_id",
         "path",
@@ -239,6 +299,8 @@ class _Market:
         self.next_agg_id = 1
         self.taker: int | None = None
         """The taker order of the last aggregate trade, when the recorder named it."""
+        self.changed_from: int | None = None
+        """The first minute with a trade since the last drain (when tracked)."""
 
 
 class MarketData:
@@ -253,10 +315,15 @@ class MarketData:
     ) -> None:
         if keep_trades < MAX_LIMIT or keep_candles < 2 * MAX_LIMIT:
             raise ValueError("keep at least 1000 trades and 2000 candles per symbol")
+        self.keep_trades = keep_trades
         self._markets = {
             name: _Market(s, keep_trades, keep_candles)
             for name, s in symbols_by_name(symbols).items()
         }
+        self._tracking = False
+        self._trades: list[TapeTrade] = []
+        self._changed: list[_Market] = []
+        self._backfills: list[tuple[str, Backfill]] = []
 
     def _market(self, symbol: str) -> _Market:
         market = self._markets.get(symbol)
@@ -295,12 +362,21 @@ class MarketData:
             and m.taker == taker_order_id
         ):
             m.aggs.replace_last(last._replace(quantity=last.quantity + quantity, last_id=trade_id))
+            agg_id = last.id
         else:
+            agg_id = m.next_agg_id
             m.aggs.append(
                 AggTrade(m.next_agg_id, price, quantity, trade_id, trade_id, time, buyer_is_maker)
             )
             m.next_agg_id += 1
             m.taker = taker_order_id
+        if self._tracking:
+            self._trades.append(
+                TapeTrade(symbol, trade_id, price, quantity, quote, time, buyer_is_maker, agg_id)
+            )
+            if m.changed_from is None:
+                m.changed_from = time - time % MINUTE
+                self._changed.append(m)
         taker_buys = not buyer_is_maker
         m.path.record(time, price, quantity, quote, taker_buys)
         candles = m.seconds.candles
@@ -358,7 +434,85 @@ class MarketData:
             notional = float(m.symbol.notional.min_notional) * _NOTIONAL_PER_MINUTE
             volume_per_minute = notional / decimal_price if notional else 1.0
         q_unit: int = 10**m.symbol.quantity_scale
-        m.path.plan = Backfill(now, price, seed, volume_per_minute * q_unit)
+        self.set_backfill(symbol, Backfill(now, price, seed, volume_per_minute * q_unit))
+
+    def set_backfill(self, symbol: str, plan: Backfill) -> None:
+        """Generate ``symbol``'s history before ``plan.anchor`` from ``plan`` (as
+        :meth:`backfill` does; or a stored plan moved up to the first stored candle)."""
+        m = self._market(symbol)
+        if m.path.plan is not None or m.seconds_filled:
+            raise ValueError(f"{symbol} already has its history")
+        m.path.plan = plan
+        if self._tracking:
+            self._backfills.append((symbol, plan))
+
+    def backfill_plan(self, symbol: str) -> Backfill | None:
+        """What ``symbol``'s back-fill is generated from (None: no back-fill)."""
+        return self._market(symbol).path.plan
+
+    # -- storage --------------------------------------------------------------------------
+
+    def track_changes(self) -> None:
+        """Keep what changes for :meth:`drain` from now on (the copy storage follows;
+        others never drain, so they keep nothing)."""
+        self._tracking = True
+
+    def drain(self) -> MarketChanges:
+        """The trades recorded, the 1m candles they changed and the back-fill plans made
+        since the last call (see :meth:`track_changes`)."""
+        trades, self._trades = self._trades, []
+        backfills, self._backfills = self._backfills, []
+        minutes: list[MinuteCandle] = []
+        for m in self._changed:
+            since, m.changed_from = m.changed_from, None
+            rows = m.path.minutes
+            if rows is None or since is None:
+                continue
+            name = m.symbol.name
+            for i in range(max(0, (since - rows.start) // MINUTE), len(rows)):
+                if rows.n[i]:  # quiet minutes are flat at the close before: not kept
+                    minutes.append(MinuteCandle(name, _row(rows, i)))
+        self._changed = []
+        return MarketChanges(trades, minutes, backfills)
+
+    def load(self, symbol: str, history: MarketHistory) -> None:
+        """Put back ``symbol``'s stored history, before anything is recorded or read: the
+        1m candles (the quiet minutes between them flat at the close before, as they
+        were), the back-fill plan, and the trades (the tape, their aggregate trades and
+        their 1s candles). Later trades continue from there."""
+        m = self._market(symbol)
+        path = m.path
+        if path.plan is not None or path.minutes is not None or m.trades.last is not None:
+            raise ValueError(f"{symbol} already has its history")
+        rows: Rows | None = None
+        for c in history.minutes:
+            if rows is None:
+                rows = Rows(MINUTE, c.open_time)
+            elif c.open_time < rows.stop:
+                raise ValueError("1m candles must be loaded oldest first, once each")
+            while rows.stop < c.open_time:
+                rows.flat(rows.c[-1])
+            rows.append(
+                c.open, c.high, c.low, c.close, c.volume, c.taker_buy_volume, c.trades,
+                c.quote_volume, c.taker_buy_quote_volume,
+            )  # fmt: skip
+        path.minutes = rows
+        path.plan = history.backfill
+        aggs, seconds = m.aggs, m.seconds
+        for t in history.trades:
+            m.trades.append(
+                PublicTrade(t.id, t.price, t.quantity, t.quote, t.time, t.buyer_is_maker)
+            )
+            last = aggs.last
+            if last is not None and last.id == t.agg_id:
+                aggs.replace_last(last._replace(quantity=last.quantity + t.quantity, last_id=t.id))
+            else:
+                aggs.append(
+                    AggTrade(t.agg_id, t.price, t.quantity, t.id, t.id, t.time, t.buyer_is_maker)
+                )
+            seconds.add_trade(t.time, t.price, t.quantity, t.quote, taker_buys=not t.buyer_is_maker)
+        if history.trades:
+            m.next_agg_id = max(m.next_agg_id, history.trades[-1].agg_id + 1)
 
     def _seconds(self, m: _Market, now: int) -> KlineSeries:
         """The 1s series of ``m``, the back-filled seconds put before it on first use."""

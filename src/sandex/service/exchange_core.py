@@ -74,6 +74,8 @@ class ExchangeCore:
         self.market_data = market_data or MarketData(venue.symbols.values())
         venue.on_trade(self.market_data.record)
         self.journal = ExchangeJournal(venue, store, durability=durability)
+        self.market_data.track_changes()  # its trades and candles go out with each batch
+        self.journal.market_data = self.market_data
         self.simulator = MarketSimulator(
             venue,
             self.journal,
@@ -106,6 +108,8 @@ class ExchangeCore:
             next_list_id=stored.next_list_id,
             next_prevented=stored.next_prevented,
         )
+        self.simulator.prune_history(self.store, now)
+        self.simulator.restore_history(self.store.market_history(self.market_data.keep_trades))
         for b in stored.books:
             if b.symbol in self.venue.symbols:
                 self.market_data.resume(b.symbol, b.next_trade_id)

@@ -29,7 +29,9 @@ from typing import Final, Literal, TypeVar
 
 import orjson
 
+from sandex.exchange.marketdata import MarketData, MinuteCandle, TapeTrade
 from sandex.exchange.order_lists import OrderList
+from sandex.exchange.pricepath import Backfill
 from sandex.exchange.venue import OrderRecord, PreventedMatch, TradeRecord, Venue
 from sandex.service.failures import report_failure
 from sandex.service.ports import BookRow, ExchangeStore, StorageBusy
@@ -73,6 +75,11 @@ class Batch:
     commands: list[AppliedCommand] = field(default_factory=list)
     events: list[object] = field(default_factory=list)
     """What the engine publishes once this batch is committed (not written)."""
+    market_trades: list[TapeTrade] = field(default_factory=list)
+    """The public tape's new trades, every trade of the market (users' or not)."""
+    market_minutes: list[MinuteCandle] = field(default_factory=list)
+    """The 1m candles those trades changed, as they stand now."""
+    market_backfills: list[tuple[str, Backfill]] = field(default_factory=list)
 
     def merged(self, newer: Batch) -> Batch:
         """This batch (which failed to write) followed by ``newer``: rows that both hold
@@ -85,6 +92,8 @@ class Batch:
         books.update({b.symbol: b for b in newer.books})
         lists = {ol.list_id: ol for ol in self.order_lists}
         lists.update({ol.list_id: ol for ol in newer.order_lists})
+        minutes = {(m.symbol, m.candle.open_time): m for m in self.market_minutes}
+        minutes.update({(m.symbol, m.candle.open_time): m for m in newer.market_minutes})
         return Batch(
             newer.now,
             list(orders.values()),
@@ -97,6 +106,9 @@ class Batch:
             self.prevented + newer.prevented,
             self.commands + newer.commands,
             self.events + newer.events,
+            self.market_trades + newer.market_trades,
+            list(minutes.values()),
+            list({**dict(self.market_backfills), **dict(newer.market_backfills)}.items()),
         )
 
 
@@ -116,6 +128,8 @@ class ExchangeJournal:
         self.durability = durability
         self.reference = reference
         """A symbol's simulated reference price, kept with its book row."""
+        self.market_data: MarketData | None = None
+        """The public market data whose new trades and candles each batch carries."""
         self.capture: Callable[[], list[object]] | None = None
         """What to publish with each batch, taken as the batch is (see :attr:`committed`)."""
         self.committed: deque[object] = deque()
@@ -284,6 +298,10 @@ class ExchangeJournal:
             )
         batch.applied_credits, self._credits = self._credits, []
         batch.commands, self._commands = self._commands, []
+        if self.market_data is not None:
+            market = self.market_data.drain()
+            batch.market_trades, batch.market_minutes = market.trades, market.minutes
+            batch.market_backfills = market.backfills
         if self.capture is not None:
             batch.events = self.capture()
         return batch

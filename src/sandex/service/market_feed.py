@@ -9,7 +9,11 @@ a gateway that missed one asks for a :class:`MarketSnapshot` again.
 
 A gateway (:class:`MarketReadModel`) keeps books, last prices and the average-price
 window from those events, and answers the public routes without asking the engine;
-its :class:`~sandex.exchange.marketdata.MarketData` gets the same trades.
+its :class:`~sandex.exchange.marketdata.MarketData` gets the same trades. A gateway first
+loads the stored history (:meth:`MarketReadModel.load_history`: the engine writes its
+trades and candles with each batch, before it publishes them) and catches up from
+storage after a gap (:meth:`MarketReadModel.catch_up`); a trade it already has is
+skipped by its id, so the two sources never count one twice.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from sandex.exchange import Symbol
 from sandex.exchange.book import Level
 from sandex.exchange.engine import Engine
 from sandex.exchange.events import Trade
-from sandex.exchange.marketdata import MarketData
+from sandex.exchange.marketdata import MarketData, MarketHistory, TapeTrade
 
 __all__ = [
     "PublicTradeEvent",
@@ -182,6 +186,22 @@ class _Book:
         """(minute, quote, quantity) traded per minute, for the average price."""
 
 
+def _count(book: _Book, trade_id: int, price: int, quantity: int, time: int) -> None:
+    """A trade of ``book``'s symbol: its id, last price and average-price window."""
+    book.next_trade_id = trade_id + 1
+    book.last_price = price
+    minute = time // 60_000
+    quote = price * quantity
+    window = book.window
+    if window and window[-1][0] == minute:
+        _, q, n = window[-1]
+        window[-1] = (minute, q + quote, n + quantity)
+    else:
+        window.append((minute, quote, quantity))
+        if len(window) > 120:
+            del window[:60]
+
+
 class MarketReadModel:
     """A gateway's copy of the public market, fed by the engine's events.
 
@@ -238,19 +258,35 @@ class MarketReadModel:
         trade = event.trade
         if book is None or trade.trade_id < book.next_trade_id:
             return
-        book.next_trade_id = trade.trade_id + 1
-        book.last_price = trade.price
-        minute = trade.time // 60_000
-        quote = trade.price * trade.quantity
-        window = book.window
-        if window and window[-1][0] == minute:
-            _, q, n = window[-1]
-            window[-1] = (minute, q + quote, n + trade.quantity)
-        else:
-            window.append((minute, quote, trade.quantity))
-            if len(window) > 120:
-                del window[:60]
+        _count(book, trade.trade_id, trade.price, trade.quantity, trade.time)
         self.market_data.record(event.symbol, trade)
+
+    def load_history(self, history: dict[str, MarketHistory]) -> None:
+        """Start from the stored history (before any event): candles and the tape into
+        the market data, the newest trade's id, price and average-price window here."""
+        for name, book in self._books.items():
+            stored = history.get(name)
+            if stored is None:
+                continue
+            self.market_data.load(name, stored)
+            for t in stored.trades:
+                _count(book, t.id, t.price, t.quantity, t.time)
+
+    def next_trade_id(self, symbol: str) -> int:
+        """The id of the first trade of ``symbol`` this model has not seen."""
+        return self._books[symbol].next_trade_id
+
+    def catch_up(self, trades: list[TapeTrade]) -> None:
+        """Record stored trades missed while events could not be followed (in id order;
+        those already seen are skipped)."""
+        for t in trades:
+            book = self._books.get(t.symbol)
+            if book is None or t.id < book.next_trade_id:
+                continue
+            _count(book, t.id, t.price, t.quantity, t.time)
+            self.market_data.record_trade(
+                t.symbol, t.id, t.price, t.quantity, t.buyer_is_maker, t.time
+            )
 
     # -- PublicBook -----------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """The simulated market around the venue: its makers' and takers' funding, the market
 steps that requote and trade, operator crashes, pumps and liquidity changes, and
-operator credits; and the schedule that runs them beside the engine's commands.
+operator credits; the stored market history put back at start (the synthetic history
+generated only where none is stored) and kept within its retention; and the schedule
+that runs them beside the engine's commands.
 
 Everything here changes the venue on the engine's thread, and each change is counted in
 the journal like a command's, so the next batch makes it durable.
@@ -15,7 +17,7 @@ from typing import Final
 
 from sandex.exchange import CancelAll, CancelOrder, Command, OpenOrder, PlaceOrder
 from sandex.exchange.makers import MakerConfig, MarketMakers
-from sandex.exchange.marketdata import MarketData
+from sandex.exchange.marketdata import MarketData, MarketHistory
 from sandex.exchange.money import ASSET_DECIMALS
 from sandex.exchange.venue import MAKER, TAKER, Venue
 from sandex.service.failures import report_failure
@@ -29,7 +31,7 @@ from sandex.service.ports import (
     ShockKind,
 )
 
-__all__ = ["MarketSimulator", "SYSTEM_FUNDING"]
+__all__ = ["MarketSimulator", "SYSTEM_FUNDING", "KEEP_MINUTES_MS", "PRUNE_EVERY_S"]
 
 _log = logging.getLogger(__name__)
 
@@ -37,6 +39,11 @@ SYSTEM_FUNDING: Final = Decimal(10) ** 9
 """What the simulated makers and takers are topped up to, in USDT terms per asset."""
 POLL_EVERY_S: Final = 0.5
 """How often operator credits and market orders are read from storage."""
+KEEP_MINUTES_MS: Final = 31 * 24 * 3600 * 1000
+"""Stored 1m candles are kept this long (the reach of the back-filled minutes); the newest
+``keep_trades`` public trades of each symbol are kept (what the tape holds in memory)."""
+PRUNE_EVERY_S: Final = 600.0
+"""How often the schedule forgets the stored market history past its retention."""
 
 
 class MarketSimulator:
@@ -66,9 +73,23 @@ class MarketSimulator:
         """``symbol``'s simulated reference price (None without a simulation)."""
         return None if self.makers is None else str(self.makers.reference(symbol))
 
+    def restore_history(self, history: dict[str, MarketHistory]) -> None:
+        """Put the stored market history back (before :meth:`start`): each symbol's 1m
+        candles, public trades and back-fill plan, as they were before the restart."""
+        for name in sorted(self.venue.symbols):
+            stored = history.get(name)
+            if stored is not None:
+                self.market_data.load(name, stored)
+
+    def prune_history(self, store: ExchangeStore, now: int) -> int:
+        """Forget stored market history past its retention (:data:`KEEP_MINUTES_MS`, the
+        tape's ``keep_trades``); rows removed."""
+        return store.prune_market_history(now - KEEP_MINUTES_MS, self.market_data.keep_trades)
+
     def start(self, books: list[BookRow], now: int) -> None:
         """Start the market from where ``books`` left it: fund the makers and takers, fill
-        the market history before ``now``, take the first step."""
+        the market history before ``now`` where none is stored (before the first stored
+        candle, from a stored plan the same history as before), take the first step."""
         if not self.simulate:
             return
         symbols = self.venue.symbols
@@ -82,6 +103,8 @@ class MarketSimulator:
         )
         self._fund_system()
         for index, (name, symbol) in enumerate(sorted(symbols.items())):
+            if self.market_data.backfill_plan(name) is not None:
+                continue  # stored: the history before it is generated as it was
             price = symbol.price_units(str(self.makers.reference(name)))
             self.market_data.backfill(name, now, price, self.seed * 100 + index)
         engine = self.venue.engine
@@ -185,6 +208,7 @@ class MarketSimulator:
         interval = tick_ms / 1000
         polls = 0
         every = max(1, round(POLL_EVERY_S / interval))
+        prune_every = max(1, round(PRUNE_EVERY_S / interval))
         while True:
             await asyncio.sleep(interval)
             try:
@@ -204,6 +228,8 @@ class MarketSimulator:
                     self.apply_credits(credits, now)
                     for shock in shocks:
                         self.apply_shock(shock, now)
+                if polls % prune_every == 0:  # off the loop: it may delete many rows
+                    await loop.run_in_executor(None, self.prune_history, store, now)
                 await self.journal.durable()
             except asyncio.CancelledError:
                 raise

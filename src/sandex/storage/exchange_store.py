@@ -9,7 +9,10 @@ from typing import Any, Final
 from sqlalchemy import Connection, Engine, Table, and_, func, or_, select, update
 
 from sandex.exchange import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
+from sandex.exchange.klines import Candle
+from sandex.exchange.marketdata import MarketHistory, TapeTrade
 from sandex.exchange.order_lists import ContingencyType, OrderList
+from sandex.exchange.pricepath import MINUTE, Backfill
 from sandex.exchange.venue import OrderRecord, PreventedMatch, TradeRecord
 from sandex.service.journal import Batch
 from sandex.service.ports import (
@@ -29,7 +32,10 @@ from sandex.storage.tables import (
     credits,
     engine_commands,
     ledger_journal,
+    market_backfills,
+    market_minutes,
     market_shocks,
+    market_trades,
     spot_books,
     spot_order_lists,
     spot_orders,
@@ -80,6 +86,9 @@ class SqlExchangeStore:
             "order_lists": _upsert_sql(spot_order_lists, ("list_id",), mark),
             "credits": f"UPDATE credits SET applied_at = {mark} WHERE id = {mark}",  # noqa: S608
             "commands": _insert_sql(engine_commands, mark),
+            "market_trades": _upsert_sql(market_trades, ("symbol", "trade_id"), mark),
+            "market_minutes": _upsert_sql(market_minutes, ("symbol", "open_time"), mark),
+            "market_backfills": _upsert_sql(market_backfills, ("symbol",), mark),
         }
 
     # -- writing -----------------------------------------------------------------------
@@ -123,6 +132,8 @@ class SqlExchangeStore:
                 run(sql["order_lists"], [_list_values(ol) for ol in batch.order_lists])
             if batch.commands:
                 run(sql["commands"], [(c.command_id, c.reply, now) for c in batch.commands])
+            if batch.market_trades or batch.market_minutes or batch.market_backfills:
+                self._write_market(run, batch)
             conn.commit()
         except BaseException:
             self._drop_writer()
@@ -494,6 +505,123 @@ class SqlExchangeStore:
         q = q.order_by(c.prevented_match_id).limit(query.limit)
         with reader(self._engine) as conn:
             return [_prevented(r) for r in conn.execute(q).all()]
+
+    # -- market history (the public tape, 1m candles, back-fill plans) -------------------
+
+    def _write_market(self, run: Any, batch: Batch) -> None:
+        """The batch's public trades, changed 1m candles and back-fill plans (in the
+        batch's transaction; TapeTrade is a row of ``market_trades`` as it is)."""
+        sql = self._sql
+        if batch.market_trades:
+            run(sql["market_trades"], batch.market_trades)
+        if batch.market_minutes:
+            run(
+                sql["market_minutes"],
+                [_minute_values(m.symbol, m.candle) for m in batch.market_minutes],
+            )
+        if batch.market_backfills:
+            run(
+                sql["market_backfills"],
+                [
+                    (s, p.anchor, p.price, p.seed, p.volume_per_minute)
+                    for s, p in batch.market_backfills
+                ],
+            )
+
+    def market_history(self, keep_trades: int) -> dict[str, MarketHistory]:
+        """Each symbol's stored market history: back-fill plan, 1m candles (oldest first)
+        and its newest ``keep_trades`` public trades (in id order), read as of one moment
+        (a gateway follows the engine's events from there)."""
+        plans: dict[str, Backfill] = {}
+        minutes: dict[str, list[Candle]] = {}
+        trades: dict[str, list[TapeTrade]] = {}
+        conn = reader(self._engine)
+        if self.network:  # one snapshot for every read (SQLite's transaction is one)
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn:
+            for r in conn.execute(select(market_backfills)).all():
+                plans[r.symbol] = Backfill(r.anchor, r.price, r.seed, r.volume_per_minute)
+            mc = market_minutes.c
+            by_time = select(market_minutes).order_by(mc.symbol, mc.open_time)
+            for symbol, opened, o, h, low, c, v, qv, n, tb, tq in conn.execute(by_time).all():
+                kept = minutes.get(symbol)  # a month of rows: positional and quick
+                if kept is None:
+                    kept = minutes[symbol] = []
+                kept.append(
+                    Candle(opened, opened + MINUTE - 1, o, h, low, c, v, int(qv), n, tb, int(tq))
+                )
+            t = market_trades.c
+            for (symbol,) in conn.execute(select(t.symbol).distinct()).all():
+                q = select(market_trades).where(t.symbol == symbol)
+                rows = conn.execute(q.order_by(t.trade_id.desc()).limit(keep_trades)).all()
+                trades[symbol] = [_tape_trade(r) for r in reversed(rows)]
+        return {
+            symbol: MarketHistory(
+                plans.get(symbol), minutes.get(symbol, []), trades.get(symbol, [])
+            )
+            for symbol in sorted({*plans, *minutes, *trades})
+        }
+
+    def public_trades(self, symbol: str, from_id: int, limit: int) -> list[TapeTrade]:
+        """Up to ``limit`` public trades of ``symbol`` from id ``from_id`` on, in id order."""
+        t = market_trades.c
+        q = select(market_trades).where(t.symbol == symbol, t.trade_id >= from_id)
+        with reader(self._engine) as conn:
+            rows = conn.execute(q.order_by(t.trade_id).limit(limit)).all()
+        return [_tape_trade(r) for r in rows]
+
+    def prune_market_history(self, before: int, keep_trades: int) -> int:
+        """Forget each symbol's 1m candles that opened before ``before`` (its newest one
+        stays: the price of a quiet market) and all but its newest ``keep_trades``
+        public trades; how many rows went. A back-fill plan whose candles after it are
+        gone moves up to the first one kept: the synthetic history ends there."""
+        m, t, b = market_minutes.c, market_trades.c, market_backfills.c
+        gone = 0
+        with self._engine.begin() as conn:
+            newest = select(m.symbol, func.max(m.open_time)).group_by(m.symbol)
+            for symbol, last in conn.execute(newest).all():
+                cut = min(before, last)
+                result = conn.execute(
+                    market_minutes.delete().where(m.symbol == symbol, m.open_time < cut)
+                )
+                if not result.rowcount:
+                    continue
+                gone += result.rowcount
+                first = conn.execute(
+                    select(m.open_time, m.open)
+                    .where(m.symbol == symbol)
+                    .order_by(m.open_time)
+                    .limit(1)
+                ).one()
+                conn.execute(
+                    update(market_backfills)
+                    .where(b.symbol == symbol, b.anchor < first.open_time)
+                    .values(anchor=first.open_time, price=first.open)
+                )
+            tape = select(t.symbol, func.max(t.trade_id)).group_by(t.symbol)
+            for symbol, last in conn.execute(tape).all():
+                result = conn.execute(
+                    market_trades.delete().where(
+                        t.symbol == symbol, t.trade_id <= last - keep_trades
+                    )
+                )
+                gone += result.rowcount
+        return gone
+
+
+def _minute_values(symbol: str, c: Candle) -> tuple[object, ...]:
+    """A row of ``market_minutes``, in its column order."""
+    return (
+        symbol, c.open_time, c.open, c.high, c.low, c.close, c.volume, str(c.quote_volume),
+        c.trades, c.taker_buy_volume, str(c.taker_buy_quote_volume),
+    )  # fmt: skip
+
+
+def _tape_trade(r: Any) -> TapeTrade:
+    return TapeTrade(
+        r.symbol, r.trade_id, r.price, r.quantity, r.quote, r.time, bool(r.buyer_is_maker),
+        r.agg_id,
+    )  # fmt: skip
 
 
 def _one(cursor: Any) -> tuple[int, ...]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -38,6 +40,9 @@ __all__ = [
     "market_shocks",
     "invites",
     "engine_commands",
+    "market_trades",
+    "market_minutes",
+    "market_backfills",
 ]
 
 metadata = MetaData(
@@ -337,3 +342,50 @@ engine_commands = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ix_engine_commands_created_at", "created_at"),
 )
+
+market_trades = Table(
+    "market_trades",
+    metadata,
+    Column("symbol", String(20), primary_key=True),
+    Column("trade_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("price", BigInteger, nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("quote", BigInteger, nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("buyer_is_maker", Boolean, nullable=False),
+    Column("agg_id", BigInteger, nullable=False),
+)
+"""The public trade tape, every trade of the market (``spot_trades`` keeps the users'
+only), the newest ones per symbol (the primary key reads "the last N" and "from id")."""
+
+market_minutes = Table(
+    "market_minutes",
+    metadata,
+    Column("symbol", String(20), primary_key=True),
+    Column("open_time", BigInteger, primary_key=True, autoincrement=False),
+    Column("open", BigInteger, nullable=False),
+    Column("high", BigInteger, nullable=False),
+    Column("low", BigInteger, nullable=False),
+    Column("close", BigInteger, nullable=False),
+    Column("volume", BigInteger, nullable=False),
+    Column("quote_volume", Text, nullable=False),
+    Column("trades", BigInteger, nullable=False),
+    Column("taker_buy_volume", BigInteger, nullable=False),
+    Column("taker_buy_quote_volume", Text, nullable=False),
+    Index("ix_market_minutes_open_time", "open_time"),
+)
+"""The 1m candles that have trades (a quiet minute is flat at the close before it). The
+quote volumes are decimal strings: a minute's sum of price units times quantity units
+can outgrow 64 bits."""
+
+market_backfills = Table(
+    "market_backfills",
+    metadata,
+    Column("symbol", String(20), primary_key=True),
+    Column("anchor", BigInteger, nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("volume_per_minute", Float, nullable=False),
+)
+"""What each symbol's synthetic history before ``anchor`` is generated from, so that it
+is the same history after a restart."""
