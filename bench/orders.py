@@ -265,7 +265,7 @@ def bench_mode(
     database_url: str | None,
     workers: int = 1,
     redis_url: str | None = None,
-) -> list[tuple[int, float, float, float, bool]]:
+) -> list[tuple[int, float, float, float, bool, float]]:
     """``sandex serve`` (``--workers`` of them: then with an engine process behind Redis)
     on a fresh data directory: a row per entry of :data:`CONCURRENCY`."""
     rows = []
@@ -286,7 +286,8 @@ def bench_mode(
         try:
             api_key, secret, _, _ = create_key(data, env)
             port = free_port()
-            with server(data, port, env, work / "server.log", workers):
+            rpid = redis_pid() if workers > 1 else None
+            with server(data, port, env, work / "server.log", workers) as pid:
                 bid, ask = best_prices(port)
                 made = 0
                 for connections, threads in CONCURRENCY:
@@ -296,7 +297,9 @@ def bench_mode(
                     for _ in range(threads):
                         pool.append(bodies(secret, per_thread, bid, ask, made))
                         made += per_thread
+                    cpu = cpu_seconds(pid) + (cpu_seconds(rpid) if rpid else 0.0)
                     r = run_wrk(wrk, work, port, connections, threads, duration, api_key, pool)
+                    cpu = cpu_seconds(pid) + (cpu_seconds(rpid) if rpid else 0.0) - cpu
                     seconds = r["duration_us"] / 1e6
                     rows.append(
                         (
@@ -305,6 +308,7 @@ def bench_mode(
                             r["p50_us"] / 1000,
                             r["p99_us"] / 1000,
                             r["exhausted"] > 0,
+                            1e6 * cpu / max(1, r["requests"]),
                         )
                     )
         finally:
@@ -561,12 +565,18 @@ def redis_pid() -> int | None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (threads included); NaN off Linux."""
+    """User + system CPU seconds of process ``pid`` and its live descendants (a server's
+    workers and engine), threads included; NaN off Linux."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        children: list[int] = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                children += [int(c) for c in (task / "children").read_text().split()]
     except (OSError, ValueError, IndexError):
         return math.nan
+    return own + sum(cpu_seconds(child) for child in children)
 
 
 def _pg(url: str, sql: str) -> None:
@@ -607,7 +617,7 @@ def main() -> int:
             print(f"{'durability':<12} {'conns':>5} {'orders/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
             for mode in args.modes.split(","):
                 rows = bench_mode(wrk, mode.strip(), args.duration, args.database_url)
-                for connections, rate, p50, p99, exhausted in rows:
+                for connections, rate, p50, p99, exhausted, _ in rows:
                     note = "  (ran out of signed requests)" if exhausted else ""
                     print(
                         f"{mode:<12} {connections:>5} {rate:>10,.0f} {p50:>8.2f} {p99:>8.2f}{note}"
@@ -636,17 +646,21 @@ def print_workers(
     )
     print(
         f"{'setup':<12} {'conns':>5} {'orders/s':>10} {'p50 ms':>8} {'p99 ms':>8}"
-        f" {'x embedded':>10}"
+        f" {'x embedded':>10} {'server CPU us/order':>19}"
     )
     embedded = bench_mode(wrk, "group", duration, database_url)
     two = bench_mode(wrk, "group", duration, database_url, workers=2, redis_url=redis_url)
     for label, rows in (("embedded", embedded), ("--workers 2", two)):
-        for (connections, rate, p50, p99, exhausted), base in zip(rows, embedded, strict=True):
+        for (connections, rate, p50, p99, exhausted, cpu), base in zip(rows, embedded, strict=True):
             note = "  (ran out of signed requests)" if exhausted else ""
             print(
                 f"{label:<12} {connections:>5} {rate:>10,.0f} {p50:>8.2f} {p99:>8.2f}"
-                f" {rate / base[1]:>10.2f}{note}"
+                f" {rate / base[1]:>10.2f} {cpu:>19.0f}{note}"
             )
+    print(
+        "server CPU: the serve process and its children (workers, engine), and Redis's"
+        " (shared with whatever else uses it) for --workers 2"
+    )
     print("target: --workers 2 >= 0.8x embedded at 32 connections (2 cores, wrk on them too)")
 
 

@@ -381,8 +381,8 @@ class EngineServer:
                     if redelivered and not entries:
                         redelivered = False
                         continue
-                    if entries:
-                        await self._process(entries, redelivered)
+                    while entries:  # what came meanwhile comes with each batch's answers
+                        entries = await self._process(entries, redelivered)
                 except asyncio.CancelledError:
                     raise
                 except (RedisError, OSError) as exc:
@@ -418,7 +418,10 @@ class EngineServer:
                 pass  # the command loop reports the broker's absence
             await asyncio.sleep(ALIVE_MS / 3000)
 
-    async def _process(self, entries: list[Any], redelivered: bool) -> None:
+    async def _process(self, entries: list[Any], redelivered: bool) -> list[Any]:
+        """Apply ``entries``, answer them once committed and acknowledge them; return the
+        commands that came meanwhile (read in the same round trip as the answers; none
+        while redelivered ones are served, which are read again from the start)."""
         core = self.core
         journal = core.journal
         apply = core.apply
@@ -474,7 +477,13 @@ class EngineServer:
             entry_ids = [entry_id for entry_id, _ in entries]
             pipe.xack(self._names.commands, GROUP, *entry_ids)
             pipe.xtrim(self._names.commands, minid=entry_ids[-1], approximate=True)
-            await pipe.execute()
+            if not redelivered:
+                pipe.xreadgroup(GROUP, CONSUMER, {self._names.commands: ">"}, count=BATCH)
+            done = await pipe.execute()
+        if redelivered:
+            return []
+        got = done[-1]
+        return got[0][1] if got else []
 
     def _queue_events(self, pipe: Any) -> bool:
         events = self.core.journal.take_committed()
