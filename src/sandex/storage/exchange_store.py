@@ -6,13 +6,14 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Table, and_, func, or_, select, update
+from sqlalchemy import Connection, Engine, Select, Table, and_, func, or_, select, update
 
 from sandex.exchange import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
 from sandex.exchange.klines import Candle
 from sandex.exchange.marketdata import MarketHistory, TapeTrade
 from sandex.exchange.order_lists import ContingencyType, OrderList
 from sandex.exchange.pricepath import MINUTE, Backfill
+from sandex.exchange.units import QuantityUnits
 from sandex.exchange.venue import OrderRecord, PreventedMatch, TradeRecord
 from sandex.service.journal import Batch
 from sandex.service.ports import (
@@ -282,7 +283,8 @@ class SqlExchangeStore:
                 for r in conn.execute(select(spot_books)).all()
             ]
             list_ids = sorted({o.order_list_id for o in orders if o.order_list_id is not None})
-            lists = self._lists(conn, spot_order_lists.c.list_id.in_(list_ids)) if list_ids else []
+            c = spot_order_lists.c
+            lists = self._lists(conn, select(c.list_id).where(c.list_id.in_(list_ids)))
             last_list = conn.execute(select(func.max(spot_order_lists.c.list_id))).scalar()
             pm = spot_prevented_matches.c
             prevented = [
@@ -304,27 +306,17 @@ class SqlExchangeStore:
         newest with that client id), else a page of ``window`` (by ``from_id`` or
         time, as ``allOrderList`` pages them), oldest first."""
         c = spot_order_lists.c
-        where: list[Any] = [c.account == account]
-        ascending = False
-        if list_id is not None:
-            where.append(c.list_id == list_id)
-        if list_client_order_id is not None:
-            where.append(c.list_client_order_id == list_client_order_id)
-        from_id, start, end, limit = window
-        if list_id is None and list_client_order_id is None:
-            if from_id is not None:
-                where.append(c.list_id >= from_id)
-                ascending = True
-            if start is not None:
-                where.append(c.transaction_time >= start)
-                ascending = ascending or end is None
-            if end is not None:
-                where.append(c.transaction_time <= end)
+        q = select(c.list_id).where(c.account == account)
+        if list_id is not None or list_client_order_id is not None:
+            if list_id is not None:
+                q = q.where(c.list_id == list_id)
+            if list_client_order_id is not None:
+                q = q.where(c.list_client_order_id == list_client_order_id)
+            q = q.order_by(c.list_id.desc()).limit(1)
         else:
-            limit = 1
-        order = c.list_id if ascending else c.list_id.desc()
+            q = _page(q, c.list_id, c.transaction_time, window)
         with reader(self._engine) as conn:
-            lists = self._lists(conn, and_(*where), order, limit)
+            lists = self._lists(conn, q)
             ids = [ol.list_id for ol in lists]
             legs: dict[int, list[OrderRecord]] = {i: [] for i in ids}
             if ids:
@@ -334,19 +326,12 @@ class SqlExchangeStore:
         return [StoredOrderList(ol, legs[ol.list_id]) for ol in lists]
 
     @staticmethod
-    def _lists(
-        conn: Connection, where: Any, order: Any = None, limit: int | None = None
-    ) -> list[OrderList]:
-        """The lists ``where`` selects (the first ``limit`` in ``order``), oldest first."""
+    def _lists(conn: Connection, list_ids: Select[Any]) -> list[OrderList]:
+        """The lists whose ids ``list_ids`` selects, oldest first."""
         q = select(spot_order_lists, spot_orders.c.order_id).join(
             spot_orders, spot_orders.c.order_list_id == spot_order_lists.c.list_id
         )
-        inner = select(spot_order_lists.c.list_id).where(where)
-        if order is not None:
-            inner = inner.order_by(order)
-        if limit is not None:
-            inner = inner.limit(limit)
-        q = q.where(spot_order_lists.c.list_id.in_(inner.scalar_subquery()))
+        q = q.where(spot_order_lists.c.list_id.in_(list_ids.scalar_subquery()))
         rows = conn.execute(q.order_by(spot_orders.c.order_id)).all()
         by_id: dict[int, OrderList] = {}
         ids: dict[int, list[int]] = {}
@@ -440,30 +425,18 @@ class SqlExchangeStore:
         return None if row is None else _order(row)
 
     def orders(self, account: int, symbol: str, window: History) -> list[OrderRecord]:
-        from_id, start, end, limit = window
+        """A page of ``account``'s orders on ``symbol``, oldest first."""
         c = spot_orders.c
         q = select(spot_orders).where(c.account == account, c.symbol == symbol)
-        if from_id is not None:
-            q = q.where(c.order_id >= from_id).order_by(c.order_id).limit(limit)
-            return self._orders(q)
-        if start is not None:
-            q = q.where(c.time >= start)
-        if end is not None:
-            q = q.where(c.time <= end)
-        if start is not None and end is None:
-            q = q.order_by(c.order_id).limit(limit)
-            return self._orders(q)
-        rows = self._orders(q.order_by(c.order_id.desc()).limit(limit))
-        return rows[::-1]
-
-    def _orders(self, q: Any) -> list[OrderRecord]:
+        q = _page(q, c.order_id, c.time, window)
         with reader(self._engine) as conn:
-            return [_order(r) for r in conn.execute(q).all()]
+            rows = [_order(r) for r in conn.execute(q).all()]
+        return sorted(rows, key=lambda o: o.order_id)
 
     def trades(
         self, account: int, symbol: str, window: History, order_id: int | None = None
     ) -> list[TradeRecord]:
-        from_id, start, end, limit = window
+        """A page of ``account``'s trades on ``symbol`` (of one order), oldest first."""
         c = spot_trades.c
         mine = or_(c.buyer == account, c.seller == account)
         q = select(spot_trades).where(c.symbol == symbol, mine)
@@ -474,20 +447,10 @@ class SqlExchangeStore:
                     and_(c.seller == account, c.sell_order_id == order_id),
                 )
             )
-        if from_id is not None:
-            q = q.where(c.trade_id >= from_id)
-        if start is not None:
-            q = q.where(c.time >= start)
-        if end is not None:
-            q = q.where(c.time <= end)
-        ascending = from_id is not None or (start is not None and end is None)
-        if ascending:
-            q = q.order_by(c.trade_id).limit(limit)
-        else:
-            q = q.order_by(c.trade_id.desc()).limit(limit)
+        q = _page(q, c.trade_id, c.time, window)
         with reader(self._engine) as conn:
             rows = [_trade(r) for r in conn.execute(q).all()]
-        return rows if ascending else rows[::-1]
+        return sorted(rows, key=lambda t: t.trade_id)
 
     def prevented_matches(
         self, account: int, symbol: str, query: PreventedQuery
@@ -624,6 +587,21 @@ def _tape_trade(r: Any) -> TapeTrade:
     )  # fmt: skip
 
 
+def _page(q: Select[Any], id_column: Any, time_column: Any, window: History) -> Select[Any]:
+    """``q`` cut to one page of history as Binance pages it: ``limit`` rows from
+    ``from_id`` on, or from ``start`` on, else the newest ``limit`` up to ``end``
+    (each within ``start``/``end`` when given). The rows come in either order."""
+    from_id, start, end, limit = window
+    if from_id is not None:
+        q = q.where(id_column >= from_id)
+    if start is not None:
+        q = q.where(time_column >= start)
+    if end is not None:
+        q = q.where(time_column <= end)
+    oldest_first = from_id is not None or (start is not None and end is None)
+    return q.order_by(id_column if oldest_first else id_column.desc()).limit(limit)
+
+
 def _one(cursor: Any) -> tuple[int, ...]:
     row = cursor.fetchone()
     assert row is not None
@@ -714,7 +692,7 @@ def _order(r: Any) -> OrderRecord:
         budget=r.budget,
         order_list_id=r.order_list_id,
         prevented_match_id=r.prevented_match_id,
-        prevented_quantity=r.prevented_quantity or 0,
+        prevented_quantity=QuantityUnits(r.prevented_quantity or 0),
     )
 
 
