@@ -349,6 +349,7 @@ class EngineServer:
         self._clock = clock
         self._lock = asyncio.Lock()
         core.journal.capture = feed.take  # type: ignore[assignment]
+        core.copy_records = False  # each answer is encoded as it is made
         self.applied = 0
 
     async def _ensure_group(self) -> None:

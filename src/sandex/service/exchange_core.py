@@ -85,6 +85,9 @@ class ExchangeCore:
             maker_config=maker_config,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self.copy_records = True
+        """Whether a reply holds copies of the order records (a caller that awaits before
+        it reads them needs that; one that encodes the reply at once does not)."""
         self._recent_cids: dict[tuple[int, str, str], int] = {}
         self._recent_order: deque[tuple[int, tuple[int, str, str]]] = deque()
 
@@ -255,7 +258,10 @@ class ExchangeCore:
                     self._recent_cids.pop((o.account, o.symbol, o.client_order_id), None)
                 elif o.time == now and o.account > 0:  # placed by this command
                     self._remember_cid(o.account, o.symbol, o.client_order_id, now)
-        orders = [dataclasses.replace(o, fills=list(o.fills)) for o in result.orders]
+        if self.copy_records:
+            orders = [dataclasses.replace(o, fills=list(o.fills)) for o in result.orders]
+        else:
+            orders = result.orders
         return Reply(result.events, orders, changed=changed)
 
     # -- reads from memory (the embedded gateway's) ---------------------------------------
