@@ -36,7 +36,7 @@ from sandex.config import Settings
 from sandex.keys import ApiKey, KeyKind, KeySettings, Permission
 from sandex.keys.lookup import keyed_hash
 from sandex.keys.signing import encode_signature_param, sign_hmac, sign_with_private_key
-from sandex.service import Actor, SignedRequest
+from sandex.service import Actor, Request
 
 NOW = 1_800_000_000_000
 WORKING_SET = 1000
@@ -75,11 +75,9 @@ def fill(sx: Sandex, user_id: int, count: int) -> None:
         uow.commit()
 
 
-def request(api_key: str, query: str, signature: str) -> SignedRequest:
+def request(api_key: str, query: str, signature: str) -> Request:
     wire = f"{query}&signature={signature}".encode()
-    return SignedRequest(
-        "GET", "/api/v3/account", wire, b"", {"x-mbx-apikey": api_key}, "127.0.0.1"
-    )
+    return Request("GET", "/api/v3/account", wire, b"", {"x-mbx-apikey": api_key}, "127.0.0.1")
 
 
 def timed(fn, items) -> float:  # type: ignore[no-untyped-def]
@@ -175,7 +173,7 @@ def run(stored: int, n_requests: int) -> dict[str, float]:
                     sx.cache.entries[f"sdxkfill{n:056d}"] = shared
 
             # HMAC: distinct ccxt-shaped requests over the warm working set
-            def hmac_request(n: int) -> SignedRequest:
+            def hmac_request(n: int) -> Request:
                 k = hmac_keys[n % WORKING_SET]
                 query = f"symbol=BTCUSDT&timestamp={NOW}&recvWindow=10000&n={n}"
                 return request(k.api_key, query, sign_hmac(k.secret or "", query.encode()))
@@ -202,7 +200,7 @@ def run(stored: int, n_requests: int) -> dict[str, float]:
             n_ed = max(n_requests // 20, 5000)
             publics = [p.public_key() for p in ed_privates]
 
-            def ed_request(n: int) -> SignedRequest:
+            def ed_request(n: int) -> Request:
                 i = n % ED25519_KEYS
                 query = f"symbol=BTCUSDT&timestamp={NOW}&recvWindow=10000&n={n}"
                 raw_sig = sign_with_private_key(ed_privates[i], query.encode())

@@ -18,7 +18,7 @@ from sandex.cli import run
 from sandex.keys import IpAllowlist, KeySettings, Permission
 from sandex.keys.material import PrivateKey
 from sandex.keys.signing import encode_signature_param, sign_hmac, sign_with_private_key
-from sandex.service import Actor, IssuedKey, SignedRequest
+from sandex.service import Actor, IssuedKey, Request
 
 PG_URL = os.environ.get("SANDEX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("SANDEX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -79,7 +79,7 @@ def signed_request(
     ip: str = "127.0.0.1",
     in_body: bool = False,
     signature: str | None = None,
-) -> SignedRequest:
+) -> Request:
     """A request signed the way ccxt signs: params in call order, then the signature last."""
     items = list(params or [])
     if timestamp is not None:
@@ -95,7 +95,7 @@ def signed_request(
     wire = payload if signature is None else f"{payload}&signature={signature}"
     headers = {} if api_key is None else {"x-mbx-apikey": api_key}
     query, body = (b"", wire.encode()) if in_body else (wire.encode(), b"")
-    return SignedRequest(method, path, query, body, headers, ip)
+    return Request(method, path, query, body, headers, ip)
 
 
 class Cli:

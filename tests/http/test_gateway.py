@@ -12,7 +12,7 @@ import pytest
 from http_support import AsgiClient, now_ms, signed_query
 from sandex.bootstrap import Sandex
 from sandex.config import Settings
-from sandex.http import Call, Gateway, RouteTable, Security
+from sandex.http import Gateway, Request, RouteTable, Security
 from sandex.http.binance import routes as binance_routes
 from sandex.keys import Access, Operation, Permission
 from sandex.keys.formats import _checksum
@@ -159,8 +159,8 @@ def test_every_method_authenticates_params_from_query_or_body(
     for method in ("GET", "POST", "PUT", "DELETE"):
 
         @extra.endpoint(method, "/api/v3/echo", security=Security.USER_DATA)
-        def echo(call: Call) -> object:
-            seen.append(dict(call.params))
+        def echo(request: Request) -> object:
+            seen.append(dict(request.params))
             return {"ok": True}
 
     gateway = Gateway(base.services, binance_routes.merged(extra))
@@ -196,8 +196,8 @@ def test_query_wins_over_body_and_duplicates_are_refused(
     extra = RouteTable()
 
     @extra.endpoint("POST", "/api/v3/echo", security=Security.USER_DATA)
-    def echo(call: Call) -> object:
-        return dict(call.params)
+    def echo(request: Request) -> object:
+        return dict(request.params)
 
     client = AsgiClient(Gateway(base.services, binance_routes.merged(extra)))
     api_key, secret = _key(sx)
@@ -567,7 +567,7 @@ def test_order_count_headers_on_order_routes(make_gateway: Callable[..., Setup])
         ),
         counts_order=True,
     )
-    def order(call: Call) -> object:
+    def order(request: Request) -> object:
         return {"orderId": 1}
 
     client = AsgiClient(Gateway(base.services, binance_routes.merged(extra)))
@@ -595,7 +595,7 @@ def test_order_count_headers_on_order_routes(make_gateway: Callable[..., Setup])
 def test_route_table_refuses_a_signed_route_without_access() -> None:
     table = RouteTable()
     with pytest.raises(ValueError, match="access"):
-        table.endpoint("POST", "/x", security=Security.TRADE)(lambda call: {})
+        table.endpoint("POST", "/x", security=Security.TRADE)(lambda request: {})
     with pytest.raises(ValueError, match="twice"):
         binance_routes.merged(binance_routes)
 
@@ -607,9 +607,9 @@ def test_user_stream_routes_need_the_key_but_no_signature(
     extra = RouteTable()
 
     @extra.endpoint("POST", "/api/v3/userDataStream", security=Security.USER_STREAM)
-    def listen_key(call: Call) -> object:
-        assert call.principal is not None
-        return {"listenKey": f"user-{call.principal.user_id}"}
+    def listen_key(request: Request) -> object:
+        assert request.principal is not None
+        return {"listenKey": f"user-{request.principal.user_id}"}
 
     client = AsgiClient(Gateway(base.services, binance_routes.merged(extra)))
     api_key, _secret = _key(sx, ips=("127.0.0.1",))

@@ -15,7 +15,7 @@ from http_support import AsgiClient
 from sandex.exchange import Engine, MarketData, default_symbols
 from sandex.exchange.marketdata import DAY_MS
 from sandex.exchange.symbols import symbols_by_name
-from sandex.http import Call, Security
+from sandex.http import Request, Security
 from sandex.http.errors import error_for
 from sandex.http.market_data import request_weight, routes
 
@@ -39,7 +39,8 @@ class Market:
     def get(self, path: str, now: int = NOW, **params: str) -> Any:
         route = routes.find("GET", path)
         assert route is not None, path
-        return route.handler(Call(params, None, "127.0.0.1", now, self.services))
+        request = Request("GET", path, b"", b"", {}, "127.0.0.1", now, self.services, params)
+        return route.handler(request)
 
     def error(self, path: str, **params: str) -> tuple[int, int, str]:
         with pytest.raises(Exception) as caught:

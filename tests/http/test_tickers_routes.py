@@ -12,7 +12,7 @@ from test_market_data_routes import Market
 from exchange_support import NOW, buy, sell
 from http_support import AsgiClient
 from sandex.bootstrap import Sandex
-from sandex.http import Call, Gateway
+from sandex.http import Gateway, Request
 from sandex.http.errors import error_for
 from sandex.http.tickers import routes, tickers_weight
 
@@ -41,7 +41,8 @@ def _get(market: Market, path: str, **params: str) -> Any:
     """Call a route of this module as the gateway would."""
     route = routes.find("GET", path)
     assert route is not None
-    return route.handler(Call(params, None, "127.0.0.1", NOW, market.services))
+    request = Request("GET", path, b"", b"", {}, "127.0.0.1", NOW, market.services, params)
+    return route.handler(request)
 
 
 def test_rolling_window_sees_only_its_window(market: Market) -> None:

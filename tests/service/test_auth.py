@@ -260,12 +260,12 @@ def test_step4_signed_query_plus_body_is_concatenated_without_separator(
     hmac_key,
 ) -> None:
     from sandex.keys.signing import sign_hmac
-    from sandex.service import SignedRequest
+    from sandex.service import Request
 
     query = b"symbol=BTCUSDT&side=BUY"
     body = f"quantity=1&timestamp={NOW}".encode()
     sig = sign_hmac(hmac_key.secret, query + body)
-    request = SignedRequest(
+    request = Request(
         "POST",
         "/api/v3/order",
         query,
@@ -278,12 +278,12 @@ def test_step4_signed_query_plus_body_is_concatenated_without_separator(
 
 def test_step4_python_binance_unquoted_payload_is_accepted(sandex: Sandex, hmac_key) -> None:
     from sandex.keys.signing import sign_hmac
-    from sandex.service import SignedRequest
+    from sandex.service import Request
 
     signed_over = f"newClientOrderId=a b/c&timestamp={NOW}"
     sent = f"newClientOrderId=a+b%2Fc&timestamp={NOW}"
     sig = sign_hmac(hmac_key.secret, signed_over.encode())
-    request = SignedRequest(
+    request = Request(
         "DELETE",
         "/api/v3/order",
         b"",

@@ -2,6 +2,7 @@
 the one table that maps errors to HTTP statuses and Binance codes."""
 
 from sandex.http.gateway import Gateway, Services
-from sandex.http.routes import Call, Route, RouteTable, Security
+from sandex.http.routes import Route, RouteTable, Security
+from sandex.service import Request
 
-__all__ = ["Call", "Gateway", "Route", "RouteTable", "Security", "Services"]
+__all__ = ["Gateway", "Request", "Route", "RouteTable", "Security", "Services"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from sandex.exchange import rejections as vocabulary
-from sandex.http.routes import Call, RouteTable, Security
+from sandex.http.routes import RouteTable, Security
+from sandex.service import Request
 
 __all__ = ["routes"]
 
@@ -19,23 +20,23 @@ routes = RouteTable()
 
 
 @routes.endpoint("GET", "/sapi/v1/margin/allPairs", security=Security.MARKET_DATA, weight=1)
-def cross_margin_pairs(call: Call) -> object:
+def cross_margin_pairs(request: Request) -> object:
     """Cross-margin pairs: none (Sandex has no margin trading), whatever ``symbol`` names."""
-    vocabulary.symbol_name(call.params)
+    vocabulary.symbol_name(request.params)
     return []
 
 
 @routes.endpoint("GET", "/sapi/v1/margin/isolated/allPairs", security=Security.USER_DATA, weight=10)
-def isolated_margin_pairs(call: Call) -> object:
+def isolated_margin_pairs(request: Request) -> object:
     """Isolated-margin pairs: none, whatever ``symbol`` names."""
-    vocabulary.symbol_name(call.params)
+    vocabulary.symbol_name(request.params)
     return []
 
 
-def _no_symbols(call: Call, **extra: Any) -> dict[str, Any]:
+def _no_symbols(request: Request, **extra: Any) -> dict[str, Any]:
     return {
         "timezone": "UTC",
-        "serverTime": call.now,
+        "serverTime": request.now,
         **extra,
         "rateLimits": [],
         "exchangeFilters": [],
@@ -44,12 +45,12 @@ def _no_symbols(call: Call, **extra: Any) -> dict[str, Any]:
 
 
 @routes.endpoint("GET", "/fapi/v1/exchangeInfo", security=Security.NONE, weight=1)
-def usdm_exchange_info(call: Call) -> object:
+def usdm_exchange_info(request: Request) -> object:
     """USDⓈ-M futures: no symbols yet."""
-    return _no_symbols(call, futuresType="U_MARGINED", assets=[])
+    return _no_symbols(request, futuresType="U_MARGINED", assets=[])
 
 
 @routes.endpoint("GET", "/dapi/v1/exchangeInfo", security=Security.NONE, weight=1)
-def coinm_exchange_info(call: Call) -> object:
+def coinm_exchange_info(request: Request) -> object:
     """COIN-M futures: no symbols."""
-    return _no_symbols(call)
+    return _no_symbols(request)

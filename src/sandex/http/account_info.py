@@ -14,9 +14,9 @@ from sandex.exchange import SelfTradePrevention, Symbol
 from sandex.exchange import rejections as vocabulary
 from sandex.exchange.venue import PreventedMatch
 from sandex.http.ratelimit import RateLimiter
-from sandex.http.routes import Call, RouteTable, Security
+from sandex.http.routes import RouteTable, Security
 from sandex.keys import Mode
-from sandex.service import Principal
+from sandex.service import Principal, Request
 from sandex.service.ports import PreventedQuery
 
 __all__ = ["routes"]
@@ -28,21 +28,21 @@ _MAX_LIMIT: Final = 1000
 _DEFAULT_LIMIT: Final = 500
 
 
-def _principal(call: Call) -> Principal:
-    assert call.principal is not None
-    return call.principal
+def _principal(request: Request) -> Principal:
+    assert request.principal is not None
+    return request.principal
 
 
-def _symbol(call: Call) -> Symbol:
-    found: Symbol = vocabulary.symbol(call.params, call.services.exchange.symbols)
+def _symbol(request: Request) -> Symbol:
+    found: Symbol = vocabulary.symbol(request.params, request.services.exchange.symbols)
     return found
 
 
 @routes.endpoint("GET", "/api/v3/account/commission", security=Security.USER_DATA, weight=20)
-def commission(call: Call) -> object:
+def commission(request: Request) -> object:
     """The account's commission rates on a symbol."""
-    symbol = _symbol(call)
-    venue = call.services.exchange
+    symbol = _symbol(request)
+    venue = request.services.exchange
     return {
         "symbol": symbol.name,
         "standardCommission": {
@@ -63,10 +63,10 @@ def commission(call: Call) -> object:
 
 
 @routes.endpoint("GET", "/api/v3/rateLimit/order", security=Security.USER_DATA, weight=40)
-def unfilled_order_count(call: Call) -> object:
+def unfilled_order_count(request: Request) -> object:
     """The account's order counts in the current windows, against their limits."""
-    limiter: RateLimiter = call.services.limiter
-    ten_seconds, day = limiter.order_counts(_principal(call).user_id)
+    limiter: RateLimiter = request.services.limiter
+    ten_seconds, day = limiter.order_counts(_principal(request).user_id)
     limits = limiter.limits
     return [
         {
@@ -87,7 +87,7 @@ def unfilled_order_count(call: Call) -> object:
 
 
 @routes.endpoint("GET", "/api/v3/myPreventedMatches", security=Security.USER_DATA, weight=20)
-async def prevented_matches(call: Call) -> list[Any]:
+async def prevented_matches(request: Request) -> list[Any]:
     """The account's matches stopped by self-trade prevention on a symbol: one by
     ``preventedMatchId``, or those of an ``orderId`` (taker or maker side), from
     ``fromPreventedMatchId`` on, ``limit`` of them (500 by default), oldest first.
@@ -95,18 +95,18 @@ async def prevented_matches(call: Call) -> list[Any]:
     Only the caller's own are listed (both orders of a prevented match are the same
     account's). ``tradeGroupId`` is always -1: Sandex has no trade groups, so only one
     account's own orders are kept from matching."""
-    symbol = _symbol(call)
+    symbol = _symbol(request)
     match_id, order_id = (
-        vocabulary.unsigned(call.params, "preventedMatchId"),
-        vocabulary.unsigned(call.params, "orderId"),
+        vocabulary.unsigned(request.params, "preventedMatchId"),
+        vocabulary.unsigned(request.params, "orderId"),
     )
-    from_id = vocabulary.unsigned(call.params, "fromPreventedMatchId")
-    limit = vocabulary.limit(call.params, _DEFAULT_LIMIT, _MAX_LIMIT)
+    from_id = vocabulary.unsigned(request.params, "fromPreventedMatchId")
+    limit = vocabulary.limit(request.params, _DEFAULT_LIMIT, _MAX_LIMIT)
     if match_id is None and order_id is None:
         vocabulary.refuse(vocabulary.neither("preventedMatchId", "orderId"))
     query = PreventedQuery(match_id, order_id, from_id, limit)
-    found = await call.services.exchange.prevented_matches(
-        _principal(call).user_id, symbol.name, query
+    found = await request.services.exchange.prevented_matches(
+        _principal(request).user_id, symbol.name, query
     )
     return [_prevented_view(symbol, p) for p in found]
 
@@ -133,21 +133,21 @@ def _prevented_view(symbol: Symbol, p: PreventedMatch) -> dict[str, Any]:
 
 
 @routes.endpoint("GET", "/sapi/v1/account/status", security=Security.USER_DATA, weight=1)
-def account_status(call: Call) -> object:
+def account_status(request: Request) -> object:
     """``Normal``: Sandex has no account-level restrictions to report."""
     return {"data": "Normal"}
 
 
 @routes.endpoint("GET", "/sapi/v1/account/apiTradingStatus", security=Security.USER_DATA, weight=1)
-def api_trading_status(call: Call) -> object:
+def api_trading_status(request: Request) -> object:
     """Whether this key may trade now, in Binance's shape (python-binance's
     ``get_account_api_trading_status``). Binance locks a key's trading when its
     unfilled or cancel ratios trip; Sandex's own lock is the key's mode: a FROZEN or
     CANCEL_ONLY key is locked until its owner changes the mode (no planned recovery
     time), and an unrestricted key past its trading lapse is locked for good. The
     trigger thresholds are Binance's published ones; Sandex does not apply them."""
-    principal = _principal(call)
-    lapsed = principal.trade_lapses_at is not None and call.now >= principal.trade_lapses_at
+    principal = _principal(request)
+    lapsed = principal.trade_lapses_at is not None and request.now >= principal.trade_lapses_at
     locked = principal.policy.mode is not Mode.NORMAL or lapsed
     return {
         "data": {
@@ -155,6 +155,6 @@ def api_trading_status(call: Call) -> object:
             "plannedRecoverTime": 0,
             "triggerCondition": {"GCR": 150, "IFER": 150, "UFR": 300},
             "indicators": {},
-            "updateTime": call.now,
+            "updateTime": request.now,
         }
     }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandex.http.routes import Call, RouteTable, Security
+from sandex.http.routes import RouteTable, Security
 from sandex.keys import (
     Access,
     AccessDenied,
@@ -18,7 +18,7 @@ from sandex.keys import (
     permission_names,
 )
 from sandex.keys.reference import KeyById
-from sandex.service import Actor, Principal
+from sandex.service import Actor, Principal, Request
 from sandex.service.views import key_view
 
 __all__ = ["routes"]
@@ -40,35 +40,35 @@ _NAMES = {
 }
 
 
-def _principal(call: Call) -> Principal:
-    assert call.principal is not None
-    return call.principal
+def _principal(request: Request) -> Principal:
+    assert request.principal is not None
+    return request.principal
 
 
 @routes.endpoint("GET", "/api/v3/ping", security=Security.NONE, weight=1)
-def ping(call: Call) -> object:
+def ping(request: Request) -> object:
     """Test connectivity."""
     return {}
 
 
 @routes.endpoint("GET", "/api/v3/time", security=Security.NONE, weight=1)
-def server_time(call: Call) -> object:
+def server_time(request: Request) -> object:
     """The server's time in epoch milliseconds."""
-    return {"serverTime": call.now}
+    return {"serverTime": request.now}
 
 
 @routes.endpoint("GET", "/sapi/v1/system/status", security=Security.NONE, weight=1)
-def system_status(call: Call) -> object:
+def system_status(request: Request) -> object:
     """0: normal, 1: system maintenance."""
     return {"status": 0, "msg": "normal"}
 
 
 @routes.endpoint("GET", "/sapi/v1/account/apiRestrictions", security=Security.USER_DATA, weight=1)
-def api_restrictions(call: Call) -> object:
+def api_restrictions(request: Request) -> object:
     """What the calling key may do, in Binance's fields (plus Sandex's under ``sandex``)."""
-    p = _principal(call)
+    p = _principal(request)
     perms = int(p.permissions)
-    lapsed = p.trade_lapses_at is not None and call.now >= p.trade_lapses_at
+    lapsed = p.trade_lapses_at is not None and request.now >= p.trade_lapses_at
     body: dict[str, Any] = {
         "ipRestrict": bool(p.allowlist),
         "createTime": p.created_at,
@@ -144,13 +144,15 @@ def _capabilities(p: Principal, now: int) -> list[dict[str, Any]]:
 
 
 @routes.endpoint("GET", "/sandex/v1/key", security=Security.USER_DATA, weight=1)
-def key_introspection(call: Call) -> object:
+def key_introspection(request: Request) -> object:
     """Everything about the calling key, and why it can or cannot do each thing."""
-    p = _principal(call)
-    key = call.services.keys.find(KeyById(p.key_id), actor=Actor.user(p.user_id, call.client_ip))
-    view = key_view(key, now=call.now)
-    view["callerIp"] = call.client_ip
-    view["callerIpAllowed"] = not p.allowlist or p.allowlist.allows(call.client_ip)
-    view["tradingLapsed"] = p.trade_lapses_at is not None and call.now >= p.trade_lapses_at
-    view["capabilities"] = _capabilities(p, call.now)
+    p = _principal(request)
+    key = request.services.keys.find(
+        KeyById(p.key_id), actor=Actor.user(p.user_id, request.client_ip)
+    )
+    view = key_view(key, now=request.now)
+    view["callerIp"] = request.client_ip
+    view["callerIpAllowed"] = not p.allowlist or p.allowlist.allows(request.client_ip)
+    view["tradingLapsed"] = p.trade_lapses_at is not None and request.now >= p.trade_lapses_at
+    view["capabilities"] = _capabilities(p, request.now)
     return view

@@ -15,7 +15,8 @@ from typing import Any, Final
 
 from sandex.exchange import rejections as vocabulary
 from sandex.exchange.money import ASSET_DECIMALS, format_units
-from sandex.http.routes import Call, RouteTable, Security
+from sandex.http.routes import RouteTable, Security
+from sandex.service import Request
 from sandex.service.trading import Trading
 
 __all__ = ["routes", "COIN_NAMES"]
@@ -33,19 +34,19 @@ COIN_NAMES: Final = {
 _ZERO: Final = format_units(0, ASSET_DECIMALS)
 
 
-def _exchange(call: Call) -> Trading:
-    exchange: Trading | None = call.services.exchange
+def _exchange(request: Request) -> Trading:
+    exchange: Trading | None = request.services.exchange
     if exchange is None:  # pragma: no cover - only merged with the exchange's routes
         vocabulary.refuse(vocabulary.EXCHANGE_NOT_RUNNING)
     return exchange
 
 
 @routes.endpoint("GET", "/sapi/v1/capital/config/getall", security=Security.USER_DATA, weight=10)
-async def all_coins(call: Call) -> object:
+async def all_coins(request: Request) -> object:
     """Every coin, with the account's free and locked balance; no deposit networks yet."""
-    assert call.principal is not None
-    exchange = _exchange(call)
-    held = await exchange.balances(call.principal.user_id)
+    assert request.principal is not None
+    exchange = _exchange(request)
+    held = await exchange.balances(request.principal.user_id)
     assets = {s.base_asset for s in exchange.symbols.values()}
     assets |= {s.quote_asset for s in exchange.symbols.values()}
     assets |= held.keys()

@@ -1,9 +1,10 @@
 """The ASGI gateway: Binance routes on a lean hot path, the management API beside it.
 
 Per request: client IP (peer, or a trusted proxy's word), ban and failed-auth checks,
-authentication per the route's security type (DESIGN §3 steps 1-7), rate limits
-(step 8), then the route's handler. Every error is a Binance-style JSON body with a
-4xx status chosen in :mod:`sandex.http.errors`.
+then one :class:`~sandex.service.Request` built from the scope and passed through
+authentication per the route's security type (DESIGN §3 steps 1-7) and rate limits
+(step 8) to the route's handler, with its parameters and principal filled in. Every
+error is a Binance-style JSON body with a 4xx status chosen in :mod:`sandex.http.errors`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sandex.http.errors import (
 )
 from sandex.http.params import parse_params
 from sandex.http.ratelimit import RateLimiter, Usage
-from sandex.http.routes import Call, Route, RouteTable, Security
+from sandex.http.routes import Route, RouteTable, Security
 from sandex.http.time_unit import in_microseconds, wants_microseconds
 from sandex.keys.formats import API_KEY_PREFIX, DISPLAY_PREFIX_LENGTH
 from sandex.service import (
@@ -40,8 +41,8 @@ from sandex.service import (
     IpNotAllowed,
     KeyService,
     Principal,
+    Request,
     SignatureInvalid,
-    SignedRequest,
     UnknownApiKey,
     UserService,
 )
@@ -166,7 +167,10 @@ class Gateway:
                 unit = headers.get("x-mbx-time-unit")  # checked before the handler acts
                 micros = unit is not None and path[:5] == "/api/" and wants_microseconds(unit)
                 body = await _read_body(headers, receive)
-                result = self._serve(route, method, path, query, body, headers, ip, usage)
+                request = Request(
+                    method, path, query, body, headers, ip, self._now(), self.services
+                )
+                result = self._serve(route, request, usage)
                 if type(result) is CoroutineType:  # a handler that awaits (durability, reads)
                     result = await result
                 if micros:
@@ -195,22 +199,12 @@ class Gateway:
         )
         await send({"type": "http.response.body", "body": payload})
 
-    def _serve(
-        self,
-        route: Route,
-        method: str,
-        path: str,
-        query: bytes,
-        body: bytes,
-        headers: dict[str, str],
-        ip: str,
-        usage: Usage,
-    ) -> object:
-        now = self._now()
+    def _serve(self, route: Route, request: Request, usage: Usage) -> object:
+        ip = request.client_ip
         limiter = self._limiter
-        principal: Principal | None = None
         if route.security is not _NONE:
-            api_key = headers.get("x-mbx-apikey")
+            now = request.now
+            api_key = request.headers.get("x-mbx-apikey")
             # a real key's failures are budgeted per key and source IP, under a digest of
             # the whole key (never the key itself, which is kept nowhere in the clear)
             # and named by its display prefix; the full format check comes in
@@ -220,7 +214,7 @@ class Gateway:
             if api_key and len(api_key) == 64 and api_key.startswith(API_KEY_PREFIX):
                 key_tag = blake2b(api_key.encode(), digest_size=16).hexdigest()
                 limiter.admit_key(ip, key_tag, api_key[:DISPLAY_PREFIX_LENGTH])
-            request = SignedRequest(method, path, query, body, headers, ip)
+            principal: Principal
             try:
                 if route.security in _KEY_ONLY:
                     principal = self._identify(request, now)
@@ -238,6 +232,7 @@ class Gateway:
                 except HttpError:
                     pass  # the authentication error is the answer
                 raise
+            request.principal = principal
             try:
                 limiter.charge_ip(ip, route.weight, usage)
                 limiter.charge_key(ip, principal.key_id, route.weight, usage)
@@ -251,46 +246,36 @@ class Gateway:
                         principal.user_id,
                         principal.key_prefix,
                         ip,
-                        method,
-                        path,
+                        request.method,
+                        request.path,
                         f"rate limited: {exc.msg}",
                     )
                 )
                 raise
         else:
             limiter.charge_ip(ip, route.weight, usage)
-        params = parse_params(query, body) if query or body else {}
+        if request.query or request.body:
+            request.params = parse_params(request.query, request.body)
         if route.weigh is not None:  # the rest of a weight that depends on the params
-            extra = (route.weigh(params) or route.weight) - route.weight
+            extra = (route.weigh(request.params) or route.weight) - route.weight
             if extra > 0:
                 limiter.charge_ip(ip, extra, usage)
-        return route.handler(Call(params, principal, ip, now, self.services))
+        return route.handler(request)
 
-    async def _serve_shared(
-        self,
-        route: Route,
-        method: str,
-        path: str,
-        query: bytes,
-        body: bytes,
-        headers: dict[str, str],
-        ip: str,
-        usage: Usage,
-    ) -> object:
+    async def _serve_shared(self, route: Route, request: Request, usage: Usage) -> object:
         """:meth:`_serve` over shared state: the signature is checked in process, then
         admission, the replay claim and the charges are settled in one awaited round trip
         (:meth:`RateLimiter.settle`), with the same answers and audit records."""
-        now = self._now()
+        ip = request.client_ip
         limiter = self._limiter
-        principal: Principal | None = None
         if route.security is not _NONE:
-            api_key = headers.get("x-mbx-apikey")
+            now = request.now
+            api_key = request.headers.get("x-mbx-apikey")
             key_tag: str | None = None
             key_ref = ""
             if api_key and len(api_key) == 64 and api_key.startswith(API_KEY_PREFIX):
                 key_tag = blake2b(api_key.encode(), digest_size=16).hexdigest()
                 key_ref = api_key[:DISPLAY_PREFIX_LENGTH]
-            request = SignedRequest(method, path, query, body, headers, ip)
             auth = self.services.auth
             if route.security in _KEY_ONLY:
                 checked = auth.check_identity(request, now)
@@ -328,6 +313,7 @@ class Gateway:
                 orders=route.orders if route.counts_order else 0,
             )
             principal = auth.conclude(checked, request, now, outcome is not False)
+            request.principal = principal
             if outcome is not True:
                 assert isinstance(outcome, HttpError)
                 if isinstance(outcome, RateLimited):
@@ -338,20 +324,21 @@ class Gateway:
                             principal.user_id,
                             principal.key_prefix,
                             ip,
-                            method,
-                            path,
+                            request.method,
+                            request.path,
                             f"rate limited: {outcome.msg}",
                         )
                     )
                 raise outcome
         else:
             await self._settle(ip, usage, route.weight)
-        params = parse_params(query, body) if query or body else {}
+        if request.query or request.body:
+            request.params = parse_params(request.query, request.body)
         if route.weigh is not None:  # the rest of a weight that depends on the params
-            extra = (route.weigh(params) or route.weight) - route.weight
+            extra = (route.weigh(request.params) or route.weight) - route.weight
             if extra > 0:
                 await self._settle(ip, usage, extra, admit=False)
-        result = route.handler(Call(params, principal, ip, now, self.services))
+        result = route.handler(request)
         if type(result) is CoroutineType:
             result = await result
         return result

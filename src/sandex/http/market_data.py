@@ -7,7 +7,7 @@ serves it publicly, like the other trade lists. Where Binance's weight depends o
 the parameters (depth by ``limit``, tickers by how many symbols), the route declares
 the smallest and :func:`request_weight` tells the rest.
 
-Handlers read ``call.services.exchange`` (see :class:`ExchangeView`). Parameters are
+Handlers read ``request.services.exchange`` (see :class:`ExchangeView`). Parameters are
 read by :mod:`sandex.exchange.rejections`, with Binance's codes and messages: -1102 for
 a missing ``symbol``, -1100 for illegal characters (a lowercase symbol too), -1121 for
 a symbol not listed, -1120 for an unknown interval, and so on.
@@ -26,7 +26,8 @@ from sandex.exchange import rejections as vocabulary
 from sandex.exchange.klines import INTERVALS, Candle
 from sandex.exchange.marketdata import DEFAULT_LIMIT, MAX_LIMIT, MarketData, PublicTrade, Ticker
 from sandex.http.ratelimit import RateLimits
-from sandex.http.routes import Call, RouteTable, Security
+from sandex.http.routes import RouteTable, Security
+from sandex.service import Request
 from sandex.service.trading import PublicBook
 
 __all__ = ["routes", "request_weight", "ExchangeView"]
@@ -35,7 +36,7 @@ routes = RouteTable()
 
 
 class ExchangeView(Protocol):
-    """What these routes read from ``call.services.exchange``."""
+    """What these routes read from ``request.services.exchange``."""
 
     book: PublicBook
     market_data: MarketData
@@ -49,28 +50,28 @@ _AGG_WINDOW_MS: Final = 3600 * 1000
 _ZERO: Final = "0.00000000"
 
 
-def _exchange(call: Call) -> ExchangeView:
-    view: ExchangeView = call.services.exchange
+def _exchange(request: Request) -> ExchangeView:
+    view: ExchangeView = request.services.exchange
     return view
 
 
 # -- parameters -------------------------------------------------------------------------
 
 
-def _required_symbol(call: Call) -> Symbol:
-    return vocabulary.symbol(call.params, _exchange(call).symbols)
+def _required_symbol(request: Request) -> Symbol:
+    return vocabulary.symbol(request.params, _exchange(request).symbols)
 
 
-def _selection(call: Call) -> list[Symbol] | Symbol:
+def _selection(request: Request) -> list[Symbol] | Symbol:
     """``symbol=`` (one), ``symbols=[...]`` (a list) or neither (every symbol, a list)."""
-    params = call.params
+    params = request.params
     if "symbol" in params and "symbols" in params:
         vocabulary.refuse(vocabulary.BAD_COMBINATION)
     if "symbol" in params:
-        return _required_symbol(call)
+        return _required_symbol(request)
     if "symbols" in params:
-        return vocabulary.symbol_list(params, _exchange(call).symbols)
-    return list(_exchange(call).symbols.values())
+        return vocabulary.symbol_list(params, _exchange(request).symbols)
+    return list(_exchange(request).symbols.values())
 
 
 # -- weights ----------------------------------------------------------------------------
@@ -115,9 +116,9 @@ def request_weight(path: str, params: Mapping[str, str]) -> int | None:
 # -- general ----------------------------------------------------------------------------
 
 
-def _rate_limits(call: Call) -> list[dict[str, object]]:
+def _rate_limits(request: Request) -> list[dict[str, object]]:
     """The limits the gateway enforces (its limiter's, else the defaults)."""
-    limiter = getattr(call.services, "limiter", None)
+    limiter = getattr(request.services, "limiter", None)
     limits: RateLimits = limiter.limits if limiter is not None else RateLimits()
     return [
         {
@@ -137,14 +138,14 @@ def _rate_limits(call: Call) -> list[dict[str, object]]:
 
 
 @routes.endpoint("GET", "/api/v3/exchangeInfo", security=Security.NONE, weight=20)
-def exchange_info(call: Call) -> object:
+def exchange_info(request: Request) -> object:
     """Trading rules and symbols (all, or those named by ``symbol`` / ``symbols``)."""
-    chosen = _selection(call)
+    chosen = _selection(request)
     symbols = chosen if isinstance(chosen, list) else [chosen]
     return {
         "timezone": "UTC",
-        "serverTime": call.now,
-        "rateLimits": _rate_limits(call),
+        "serverTime": request.now,
+        "rateLimits": _rate_limits(request),
         "exchangeFilters": [],
         "symbols": [s.exchange_info() for s in symbols],
     }
@@ -160,15 +161,15 @@ def exchange_info(call: Call) -> object:
     weight=5,
     weigh=partial(request_weight, "/api/v3/depth"),
 )
-def depth(call: Call) -> object:
+def depth(request: Request) -> object:
     """The order book, ``limit`` levels a side (default 100, at most 5000)."""
-    symbol = _required_symbol(call)
-    limit = vocabulary.capped_limit(call.params, _DEPTH_DEFAULT, _DEPTH_MAX)
-    bids, asks = _exchange(call).book.depth(symbol.name, limit)
+    symbol = _required_symbol(request)
+    limit = vocabulary.capped_limit(request.params, _DEPTH_DEFAULT, _DEPTH_MAX)
+    bids, asks = _exchange(request).book.depth(symbol.name, limit)
     fp, fq = symbol.format_price, symbol.format_quantity
     return {
         # the engine keeps no book sequence yet: the time orders snapshots just as well
-        "lastUpdateId": call.now,
+        "lastUpdateId": request.now,
         "bids": [[fp(level.price), fq(level.quantity)] for level in bids],
         "asks": [[fp(level.price), fq(level.quantity)] for level in asks],
     }
@@ -193,10 +194,10 @@ def _book_ticker(ex: ExchangeView, symbol: Symbol) -> dict[str, Any]:
     weight=2,
     weigh=partial(request_weight, "/api/v3/ticker/bookTicker"),
 )
-def book_ticker(call: Call) -> object:
+def book_ticker(request: Request) -> object:
     """Best bid and ask: one symbol, several (``symbols``) or all."""
-    ex = _exchange(call)
-    chosen = _selection(call)
+    ex = _exchange(request)
+    chosen = _selection(request)
     if isinstance(chosen, list):
         return [_book_ticker(ex, s) for s in chosen]
     return _book_ticker(ex, chosen)
@@ -222,38 +223,38 @@ def _trade_rows(symbol: Symbol, trades: Sequence[PublicTrade]) -> list[dict[str,
 
 
 @routes.endpoint("GET", "/api/v3/trades", security=Security.NONE, weight=25)
-def recent_trades(call: Call) -> object:
+def recent_trades(request: Request) -> object:
     """The newest ``limit`` trades (default 500, at most 1000), oldest first."""
-    symbol = _required_symbol(call)
-    limit = vocabulary.capped_limit(call.params, DEFAULT_LIMIT, MAX_LIMIT)
-    trades = _exchange(call).market_data.recent_trades(symbol.name, limit)
+    symbol = _required_symbol(request)
+    limit = vocabulary.capped_limit(request.params, DEFAULT_LIMIT, MAX_LIMIT)
+    trades = _exchange(request).market_data.recent_trades(symbol.name, limit)
     return _trade_rows(symbol, trades)
 
 
 @routes.endpoint("GET", "/api/v3/historicalTrades", security=Security.NONE, weight=25)
-def historical_trades(call: Call) -> object:
+def historical_trades(request: Request) -> object:
     """``limit`` trades from trade id ``fromId`` on (or the newest), oldest first.
 
     Binance asks for an API key here (MARKET_DATA); Sandex serves it publicly.
     """
-    symbol = _required_symbol(call)
-    limit = vocabulary.capped_limit(call.params, DEFAULT_LIMIT, MAX_LIMIT)
-    from_id = vocabulary.long(call.params, "fromId")
-    trades = _exchange(call).market_data.historical_trades(symbol.name, limit, from_id)
+    symbol = _required_symbol(request)
+    limit = vocabulary.capped_limit(request.params, DEFAULT_LIMIT, MAX_LIMIT)
+    from_id = vocabulary.long(request.params, "fromId")
+    trades = _exchange(request).market_data.historical_trades(symbol.name, limit, from_id)
     return _trade_rows(symbol, trades)
 
 
 @routes.endpoint("GET", "/api/v3/aggTrades", security=Security.NONE, weight=4)
-def agg_trades(call: Call) -> object:
+def agg_trades(request: Request) -> object:
     """Aggregate trades by ``fromId`` or a ``startTime``/``endTime`` window of at most
     an hour; the newest ``limit`` without either."""
-    symbol = _required_symbol(call)
-    limit = vocabulary.capped_limit(call.params, DEFAULT_LIMIT, MAX_LIMIT)
-    from_id = vocabulary.long(call.params, "fromId")
-    start, end = vocabulary.window(call.params)
+    symbol = _required_symbol(request)
+    limit = vocabulary.capped_limit(request.params, DEFAULT_LIMIT, MAX_LIMIT)
+    from_id = vocabulary.long(request.params, "fromId")
+    start, end = vocabulary.window(request.params)
     if start is not None and end is not None and end - start > _AGG_WINDOW_MS:
         vocabulary.refuse(vocabulary.AGG_WINDOW_TOO_LONG)
-    aggs = _exchange(call).market_data.agg_trades(
+    aggs = _exchange(request).market_data.agg_trades(
         symbol.name, from_id=from_id, start=start, end=end, limit=limit
     )
     fp, fq = symbol.format_price, symbol.format_quantity
@@ -298,10 +299,10 @@ _EARLIEST_ZONE: Final = -12 * 3_600_000
 _LATEST_ZONE: Final = 14 * 3_600_000
 
 
-def _time_zone(call: Call) -> int:
+def _time_zone(request: Request) -> int:
     """``timeZone``: hours (``8``, ``-1``) or hours and minutes (``05:45``, ``-1:00``),
     from -12:00 to +14:00 inclusive, as ms east of UTC; 0 when not sent."""
-    text = call.params.get("timeZone")
+    text = request.params.get("timeZone")
     if text is None:
         return 0
     if not text:
@@ -315,53 +316,53 @@ def _time_zone(call: Call) -> int:
     vocabulary.refuse(vocabulary.not_valid("timeZone"))
 
 
-def _candles(call: Call) -> tuple[Symbol, list[Candle]]:
+def _candles(request: Request) -> tuple[Symbol, list[Candle]]:
     """The parameters klines and uiKlines share, and the candles they select."""
-    symbol = _required_symbol(call)
-    interval = call.params.get("interval")
+    symbol = _required_symbol(request)
+    interval = request.params.get("interval")
     if not interval:
         vocabulary.refuse(vocabulary.missing("interval"))
     if interval not in INTERVALS:
         vocabulary.refuse(vocabulary.INVALID_INTERVAL)
-    start, end = vocabulary.window(call.params)
-    limit = vocabulary.capped_limit(call.params, DEFAULT_LIMIT, MAX_LIMIT)
-    offset = _time_zone(call)
-    candles = _exchange(call).market_data.klines(
-        symbol.name, interval, start=start, end=end, limit=limit, now=call.now, offset=offset
+    start, end = vocabulary.window(request.params)
+    limit = vocabulary.capped_limit(request.params, DEFAULT_LIMIT, MAX_LIMIT)
+    offset = _time_zone(request)
+    candles = _exchange(request).market_data.klines(
+        symbol.name, interval, start=start, end=end, limit=limit, now=request.now, offset=offset
     )
     return symbol, candles
 
 
 @routes.endpoint("GET", "/api/v3/klines", security=Security.NONE, weight=2)
-def klines(call: Call) -> object:
+def klines(request: Request) -> object:
     """Candles of ``interval`` opening in [``startTime``, ``endTime``]: the oldest
     ``limit`` from ``startTime``, else the newest (default 500, at most 1000); windows
     aligned in ``timeZone`` (default UTC)."""
-    symbol, candles = _candles(call)
+    symbol, candles = _candles(request)
     return [_kline_row(symbol, c) for c in candles]
 
 
 @routes.endpoint("GET", "/api/v3/uiKlines", security=Security.NONE, weight=2)
-def ui_klines(call: Call) -> object:
+def ui_klines(request: Request) -> object:
     """``klines`` for drawing charts: the same parameters and the same rows (Binance
     documents only that; Sandex's candles come from one continuous price path)."""
-    symbol, candles = _candles(call)
+    symbol, candles = _candles(request)
     return [_kline_row(symbol, c) for c in candles]
 
 
 @routes.endpoint("GET", "/api/v3/avgPrice", security=Security.NONE, weight=2)
-def average_price(call: Call) -> object:
+def average_price(request: Request) -> object:
     """The average trade price over the symbol's ``avgPriceMins`` (what NOTIONAL uses)."""
-    symbol = _required_symbol(call)
-    ex = _exchange(call)
-    price = ex.book.average_price(symbol.name, call.now)
+    symbol = _required_symbol(request)
+    ex = _exchange(request)
+    price = ex.book.average_price(symbol.name, request.now)
     if price is None:
         price = ex.market_data.last_price(symbol.name)
     last = ex.market_data.last_trade(symbol.name)
     return {
         "mins": symbol.notional.avg_price_mins,
         "price": symbol.format_price(price) if price is not None else _ZERO,
-        "closeTime": last.time if last is not None else call.now,
+        "closeTime": last.time if last is not None else request.now,
     }
 
 
@@ -382,10 +383,10 @@ def _price(ex: ExchangeView, symbol: Symbol) -> dict[str, Any]:
     weight=2,
     weigh=partial(request_weight, "/api/v3/ticker/price"),
 )
-def price_ticker(call: Call) -> object:
+def price_ticker(request: Request) -> object:
     """The last price: one symbol, several (``symbols``) or all."""
-    ex = _exchange(call)
-    chosen = _selection(call)
+    ex = _exchange(request)
+    chosen = _selection(request)
     if isinstance(chosen, list):
         return [_price(ex, s) for s in chosen]
     return _price(ex, chosen)
@@ -430,14 +431,14 @@ def _ticker(ex: ExchangeView, symbol: Symbol, now: int, full: bool) -> dict[str,
     weight=2,
     weigh=partial(request_weight, "/api/v3/ticker/24hr"),
 )
-def ticker_24hr(call: Call) -> object:
+def ticker_24hr(request: Request) -> object:
     """Rolling 24h statistics (``type`` FULL or MINI): one symbol, several or all."""
-    kind = call.params.get("type", "FULL")
+    kind = request.params.get("type", "FULL")
     if kind not in ("FULL", "MINI"):
         vocabulary.refuse(vocabulary.INVALID_TICKER_TYPE)
-    ex = _exchange(call)
-    chosen = _selection(call)
+    ex = _exchange(request)
+    chosen = _selection(request)
     full = kind == "FULL"
     if isinstance(chosen, list):
-        return [_ticker(ex, s, call.now, full) for s in chosen]
-    return _ticker(ex, chosen, call.now, full)
+        return [_ticker(ex, s, request.now, full) for s in chosen]
+    return _ticker(ex, chosen, request.now, full)

@@ -31,7 +31,7 @@ from sandex.exchange.order_lists import (
 from sandex.exchange.rejections import INVALID_SIDE, INVALID_STP, INVALID_TIF, INVALID_TYPE
 from sandex.exchange.units import QuantityUnits
 from sandex.exchange.venue import OrderRecord
-from sandex.http.routes import Call, RouteTable, Security
+from sandex.http.routes import RouteTable, Security
 from sandex.http.spot import (
     _CANCEL,
     _PLACE,
@@ -44,6 +44,7 @@ from sandex.http.spot import (
     _refused,
     _symbol,
 )
+from sandex.service import Request
 from sandex.service.ports import StoredOrderList
 
 __all__ = ["routes"]
@@ -214,19 +215,19 @@ def _stored_view(stored: StoredOrderList) -> dict[str, Any]:
 
 
 async def _place_list(
-    call: Call, parse: Callable[[Mapping[str, str], Symbol, int], _NewList]
+    request: Request, parse: Callable[[Mapping[str, str], Symbol, int], _NewList]
 ) -> dict[str, Any]:
-    """Parse a new list from ``call``, place it for the caller's key, and answer (its
+    """Parse a new list from ``request``, place it for the caller's key, and answer (its
     orders' reports in the asked-for form) once it is durable."""
-    p = _principal(call)
-    symbol = _symbol(call)
-    new = parse(call.params, symbol, p.user_id)
-    response = _response_type(call.params)
-    result = await _exchange(call).place_list(new, call.now, key_id=p.key_id, policy=p.policy)
+    p = _principal(request)
+    symbol = _symbol(request)
+    new = parse(request.params, symbol, p.user_id)
+    response = _response_type(request.params)
+    result = await _exchange(request).place_list(new, request.now, key_id=p.key_id, policy=p.policy)
     _refused(result)
     assert result.order_list is not None
     view = _list_view(result.order_list, result.orders)
-    view["orderReports"] = [_placed_view(symbol, o, response, call.now) for o in result.orders]
+    view["orderReports"] = [_placed_view(symbol, o, response, request.now) for o in result.orders]
     return view
 
 
@@ -239,9 +240,9 @@ async def _place_list(
     counts_order=True,
     orders=2,
 )
-async def new_oco(call: Call) -> object:
+async def new_oco(request: Request) -> object:
     """Place an OCO: an above and a below order, one of which cancels the other."""
-    return await _place_list(call, _new_oco)
+    return await _place_list(request, _new_oco)
 
 
 @routes.endpoint(
@@ -253,9 +254,9 @@ async def new_oco(call: Call) -> object:
     counts_order=True,
     orders=2,
 )
-async def new_legacy_oco(call: Call) -> object:
+async def new_legacy_oco(request: Request) -> object:
     """Place an OCO with the deprecated endpoint's parameters (older clients use it)."""
-    return await _place_list(call, _legacy_oco)
+    return await _place_list(request, _legacy_oco)
 
 
 @routes.endpoint(
@@ -267,9 +268,9 @@ async def new_legacy_oco(call: Call) -> object:
     counts_order=True,
     orders=2,
 )
-async def new_oto(call: Call) -> object:
+async def new_oto(request: Request) -> object:
     """Place an OTO: a working order, and a pending one placed once it is fully filled."""
-    return await _place_list(call, _new_oto)
+    return await _place_list(request, _new_oto)
 
 
 @routes.endpoint(
@@ -281,9 +282,9 @@ async def new_oto(call: Call) -> object:
     counts_order=True,
     orders=3,
 )
-async def new_otoco(call: Call) -> object:
+async def new_otoco(request: Request) -> object:
     """Place an OTOCO: a working order, and an OCO pair placed once it is fully filled."""
-    return await _place_list(call, _new_otoco)
+    return await _place_list(request, _new_otoco)
 
 
 def _list_target(params: Mapping[str, str], cid_name: str) -> tuple[int | None, str | None]:
@@ -295,45 +296,47 @@ def _list_target(params: Mapping[str, str], cid_name: str) -> tuple[int | None, 
 
 
 @routes.endpoint("DELETE", "/api/v3/orderList", security=Security.TRADE, weight=1, access=_CANCEL)
-async def cancel_order_list(call: Call) -> object:
+async def cancel_order_list(request: Request) -> object:
     """Cancel every open order of an order list."""
-    p = _principal(call)
-    symbol = _symbol(call)
-    list_id, cid = _list_target(call.params, "listClientOrderId")
-    exchange = _exchange(call)
-    result = await exchange.cancel_order_list(symbol.name, p.user_id, list_id, cid, call.now)
+    p = _principal(request)
+    symbol = _symbol(request)
+    list_id, cid = _list_target(request.params, "listClientOrderId")
+    exchange = _exchange(request)
+    result = await exchange.cancel_order_list(symbol.name, p.user_id, list_id, cid, request.now)
     _refused(result)
     assert result.order_list is not None
-    cancel_id = _cancel_id(call.params, call.now)
+    cancel_id = _cancel_id(request.params, request.now)
     view = _list_view(result.order_list, result.orders)
-    view["orderReports"] = [_canceled_view(symbol, o, cancel_id, call.now) for o in result.orders]
+    view["orderReports"] = [
+        _canceled_view(symbol, o, cancel_id, request.now) for o in result.orders
+    ]
     return view
 
 
 @routes.endpoint("GET", "/api/v3/orderList", security=Security.USER_DATA, weight=4)
-async def query_order_list(call: Call) -> object:
+async def query_order_list(request: Request) -> object:
     """One order list of the account, open or not."""
-    p = _principal(call)
-    list_id, cid = _list_target(call.params, "origClientOrderId")
-    found = await _exchange(call).find_order_list(p.user_id, list_id, cid)
+    p = _principal(request)
+    list_id, cid = _list_target(request.params, "origClientOrderId")
+    found = await _exchange(request).find_order_list(p.user_id, list_id, cid)
     if found is None:
         vocabulary.refuse(vocabulary.NO_SUCH_ORDER_LIST)
     return _stored_view(found)
 
 
 @routes.endpoint("GET", "/api/v3/allOrderList", security=Security.USER_DATA, weight=20)
-async def all_order_lists(call: Call) -> object:
+async def all_order_lists(request: Request) -> object:
     """The account's order lists, from an id or in a time window (oldest first)."""
-    p = _principal(call)
-    window = _history(call.params, "fromId")
+    p = _principal(request)
+    window = _history(request.params, "fromId")
     if window.from_id is not None and (window.start is not None or window.end is not None):
         vocabulary.refuse(vocabulary.not_required("startTime"))
-    found = await _exchange(call).all_order_lists(p.user_id, window)
+    found = await _exchange(request).all_order_lists(p.user_id, window)
     return [_stored_view(s) for s in found]
 
 
 @routes.endpoint("GET", "/api/v3/openOrderList", security=Security.USER_DATA, weight=6)
-async def open_order_lists(call: Call) -> object:
+async def open_order_lists(request: Request) -> object:
     """The account's open order lists."""
-    p = _principal(call)
-    return [_stored_view(s) for s in await _exchange(call).open_order_lists(p.user_id)]
+    p = _principal(request)
+    return [_stored_view(s) for s in await _exchange(request).open_order_lists(p.user_id)]

@@ -5,11 +5,13 @@ Adding an endpoint is one decorated function::
     @binance.endpoint("POST", "/api/v3/order", security=Security.TRADE,
                       access=Access(Permission.SPOT_TRADE, Operation.PLACE_ORDER),
                       weight=1, counts_order=True)
-    def new_order(call: Call) -> object: ...
+    def new_order(request: Request) -> object: ...
 
 The gateway authenticates according to ``security`` (DESIGN §3), checks ``access``,
 charges ``weight`` (and an order, if ``counts_order``) against the rate limits, then
-calls the handler, whose return value is sent as JSON.
+calls the handler with the one :class:`~sandex.service.Request` it built from the ASGI
+scope (its ``params``, ``principal``, ``client_ip``, ``now`` and ``services`` filled in),
+and sends the handler's return value as JSON.
 """
 
 from __future__ import annotations
@@ -17,12 +19,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from sandex.keys import Access
-from sandex.service import Principal
+from sandex.service import Request
 
-__all__ = ["Security", "Call", "Handler", "Weigher", "Route", "RouteTable"]
+__all__ = ["Security", "Handler", "Weigher", "Route", "RouteTable"]
 
 
 class Security(enum.Enum):
@@ -44,20 +45,8 @@ class Security(enum.Enum):
         return self is Security.USER_DATA or self is Security.TRADE
 
 
-@dataclass(slots=True)
-class Call:
-    """One request as a handler sees it."""
-
-    params: Mapping[str, str]
-    principal: Principal | None
-    client_ip: str
-    now: int
-    services: Any
-    """The gateway's :class:`~sandex.http.gateway.Services`."""
-
-
 Weigher = Callable[[Mapping[str, str]], int | None]
-Handler = Callable[[Call], object]
+Handler = Callable[[Request], object]
 """Returns the JSON body, or a coroutine (an ``async def`` handler) the gateway awaits."""
 
 

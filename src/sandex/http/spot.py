@@ -33,9 +33,9 @@ from sandex.exchange import rejections as vocabulary
 from sandex.exchange.money import ASSET_DECIMALS, format_units
 from sandex.exchange.rejections import INVALID_SIDE, INVALID_STP, INVALID_TIF, INVALID_TYPE
 from sandex.exchange.venue import OrderRecord, TradeRecord
-from sandex.http.routes import Call, RouteTable, Security
+from sandex.http.routes import RouteTable, Security
 from sandex.keys import Access, Operation, Permission
-from sandex.service import Principal
+from sandex.service import Principal, Request
 from sandex.service.engine_commands import Reply
 from sandex.service.ports import History
 from sandex.service.trading import Trading
@@ -54,20 +54,20 @@ _MAX_LIMIT: Final = 1000
 # -- parameters ---------------------------------------------------------------------------
 
 
-def _exchange(call: Call) -> Trading:
-    exchange: Trading | None = call.services.exchange
+def _exchange(request: Request) -> Trading:
+    exchange: Trading | None = request.services.exchange
     if exchange is None:  # pragma: no cover - the gateway is always built with one
         vocabulary.refuse(vocabulary.EXCHANGE_NOT_RUNNING)
     return exchange
 
 
-def _principal(call: Call) -> Principal:
-    assert call.principal is not None
-    return call.principal
+def _principal(request: Request) -> Principal:
+    assert request.principal is not None
+    return request.principal
 
 
-def _symbol(call: Call) -> Symbol:
-    found: Symbol = vocabulary.symbol(call.params, _exchange(call).symbols)
+def _symbol(request: Request) -> Symbol:
+    found: Symbol = vocabulary.symbol(request.params, _exchange(request).symbols)
     return found
 
 
@@ -266,30 +266,30 @@ def _cancel_id(params: Mapping[str, str], now: int) -> str:
 @routes.endpoint(
     "POST", "/api/v3/order", security=Security.TRADE, weight=1, access=_PLACE, counts_order=True
 )
-async def new_order(call: Call) -> object:
+async def new_order(request: Request) -> object:
     """Place an order (newOrderRespType ACK, RESULT or FULL with fills)."""
-    p = _principal(call)
-    symbol = _symbol(call)
-    order = _new_order(call.params, symbol, p.user_id)
-    response = _response_type(call.params, order)
-    exchange = _exchange(call)
-    result = await exchange.place(order, call.now, key_id=p.key_id, policy=p.policy)
+    p = _principal(request)
+    symbol = _symbol(request)
+    order = _new_order(request.params, symbol, p.user_id)
+    response = _response_type(request.params, order)
+    exchange = _exchange(request)
+    result = await exchange.place(order, request.now, key_id=p.key_id, policy=p.policy)
     _refused(result)
-    return _placed_view(symbol, result.orders[0], response, call.now)
+    return _placed_view(symbol, result.orders[0], response, request.now)
 
 
 @routes.endpoint("POST", "/api/v3/order/test", security=Security.TRADE, weight=1, access=_PLACE)
-async def test_order(call: Call) -> object:
+async def test_order(request: Request) -> object:
     """Check a new order as ``POST /api/v3/order`` would (key, policy, filters); place nothing."""
-    p = _principal(call)
-    symbol = _symbol(call)
-    order = _new_order(call.params, symbol, p.user_id)
-    _response_type(call.params, order)
-    rejected = await _exchange(call).check(order, call.now, key_id=p.key_id, policy=p.policy)
+    p = _principal(request)
+    symbol = _symbol(request)
+    order = _new_order(request.params, symbol, p.user_id)
+    _response_type(request.params, order)
+    rejected = await _exchange(request).check(order, request.now, key_id=p.key_id, policy=p.policy)
     if rejected is not None:
         vocabulary.refuse(rejected)
-    if call.params.get("computeCommissionRates", "").lower() == "true":
-        fees = _exchange(call)
+    if request.params.get("computeCommissionRates", "").lower() == "true":
+        fees = _exchange(request)
         return {
             "standardCommissionForOrder": {
                 "maker": f"{fees.maker_fee:.8f}",
@@ -306,44 +306,46 @@ async def test_order(call: Call) -> object:
     return {}
 
 
-def _target(call: Call) -> tuple[int | None, str | None]:
-    order_id = vocabulary.unsigned(call.params, "orderId")
-    cid = vocabulary.client_id(call.params, "origClientOrderId")
+def _target(request: Request) -> tuple[int | None, str | None]:
+    order_id = vocabulary.unsigned(request.params, "orderId")
+    cid = vocabulary.client_id(request.params, "origClientOrderId")
     if order_id is None and cid is None:
         vocabulary.refuse(vocabulary.NO_CANCEL_TARGET)
     return order_id, cid
 
 
 @routes.endpoint("GET", "/api/v3/order", security=Security.USER_DATA, weight=4)
-async def query_order(call: Call) -> object:
+async def query_order(request: Request) -> object:
     """One order of the account, open or not."""
-    p = _principal(call)
-    symbol = _symbol(call)
-    order_id, cid = _target(call)
-    found = await _exchange(call).find_order(p.user_id, symbol.name, order_id, cid)
+    p = _principal(request)
+    symbol = _symbol(request)
+    order_id, cid = _target(request)
+    found = await _exchange(request).find_order(p.user_id, symbol.name, order_id, cid)
     if found is None:
         vocabulary.refuse(vocabulary.NO_SUCH_ORDER)
     return _order_view(symbol, found)
 
 
 @routes.endpoint("DELETE", "/api/v3/order", security=Security.TRADE, weight=1, access=_CANCEL)
-async def cancel_order(call: Call) -> object:
+async def cancel_order(request: Request) -> object:
     """Cancel an open order."""
-    p = _principal(call)
-    symbol = _symbol(call)
-    order_id, cid = _target(call)
+    p = _principal(request)
+    symbol = _symbol(request)
+    order_id, cid = _target(request)
     restriction = vocabulary.enum_value(
-        call.params,
+        request.params,
         "cancelRestrictions",
         CancelRestriction,
         vocabulary.not_valid("cancelRestrictions"),
     )
-    exchange = _exchange(call)
+    exchange = _exchange(request)
     result = await exchange.cancel(
-        CancelOrder(symbol.name, p.user_id, order_id, cid, restriction), call.now
+        CancelOrder(symbol.name, p.user_id, order_id, cid, restriction), request.now
     )
     _refused(result)
-    return _canceled_view(symbol, result.orders[0], _cancel_id(call.params, call.now), call.now)
+    return _canceled_view(
+        symbol, result.orders[0], _cancel_id(request.params, request.now), request.now
+    )
 
 
 @routes.endpoint(
@@ -354,11 +356,11 @@ async def cancel_order(call: Call) -> object:
     access=_PLACE,
     counts_order=True,
 )
-async def cancel_replace(call: Call) -> object:
+async def cancel_replace(request: Request) -> object:
     """Cancel an order and place a new one (cancelReplaceMode STOP_ON_FAILURE or ALLOW_FAILURE)."""
-    p = _principal(call)
-    symbol = _symbol(call)
-    params = call.params
+    p = _principal(request)
+    symbol = _symbol(request)
+    params = request.params
     mode_text = vocabulary.mandatory(params, "cancelReplaceMode").upper()
     try:
         mode = CancelReplaceMode(mode_text)
@@ -370,10 +372,10 @@ async def cancel_replace(call: Call) -> object:
         vocabulary.refuse(vocabulary.neither("cancelOrigClientOrderId", "cancelOrderId"))
     order = _new_order(params, symbol, p.user_id)
     response = _response_type(params, order)
-    exchange = _exchange(call)
+    exchange = _exchange(request)
     result = await exchange.cancel_replace(
         CancelReplace(CancelOrder(symbol.name, p.user_id, order_id, cid), order, mode),
-        call.now,
+        request.now,
         key_id=p.key_id,
         policy=p.policy,
     )
@@ -385,13 +387,13 @@ async def cancel_replace(call: Call) -> object:
         canceled = next(o for o in result.orders if o.status is OrderStatus.CANCELED)
         placed = next(o for o in result.orders if o is not canceled)
         cancel_id = vocabulary.client_id(params, "cancelNewClientOrderId") or _cancel_id(
-            params, call.now
+            params, request.now
         )
         view = {
             "cancelResult": "SUCCESS",
             "newOrderResult": "SUCCESS",
-            "cancelResponse": _canceled_view(symbol, canceled, cancel_id, call.now),
-            "newOrderResponse": _placed_view(symbol, placed, response, call.now),
+            "cancelResponse": _canceled_view(symbol, canceled, cancel_id, request.now),
+            "newOrderResponse": _placed_view(symbol, placed, response, request.now),
         }
     if failed is not None:
         vocabulary.refuse(Rejected(failed.code, failed.msg))
@@ -399,46 +401,46 @@ async def cancel_replace(call: Call) -> object:
 
 
 @routes.endpoint("GET", "/api/v3/openOrders", security=Security.USER_DATA, weight=6)
-async def open_orders(call: Call) -> object:
+async def open_orders(request: Request) -> object:
     """The account's open orders, on one symbol or all."""
-    p = _principal(call)
-    exchange = _exchange(call)
-    name = call.params.get("symbol")
-    symbol = _symbol(call) if name else None
+    p = _principal(request)
+    exchange = _exchange(request)
+    name = request.params.get("symbol")
+    symbol = _symbol(request) if name else None
     orders = await exchange.open_orders(p.user_id, symbol.name if symbol else None)
     return [_order_view(exchange.symbols[o.symbol], o) for o in orders]
 
 
 @routes.endpoint("DELETE", "/api/v3/openOrders", security=Security.TRADE, weight=1, access=_CANCEL)
-async def cancel_open_orders(call: Call) -> object:
+async def cancel_open_orders(request: Request) -> object:
     """Cancel every open order of the account on a symbol."""
-    p = _principal(call)
-    symbol = _symbol(call)
-    exchange = _exchange(call)
-    result = await exchange.cancel_all(CancelAll(symbol.name, p.user_id), call.now)
+    p = _principal(request)
+    symbol = _symbol(request)
+    exchange = _exchange(request)
+    result = await exchange.cancel_all(CancelAll(symbol.name, p.user_id), request.now)
     _refused(result)
-    cancel_id = _cancel_id(call.params, call.now)
-    return [_canceled_view(symbol, o, cancel_id, call.now) for o in result.orders]
+    cancel_id = _cancel_id(request.params, request.now)
+    return [_canceled_view(symbol, o, cancel_id, request.now) for o in result.orders]
 
 
 @routes.endpoint("GET", "/api/v3/allOrders", security=Security.USER_DATA, weight=20)
-async def all_orders(call: Call) -> object:
+async def all_orders(request: Request) -> object:
     """The account's orders on a symbol: open, canceled or filled."""
-    p = _principal(call)
-    symbol = _symbol(call)
-    window = _history(call.params, "orderId")
-    orders = await _exchange(call).all_orders(p.user_id, symbol.name, window)
+    p = _principal(request)
+    symbol = _symbol(request)
+    window = _history(request.params, "orderId")
+    orders = await _exchange(request).all_orders(p.user_id, symbol.name, window)
     return [_order_view(symbol, o) for o in orders]
 
 
 @routes.endpoint("GET", "/api/v3/myTrades", security=Security.USER_DATA, weight=20)
-async def my_trades(call: Call) -> object:
+async def my_trades(request: Request) -> object:
     """The account's trades on a symbol."""
-    p = _principal(call)
-    symbol = _symbol(call)
-    window = _history(call.params, "fromId")
-    order_id = vocabulary.unsigned(call.params, "orderId")
-    trades = await _exchange(call).my_trades(p.user_id, symbol.name, window, order_id)
+    p = _principal(request)
+    symbol = _symbol(request)
+    window = _history(request.params, "fromId")
+    order_id = vocabulary.unsigned(request.params, "orderId")
+    trades = await _exchange(request).my_trades(p.user_id, symbol.name, window, order_id)
     return [_trade_view(symbol, t, p.user_id) for t in trades]
 
 
@@ -465,11 +467,11 @@ def _commissions(exchange: Trading) -> tuple[int, int, dict[str, str]]:
 
 
 @routes.endpoint("GET", "/api/v3/account", security=Security.USER_DATA, weight=20)
-async def account(call: Call) -> object:
+async def account(request: Request) -> object:
     """Balances (free and locked per asset), commissions and what the key may do."""
-    p = _principal(call)
-    exchange = _exchange(call)
-    omit_zero = call.params.get("omitZeroBalances", "").lower() == "true"
+    p = _principal(request)
+    exchange = _exchange(request)
+    omit_zero = request.params.get("omitZeroBalances", "").lower() == "true"
     balances = [
         {
             "asset": asset,
@@ -493,7 +495,7 @@ async def account(call: Call) -> object:
         "brokered": False,
         "requireSelfTradePrevention": False,
         "preventSor": False,
-        "updateTime": call.now,
+        "updateTime": request.now,
         "accountType": "SPOT",
         "balances": balances,
         "permissions": ["SPOT"],
@@ -502,11 +504,11 @@ async def account(call: Call) -> object:
 
 
 @routes.endpoint("GET", "/sapi/v1/asset/tradeFee", security=Security.USER_DATA, weight=1)
-def trade_fee(call: Call) -> object:
+def trade_fee(request: Request) -> object:
     """Maker and taker fee rates per symbol."""
-    exchange = _exchange(call)
+    exchange = _exchange(request)
     venue = exchange
-    names = [_symbol(call).name] if call.params.get("symbol") else sorted(exchange.symbols)
+    names = [_symbol(request).name] if request.params.get("symbol") else sorted(exchange.symbols)
     return [
         {
             "symbol": name,

@@ -15,7 +15,8 @@ from typing import Any, Final
 from sandex.exchange import Symbol
 from sandex.exchange import rejections as vocabulary
 from sandex.exchange.rolling import trading_day, utc_offset_ms, window_ms, window_stats
-from sandex.http.routes import Call, RouteTable, Security
+from sandex.http.routes import RouteTable, Security
+from sandex.service import Request
 
 __all__ = ["routes", "tickers_weight"]
 
@@ -36,30 +37,32 @@ def tickers_weight(params: Mapping[str, str]) -> int:
     return 200 if count > 50 else 4 * max(count, 1)
 
 
-def _selection(call: Call) -> Symbol | list[Symbol]:
-    params = call.params
+def _selection(request: Request) -> Symbol | list[Symbol]:
+    params = request.params
     one, many = params.get("symbol"), params.get("symbols")
     if one and many:
         vocabulary.refuse(vocabulary.BAD_COMBINATION)
     if not one and not many:
         vocabulary.refuse(vocabulary.neither("symbol", "symbols"))
-    known = call.services.exchange.symbols
+    known = request.services.exchange.symbols
     if one:
         found: Symbol = vocabulary.symbol(params, known)
         return found
     return vocabulary.symbol_list(params, known, _MAX_SYMBOLS)
 
 
-def _full(call: Call) -> bool:
-    kind = call.params.get("type", "FULL")
+def _full(request: Request) -> bool:
+    kind = request.params.get("type", "FULL")
     if kind not in ("FULL", "MINI"):
         vocabulary.refuse(vocabulary.INVALID_TICKER_TYPE)
     return kind == "FULL"
 
 
-def _view(call: Call, symbol: Symbol, opened: int, close_time: int, full: bool) -> dict[str, Any]:
-    md = call.services.exchange.market_data
-    t = window_stats(md, symbol, opened=opened, now=call.now)
+def _view(
+    request: Request, symbol: Symbol, opened: int, close_time: int, full: bool
+) -> dict[str, Any]:
+    md = request.services.exchange.market_data
+    t = window_stats(md, symbol, opened=opened, now=request.now)
     fp, fq, fquote = symbol.format_price, symbol.format_quantity, symbol.format_quote
     body: dict[str, Any] = {"symbol": symbol.name}
     if full:
@@ -84,23 +87,23 @@ def _view(call: Call, symbol: Symbol, opened: int, close_time: int, full: bool) 
     return body
 
 
-def _answer(call: Call, opened: int, close_time: int) -> object:
-    full = _full(call)
-    chosen = _selection(call)
+def _answer(request: Request, opened: int, close_time: int) -> object:
+    full = _full(request)
+    chosen = _selection(request)
     if isinstance(chosen, list):
-        return [_view(call, s, opened, close_time, full) for s in chosen]
-    return _view(call, chosen, opened, close_time, full)
+        return [_view(request, s, opened, close_time, full) for s in chosen]
+    return _view(request, chosen, opened, close_time, full)
 
 
 @routes.endpoint("GET", "/api/v3/ticker", security=Security.NONE, weight=4, weigh=tickers_weight)
-def rolling_ticker(call: Call) -> object:
+def rolling_ticker(request: Request) -> object:
     """Statistics of a rolling ``windowSize`` (1m..59m, 1h..23h, 1d..7d; default 1d)
     opening on the minute and closing now."""
-    text = call.params.get("windowSize") or "1d"
+    text = request.params.get("windowSize") or "1d"
     length = window_ms(text)
     if length is None:
         vocabulary.refuse(vocabulary.not_valid("windowSize", "use 1m..59m, 1h..23h or 1d..7d"))
-    return _answer(call, call.now - length, call.now)
+    return _answer(request, request.now - length, request.now)
 
 
 @routes.endpoint(
@@ -110,10 +113,10 @@ def rolling_ticker(call: Call) -> object:
     weight=4,
     weigh=tickers_weight,
 )
-def trading_day_ticker(call: Call) -> object:
+def trading_day_ticker(request: Request) -> object:
     """Statistics of the trading day so far, its day starting at 00:00 in ``timeZone``
     (hours, or hours and minutes from UTC; default 0)."""
-    text = call.params.get("timeZone") or "0"
+    text = request.params.get("timeZone") or "0"
     offset = utc_offset_ms(text)
     if offset is None:
         vocabulary.refuse(
@@ -122,5 +125,5 @@ def trading_day_ticker(call: Call) -> object:
                 "use hours or hours:minutes from UTC (e.g. 8, -1:00, 05:45), from -12:00 to +14:00",
             )
         )
-    opened, closed = trading_day(call.now, offset)
-    return _answer(call, opened, closed)
+    opened, closed = trading_day(request.now, offset)
+    return _answer(request, opened, closed)

@@ -32,7 +32,7 @@ from sandex.service.keycache import KeyCache
 from sandex.service.keys import UNSET, IssuedKey, KeyPatch, KeyPolicyConfig, KeyService
 from sandex.service.masterkey import MasterKeyRotation, RotationReport
 from sandex.service.replay import MemoryReplayGuard
-from sandex.service.requests import Principal, SignedRequest
+from sandex.service.requests import Principal, Request
 from sandex.service.users import TotpEnrolment, UserService
 
 __all__ = [
@@ -66,7 +66,7 @@ __all__ = [
     "SecondFactorRequired",
     "ServiceError",
     "SignatureInvalid",
-    "SignedRequest",
+    "Request",
     "TimestampOutsideWindow",
     "UnknownApiKey",
     "TotpEnrolment",

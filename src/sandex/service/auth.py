@@ -46,7 +46,7 @@ from sandex.service.errors import (
 from sandex.service.keycache import NEVER, CachedKey, KeyCache
 from sandex.service.keyring import KeyringHolder
 from sandex.service.ports import ReplayGuard, UnitOfWorkFactory
-from sandex.service.requests import Principal, SignedRequest
+from sandex.service.requests import Principal, Request
 
 __all__ = [
     "Authenticator",
@@ -143,7 +143,7 @@ class Authenticator:
         self._claim = replay.claim
         self._record = activity.record_decision
 
-    def authenticate(self, request: SignedRequest, now: int, access: Access = _READ) -> Principal:
+    def authenticate(self, request: Request, now: int, access: Access = _READ) -> Principal:
         """The principal a signed request acts for, or :class:`AuthenticationFailed`.
 
         ``now`` is the server time in epoch milliseconds.
@@ -152,12 +152,12 @@ class Authenticator:
         claim = checked.claim
         return self.conclude(checked, request, now, claim is None or self._claim(*claim))
 
-    def identify(self, request: SignedRequest, now: int) -> Principal:
+    def identify(self, request: Request, now: int) -> Principal:
         """The principal of an API-key-only request (Binance's USER_STREAM security: no
         signature): steps 1, 2 and 6. Audited like :meth:`authenticate`."""
         return self.conclude(self.check_identity(request, now), request, now)
 
-    def check(self, request: SignedRequest, now: int, access: Access = _READ) -> Checked:
+    def check(self, request: Request, now: int, access: Access = _READ) -> Checked:
         """Steps 1-6 of :meth:`authenticate`, recording nothing: the replay claim (step 7)
         is the caller's, then :meth:`conclude` (a gateway with shared state makes the claim
         in the same round trip as its rate limits)."""
@@ -234,7 +234,7 @@ class Authenticator:
         )
         return Checked(entry, api_key, None, claim)
 
-    def check_identity(self, request: SignedRequest, now: int) -> Checked:
+    def check_identity(self, request: Request, now: int) -> Checked:
         """Steps 1, 2 and 6 of :meth:`identify`, recording nothing (nothing to claim)."""
         entry: CachedKey | None = None
         api_key = request.headers.get(_HEADER)
@@ -251,7 +251,7 @@ class Authenticator:
         return Checked(entry, api_key, None, None)
 
     def conclude(
-        self, checked: Checked, request: SignedRequest, now: int, claimed: bool = True
+        self, checked: Checked, request: Request, now: int, claimed: bool = True
     ) -> Principal:
         """Audit a checked request and answer for it: its principal, or its refusal
         raised (``claimed`` False: its signature was a replay)."""
@@ -265,7 +265,7 @@ class Authenticator:
         assert entry is not None
         return self._allowed(entry, request, now)
 
-    def _allowed(self, entry: CachedKey, request: SignedRequest, now: int) -> Principal:
+    def _allowed(self, entry: CachedKey, request: Request, now: int) -> Principal:
         """Queue the audit record of an allowed request; the principal it acts for."""
         self._record(
             Decision(
@@ -286,7 +286,7 @@ class Authenticator:
         exc: AuthenticationFailed,
         entry: CachedKey | None,
         api_key: str | None,
-        request: SignedRequest,
+        request: Request,
         now: int,
     ) -> None:
         """Queue the audit record of a refusal, with as much of the key as may be logged."""
