@@ -51,7 +51,7 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=0, help="user IOC orders per step")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, open_sandex(Settings(data_dir=Path(tmp))) as sx:
-        store = SqlExchangeStore(sx.engine)
+        store = SqlExchangeStore(sx.db)
         core = ExchangeCore(Venue(default_symbols()), store)
         simulator = core.simulator
         rows: list[int] = []

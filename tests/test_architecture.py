@@ -160,7 +160,7 @@ def test_http_receives_what_bootstrap_builds_and_never_reaches_storage() -> None
 
 
 CLI_FORBIDDEN = ("sandex.storage", "sqlalchemy", "alembic")
-STORAGE_HANDLES = {"engine", "uow"}
+STORAGE_HANDLES = {"db", "uow"}
 """What :class:`sandex.bootstrap.Sandex` holds of storage itself; the CLI uses services."""
 
 
@@ -193,14 +193,14 @@ def test_the_cli_rule_catches_a_violation(tmp_path: Path) -> None:
         "from sandex.storage.exchange_store import SqlExchangeStore\n"
         "import sqlalchemy\n"
         "def credit(sx):\n"
-        "    SqlExchangeStore(sx.engine)\n"
+        "    SqlExchangeStore(sx.db)\n"
         "    with sx.uow() as uow:\n"
         "        pass\n"
     )
     assert _cli_violations(bad) == [
         "imports sandex.storage.exchange_store",
         "imports sqlalchemy",
-        "reads sx.engine at line 4",
+        "reads sx.db at line 4",
         "reads sx.uow at line 5",
     ]
 

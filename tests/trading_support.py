@@ -126,7 +126,7 @@ def new_exchange(
     s = sx.settings
     core = ExchangeCore(
         Venue(default_symbols(), maker_fee=s.maker_fee, taker_fee=s.taker_fee),
-        SqlExchangeStore(sx.engine),
+        SqlExchangeStore(sx.db),
         durability=durability,
         simulate=simulate,
         seed=seed,

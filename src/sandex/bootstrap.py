@@ -92,7 +92,8 @@ class Sandex:
     """Everything a running Sandex needs, wired together."""
 
     settings: Settings
-    engine: Engine
+    db: Engine
+    """The database (SQLAlchemy's engine; not the exchange's matching engine)."""
     uow: SqlUnitOfWorkFactory
     keyring: KeyringHolder
     secrets: ServerSecrets
@@ -115,7 +116,7 @@ class Sandex:
         try:
             self.background.stop()
         finally:
-            self.engine.dispose()
+            self.db.dispose()
             if self.redis is not None:
                 self.redis.close()
 
@@ -195,7 +196,7 @@ def open_sandex(settings: Settings) -> Sandex:
     key_watch = KeyChangeWatcher(uow, cache)
     return Sandex(
         settings=settings,
-        engine=engine,
+        db=engine,
         uow=uow,
         keyring=holder,
         secrets=server_secrets,
@@ -276,7 +277,7 @@ def build_core(sx: Sandex) -> ExchangeCore:
     durability: Durability = "transaction" if s.durability == "transaction" else "group"
     return ExchangeCore(
         venue,
-        SqlExchangeStore(sx.engine),
+        SqlExchangeStore(sx.db),
         durability=durability,
         simulate=s.simulate,
         seed=s.market_seed,
@@ -285,7 +286,7 @@ def build_core(sx: Sandex) -> ExchangeCore:
 
 def engine_lock(sx: Sandex) -> EngineLock:
     s = sx.settings
-    return EngineLock(sx.engine, s.data_dir, s.database_schema)
+    return EngineLock(sx.db, s.data_dir, s.database_schema)
 
 
 def embedded_exchange(sx: Sandex, services: Services) -> Trading:
@@ -337,7 +338,7 @@ def remote_exchange(sx: Sandex, services: Services) -> Trading:
     symbols = symbols_by_name(default_symbols())
     market_data = MarketData(symbols.values())
     model = MarketReadModel(symbols, market_data)
-    store = SqlExchangeStore(sx.engine)
+    store = SqlExchangeStore(sx.db)
     follower = MarketFollower(client, names, link, model, history=store)
     reads = StoredReads(store)
 

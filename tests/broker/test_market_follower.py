@@ -36,7 +36,7 @@ class FixedClock:
 def test_a_gateway_starts_from_storage_and_then_follows_the_engine(
     sandex: Sandex, redis_namespace: str
 ) -> None:
-    store = SqlExchangeStore(sandex.engine)
+    store = SqlExchangeStore(sandex.db)
     store.add_credit(ALICE, "USDT", 100_000 * UNIT, "credit", NOW)
     store.add_credit(BOB, "BTC", 10 * UNIT, "credit", NOW)
 

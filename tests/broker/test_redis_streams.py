@@ -67,11 +67,11 @@ async def _serving(
 
 
 def _fund(sx: Sandex) -> None:
-    SqlExchangeStore(sx.engine).add_credit(ALICE, "USDT", 100_000 * UNIT, "credit", NOW)
+    SqlExchangeStore(sx.db).add_credit(ALICE, "USDT", 100_000 * UNIT, "credit", NOW)
 
 
 def _alices_orders(sx: Sandex) -> list[str]:
-    orders = SqlExchangeStore(sx.engine).orders(ALICE, SYMBOL, History(limit=100))
+    orders = SqlExchangeStore(sx.db).orders(ALICE, SYMBOL, History(limit=100))
     return [o.client_order_id for o in orders]
 
 

@@ -336,7 +336,7 @@ def test_audit_verify_catches_a_cut_tail_that_the_chain_alone_misses(
     assert "has not moved" in cli.ok("audit", "digest")
     assert "the newest (digest 1 (" in cli.ok("audit", "verify")
     settings = Settings.from_env()
-    with open_sandex(settings) as sx, sx.engine.begin() as conn:
+    with open_sandex(settings) as sx, sx.db.begin() as conn:
         conn.exec_driver_sql("DELETE FROM audit_log WHERE seq > 2")
         conn.exec_driver_sql(
             "UPDATE audit_head SET seq = 2, hash = (SELECT hash FROM audit_log WHERE seq = 2)"
@@ -349,7 +349,7 @@ def test_audit_verify_catches_a_cut_tail_that_the_chain_alone_misses(
     line = cli.fails("audit", "digest")  # never signs the cut log
     assert "truncated" in line and "no digest written" in line
 
-    with open_sandex(settings) as sx, sx.engine.begin() as conn:
+    with open_sandex(settings) as sx, sx.db.begin() as conn:
         conn.exec_driver_sql("DELETE FROM audit_log")
         conn.exec_driver_sql("UPDATE audit_head SET seq = 0")
     code, _, err = cli("audit", "verify")

@@ -112,7 +112,7 @@ def running_server(settings: Settings) -> Iterator[OnServer[Any]]:
 
 
 def operator_credits(sx: Sandex) -> list[tuple[int, str, int, bool]]:
-    with sx.engine.connect() as conn:
+    with sx.db.connect() as conn:
         rows = conn.execute(
             select(credits).where(credits.c.reason == "operator credit").order_by(credits.c.id)
         ).all()
@@ -120,7 +120,7 @@ def operator_credits(sx: Sandex) -> list[tuple[int, str, int, bool]]:
 
 
 def shocks(sx: Sandex) -> list[tuple[str, str, int, bool]]:
-    with sx.engine.connect() as conn:
+    with sx.db.connect() as conn:
         rows = conn.execute(select(market_shocks).order_by(market_shocks.c.id)).all()
     return [(r.symbol, r.factor, r.duration_ms, r.applied_at is not None) for r in rows]
 
@@ -151,7 +151,7 @@ def test_a_credit_with_a_running_server_is_applied_at_once(
         out = cli.ok("balances", "credit", EMAIL, "USDT", "1234.5")
     assert out.strip() == f"credited 1234.50000000 USDT to {EMAIL}"
     assert operator_credits(sx) == [(alice.id, "USDT", 123_450_000_000, True)]
-    stored = {(a, asset): free for a, asset, free, _ in SqlExchangeStore(sx.engine).load().balances}
+    stored = {(a, asset): free for a, asset, free, _ in SqlExchangeStore(sx.db).load().balances}
     assert stored[(alice.id, "USDT")] == 1_123_450_000_000  # 10000 to start, and 1234.5
 
 
@@ -248,7 +248,7 @@ def test_liquidity_is_ordered_for_the_next_market_step(cli: Cli, sx: Sandex) -> 
         "ETHUSDT: liquidity x1 until changed ordered"
     )
     assert shocks(sx) == [("BTCUSDT", "0.1", 600_000, False), ("ETHUSDT", "1", 0, False)]
-    pending = SqlExchangeStore(sx.engine).pending_shocks(sx.clock.now())
+    pending = SqlExchangeStore(sx.db).pending_shocks(sx.clock.now())
     assert [(p.symbol, p.kind) for p in pending] == [
         ("BTCUSDT", ShockKind.LIQUIDITY),
         ("ETHUSDT", ShockKind.LIQUIDITY),

@@ -139,7 +139,7 @@ class Ledger:
 
 def read_ledger(sx: Sandex) -> Ledger:
     """The ledger as stored, read in one transaction."""
-    with sx.engine.connect() as conn:
+    with sx.db.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
         totals = conn.execute(

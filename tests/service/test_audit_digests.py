@@ -38,7 +38,7 @@ def entries(sx: Sandex) -> int:
 
 def cut_tail(sx: Sandex, n: int) -> None:
     """The attack: delete the newest ``n`` rows and copy the new last hash into the head."""
-    with sx.engine.begin() as conn:
+    with sx.db.begin() as conn:
         last = conn.execute(select(audit_head.c.seq)).scalar_one()
         conn.execute(audit_log.delete().where(audit_log.c.seq > last - n))
         new_last = conn.execute(
@@ -75,7 +75,7 @@ def test_cutting_the_tail_and_moving_the_head_back_is_caught(anchored: Sandex) -
 
 
 def test_wiping_both_audit_tables_is_caught(anchored: Sandex) -> None:
-    with anchored.engine.begin() as conn:
+    with anchored.db.begin() as conn:
         conn.execute(audit_log.delete())
         conn.execute(update(audit_head).values(seq=0, hash=bytes(32)))
     chain = anchored.audit.verify()

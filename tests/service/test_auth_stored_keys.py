@@ -37,7 +37,7 @@ def _store_huge_exponent_key(sx: Sandex) -> tuple[str, rsa.RSAPrivateKey]:
     )
     n = private.public_key().public_numbers().n
     huge = rsa.RSAPublicNumbers((1 << 3063) | 1, n).public_key().public_bytes(*spki).decode()
-    with sx.engine.begin() as conn:
+    with sx.db.begin() as conn:
         conn.execute(
             update(api_keys).where(api_keys.c.id == issued.key.id).values(public_key_pem=huge)
         )

@@ -153,7 +153,7 @@ def test_a_gateway_starts_from_storage_then_follows_the_engines_trades(
     fund(exchange, BOB, "BTC", "10", START)
     now = trade_between_alice_and_bob(exchange, 10, START + 1000)
 
-    store = SqlExchangeStore(sandex.engine)
+    store = SqlExchangeStore(sandex.db)
     gateway = MarketReadModel(exchange.symbols, MarketData(exchange.symbols.values()))
     gateway.load_history(store.market_history(gateway.market_data.keep_trades))
     now = trade_between_alice_and_bob(exchange, 5, now + 30_000)

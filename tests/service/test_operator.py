@@ -38,7 +38,7 @@ def test_a_credit_without_an_engine_waits_its_time_then_applies_at_the_next_star
     alice = make_user(sandex, now=NOW)
     clock = FakeTime()
     operator = ExchangeOperator(
-        SqlExchangeStore(sandex.engine), sleep=clock.sleep, monotonic=clock.monotonic
+        SqlExchangeStore(sandex.db), sleep=clock.sleep, monotonic=clock.monotonic
     )
     assert operator.credit(alice.id, "BTC", UNIT // 2, now=NOW, wait_s=0.35) is False
     assert clock.sleeps == 4  # polled every 0.1 s until the wait ran out, then gave up
@@ -65,7 +65,7 @@ def test_price_moves_and_liquidity_changes_queue_for_the_next_market_step(
     operator = sandex.operator
     crash = operator.move_price("BTCUSDT", Decimal("0.7"), 10_000, now=NOW)
     thin = operator.set_liquidity("ETHUSDT", Decimal("0.1"), 0, now=NOW)
-    assert SqlExchangeStore(sandex.engine).pending_shocks(NOW + 1) == [
+    assert SqlExchangeStore(sandex.db).pending_shocks(NOW + 1) == [
         PendingShock(crash, "BTCUSDT", "0.7", 10_000, ShockKind.PRICE),
         PendingShock(thin, "ETHUSDT", "0.1", 0, ShockKind.LIQUIDITY),
     ]

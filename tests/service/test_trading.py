@@ -379,12 +379,12 @@ def test_a_failed_write_fails_the_request_and_goes_out_with_the_next_one(
     written with the next request, so memory and what a restart loads agree again."""
     trading = open_service(durability="transaction")
     fund(trading, ALICE, "USDT", "1000")
-    with sandex.engine.begin() as conn:
+    with sandex.db.begin() as conn:
         conn.execute(text("ALTER TABLE spot_orders RENAME TO spot_orders_gone"))
     with pytest.raises(Exception, match="spot_orders"):  # applied, then its write failed
         trading.place(buy("0.01", "50000", account=ALICE), NOW + 1)
     (first,) = open_orders(trading, ALICE)
-    with sandex.engine.begin() as conn:
+    with sandex.db.begin() as conn:
         conn.execute(text("ALTER TABLE spot_orders_gone RENAME TO spot_orders"))
     placed(trading, buy("0.001", "40000", account=ALICE), NOW + 2)
     durable(trading)
@@ -403,7 +403,7 @@ def test_with_group_commit_a_failed_write_is_retried_and_the_request_waits_for_i
     one log line naming the cause, with no traceback."""
     trading = open_service(durability="group")
     fund(trading, ALICE, "USDT", "1000")
-    with sandex.engine.begin() as conn:
+    with sandex.db.begin() as conn:
         conn.execute(text("ALTER TABLE spot_orders RENAME TO spot_orders_gone"))
 
     async def scenario() -> bool:
@@ -428,7 +428,7 @@ def test_with_group_commit_a_failed_write_is_retried_and_the_request_waits_for_i
 
 
 def _rename_back(sandex: Sandex) -> None:
-    with sandex.engine.begin() as conn:
+    with sandex.db.begin() as conn:
         conn.execute(text("ALTER TABLE spot_orders_gone RENAME TO spot_orders"))
 
 
@@ -437,7 +437,7 @@ def _rename_back(sandex: Sandex) -> None:
 
 def test_a_new_users_starting_balance_applies_once(sandex: Sandex, open_service: Open) -> None:
     user = make_user(sandex, now=NOW)
-    store = SqlExchangeStore(sandex.engine)
+    store = SqlExchangeStore(sandex.db)
     (pending,) = store.pending_credits()
     assert (pending.account, pending.asset, pending.amount) == (user.id, "USDT", 10_000 * UNIT)
     assert pending.reason == "starting balance"
@@ -470,7 +470,7 @@ def test_an_operator_credit_applies_exactly_once_across_restarts(open_service: O
 def test_a_credit_queued_while_no_exchange_runs_applies_at_the_next_start(
     sandex: Sandex, open_service: Open
 ) -> None:
-    store = SqlExchangeStore(sandex.engine)
+    store = SqlExchangeStore(sandex.db)
     credit = store.add_credit(ALICE, "USDT", 250 * UNIT, "operator credit", NOW)
     trading = open_service(now=NOW + 5)
     assert trading.balances(ALICE) == {"USDT": (250 * UNIT, 0)}
@@ -480,7 +480,7 @@ def test_a_credit_queued_while_no_exchange_runs_applies_at_the_next_start(
 def test_a_credit_applied_but_never_stored_applies_after_a_crash(
     sandex: Sandex, open_service: Open
 ) -> None:
-    store = SqlExchangeStore(sandex.engine)
+    store = SqlExchangeStore(sandex.db)
     crashed = new_service(sandex)
     crashed.start(NOW)
     store.add_credit(ALICE, "USDT", 250 * UNIT, "operator credit", NOW)
@@ -496,7 +496,7 @@ def test_a_credit_applied_but_never_stored_applies_after_a_crash(
 
 
 def test_a_shock_is_handed_over_once(sandex: Sandex) -> None:
-    store = SqlExchangeStore(sandex.engine)
+    store = SqlExchangeStore(sandex.db)
     shock = store.add_shock("BTCUSDT", "0.7", 10_000, NOW)
     (pending,) = store.pending_shocks(NOW + 1)
     assert pending == (shock, "BTCUSDT", "0.7", 10_000, ShockKind.PRICE)

@@ -308,7 +308,7 @@ def test_invite_mode_takes_one_time_codes(make_sandex: Callable[..., Sandex]) ->
     events = [r.event.event for r in sx.audit.tail(limit=100)]
     assert events.count("invite.created") == 3 and events.count("invite.used") == 2
     # only a keyed hash of each code is stored
-    with sx.engine.connect() as conn:
+    with sx.db.connect() as conn:
         stored = conn.execute(select(invites)).all()
     assert len(stored) == 3
     for code in (invitation.code, spent.code, short.code):

@@ -11,7 +11,7 @@ NOW = 1_800_000_000_000
 
 
 def test_a_command_answer_is_read_back_by_id_and_pruned_when_old(sandex: Sandex) -> None:
-    store = SqlExchangeStore(sandex.engine)
+    store = SqlExchangeStore(sandex.db)
     store.write(Batch(NOW, commands=[AppliedCommand("first", b'{"t":"Reply"}')]))
     store.write(Batch(NOW + 10, commands=[AppliedCommand("second", b"{}")]))
     assert store.command_replies(["first", "second", "never"]) == {

@@ -33,7 +33,7 @@ def minute(opened: int, close: int, quote: int = 5000) -> Candle:
 def test_the_tape_minutes_and_plans_of_a_batch_are_read_back_as_written(
     sandex: Sandex,
 ) -> None:
-    store = SqlExchangeStore(sandex.engine)
+    store = SqlExchangeStore(sandex.db)
     plan = Backfill(T0, 6_000_000, 700, 123.456789012345)
     store.write(
         Batch(
@@ -67,7 +67,7 @@ def test_the_tape_minutes_and_plans_of_a_batch_are_read_back_as_written(
 
 
 def test_retention_forgets_old_minutes_and_trades_and_moves_the_plan_up(sandex: Sandex) -> None:
-    store = SqlExchangeStore(sandex.engine)
+    store = SqlExchangeStore(sandex.db)
     store.write(
         Batch(
             NOW,

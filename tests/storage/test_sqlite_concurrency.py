@@ -54,7 +54,7 @@ def _journal_batch(now: int, size: int = 4000) -> Batch:
 def test_a_checkpoint_copies_the_log_into_the_database_and_the_log_stays_small(
     sqlite_sandex: Sandex,
 ) -> None:
-    store = SqlExchangeStore(sqlite_sandex.engine)
+    store = SqlExchangeStore(sqlite_sandex.db)
     db = sqlite_sandex.settings.data_dir / "sandex.db"
     wal = db.with_name("sandex.db-wal")
     size_before = db.stat().st_size
@@ -74,7 +74,7 @@ def test_the_log_stays_bounded_under_steady_writes_and_reads(sqlite_sandex: Sand
     """Commits keep arriving and a reader keeps reading, as in a busy server: a PASSIVE
     checkpoint alone would never see a moment when the log may start over; past the
     limit the store makes one (RESTART), and the log stays within a few MB."""
-    store = SqlExchangeStore(sqlite_sandex.engine)
+    store = SqlExchangeStore(sqlite_sandex.db)
     wal = sqlite_sandex.settings.data_dir / "sandex.db-wal"
     window = History(None, None, None, 50)
     stop = threading.Event()
@@ -115,7 +115,7 @@ def test_the_log_stays_bounded_under_steady_writes_and_reads(sqlite_sandex: Sand
 def test_a_lock_conflict_leaves_no_pooled_connection_without_its_busy_timeout(
     sqlite_sandex: Sandex,
 ) -> None:
-    engine = sqlite_sandex.engine
+    engine = sqlite_sandex.db
     store = SqlExchangeStore(engine)
     try:
         store.write(_journal_batch(NOW))
@@ -159,12 +159,12 @@ def _reads(sx: Sandex, store: SqlExchangeStore, user_id: int) -> list[Callable[[
 
 
 def test_history_reads_never_wait_for_a_writer(sandex: Sandex) -> None:
-    store = SqlExchangeStore(sandex.engine)
+    store = SqlExchangeStore(sandex.db)
     user = make_user(sandex, now=NOW)
     reads = _reads(sandex, store, user.id)
-    with sandex.engine.connect() as writer, ThreadPoolExecutor(1) as pool:
+    with sandex.db.connect() as writer, ThreadPoolExecutor(1) as pool:
         writer.begin()  # SQLite: BEGIN IMMEDIATE holds the write lock
-        if sandex.engine.dialect.name == "postgresql":  # writers wait, readers do not
+        if sandex.db.dialect.name == "postgresql":  # writers wait, readers do not
             writer.execute(text("LOCK TABLE spot_orders, spot_trades, credits IN EXCLUSIVE MODE"))
         try:
             done = pool.submit(lambda: [read() for read in reads])
@@ -184,7 +184,7 @@ def _mode(path: Path) -> int:
 def test_the_database_and_its_log_files_are_the_owners_alone(
     sqlite_sandex: Sandex,
 ) -> None:
-    store = SqlExchangeStore(sqlite_sandex.engine)
+    store = SqlExchangeStore(sqlite_sandex.db)
     try:
         store.write(_journal_batch(NOW))  # the -wal and -shm files exist while it is open
         db = sqlite_sandex.settings.data_dir / "sandex.db"

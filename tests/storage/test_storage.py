@@ -20,7 +20,7 @@ from support import OPERATOR, make_key, make_user
 
 
 def test_migrations_build_exactly_the_declared_schema(sandex: Sandex) -> None:
-    with sandex.engine.connect() as conn:
+    with sandex.db.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
 
@@ -95,7 +95,7 @@ def test_editing_one_audit_row_is_detected_at_that_row(sandex: Sandex, column: s
         "ip": "10.6.6.6",
         "hash": bytes(32),
     }
-    with sandex.engine.begin() as conn:
+    with sandex.db.begin() as conn:
         conn.execute(update(audit_log).where(audit_log.c.seq == 3).values({column: values[column]}))
     report = sandex.audit.verify()
     assert not report.ok
@@ -107,7 +107,7 @@ def test_deleting_the_newest_audit_rows_is_detected(sandex: Sandex) -> None:
     user = make_user(sandex, now=NOW)
     make_key(sandex, user, now=NOW)
     make_key(sandex, user, now=NOW, label="second")
-    with sandex.engine.begin() as conn:
+    with sandex.db.begin() as conn:
         conn.execute(audit_log.delete().where(audit_log.c.seq >= 2))
     report = sandex.audit.verify()
     assert not report.ok and report.first_bad_seq == 2
