@@ -203,4 +203,3 @@ def test_the_cli_rule_catches_a_violation(tmp_path: Path) -> None:
         "reads sx.db at line 4",
         "reads sx.uow at line 5",
     ]
-

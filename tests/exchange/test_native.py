@@ -50,7 +50,9 @@ COMPILED = [book_module, engine_module, market_module]
 # what the compiled modules are built from (the Makefile's NATIVE_DEPS)
 SOURCES = [
     EXCHANGE / f"{name}.py"
-    for name in ("book engine market checks errors events money orders rejections symbols units".split())
+    for name in (
+        "book engine market checks errors events money orders rejections symbols units".split()
+    )
 ]
 UNITS = Symbol(
     name="UNITUSD",
