@@ -374,13 +374,12 @@ def test_replayed_request_is_refused(gw: Setup, client: AsgiClient) -> None:
     assert r.json()["code"] == -1021 and "replay" in r.json()["msg"]
 
 
+@pytest.mark.parametrize("settings", ["redis"], indirect=True)  # in process: one worker's own
 def test_workers_sharing_redis_share_replays_weight_and_bans(
-    make_gateway: Callable[..., Setup], settings: Settings
+    make_gateway: Callable[..., Setup],
 ) -> None:
     """Two gateways on one Redis namespace (two workers): a signature used on one is a
     replay on the other, the weight is counted once for both, and a ban holds on both."""
-    if settings.redis_url is None:
-        pytest.skip("kept in process, each worker has its own")
     sx, first = make_gateway(ip_weight_1m=40)
     _, second = make_gateway(ip_weight_1m=40)
     assert first.services.limiter.gate is not None  # one round trip per request
