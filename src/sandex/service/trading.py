@@ -86,60 +86,6 @@ class AccountReads(Protocol):
     async def order_lists(self, account: int, window: History) -> list[StoredOrderList]: ...
 
 
-class EngineReads:
-    """Reads in the engine's own process: open orders and balances from memory, history
-    from storage once everything applied so far is committed."""
-
-    def __init__(self, core: ExchangeCore) -> None:
-        self.core = core
-        self.store = core.store
-        self._read = core.journal.read
-
-    async def order(
-        self, account: int, symbol: str, order_id: int | None, cid: str | None
-    ) -> OrderRecord | None:
-        found = self.core.open_order(account, symbol, order_id, cid)
-        if found is not None:
-            return found
-        return await self._read(lambda: self.store.order(account, symbol, order_id, cid))
-
-    async def open_orders(self, account: int, symbol: str | None) -> list[OrderRecord]:
-        return self.core.open_orders(account, symbol)
-
-    async def balances(self, account: int) -> dict[str, tuple[int, int]]:
-        return self.core.balances(account)
-
-    async def orders(self, account: int, symbol: str, window: History) -> list[OrderRecord]:
-        return await self._read(lambda: self.store.orders(account, symbol, window))
-
-    async def trades(
-        self, account: int, symbol: str, window: History, order_id: int | None
-    ) -> list[TradeRecord]:
-        return await self._read(lambda: self.store.trades(account, symbol, window, order_id))
-
-    async def prevented(
-        self, account: int, symbol: str, query: PreventedQuery
-    ) -> list[PreventedMatch]:
-        return await self._read(lambda: self.store.prevented_matches(account, symbol, query))
-
-    async def order_list(
-        self, account: int, list_id: int | None, list_cid: str | None
-    ) -> StoredOrderList | None:
-        found = self.core.open_order_list(account, list_id, list_cid)
-        if found is not None:
-            return found
-        stored = await self._read(
-            lambda: self.store.order_lists(account, History(limit=1), list_id, list_cid)
-        )
-        return stored[0] if stored else None
-
-    async def open_order_lists(self, account: int) -> list[StoredOrderList]:
-        return self.core.open_order_lists(account)
-
-    async def order_lists(self, account: int, window: History) -> list[StoredOrderList]:
-        return await self._read(lambda: self.store.order_lists(account, window))
-
-
 class StoredReads:
     """Reads where the engine is another process: everything from storage, which the
     engine commits before it answers."""
@@ -191,6 +137,39 @@ class StoredReads:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False)
+
+
+class EngineReads(StoredReads):
+    """Reads in the engine's own process: what is open (orders, lists) and balances from
+    memory, the rest from storage once everything applied so far is committed."""
+
+    def __init__(self, core: ExchangeCore) -> None:
+        super().__init__(core.store)
+        self.core = core
+
+    async def _read(self, fn: Callable[[], _T]) -> _T:
+        return await self.core.journal.read(fn)
+
+    async def order(
+        self, account: int, symbol: str, order_id: int | None, cid: str | None
+    ) -> OrderRecord | None:
+        found = self.core.open_order(account, symbol, order_id, cid)
+        return found if found is not None else await super().order(account, symbol, order_id, cid)
+
+    async def open_orders(self, account: int, symbol: str | None) -> list[OrderRecord]:
+        return self.core.open_orders(account, symbol)
+
+    async def balances(self, account: int) -> dict[str, tuple[int, int]]:
+        return self.core.balances(account)
+
+    async def order_list(
+        self, account: int, list_id: int | None, list_cid: str | None
+    ) -> StoredOrderList | None:
+        found = self.core.open_order_list(account, list_id, list_cid)
+        return found if found is not None else await super().order_list(account, list_id, list_cid)
+
+    async def open_order_lists(self, account: int) -> list[StoredOrderList]:
+        return self.core.open_order_lists(account)
 
 
 class Trading:
