@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from sandex.audit_writer import AuditWriter
-from sandex.broker.redis_streams import EngineServer, StreamNames
+from sandex.broker.engine_server import EngineServer
+from sandex.broker.redis_streams import StreamNames
 from sandex.config import ConfigError, Settings
 from sandex.service import ActivityLog, AuditService, KeyCache
 from sandex.service.exchange_core import ExchangeCore

@@ -10,13 +10,8 @@ import time
 
 from exchange_support import NOW, SYMBOL, buy, sell
 from sandex.bootstrap import Sandex
-from sandex.broker.redis_streams import (
-    EngineServer,
-    MarketFollower,
-    RedisEngineLink,
-    StreamNames,
-    connect,
-)
+from sandex.broker.engine_server import EngineServer
+from sandex.broker.redis_streams import MarketFollower, RedisEngineLink, StreamNames, connect
 from sandex.exchange import MarketData
 from sandex.service.engine_commands import Place
 from sandex.service.market_feed import MarketFeed, MarketReadModel

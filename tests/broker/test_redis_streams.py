@@ -14,14 +14,8 @@ from typing import Any
 from exchange_support import NOW, SYMBOL, buy
 from sandex.bootstrap import Sandex
 from sandex.broker.codec import decode, encode
-from sandex.broker.redis_streams import (
-    CONSUMER,
-    GROUP,
-    EngineServer,
-    RedisEngineLink,
-    StreamNames,
-    connect,
-)
+from sandex.broker.engine_server import CONSUMER, GROUP, EngineServer
+from sandex.broker.redis_streams import RedisEngineLink, StreamNames, connect
 from sandex.exchange import OrderStatus
 from sandex.keys import RiskPolicy
 from sandex.service.engine_commands import EngineUnavailable, Place, Reply
