@@ -132,6 +132,10 @@ class Settings:
     """``SANDEX_AUDIT_DIGEST_DIR``: None means ``audit-digests`` in ``data_dir``."""
     audit_digest_interval: int = 300
     """``SANDEX_AUDIT_DIGEST_INTERVAL``: seconds between a server's audit digests."""
+    ws_ping_interval_s: int = 20
+    """``SANDEX_WS_PING_INTERVAL``: seconds between the server's pings on a WebSocket."""
+    ws_pong_timeout_s: int = 60
+    """``SANDEX_WS_PONG_TIMEOUT``: seconds a WebSocket client has to answer a ping."""
 
     @property
     def digest_dir(self) -> Path:
@@ -174,4 +178,6 @@ class Settings:
             signup_per_hour=_int(env, "SANDEX_SIGNUP_PER_HOUR", 5, minimum=1),
             audit_digest_dir=_path(env, "SANDEX_AUDIT_DIGEST_DIR"),
             audit_digest_interval=_int(env, "SANDEX_AUDIT_DIGEST_INTERVAL", 300, minimum=1),
+            ws_ping_interval_s=_int(env, "SANDEX_WS_PING_INTERVAL", 20, minimum=1),
+            ws_pong_timeout_s=_int(env, "SANDEX_WS_PONG_TIMEOUT", 60, minimum=1),
         )

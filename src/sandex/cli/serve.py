@@ -25,11 +25,12 @@ from sandex.cli.parsing import CliInputError
 from sandex.cli.recipes import ccxt_snippet
 from sandex.cli.state import err, opened, out, state, use_data_dir, warn_if_exposed
 from sandex.config import ConfigError, Settings
+from sandex.http.websocket import MAX_MESSAGE_BYTES
 from sandex.keys import IpAllowlist, KeySettings, Permission
 from sandex.runtime import serve_engine
 from sandex.service import Actor
 
-__all__ = ["serve", "engine", "EngineProcess", "DEMO_EMAIL"]
+__all__ = ["serve", "engine", "EngineProcess", "DEMO_EMAIL", "websocket_options"]
 
 DEMO_EMAIL = "demo@sandex.example"
 
@@ -132,13 +133,28 @@ def serve(
         markup=False,
     )
     try:
-        _run_uvicorn(host, port, workers)
+        _run_uvicorn(host, port, workers, settings)
     finally:
         if child is not None:
             child.stop()
 
 
-def _run_uvicorn(host: str, port: int, workers: int) -> None:
+def websocket_options(settings: Settings) -> dict[str, object]:
+    """uvicorn's WebSocket settings for Binance's market streams: the server pings every
+    ``ws_ping_interval_s`` (20 s) and drops a client whose pong has not come within
+    ``ws_pong_timeout_s`` (60 s); incoming messages above ``MAX_MESSAGE_BYTES`` close the
+    connection (1009). No per-message compression: every subscriber would pay for its
+    own compressor on the same payloads."""
+    return {
+        "ws": "websockets-sansio",
+        "ws_ping_interval": float(settings.ws_ping_interval_s),
+        "ws_ping_timeout": float(settings.ws_pong_timeout_s),
+        "ws_max_size": MAX_MESSAGE_BYTES,
+        "ws_per_message_deflate": False,
+    }
+
+
+def _run_uvicorn(host: str, port: int, workers: int, settings: Settings) -> None:
     uvicorn.run(
         "sandex.bootstrap:app_from_env",
         factory=True,
@@ -155,6 +171,7 @@ def _run_uvicorn(host: str, port: int, workers: int) -> None:
         # to believe itself (SANDEX_TRUSTED_PROXIES), so uvicorn must not rewrite the peer
         proxy_headers=False,
         timeout_graceful_shutdown=10,
+        **websocket_options(settings),  # type: ignore[arg-type]
     )
 
 

@@ -1,0 +1,486 @@
+"""Binance's market streams over WebSocket, on raw ASGI messages.
+
+Paths, as ``stream.binance.com`` serves them (spot):
+
+- ``/ws`` and ``/ws/<n>`` (anything that is not a stream name, e.g. ccxt's ``/ws/0``):
+  raw payloads of the streams chosen by ``SUBSCRIBE`` messages;
+- ``/ws/<stream>[/<stream>...]``: raw payloads of those streams, no message needed;
+- ``/stream?streams=<a>/<b>/<c>``: combined payloads ``{"stream": <name>, "data": ...}``;
+- ``/stream/ws`` and ``/stream/ws/<n or streams>``: as ``/ws``. This is the URL to give
+  ccxt.pro, which treats a connection as spot only if its URL holds ``/stream``.
+
+Every connection answers the control methods ``SUBSCRIBE``, ``UNSUBSCRIBE``,
+``LIST_SUBSCRIPTIONS``, ``SET_PROPERTY`` and ``GET_PROPERTY`` (``["combined", bool]``) with
+Binance's replies and its error payloads (codes 0 to 3). Binance's connection rules hold:
+at most 5 incoming messages a second (more closes the connection, 1008), 1024 streams,
+a 24 h life, and 300 connection attempts per 5 minutes from one IP (more are refused
+with 429 before the handshake). The server's pings (every 20 s, a client that has not
+answered in 60 s is dropped) and the frame size cap are uvicorn's, configured by
+``sandex serve``.
+
+Each connection has a bounded outgoing queue: a stream's push never waits, and a
+connection that falls too far behind is dropped (one log line), never holding up the
+others, the engine or the event follower.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+from urllib.parse import parse_qsl
+
+import orjson
+
+from sandex.http.errors import RateLimited, RouteNotFound, error_for
+
+__all__ = [
+    "StreamEndpoint",
+    "StreamLimits",
+    "StreamSource",
+    "MAX_MESSAGE_BYTES",
+    "CLOSE_TOO_MANY_REQUESTS",
+    "CLOSE_SLOW_CONSUMER",
+    "CLOSE_LIFETIME",
+]
+
+_log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+MAX_MESSAGE_BYTES: Final = 64 * 1024
+"""The largest incoming message (uvicorn closes the connection with 1009 above it): a
+``SUBSCRIBE`` of 1024 streams fits with room to spare."""
+CLOSE_TOO_MANY_REQUESTS: Final = 1008
+"""Binance's close code for a connection over its incoming-message rate (policy
+violation, reason "Too many requests")."""
+CLOSE_SLOW_CONSUMER: Final = 1008
+CLOSE_LIFETIME: Final = 1001
+"""Going away: the connection reached its 24 h life; clients reconnect."""
+
+_METHODS: Final = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
+_EXPECTED_METHODS: Final = ", ".join(f"`{m}`" for m in _METHODS)
+_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9]{1,36}")
+_INT64: Final = (-(2**63), 2**63 - 1)
+_METHOD_VALUE: Final = re.compile(r'"method"\s*:\s*("(?:[^"\\]|\\.)*"|[^,}\s]+)')
+
+
+class StreamSink(Protocol):
+    def push(self, stream: str, payload: bytes) -> None: ...
+
+
+class StreamSource(Protocol):
+    """What the endpoint needs of :class:`sandex.service.market_streams.MarketStreams`."""
+
+    def parse(self, name: str) -> str | None: ...
+    def subscribe(self, stream: str, sink: StreamSink) -> None: ...
+    def unsubscribe(self, stream: str, sink: StreamSink) -> None: ...
+    def unsubscribe_all(self, sink: StreamSink) -> None: ...
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """Binance's limits for a market-stream connection (spot), and Sandex's queue bound."""
+
+    max_streams: int = 1024
+    messages_per_s: int = 5
+    connections_per_ip: int = 300
+    connection_window_ms: int = 300_000
+    lifetime_s: float = 86_400.0
+    pending_messages: int = 10_000
+    """Messages a connection may have waiting to be written before it is dropped as a
+    slow consumer (a depth-snapshot burst on 1024 streams fits)."""
+    close_timeout_s: float = 1.0
+    """How long a closing connection may take to accept its close frame."""
+
+
+class _Attempts:
+    """Connection attempts per IP in fixed windows (in this process)."""
+
+    def __init__(self, limit: int, window_ms: int) -> None:
+        self._limit = limit
+        self._window_ms = window_ms
+        self._counts: dict[str, tuple[int, int]] = {}
+        """ip -> (window start, attempts in it)."""
+
+    def admit(self, ip: str, now: int) -> int:
+        """0 if this attempt is allowed, else the seconds until the window ends."""
+        window = now - now % self._window_ms
+        start, count = self._counts.get(ip, (window, 0))
+        if start != window:
+            if len(self._counts) > 10_000:  # forget the IPs of windows gone by
+                self._counts = {k: v for k, v in self._counts.items() if v[0] == window}
+            count = 0
+        count += 1
+        self._counts[ip] = (window, count)
+        if count <= self._limit:
+            return 0
+        return max(1, -(-(window + self._window_ms - now) // 1000))
+
+
+class _Connection:
+    """One client: its streams, its combined property, and its bounded outgoing queue.
+
+    :meth:`push` (a :class:`StreamSink`) runs on the event loop and never waits: it
+    queues, and the writer task writes. A connection whose queue overflows is closed."""
+
+    __slots__ = (
+        "_limit",
+        "_prefixes",
+        "_queue",
+        "_wake",
+        "closing",
+        "combined",
+        "gone",
+        "ip",
+        "streams",
+        "writer",
+    )
+
+    def __init__(self, ip: str, combined: bool, limit: int) -> None:
+        self.ip = ip
+        self.combined = combined
+        self.streams: dict[str, None] = {}
+        """Subscribed stream names, in subscription order."""
+        self.closing: tuple[int, str] | None = None
+        self.gone = False
+        """The client closed or vanished: nothing more can be sent."""
+        self.writer: asyncio.Task[None] | None = None
+        self._queue: deque[str] = deque()
+        self._wake = asyncio.Event()
+        self._limit = limit
+        self._prefixes: dict[str, str] = {}
+
+    def push(self, stream: str, payload: bytes) -> None:
+        if self.closing is not None:
+            return
+        text = payload.decode()
+        if self.combined:
+            prefix = self._prefixes.get(stream)
+            if prefix is None:
+                prefix = '{"stream":' + orjson.dumps(stream).decode() + ',"data":'
+                self._prefixes[stream] = prefix
+            text = prefix + text + "}"
+        self._put(text)
+
+    def reply(self, answer: object) -> None:
+        if self.closing is None:
+            self._put(orjson.dumps(answer).decode())
+
+    def _put(self, text: str) -> None:
+        queue = self._queue
+        if len(queue) >= self._limit:
+            _log.warning(
+                "websocket client %s dropped: %d messages waiting (slow consumer)",
+                self.ip,
+                len(queue),
+            )
+            self.close(CLOSE_SLOW_CONSUMER, "Slow consumer")
+            return
+        queue.append(text)
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def close(self, code: int, reason: str) -> None:
+        """Stop sending (the queue is dropped) and end the connection with ``code``."""
+        if self.closing is None:
+            self.closing = (code, reason)
+            self._queue.clear()
+            if self.writer is not None:
+                self.writer.cancel()
+
+    async def write(self, send: Send) -> None:
+        queue = self._queue
+        wake = self._wake
+        while True:
+            await wake.wait()
+            wake.clear()
+            while queue:
+                await send({"type": "websocket.send", "text": queue.popleft()})
+
+
+@dataclass(frozen=True, slots=True)
+class _Path:
+    combined: bool
+    streams: tuple[str, ...]
+
+
+def _route(path: str, query: bytes) -> _Path | None:
+    """The connection a path asks for, or None for a path Binance does not serve."""
+    if path.startswith("/stream/ws"):
+        path = path[len("/stream") :]
+    if path == "/ws" or path.startswith("/ws/"):
+        return _Path(False, tuple(n for n in path[4:].split("/") if n))
+    if path in ("/stream", "/stream/"):
+        names: list[str] = []
+        for key, value in parse_qsl(query.decode("latin-1")):
+            if key == "streams":
+                names += (n for n in value.split("/") if n)
+        return _Path(True, tuple(names))
+    return None
+
+
+def _error(code: int, msg: str, request_id: object) -> dict[str, object]:
+    return {"error": {"code": code, "msg": msg}, "id": request_id}
+
+
+def _valid_id(value: object) -> bool:
+    """Binance accepts a 64-bit signed integer, an alphanumeric string of at most 36
+    characters, or null."""
+    if value is None:
+        return True
+    if type(value) is int:
+        return _INT64[0] <= value <= _INT64[1]
+    return isinstance(value, str) and _ID_PATTERN.fullmatch(value) is not None
+
+
+def _end_position(text: str) -> tuple[int, int]:
+    """Line and column (1-based) of the last character, as serde reports the end of a
+    struct."""
+    lines = text.rstrip().split("\n")
+    return len(lines), len(lines[-1])
+
+
+def _method_position(text: str) -> tuple[str, int, int]:
+    """The ``method`` value as written, and where it ends (line, column)."""
+    match = _METHOD_VALUE.search(text)
+    if match is None:
+        line, column = _end_position(text)
+        return "", line, column
+    before = text[: match.end(1)]
+    lines = before.split("\n")
+    return match.group(1).strip('"'), len(lines), len(lines[-1])
+
+
+class StreamEndpoint:
+    """The ASGI handler of ``websocket`` scopes: Binance's market streams."""
+
+    def __init__(
+        self,
+        streams: StreamSource,
+        resolve_ip: Callable[[str | None, Mapping[str, str]], str],
+        now: Callable[[], int],
+        limits: StreamLimits | None = None,
+    ) -> None:
+        self._streams = streams
+        self._resolve_ip = resolve_ip
+        self._now = now
+        self.limits = limits = limits or StreamLimits()
+        self._attempts = _Attempts(limits.connections_per_ip, limits.connection_window_ms)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope.get("headers", ()):
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = headers[name] + "," + value if name in headers else value
+        client = scope.get("client")
+        ip = self._resolve_ip(client[0] if client else None, headers)
+        path: str = scope["path"]
+        retry = self._attempts.admit(ip, self._now())
+        if retry:
+            limit = self.limits
+            minutes = limit.connection_window_ms // 60_000
+            await _refuse(
+                scope,
+                send,
+                RateLimited(
+                    f"Too many connection attempts from {ip}: the limit is"
+                    f" {limit.connections_per_ip} per {minutes} minutes.",
+                    retry,
+                ),
+                CLOSE_TOO_MANY_REQUESTS,
+            )
+            return
+        route = _route(path, scope.get("query_string", b""))
+        if route is None:
+            await _refuse(scope, send, RouteNotFound(path), 1008)
+            return
+        await send({"type": "websocket.accept"})
+        await self._serve(ip, route, receive, send)
+
+    async def _serve(self, ip: str, route: _Path, receive: Receive, send: Send) -> None:
+        limits = self.limits
+        conn = _Connection(ip, route.combined, limits.pending_messages)
+        streams = self._streams
+        loop = asyncio.get_running_loop()
+        writer = conn.writer = loop.create_task(conn.write(send))
+        reader = loop.create_task(self._read(conn, receive))
+        life = loop.call_later(
+            limits.lifetime_s, conn.close, CLOSE_LIFETIME, "Connection lifetime reached"
+        )
+        try:
+            # names in the path that are not streams (ccxt's /ws/0) are ignored, as Binance does
+            for name in route.streams:
+                stream = streams.parse(name)
+                if stream is not None and stream not in conn.streams:
+                    if len(conn.streams) >= limits.max_streams:
+                        conn.close(1008, f"Too many streams: at most {limits.max_streams}")
+                        break
+                    conn.streams[stream] = None
+                    streams.subscribe(stream, conn)
+            await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            life.cancel()
+            streams.unsubscribe_all(conn)
+            reader.cancel()
+            writer.cancel()
+            for outcome in await asyncio.gather(reader, writer, return_exceptions=True):
+                if isinstance(outcome, Exception) and not isinstance(outcome, OSError):
+                    _log.error("websocket client %s: %s", ip, outcome)
+            if conn.closing is not None and not conn.gone:
+                code, reason = conn.closing
+                with suppress(TimeoutError, OSError):
+                    await asyncio.wait_for(
+                        send({"type": "websocket.close", "code": code, "reason": reason}),
+                        limits.close_timeout_s,
+                    )
+
+    async def _read(self, conn: _Connection, receive: Receive) -> None:
+        rate = self.limits.messages_per_s
+        recent: deque[int] = deque()
+        now = self._now
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.disconnect":
+                conn.gone = True
+                return
+            if kind != "websocket.receive":
+                continue
+            at = now()
+            recent.append(at)
+            if len(recent) > rate and at - recent.popleft() < 1000:
+                _log.info("websocket client %s closed: over %d messages/s", conn.ip, rate)
+                conn.close(CLOSE_TOO_MANY_REQUESTS, "Too many requests")
+                return
+            text = message.get("text")
+            data: str | bytes = text if text is not None else message.get("bytes") or b""
+            conn.reply(self._control(conn, data))
+
+    def _control(self, conn: _Connection, data: str | bytes) -> dict[str, object]:
+        try:
+            request = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            return _error(
+                3, f"Invalid JSON: expected value at line {exc.lineno} column {exc.colno}", None
+            )
+        text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+        if not isinstance(request, dict):
+            line, column = _end_position(text)
+            return _error(
+                2,
+                f"Invalid request: invalid type, expected struct Request at line {line}"
+                f" column {column}",
+                None,
+            )
+        request_id = request.get("id")
+        if "id" not in request or not _valid_id(request_id):
+            return _error(2, "Invalid request: request ID must be an unsigned integer", None)
+        method = request.get("method")
+        if method is None:
+            line, column = _end_position(text)
+            return _error(
+                2, f"Invalid request: missing field `method` at line {line} column {column}", None
+            )
+        if method not in _METHODS:
+            written, line, column = _method_position(text)
+            return _error(
+                2,
+                f"Invalid request: unknown variant `{written}`, expected one of"
+                f" {_EXPECTED_METHODS} at line {line} column {column}",
+                None,
+            )
+        params = request.get("params")
+        if params is None:
+            params = []
+        if not isinstance(params, list):
+            return _error(2, "Invalid request: params must be an array", request_id)
+        if method == "SUBSCRIBE" or method == "UNSUBSCRIBE":
+            return self._subscription(conn, method, params, request_id)
+        if method == "LIST_SUBSCRIPTIONS":
+            if params:
+                return _error(2, "Invalid request: too many parameters", request_id)
+            return {"result": list(conn.streams), "id": request_id}
+        return _property(conn, method, params, request_id)
+
+    def _subscription(
+        self, conn: _Connection, method: str, params: list[object], request_id: object
+    ) -> dict[str, object]:
+        parse = self._streams.parse
+        names: list[str] = []
+        for param in params:
+            stream = parse(param) if isinstance(param, str) else None
+            if stream is None:
+                return _error(2, "Invalid request: invalid stream", request_id)
+            names.append(stream)
+        if method == "SUBSCRIBE":
+            new = [n for n in dict.fromkeys(names) if n not in conn.streams]
+            limit = self.limits.max_streams
+            if len(conn.streams) + len(new) > limit:
+                return _error(
+                    2,
+                    f"Invalid request: too many streams (a connection listens to at most {limit})",
+                    request_id,
+                )
+            for stream in new:
+                conn.streams[stream] = None
+                self._streams.subscribe(stream, conn)
+        else:
+            for stream in names:
+                if stream in conn.streams:
+                    del conn.streams[stream]
+                    self._streams.unsubscribe(stream, conn)
+        return {"result": None, "id": request_id}
+
+
+def _property(
+    conn: _Connection, method: str, params: list[object], request_id: object
+) -> dict[str, object]:
+    allowed = 2 if method == "SET_PROPERTY" else 1
+    if len(params) > allowed:
+        return _error(2, "Invalid request: too many parameters", request_id)
+    if not params or not isinstance(params[0], str):
+        return _error(2, "Invalid request: property name must be a string", request_id)
+    if params[0] != "combined":
+        return {"error": {"code": 0, "msg": "Unknown property"}, "id": request_id}
+    if method == "GET_PROPERTY":
+        return {"result": conn.combined, "id": request_id}
+    value = params[1] if len(params) == 2 else None
+    if not isinstance(value, bool):
+        return _error(1, "Invalid value type: expected Boolean", request_id)
+    conn.combined = value
+    return {"result": None, "id": request_id}
+
+
+async def _refuse(scope: Scope, send: Send, exc: Exception, close_code: int) -> None:
+    """Refuse a handshake with an HTTP answer (Binance's JSON error) where the server
+    supports it, else by closing before accepting."""
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        status, code, msg, headers = error_for(exc)
+        body = orjson.dumps({"code": code, "msg": msg})
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json;charset=UTF-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    *headers,
+                ],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": close_code})
