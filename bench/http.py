@@ -30,14 +30,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib.util
 import math
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +46,19 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from _servers import (
+    HOST,
+    NO_LIMIT,
+    BenchError,
+    cpu_seconds,
+    exit_on_signals,
+    free_port,
+    redis_pid,
+    serve,
+    server_env,
+    tail,
+)
 
 if TYPE_CHECKING:
     from sandex.keys.material import PrivateKey
@@ -74,7 +84,6 @@ def _stand_in_for_stdlib_http() -> None:
 if __name__ == "http":
     _stand_in_for_stdlib_http()
 
-HOST = "127.0.0.1"
 PING = "/api/v3/ping"
 SIGNED = "/sapi/v1/account/apiRestrictions"
 RECV_WINDOW = 60_000
@@ -90,7 +99,6 @@ LABELS = {
 CONCURRENCY = ((1, 1), (32, 2))
 SUPPLY_MARGIN = 2.0  # signed requests prepared per run: expected rate x duration x margin
 MAX_SUPPLY_RETRIES = 2
-NO_LIMIT = str(10**9)
 
 # wrk script: the signed runs read their requests from one file per wrk thread (disjoint
 # slices; the thread number is set in setup()); a thread that uses up its file stops and
@@ -158,10 +166,6 @@ function done(summary, latency, requests)
     e.status, e.connect, e.read, e.write, e.timeout, exhausted_threads, used_total))
 end
 """
-
-
-class BenchError(Exception):
-    """The bench cannot produce a valid figure (server down, non-2xx responses...)."""
 
 
 @dataclass
@@ -271,12 +275,6 @@ class Signer:
 # --------------------------------------------------------------------------- server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 def get(port: int, target: str, api_key: str | None = None) -> tuple[int, bytes]:
     import http.client
 
@@ -287,94 +285,6 @@ def get(port: int, target: str, api_key: str | None = None) -> tuple[int, bytes]
         return response.status, response.read()
     finally:
         conn.close()
-
-
-@contextlib.contextmanager
-def server(
-    data_dir: Path,
-    port: int,
-    log_path: Path,
-    workers: int = 1,
-    extra_env: dict[str, str] | None = None,
-) -> Iterator[subprocess.Popen[bytes]]:
-    env = dict(os.environ, SANDEX_IP_WEIGHT_1M=NO_LIMIT, SANDEX_KEY_WEIGHT_1M=NO_LIMIT)
-    env.pop("SANDEX_DEBUG", None)
-    env.update(extra_env or {})
-    command = [
-        sys.executable,
-        "-c",
-        "from sandex.cli.main import main; main()",
-        "--data-dir",
-        str(data_dir),
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            command,
-            env=env,
-            cwd=data_dir.parent,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise BenchError(f"the server exited ({proc.returncode}):\n{tail(log_path)}")
-            with contextlib.suppress(OSError):
-                if get(port, PING)[0] == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise BenchError(f"the server did not answer within 60 s:\n{tail(log_path)}")
-            time.sleep(0.1)
-        if workers > 1:
-            time.sleep(2.0)  # the first worker answered; let the others start too
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` and its live descendants (a server's
-    workers), threads included; NaN off Linux."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        children: list[int] = []
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                children += [int(c) for c in (task / "children").read_text().split()]
-    except (OSError, ValueError, IndexError):
-        return math.nan
-    return own + sum(cpu_seconds(child) for child in children)
-
-
-def redis_pid() -> int | None:
-    """The local redis-server's pid, to count its CPU (None when not found)."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().strip() == "redis-server":
-                    return int(entry.name)
-    return None
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 def check_route(port: int, signer: Signer | None) -> None:
@@ -764,14 +674,22 @@ def bench_workers(
             port = free_port()
             log = work / f"server-{workers}{'-redis' if shared else ''}.log"
             print(f"{label} (sandex serve --workers {workers}) ...", flush=True)
-            with server(data_dir, port, log, workers, env) as proc:
-                idle[label] = idle_cpu_rate(proc.pid)
+            with serve(
+                data_dir,
+                port,
+                server_env(**env),
+                log,
+                workers,
+                settle_s=2.0 if workers > 1 else 0.0,  # the first answered; let the others start
+                cwd=data_dir.parent,
+            ) as pid:
+                idle[label] = idle_cpu_rate(pid)
                 measured[label] = collect(
                     make_client(port),
                     creds,
                     WORKER_KINDS,
                     args,
-                    proc.pid,
+                    pid,
                     rpid if shared else None,
                 )
     finally:
@@ -854,8 +772,7 @@ def main() -> int:
     if wrk is not None and args.duration != round(args.duration):
         args.duration = float(max(1, round(args.duration)))  # wrk takes whole seconds
 
-    # SIGTERM unwinds like Ctrl-C: the server is stopped and the temp dir removed
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    exit_on_signals()  # SIGTERM unwinds like Ctrl-C: server stopped, temp dir removed
     try:
         with tempfile.TemporaryDirectory(prefix="sandex-bench-http-") as tmp:
             work = Path(tmp)
@@ -891,9 +808,11 @@ def main() -> int:
             try:
                 if args.part != "workers":
                     port = free_port()
-                    with server(data_dir, port, work / "server.log") as proc:
-                        print(f"one worker (pid {proc.pid}), default settings", flush=True)
-                        bench(make_client(port), creds, args, proc.pid)
+                    with serve(
+                        data_dir, port, server_env(), work / "server.log", cwd=data_dir.parent
+                    ) as pid:
+                        print(f"one worker (pid {pid}), default settings", flush=True)
+                        bench(make_client(port), creds, args, pid)
                 if args.part != "single":
                     print()
                     bench_workers(make_client, work, data_dir, creds, args)

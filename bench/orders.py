@@ -29,8 +29,6 @@ import os
 import random
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,9 +41,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-HOST = "127.0.0.1"
+import _servers
+from _servers import (
+    HOST,
+    NO_LIMIT,
+    BenchError,
+    cpu_seconds,
+    engine_process,
+    exit_on_signals,
+    free_port,
+    redis_pid,
+)
+
 PATH = "/api/v3/order"
-NO_LIMIT = str(10**9)
 CONCURRENCY = ((1, 1), (32, 2))
 
 WRK_LUA = r"""
@@ -94,27 +102,13 @@ end
 """
 
 
-class BenchError(Exception):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 def server_env(mode: str, database_url: str | None) -> dict[str, str]:
-    env = dict(
-        os.environ,
-        SANDEX_IP_WEIGHT_1M=NO_LIMIT,
-        SANDEX_KEY_WEIGHT_1M=NO_LIMIT,
+    env = _servers.server_env(
         SANDEX_ORDERS_10S=NO_LIMIT,
         SANDEX_ORDERS_1D=NO_LIMIT,
         SANDEX_DURABILITY=mode,
         SANDEX_STARTING_BALANCE="1000000000 USDT, 10000 BTC",
     )
-    env.pop("SANDEX_DEBUG", None)
     if database_url:
         env["SANDEX_DATABASE_URL"] = database_url
     return env
@@ -150,36 +144,10 @@ def create_key(data_dir: Path, env: dict[str, str]) -> tuple[str, str, int, int]
 def server(
     data_dir: Path, port: int, env: dict[str, str], log: Path, workers: int = 1
 ) -> Iterator[int]:
-    command = [
-        sys.executable, "-c", "from sandex.cli.main import main; main()",
-        "--data-dir", str(data_dir), "serve", "--port", str(port), "--workers", str(workers),
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise BenchError(f"the server exited:\n{log.read_text()[-2000:]}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"http://{HOST}:{port}/api/v3/ping", timeout=2):
-                    break
-            if time.monotonic() > deadline:
-                raise BenchError("the server did not start within 60 s")
-            time.sleep(0.1)
-        # let the market makers post their first quotes (and the other workers start)
-        time.sleep(1.5 if workers == 1 else 3.0)
-        yield proc.pid
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    """``sandex serve``, once the market makers have posted their first quotes (and the
+    other workers have started)."""
+    with _servers.serve(data_dir, port, env, log, workers, 1.5 if workers == 1 else 3.0) as pid:
+        yield pid
 
 
 def best_prices(port: int) -> tuple[float, float]:
@@ -332,42 +300,6 @@ def _forget_namespace(redis_url: str, namespace: str) -> None:
 
 
 # -- the engine alone: broker, engine and group commit, no HTTP ---------------------------
-
-
-@contextlib.contextmanager
-def engine_process(data_dir: Path, env: dict[str, str], log: Path) -> Iterator[int]:
-    """``sandex engine`` on ``data_dir``, once it says it serves (``NS:engine:alive``)."""
-    import redis
-
-    command = [sys.executable, "-m", "sandex", "--data-dir", str(data_dir), "engine"]
-    profile = os.environ.get("SANDEX_BENCH_PROFILE")
-    if profile:  # cProfile of the engine process, written when it stops
-        command[1:1] = ["-m", "cProfile", "-o", profile]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    client = redis.Redis.from_url(env["SANDEX_REDIS_URL"])
-    alive = f"{env['SANDEX_REDIS_NAMESPACE']}:engine:alive"
-    try:
-        deadline = time.monotonic() + 60
-        while client.get(alive) != str(proc.pid).encode():
-            if proc.poll() is not None:
-                raise BenchError(f"the engine exited:\n{log.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise BenchError("the engine did not serve within 60 s")
-            time.sleep(0.1)
-        time.sleep(1.5)  # let the market makers post their first quotes
-        yield proc.pid
-    finally:
-        client.close()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 @dataclass
@@ -554,31 +486,6 @@ def bench_engine(
     return runs
 
 
-def redis_pid() -> int | None:
-    """The local redis-server's pid, to count its CPU (None when not found)."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().strip() == "redis-server":
-                    return int(entry.name)
-    return None
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` and its live descendants (a server's
-    workers and engine), threads included; NaN off Linux."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        children: list[int] = []
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                children += [int(c) for c in (task / "children").read_text().split()]
-    except (OSError, ValueError, IndexError):
-        return math.nan
-    return own + sum(cpu_seconds(child) for child in children)
-
-
 def _pg(url: str, sql: str) -> None:
     import psycopg
 
@@ -604,6 +511,7 @@ def main() -> int:
     parser.add_argument("--commands", type=int, default=60_000, help="engine-only commands")
     parser.add_argument("--inflight", default="1,256,2048", help="engine-only: unanswered")
     args = parser.parse_args()
+    exit_on_signals()  # SIGTERM unwinds like Ctrl-C: children stopped, temp dirs removed
     redis_url = args.redis_url or os.environ.get("SANDEX_REDIS_URL") or "redis://127.0.0.1:6379/0"
     wrk = shutil.which("wrk")
     if wrk is None and args.part != "engine":
@@ -633,6 +541,9 @@ def main() -> int:
     except BenchError as exc:
         print(f"bench/orders.py: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("bench/orders.py: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 
