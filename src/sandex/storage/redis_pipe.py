@@ -1,24 +1,31 @@
-"""A lean asyncio Redis connection for the gateway's one script call per request.
+"""A lean asyncio Redis connection for the gateway's hot paths.
 
 redis-py's asyncio client costs about 180 us of CPU per command here (measured: pure
-Python connection pool, command packing and reply parsing, no hiredis), more than the
-whole signed request costs in process. This connection does the one thing the hot path
-needs: send commands (RESP arrays of bulk strings) on one socket without waiting, and
-hand each reply, in order, to the caller that sent its command. Every request of a
-worker shares the socket, so concurrent requests are pipelined for free.
+Python connection pool, command packing and reply parsing), more than the whole signed
+request costs in process. This connection does the one thing the hot paths need: send
+commands (RESP arrays of bulk strings) on one socket without waiting, and hand each
+reply, in order, to the caller that sent its command; hiredis parses the replies in C.
+Every caller of one pipe shares its socket, so concurrent commands are pipelined for
+free: the gateway's per-request script, and the broker link's XADDs
+(:mod:`sandex.broker.redis_streams`). A blocking command (``XREAD BLOCK``) holds its
+connection until it returns, so it gets a pipe of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from dataclasses import dataclass
 from typing import Final, cast
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["RedisPipe", "RedisReplyError", "Reply"]
+import hiredis
+
+__all__ = ["RedisAddress", "RedisPipe", "RedisReplyError", "Reply", "encode"]
 
 Reply = int | bytes | None | list["Reply"]
-_CRLF: Final = b"\r\n"
+"""A RESP2 reply: simple and bulk strings as bytes, nil as None. An error inside an
+array (a transaction's) stays an item of it, a :class:`RedisReplyError`."""
 
 
 class RedisReplyError(Exception):
@@ -34,72 +41,70 @@ def encode(*args: bytes | str | int) -> bytes:
     return b"".join(out)
 
 
-def _parse(buf: bytearray, at: int) -> tuple[Reply | RedisReplyError, int] | None:
-    """The reply starting at ``at`` and where it ends, or None if not all there yet."""
-    end = buf.find(_CRLF, at)
-    if end < 0:
-        return None
-    kind = buf[at]
-    line = bytes(buf[at + 1 : end])
-    at = end + 2
-    if kind == 58:  # ':' integer
-        return int(line), at
-    if kind == 36:  # '$' bulk string
-        size = int(line)
-        if size < 0:
-            return None, at
-        if len(buf) < at + size + 2:
-            return None
-        return bytes(buf[at : at + size]), at + size + 2
-    if kind == 42:  # '*' array
-        count = int(line)
-        if count < 0:
-            return None, at
-        items: list[Reply] = []
-        for _ in range(count):
-            parsed = _parse(buf, at)
-            if parsed is None:
-                return None
-            item, at = parsed
-            if isinstance(item, RedisReplyError):
-                return item, at
-            items.append(item)
-        return items, at
-    if kind == 43:  # '+' simple string
-        return line, at
-    if kind == 45:  # '-' error
-        return RedisReplyError(line.decode(errors="replace")), at
-    raise RedisReplyError(f"unexpected reply type {chr(kind)!r}")
+@dataclass(frozen=True)
+class RedisAddress:
+    """Where a Redis is and how to log in, parsed once from a ``redis://[user:password@]
+    host[:port][/db]`` URL."""
+
+    host: str = "127.0.0.1"
+    port: int = 6379
+    db: int = 0
+    user: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> RedisAddress:
+        """Raises ValueError for another scheme (``rediss://`` TLS, ``unix://``)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", ""):
+            raise ValueError(f"unsupported Redis URL scheme {parts.scheme!r} (redis:// only)")
+        return cls(
+            parts.hostname or "127.0.0.1",
+            parts.port or 6379,
+            int(parts.path.lstrip("/") or 0),
+            unquote(parts.username) if parts.username else None,
+            unquote(parts.password) if parts.password else None,
+        )
+
+    def __repr__(self) -> str:  # never the password
+        return f"RedisAddress(redis://{self.host}:{self.port}/{self.db})"
+
+
+_NOT_YET: Final = False
+"""What the reader gives while a reply is incomplete (no RESP2 reply is False)."""
 
 
 class _Protocol(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.waiting: deque[asyncio.Future[Reply | RedisReplyError]] = deque()
-        self.buffer = bytearray()
+        self.reader = hiredis.Reader(replyError=RedisReplyError, notEnoughData=_NOT_YET)
         self.lost: Exception | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
-        buf = self.buffer
-        buf += data
-        at = 0
+        reader = self.reader
         waiting = self.waiting
-        while waiting and at < len(buf):
-            parsed = _parse(buf, at)
-            if parsed is None:
-                break
-            reply, at = parsed
-            future = waiting.popleft()
-            if not future.done():
-                future.set_result(reply)
-        if at:
-            del buf[:at]
+        reader.feed(data)
+        while True:
+            try:
+                reply = reader.gets()
+            except hiredis.ProtocolError as exc:  # not Redis speaking: drop the connection
+                self.lost = ConnectionError(f"Redis protocol error: {exc}")
+                assert self.transport is not None
+                self.transport.abort()
+                return
+            if reply is _NOT_YET:
+                return
+            if waiting:
+                future = waiting.popleft()
+                if not future.done():  # else its caller gave up (cancelled)
+                    future.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = exc or ConnectionError("Redis closed the connection")
+        self.lost = self.lost or exc or ConnectionError("Redis closed the connection")
         while self.waiting:
             future = self.waiting.popleft()
             if not future.done():
@@ -107,18 +112,11 @@ class _Protocol(asyncio.Protocol):
 
 
 class RedisPipe:
-    """One connection per event loop to the Redis at ``url`` (``redis://[user:password@]
-    host[:port][/db]``), opened on first use and again after it is lost."""
+    """One connection per event loop to the Redis at ``url`` (a :class:`RedisAddress` or
+    its URL), opened on first use and again after it is lost or closed."""
 
-    def __init__(self, url: str, *, connect_timeout_s: float = 5.0) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("redis", ""):
-            raise ValueError(f"unsupported Redis URL scheme {parts.scheme!r} (redis:// only)")
-        self._host = parts.hostname or "127.0.0.1"
-        self._port = parts.port or 6379
-        self._db = int(parts.path.lstrip("/") or 0)
-        self._user = unquote(parts.username) if parts.username else None
-        self._password = unquote(parts.password) if parts.password else None
+    def __init__(self, url: str | RedisAddress, *, connect_timeout_s: float = 5.0) -> None:
+        self.address = url if isinstance(url, RedisAddress) else RedisAddress.parse(url)
         self._timeout = connect_timeout_s
         self._protocol: _Protocol | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -145,17 +143,18 @@ class RedisPipe:
         self.close()
         self._loop = loop
         opening = self._opening = loop.create_future()
+        address = self.address
         try:
             _, protocol = await asyncio.wait_for(
-                loop.create_connection(_Protocol, self._host, self._port), self._timeout
+                loop.create_connection(_Protocol, address.host, address.port), self._timeout
             )
-            setup = []
-            if self._password is not None:
-                auth = (self._user, self._password) if self._user else (self._password,)
-                setup.append(encode("AUTH", *auth))
-            if self._db:
-                setup.append(encode("SELECT", self._db))
             self._protocol = protocol
+            setup = []
+            if address.password is not None:
+                auth = (address.user, address.password) if address.user else (address.password,)
+                setup.append(encode("AUTH", *auth))
+            if address.db:
+                setup.append(encode("SELECT", address.db))
             for command in setup:
                 future: asyncio.Future[Reply | RedisReplyError] = loop.create_future()
                 protocol.waiting.append(future)
@@ -165,7 +164,9 @@ class RedisPipe:
                 if isinstance(reply, RedisReplyError):
                     raise reply
         except BaseException as exc:
-            self._protocol = None
+            self.close()
+            if isinstance(exc, asyncio.CancelledError):  # its caller's, not the others'
+                exc = ConnectionError("connecting to Redis was cancelled")
             opening.set_exception(exc)
             opening.exception()  # retrieved: the callers waiting on it get it raised
             raise
@@ -175,7 +176,9 @@ class RedisPipe:
         return protocol
 
     def close(self) -> None:
+        """Close the connection (what waits on it fails); the next call opens another."""
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None and self._loop is not None:
+            protocol.lost = protocol.lost or ConnectionError("the connection was closed")
             if not self._loop.is_closed():
                 protocol.transport.close()
