@@ -17,7 +17,7 @@ from sandex.http import Gateway
 from sandex.http.time_unit import in_microseconds
 from sandex.keys import IpAllowlist, KeySettings, Mode, Permission, RiskPolicy
 from sandex.service import IssuedKey
-from support import OPERATOR, make_user
+from support import OPERATOR, REDIS_URL, make_user
 
 Make = Callable[..., tuple[Sandex, Gateway]]
 
@@ -78,6 +78,33 @@ def test_unfilled_order_count_counts_this_accounts_orders(make_spot: Callable[..
          "count": 2},
     ]  # fmt: skip
     assert spot.ok("GET", path)[0]["count"] == 2  # reading the count does not add to it
+
+
+def test_unfilled_order_count_is_every_workers_when_they_share_redis(
+    make_spot: Callable[..., Spot], make_gateway: Make, redis_namespace: str
+) -> None:
+    """Two gateways on one Redis namespace (two workers): orders placed through one are
+    in the counts the other reports, read through its awaited Redis connection."""
+    shared = {"redis_url": REDIS_URL, "redis_namespace": redis_namespace}
+    spot = make_spot(orders_10s=7, orders_1d=1000, **shared)
+    _, second = make_gateway(simulate=False, orders_10s=7, orders_1d=1000, **shared)
+    assert second.services.limiter.gate is not None
+    other = AsgiClient(second)
+    secret = spot.key.secret
+    assert secret is not None
+    headers = {"X-MBX-APIKEY": spot.key.api_key}
+
+    def counts() -> list[tuple[str, int, int]]:
+        query = signed_query(secret, timestamp=spot._timestamp())
+        r = other.get(f"/api/v3/rateLimit/order?{query}", headers=headers)
+        assert r.status_code == 200, r.text
+        return [(c["interval"], c["limit"], c["count"]) for c in r.json()]
+
+    assert counts() == [("SECOND", 7, 0), ("DAY", 1000, 0)]
+    spot.place(LIMIT_BUY)
+    spot.place(with_(LIMIT_BUY, price="49000"))
+    assert counts() == [("SECOND", 7, 2), ("DAY", 1000, 2)]
+    assert counts()[0][2] == 2  # reading the count does not add to it
 
 
 def test_prevented_matches_refuse_bad_parameters(spot: Spot) -> None:

@@ -121,3 +121,39 @@ def test_order_limits_answer_binance_too_many_orders() -> None:
         limiter.charge_order("5.5.5.5", 9, Usage())
     assert (day.value.status, day.value.code) == (429, -1015)
     assert day.value.msg == "Too many new orders; current limit is 2 orders per DAY."
+
+
+def test_order_counts_are_awaited_through_the_gate_when_workers_share_redis(
+    redis_namespace: str,
+) -> None:
+    """With Redis, ``GET /api/v3/rateLimit/order`` reads the counters every worker charged
+    through the gate's awaited connection: the blocking ``limits`` storage is not read on
+    the event loop (here it points at no Redis at all, and any read through it fails)."""
+    import asyncio
+
+    import redis
+    from limits.storage import RedisStorage
+
+    from sandex.storage.redis_state import RedisRequestGate
+    from support import REDIS_URL
+
+    nowhere = RedisStorage("redis://127.0.0.1:1", key_prefix=f"{redis_namespace}:limits")
+    one_gate = RedisRequestGate(REDIS_URL, namespace=redis_namespace)
+    other_gate = RedisRequestGate(REDIS_URL, namespace=redis_namespace)
+    one = RateLimiter(nowhere, gate=one_gate)
+    other = RateLimiter(nowhere, gate=other_gate)
+
+    async def scenario() -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+        try:
+            before = await other.order_counts(9)
+            assert await one.settle("5.5.5.5", Usage(), 1, key_id=1, user_id=9, orders=2) is True
+            assert await other.settle("6.6.6.6", Usage(), 1, key_id=1, user_id=9, orders=1) is True
+            assert await one.settle("5.5.5.5", Usage(), 1, key_id=2, user_id=8, orders=4) is True
+            return before, await other.order_counts(9), await one.order_counts(9)
+        finally:
+            await one_gate.aclose()
+            await other_gate.aclose()
+
+    assert asyncio.run(scenario()) == ((0, 0), (3, 3), (3, 3))
+    with pytest.raises(redis.ConnectionError):  # what a read through the storage would have done
+        nowhere.get("anything")

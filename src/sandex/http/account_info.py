@@ -63,10 +63,11 @@ def commission(request: Request) -> object:
 
 
 @routes.endpoint("GET", "/api/v3/rateLimit/order", security=Security.USER_DATA, weight=40)
-def unfilled_order_count(request: Request) -> object:
-    """The account's order counts in the current windows, against their limits."""
+async def unfilled_order_count(request: Request) -> object:
+    """The account's order counts in the current windows, against their limits: with
+    Redis, every worker's, read without blocking the event loop."""
     limiter: RateLimiter = request.services.limiter
-    ten_seconds, day = limiter.order_counts(_principal(request).user_id)
+    ten_seconds, day = await limiter.order_counts(_principal(request).user_id)
     limits = limiter.limits
     return [
         {

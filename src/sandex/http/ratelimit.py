@@ -100,6 +100,10 @@ class Gate(Protocol):
 
     def replay_key(self, token: bytes) -> bytes: ...
     async def run(self, keys: list[str | bytes], args: list[str | int]) -> list[int]: ...
+    async def read(self, keys: list[str]) -> list[int]:
+        """The counters at ``keys`` (0 for one absent or expired), in one round trip."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -228,14 +232,20 @@ class RateLimiter:
         if usage.orders_1d > self._orders_1d.amount:
             self._refuse(ip, k1d, _orders_1d_msg(self._orders_1d.amount), TOO_MANY_ORDERS)
 
-    def order_counts(self, user_id: int) -> tuple[int, int]:
+    async def order_counts(self, user_id: int) -> tuple[int, int]:
         """The account's orders in the current 10 s and day windows, without counting one
-        (``GET /api/v3/rateLimit/order``)."""
+        (``GET /api/v3/rateLimit/order``): read through the :attr:`gate`, awaited, when
+        there is one, as every worker counts them there."""
         account = str(user_id)
-        return (
-            self._get(self._orders_10s.key_for(account)),
-            self._get(self._orders_1d.key_for(account)),
-        )
+        keys = [self._orders_10s.key_for(account), self._orders_1d.key_for(account)]
+        gate = self.gate
+        if gate is None:
+            return self._get(keys[0]), self._get(keys[1])
+        try:
+            ten_seconds, day = await gate.read([gate.limits_prefix + key for key in keys])
+        except OSError:  # Redis is away, as in settle
+            raise HttpError(503, ENGINE_TIMEOUT, ENGINE_TIMEOUT_MSG) from None
+        return ten_seconds, day
 
     def note_ip_failure(self, ip: str) -> None:
         """An unknown or malformed key from ``ip``: someone guessing, charged to them."""

@@ -127,6 +127,13 @@ class RedisRequestGate:
         assert isinstance(reply, list)
         return reply  # type: ignore[return-value]
 
+    async def read(self, keys: list[str]) -> list[int]:
+        """The counters at ``keys`` (0 for one absent or expired), in one ``MGET`` on the
+        same connection as the requests' scripts."""
+        reply = await self._pipe.call(encode("MGET", *keys))
+        assert isinstance(reply, list)
+        return [int(value) if isinstance(value, bytes) else 0 for value in reply]
+
     async def aclose(self) -> None:
         self._pipe.close()
 
