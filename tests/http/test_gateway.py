@@ -586,9 +586,8 @@ def test_order_count_headers_on_order_routes(make_gateway: Callable[..., Setup])
     }
     _each_usage_header_once(r3)
     events = _audit(sx, api_key[:12])
-    assert any(
-        e == "auth.denied" and (reason or "").startswith("rate limited") for e, _, reason in events
-    )
+    refused = "rate limited: Too many new orders; current limit is 2 orders per 10 SECOND."
+    assert events.count(("auth.denied", "POST /api/v3/order", refused)) == 1, events
 
 
 def test_route_table_refuses_a_signed_route_without_access() -> None:
