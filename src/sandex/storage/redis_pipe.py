@@ -14,10 +14,11 @@ holds its connection until it returns, so it gets a pipe of its own.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections import deque
 from dataclasses import dataclass
 from typing import Final, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
 
@@ -40,31 +41,64 @@ def encode(*args: bytes | str | int) -> bytes:
 
 @dataclass(frozen=True)
 class RedisAddress:
-    """Where a Redis is and how to log in, parsed once from a ``redis://[user:password@]
-    host[:port][/db]`` URL."""
+    """Where a Redis is and how to log in, parsed once from a URL as redis-py reads it:
+    ``redis://[user:password@]host[:port][/db]``, ``rediss://`` for TLS (query
+    ``ssl_ca_certs=<file>``, ``ssl_cert_reqs=none``), ``unix://[user:password@]/path?db=``.
+    """
 
     host: str = "127.0.0.1"
     port: int = 6379
     db: int = 0
     user: str | None = None
     password: str | None = None
+    socket: str | None = None
+    """A unix socket's path (``unix://``), instead of host and port."""
+    tls: bool = False
+    ca_file: str | None = None
+    """The certificates to verify the server's with (else the system's)."""
+    verify: bool = True
+    """False (``ssl_cert_reqs=none``): TLS without checking the server's certificate."""
 
     @classmethod
     def parse(cls, url: str) -> RedisAddress:
-        """Raises ValueError for another scheme (``rediss://`` TLS, ``unix://``)."""
+        """Raises ValueError for another scheme or a malformed URL."""
         parts = urlsplit(url)
-        if parts.scheme not in ("redis", ""):
-            raise ValueError(f"unsupported Redis URL scheme {parts.scheme!r} (redis:// only)")
+        if parts.scheme not in ("redis", "rediss", "unix", ""):
+            raise ValueError(
+                f"unsupported Redis URL scheme {parts.scheme!r} (redis://, rediss://, unix://)"
+            )
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        unix = parts.scheme == "unix"
+        db = query.get("db") if unix else parts.path.lstrip("/") or query.get("db")
+        if unix and not parts.path:
+            raise ValueError("a unix:// Redis URL needs the socket's path")
+        reqs = query.get("ssl_cert_reqs", "required").lower()
+        if reqs not in ("none", "required"):
+            raise ValueError(f"unsupported ssl_cert_reqs {reqs!r} (none or required)")
         return cls(
             parts.hostname or "127.0.0.1",
             parts.port or 6379,
-            int(parts.path.lstrip("/") or 0),
+            int(db or 0),
             unquote(parts.username) if parts.username else None,
-            unquote(parts.password) if parts.password else None,
+            unquote(parts.password) if parts.password else query.get("password"),
+            socket=unquote(parts.path) if unix else None,
+            tls=parts.scheme == "rediss",
+            ca_file=query.get("ssl_ca_certs"),
+            verify=reqs == "required",
         )
 
+    def tls_context(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
     def __repr__(self) -> str:  # never the password
-        return f"RedisAddress(redis://{self.host}:{self.port}/{self.db})"
+        where = f"unix://{self.socket}" if self.socket else f"{self.host}:{self.port}"
+        return f"RedisAddress({'rediss' if self.tls else 'redis'} {where} db {self.db})"
 
 
 _NOT_YET: Final = False
@@ -142,9 +176,13 @@ class RedisPipe:
         opening = self._opening = loop.create_future()
         address = self.address
         try:
-            _, protocol = await asyncio.wait_for(
-                loop.create_connection(_Protocol, address.host, address.port), self._timeout
-            )
+            if address.socket is not None:
+                connecting = loop.create_unix_connection(_Protocol, address.socket)
+            else:
+                connecting = loop.create_connection(
+                    _Protocol, address.host, address.port, ssl=address.tls_context()
+                )
+            _, protocol = await asyncio.wait_for(connecting, self._timeout)
             self._protocol = protocol
             setup = []
             if address.password is not None:
