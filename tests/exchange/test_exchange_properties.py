@@ -355,3 +355,28 @@ def test_snapshot_and_restore_give_an_identical_engine(sequence):
     assert copy.snapshot(SYMBOL) == engine.snapshot(SYMBOL)
     for n, cmd in enumerate(sequence[half:], start=half):
         assert copy.submit(cmd, n) == engine.submit(cmd, n)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(commands, wider), st.lists(st.integers(1, 4), min_size=1, max_size=60))
+def test_changed_levels_keep_a_copy_of_the_book_exact(sequence, batches):
+    """A market-data feed that applies only :meth:`Engine.changed_levels` (taken after
+    every few commands, as the journal's batches take them) holds the book exactly."""
+    engine = Engine([TEST])
+    copy: tuple[dict[int, int], dict[int, int]] = ({}, {})
+    sizes = iter(batches * (len(sequence) + 1))
+    n = 0
+    while n < len(sequence):
+        size = next(sizes)
+        for cmd in sequence[n : n + size]:
+            engine.submit(cmd, n)
+        n += size
+        for side, levels in zip(copy, engine.changed_levels(SYMBOL), strict=True):
+            for level in levels:
+                if level.quantity:
+                    side[level.price] = level.quantity
+                else:
+                    side.pop(level.price, None)
+        bids, asks = engine.depth(SYMBOL, 1000)
+        assert copy == (dict(bids), dict(asks))
+    assert engine.changed_levels(SYMBOL) == ([], [])  # taken: nothing new since

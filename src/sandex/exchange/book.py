@@ -207,6 +207,7 @@ class OrderBook:
         "asks",
         "bid_keys",
         "bids",
+        "changed",
         "emptied",
         "last_price",
         "next_trade_id",
@@ -221,6 +222,9 @@ class OrderBook:
         self.next_trade_id = 1
         self.last_price: PriceUnits | None = None
         self.emptied = 0  # levels emptied by cancels below the top, not yet swept
+        self.changed: set[int] = set()
+        """Keys of the levels whose quantity may have changed since :meth:`changed_levels`
+        was last called (bids' keys are their prices negated)."""
         self._window: deque[tuple[int, int, int]] = deque()  # earlier minutes
         self._minute = -1  # the latest minute with trades, and its totals
         self._quote = 0
@@ -244,6 +248,7 @@ class OrderBook:
             heappush(keys, key)
         else:
             queue.orders.append(order)
+        self.changed.add(key)
         accounts = self.accounts
         holdings = accounts.get(order.account)
         if holdings is None:
@@ -260,6 +265,7 @@ class OrderBook:
         queue = levels[key]
         queue.remove(order)
         order.remaining = _NONE
+        self.changed.add(key)
         self.accounts[order.account].leave()
         if queue.head == len(queue.orders):
             if keys[0] == key:
@@ -331,6 +337,7 @@ class OrderBook:
             limit = -limit
         own = NOBODY if stp is _STP_NONE else account
         accounts = self.accounts
+        changed = self.changed
         tid = first = self.next_trade_id
         remaining = quantity
         stopped = quote = last = 0
@@ -339,6 +346,7 @@ class OrderBook:
             if key > limit:
                 break
             queue = levels[key]
+            changed.add(key)
             orders = queue.orders
             head = queue.head
             price = key if buy else -key
@@ -520,6 +528,22 @@ class OrderBook:
     def depth(self, limit: int) -> tuple[list[Level], list[Level]]:
         """Up to ``limit`` levels per side, best first: ``(bids, asks)``."""
         return self._levels(self.bids, -1, limit), self._levels(self.asks, 1, limit)
+
+    def changed_levels(self) -> tuple[list[Level], list[Level]]:
+        """The levels that may have changed since the last call, with their quantity now
+        (0: gone), unordered: ``(bids, asks)``. A market-data feed's diffs, without
+        walking the whole book."""
+        bids: list[Level] = []
+        asks: list[Level] = []
+        for key in self.changed:
+            if key < 0:
+                queue = self.bids.get(key)
+                bids.append(Level(-key, 0 if queue is None else queue.quantity()))
+            else:
+                queue = self.asks.get(key)
+                asks.append(Level(key, 0 if queue is None else queue.quantity()))
+        self.changed = set()
+        return bids, asks
 
     @staticmethod
     def _levels(levels: dict[int, Queue], sign: int, limit: int) -> list[Level]:

@@ -170,6 +170,11 @@ class Engine:
         """``(bids, asks)``, best first, at most ``limit`` levels each."""
         return self._market(symbol).book.depth(limit)
 
+    def changed_levels(self, symbol: str) -> tuple[list[Level], list[Level]]:
+        """The levels of ``symbol`` that may have changed since the last call, with their
+        quantity now (0: gone): ``(bids, asks)``, unordered."""
+        return self._market(symbol).book.changed_levels()
+
     def best_bid(self, symbol: str) -> Level | None:
         return self._market(symbol).book.best_bid()
 
