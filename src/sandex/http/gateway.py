@@ -48,6 +48,7 @@ from sandex.service import (
 )
 from sandex.service.activity import Decision
 from sandex.service.failures import report_failure
+from sandex.service.market_streams import MarketStreams
 from sandex.service.ports import Clock
 from sandex.service.sessions import SessionService
 from sandex.service.trading import Trading
@@ -90,6 +91,8 @@ class Services:
     limiter: RateLimiter
     ip: ClientIpResolver
     exchange: Trading | None = None
+    streams: MarketStreams | None = None
+    """The public market streams (None without the exchange)."""
     on_startup: list[Callable[[], None]] = field(default_factory=list)
     on_shutdown: list[Callable[[], None]] = field(default_factory=list)
 

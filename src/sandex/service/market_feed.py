@@ -13,14 +13,18 @@ its :class:`~sandex.exchange.marketdata.MarketData` gets the same trades. A gate
 loads the stored history (:meth:`MarketReadModel.load_history`: the engine writes its
 trades and candles with each batch, before it publishes them) and catches up from
 storage after a gap (:meth:`MarketReadModel.catch_up`); a trade it already has is
-skipped by its id, so the two sources never count one twice.
+skipped by its id, so the two sources never count one twice. What the model applies it
+tells its :class:`MarketObserver` (the WebSocket market streams,
+:mod:`sandex.service.market_streams`). In one process the engine's committed events
+reach a model the same way (:mod:`sandex.service.local_market`), so a book's update ids
+are the same whichever way a gateway is served.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple, TypeAlias
+from typing import NamedTuple, Protocol, TypeAlias
 
 from sandex.exchange import Symbol
 from sandex.exchange.book import Level
@@ -36,6 +40,7 @@ __all__ = [
     "MarketEvent",
     "MarketFeed",
     "MarketReadModel",
+    "MarketObserver",
     "DEPTH_LEVELS",
 ]
 
@@ -100,14 +105,19 @@ class MarketFeed:
         bids, asks = self.engine.depth(name, DEPTH_LEVELS)
         return dict(bids), dict(asks)
 
-    def take(self) -> list[MarketEvent]:
-        """The events since the last call: trades, then each moved book's changes."""
+    def take(self, symbols: Iterable[str] | None = None) -> list[MarketEvent]:
+        """The events since the last call: trades, then each moved book's changes (of
+        the books of ``symbols`` only, when given: those that may have moved; the others
+        are compared at a later call)."""
         events: list[MarketEvent] = list(self._trades)
         self._trades = []
-        for name, published in self._books.items():
+        books = self._books
+        if symbols is not None:
+            books = {name: books[name] for name in symbols if name in books}
+        for name, published in books.items():
             bids, asks = self._levels(name)
-            bid_changes = _changes(published.bids, bids)
-            ask_changes = _changes(published.asks, asks)
+            bid_changes = [] if bids == published.bids else _changes(published.bids, bids)
+            ask_changes = [] if asks == published.asks else _changes(published.asks, asks)
             if not bid_changes and not ask_changes:
                 continue
             published.update_id += 1
@@ -202,11 +212,23 @@ def _count(book: _Book, trade_id: int, price: int, quantity: int, time: int) -> 
             del window[:60]
 
 
+class MarketObserver(Protocol):
+    """What follows the read model as it applies events (the WebSocket market streams)."""
+
+    def traded(self, symbol: str, trade: Trade) -> None:
+        """A trade the model had not seen, after it was counted."""
+
+    def book_changed(self, change: BookChange) -> None:
+        """A book change the model applied (its book now includes it)."""
+
+
 class MarketReadModel:
     """A gateway's copy of the public market, fed by the engine's events.
 
-    It answers what :class:`~sandex.service.trading.PublicBook` asks, and forwards
-    trades to ``market_data`` (public trades, candles, tickers).
+    It answers what :class:`~sandex.service.trading.PublicBook` asks, forwards trades to
+    ``market_data`` (public trades, candles, tickers; unless ``records_trades`` is off:
+    in one process the engine's own market data is shared and already has them), and
+    tells ``observer`` what it applied.
     """
 
     def __init__(
@@ -215,11 +237,14 @@ class MarketReadModel:
         market_data: MarketData,
         *,
         on_gap: Callable[[], None] = lambda: None,
+        records_trades: bool = True,
     ) -> None:
         self.symbols = symbols
         self.market_data = market_data
         self.on_gap = on_gap
         """Called when an event shows that one was missed: ask for a snapshot."""
+        self.records_trades = records_trades
+        self.observer: MarketObserver | None = None
         self._books = {name: _Book() for name in symbols}
 
     @property
@@ -252,6 +277,8 @@ class MarketReadModel:
             for price, quantity in levels:
                 side.set(price, quantity)
         book.update_id = event.last
+        if self.observer is not None:
+            self.observer.book_changed(event)
 
     def _trade(self, event: PublicTradeEvent) -> None:
         book = self._books.get(event.symbol)
@@ -259,7 +286,10 @@ class MarketReadModel:
         if book is None or trade.trade_id < book.next_trade_id:
             return
         _count(book, trade.trade_id, trade.price, trade.quantity, trade.time)
-        self.market_data.record(event.symbol, trade)
+        if self.records_trades:
+            self.market_data.record(event.symbol, trade)
+        if self.observer is not None:
+            self.observer.traded(event.symbol, trade)
 
     def load_history(self, history: dict[str, MarketHistory]) -> None:
         """Start from the stored history (before any event): candles and the tape into
@@ -271,6 +301,15 @@ class MarketReadModel:
             self.market_data.load(name, stored)
             for t in stored.trades:
                 _count(book, t.id, t.price, t.quantity, t.time)
+
+    def load_tape(self) -> None:
+        """Start from the trades ``market_data`` already holds (the engine's own, shared
+        in one process): the newest trade's id, price and average-price window."""
+        md = self.market_data
+        for name, book in self._books.items():
+            for t in md.recent_trades(name, md.keep_trades):
+                if t.id >= book.next_trade_id:
+                    _count(book, t.id, t.price, t.quantity, t.time)
 
     def next_trade_id(self, symbol: str) -> int:
         """The id of the first trade of ``symbol`` this model has not seen."""

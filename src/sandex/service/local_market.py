@@ -1,0 +1,131 @@
+"""The embedded mode's public market: the engine's committed events, applied in the same
+process to the read model the public routes and the market streams read.
+
+With ``--workers N`` / ``--engine remote`` a gateway's read model follows the engine's
+events over the broker (:class:`~sandex.broker.redis_streams.MarketFollower`); in one
+process (``sandex serve``) :class:`LocalMarket` does the same without a broker: the
+journal captures a :class:`~sandex.service.market_feed.MarketFeed`'s events with each
+batch, and once the batch is committed they are applied to the model, so that a depth
+snapshot's ``lastUpdateId`` and the diff streams' ``U``/``u`` count the same updates in
+both modes.
+
+Committed events are delivered at once after each command that waited for its commit
+(:class:`DeliveringLink`: a client reads its own order on the book), and by a task that
+looks every :data:`POLL_S` for what the market's own steps committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Final, cast
+
+from sandex.service.engine_commands import EngineCommand, Reply
+from sandex.service.exchange_core import ExchangeCore, LocalEngineLink
+from sandex.service.failures import report_failure
+from sandex.service.market_feed import MarketEvent, MarketFeed, MarketReadModel
+
+__all__ = ["LocalMarket", "DeliveringLink", "POLL_S"]
+
+_log = logging.getLogger(__name__)
+
+POLL_S: Final = 0.005
+"""How often committed events are looked for (a trade reaches subscribers within it)."""
+
+
+class LocalMarket:
+    """The read model of an engine in this process, fed by its committed events."""
+
+    def __init__(self, core: ExchangeCore) -> None:
+        self.core = core
+        self.model = MarketReadModel(core.symbols, core.market_data, records_trades=False)
+        """Shares the engine's market data (which records every trade as it happens)."""
+        self.model.on_gap = self._resync
+        self.feed: MarketFeed | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, now: int) -> None:
+        """Publish the engine's events from now on, the model starting from the books as
+        they stand (after the engine started)."""
+        core = self.core
+        journal = core.journal
+        feed = MarketFeed(core.venue.engine, core.symbols, now=now)
+        core.venue.on_trade(feed.record)
+        # Comparing a book costs a walk over its levels: each batch compares only those
+        # of the symbols it changed, which the journal names as it writes their book
+        # rows (its reference lookup, called for each just before the capture).
+        moved: set[str] = set()
+        reference = journal.reference
+
+        def noted(symbol: str) -> str | None:
+            moved.add(symbol)
+            return reference(symbol)
+
+        def capture() -> list[object]:
+            events: list[object] = [*feed.take(moved)]
+            moved.clear()
+            return events
+
+        journal.reference = noted
+        journal.capture = capture
+        self.feed = feed
+        model = self.model
+        model.load_tape()
+        model.load(feed.snapshot())
+        for event in feed.take():  # the books as the engine started them (committed)
+            model.apply(event)
+
+    def _resync(self) -> None:
+        """A missed change (not expected in one process): start again from the books as
+        last published; committed events already in them are skipped by their ids."""
+        if self.feed is not None:
+            _log.warning("the market read model missed a book change; reloaded")
+            self.model.load(self.feed.snapshot())
+
+    def deliver(self) -> None:
+        """Apply the events of every batch committed since the last call."""
+        events = self.core.journal.take_committed()
+        apply = self.model.apply
+        for event in events:
+            apply(cast(MarketEvent, event))
+
+    def run_background(self) -> None:
+        """Start delivering on the running loop (what the market's steps commit)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _run(self) -> None:
+        committed = self.core.journal.committed
+        failing = False
+        while True:
+            await asyncio.sleep(POLL_S)
+            if not committed:
+                continue
+            try:
+                self.deliver()
+            except Exception as exc:
+                if not failing:
+                    report_failure(_log, "market events not applied; retrying", exc)
+                failing = True
+            else:
+                failing = False
+
+
+class DeliveringLink:
+    """The in-process engine link that applies what each command committed to the read
+    model before it answers (an :class:`~sandex.service.engine_commands.EngineLink`)."""
+
+    def __init__(self, link: LocalEngineLink, market: LocalMarket) -> None:
+        self._link = link
+        self._market = market
+
+    async def submit(self, command: EngineCommand, now: int) -> Reply:
+        reply = await self._link.submit(command, now)
+        if reply.changed:
+            self._market.deliver()
+        return reply
