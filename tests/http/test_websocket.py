@@ -25,10 +25,13 @@ import uvicorn
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from sandex.bootstrap import Sandex
 from sandex.cli.serve import websocket_options
 from sandex.config import Settings
+from sandex.http import Gateway
 from sandex.http.client_ip import ClientIpResolver, parse_networks
-from sandex.http.websocket import MAX_MESSAGE_BYTES, StreamEndpoint, StreamLimits, StreamSink
+from sandex.http.websocket import MAX_MESSAGE_BYTES, StreamEndpoint, StreamLimits
+from sandex.service.market_streams import StreamSink
 
 Message = dict[str, Any]
 
@@ -40,12 +43,15 @@ class FakeStreams:
 
     def __init__(self) -> None:
         self.sinks: dict[str, list[StreamSink]] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The loop of the last subscription (a server's, to publish on)."""
 
     def parse(self, name: str) -> str | None:
         return name if name == "!miniTicker@arr" or _STREAM.fullmatch(name) else None
 
     def subscribe(self, stream: str, sink: StreamSink) -> None:
         self.sinks.setdefault(stream, []).append(sink)
+        self.loop = asyncio.get_running_loop()
 
     def unsubscribe(self, stream: str, sink: StreamSink) -> None:
         self.sinks[stream].remove(sink)
@@ -87,7 +93,7 @@ class Peer:
 
     def __init__(
         self,
-        endpoint: StreamEndpoint,
+        endpoint: Callable[..., Any],
         path: str,
         *,
         query: bytes = b"",
@@ -555,6 +561,47 @@ def test_a_client_that_leaves_is_unsubscribed_and_pushes_after_it_are_harmless()
     run(main())
 
 
+# -- through the gateway ---------------------------------------------------------------
+
+
+def test_the_gateway_hands_websocket_scopes_to_its_market_streams(
+    make_gateway: Callable[..., tuple[Sandex, Gateway]],
+) -> None:
+    _, gateway = make_gateway()
+    streams = gateway.services.streams
+    assert streams is not None
+
+    async def main() -> None:
+        peer = await Peer(gateway, "/stream/ws/0").accepted()
+        ask = {"method": "SUBSCRIBE", "params": ["btcusdt@depth@100ms"], "id": 1}
+        assert await peer.ask(ask) == {"result": None, "id": 1}
+        assert streams.subscribers("btcusdt@depth@100ms") == 1
+        ask = {"method": "SUBSCRIBE", "params": ["nosuchcoin@trade"], "id": 2}
+        assert await peer.ask(ask) == {
+            "error": {"code": 2, "msg": "Invalid request: invalid stream"},
+            "id": 2,
+        }
+        await peer.leave()
+        assert streams.subscribers("btcusdt@depth@100ms") == 0
+        refused = Peer(gateway, "/nowhere")
+        assert (await refused.next())["status"] == 404
+
+    run(main())
+
+
+def test_a_gateway_without_the_exchange_closes_websockets(
+    make_gateway: Callable[..., tuple[Sandex, Gateway]],
+) -> None:
+    _, gateway = make_gateway(exchange=False)
+    assert gateway.services.streams is None
+
+    async def main() -> None:
+        peer = Peer(gateway, "/ws/btcusdt@trade")
+        assert await peer.next() == {"type": "websocket.close", "code": 1003}
+
+    run(main())
+
+
 # -- over a real server: uvicorn with `sandex serve`'s WebSocket options ---------------
 
 
@@ -568,7 +615,7 @@ def _server(endpoint: StreamEndpoint, settings: Settings) -> Iterator[int]:
         lifespan="off",
         log_level="warning",
         loop="asyncio",
-        **websocket_options(settings),  # type: ignore[arg-type]
+        **websocket_options(settings),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -665,6 +712,55 @@ def test_an_oversized_frame_closes_the_connection_with_1009(fast_pings: Settings
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
 
         run(main())
+
+
+def test_a_peer_that_stops_reading_is_dropped_while_the_others_keep_up(
+    fast_pings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    streams = FakeStreams()
+    endpoint = _endpoint(streams, pending_messages=50, close_timeout_s=0.2)
+    payload = {"e": "trade", "pad": "x" * 8000}
+    count = 1000  # 8 MB: far more than the kernel and the transport buffer between them
+
+    with caplog.at_level(logging.INFO), _server(endpoint, fast_pings) as port:
+
+        async def main() -> None:
+            async with connect(f"ws://127.0.0.1:{port}/ws/btcusdt@trade") as reader:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as stuck:
+                    key = base64.b64encode(os.urandom(16))
+                    stuck.sendall(
+                        b"GET /ws/btcusdt@trade HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                        b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
+                        b"Sec-WebSocket-Version: 13\r\n\r\n"
+                    )  # and never reads again
+                    deadline = time.monotonic() + 5
+                    while streams.subscribers() < 2:
+                        assert time.monotonic() < deadline
+                        await asyncio.sleep(0.01)
+                    loop = streams.loop
+                    assert loop is not None
+
+                    def publish(i: int) -> None:
+                        streams.publish("btcusdt@trade", {**payload, "t": i})
+
+                    received = 0
+                    for i in range(count):
+                        loop.call_soon_threadsafe(publish, i)
+                        if i % 20 == 19:  # the engine's batches, with the reader reading
+                            while received <= i - 20:
+                                message = orjson.loads(await asyncio.wait_for(reader.recv(), 5))
+                                assert message["t"] == received
+                                received += 1
+                    while received < count:
+                        message = orjson.loads(await asyncio.wait_for(reader.recv(), 5))
+                        assert message["t"] == received
+                        received += 1
+                    assert streams.subscribers() == 1  # the stuck one is gone
+
+        run(main())
+    dropped = [r for r in caplog.records if "slow consumer" in r.getMessage()]
+    assert len(dropped) == 1 and dropped[0].exc_info is None
+    assert not [r for r in caplog.records if r.exc_info is not None]
 
 
 def test_a_404_path_over_a_real_server_is_an_http_refusal(fast_pings: Settings) -> None:

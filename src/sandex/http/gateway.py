@@ -31,6 +31,7 @@ from sandex.http.params import parse_params
 from sandex.http.ratelimit import RateLimiter, Usage
 from sandex.http.routes import Route, RouteTable, Security
 from sandex.http.time_unit import in_microseconds, wants_microseconds
+from sandex.http.websocket import StreamEndpoint
 from sandex.keys.formats import API_KEY_PREFIX, DISPLAY_PREFIX_LENGTH
 from sandex.service import (
     ActivityLog,
@@ -115,6 +116,7 @@ class Gateway:
         self._identify = services.auth.identify
         self._now = services.clock.now
         self._shared = services.limiter.gate is not None
+        self._websocket: StreamEndpoint | None = None
         if self._shared:  # one awaited round trip per request (rate limits, bans, replay)
             self._serve = self._serve_shared  # type: ignore[method-assign]
 
@@ -124,9 +126,15 @@ class Gateway:
             await self._http(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
-        else:  # websocket streams come later
-            await receive()
-            await send({"type": "websocket.close", "code": 1003})
+        else:  # websocket: Binance's market streams (sandex.http.websocket)
+            if self._websocket is None:
+                streams = self.services.streams
+                if streams is None:  # no exchange here, so no streams
+                    await receive()
+                    await send({"type": "websocket.close", "code": 1003})
+                    return
+                self._websocket = StreamEndpoint(streams, self._resolve_ip, self._now)
+            await self._websocket(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw_headers = scope["headers"]

@@ -38,6 +38,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from sandex.http.errors import RateLimited, RouteNotFound, error_for
+from sandex.service.market_streams import StreamSink
 
 __all__ = [
     "StreamEndpoint",
@@ -71,10 +72,6 @@ _EXPECTED_METHODS: Final = ", ".join(f"`{m}`" for m in _METHODS)
 _ID_PATTERN: Final = re.compile(r"[A-Za-z0-9]{1,36}")
 _INT64: Final = (-(2**63), 2**63 - 1)
 _METHOD_VALUE: Final = re.compile(r'"method"\s*:\s*("(?:[^"\\]|\\.)*"|[^,}\s]+)')
-
-
-class StreamSink(Protocol):
-    def push(self, stream: str, payload: bytes) -> None: ...
 
 
 class StreamSource(Protocol):
