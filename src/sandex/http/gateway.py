@@ -250,18 +250,7 @@ class Gateway:
                 if route.counts_order:
                     limiter.charge_order(ip, principal.user_id, usage, route.orders)
             except RateLimited as exc:
-                self.services.activity.record_decision(
-                    Decision(
-                        now,
-                        principal.key_id,
-                        principal.user_id,
-                        principal.key_prefix,
-                        ip,
-                        request.method,
-                        request.path,
-                        f"rate limited: {exc.msg}",
-                    )
-                )
+                self._audit_rate_limited(request, principal, exc)
                 raise
         else:
             limiter.charge_ip(ip, route.weight, usage)
@@ -272,6 +261,23 @@ class Gateway:
             if extra > 0:
                 limiter.charge_ip(ip, extra, usage)
         return route.handler(request)
+
+    def _audit_rate_limited(
+        self, request: Request, principal: Principal, refusal: RateLimited
+    ) -> None:
+        """An authenticated request a rate limit refused, in the audit log (both paths)."""
+        self.services.activity.record_decision(
+            Decision(
+                request.now,
+                principal.key_id,
+                principal.user_id,
+                principal.key_prefix,
+                request.client_ip,
+                request.method,
+                request.path,
+                f"rate limited: {refusal.msg}",
+            )
+        )
 
     async def _serve_shared(self, route: Route, request: Request, usage: Usage) -> object:
         """:meth:`_serve` over shared state: the signature is checked in process, then
@@ -328,18 +334,7 @@ class Gateway:
             if outcome is not True:
                 assert isinstance(outcome, HttpError)
                 if isinstance(outcome, RateLimited):
-                    self.services.activity.record_decision(
-                        Decision(
-                            now,
-                            principal.key_id,
-                            principal.user_id,
-                            principal.key_prefix,
-                            ip,
-                            request.method,
-                            request.path,
-                            f"rate limited: {outcome.msg}",
-                        )
-                    )
+                    self._audit_rate_limited(request, principal, outcome)
                 raise outcome
         else:
             await self._settle(ip, usage, route.weight)
