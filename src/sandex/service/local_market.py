@@ -48,26 +48,9 @@ class LocalMarket:
         """Publish the engine's events from now on, the model starting from the books as
         they stand (after the engine started)."""
         core = self.core
-        journal = core.journal
         feed = MarketFeed(core.venue.engine, core.symbols, now=now)
         core.venue.on_trade(feed.record)
-        # Comparing a book costs a walk over its levels: each batch compares only those
-        # of the symbols it changed, which the journal names as it writes their book
-        # rows (its reference lookup, called for each just before the capture).
-        moved: set[str] = set()
-        reference = journal.reference
-
-        def noted(symbol: str) -> str | None:
-            moved.add(symbol)
-            return reference(symbol)
-
-        def capture() -> list[object]:
-            events: list[object] = [*feed.take(moved)]
-            moved.clear()
-            return events
-
-        journal.reference = noted
-        journal.capture = capture
+        core.journal.capture = feed.take  # type: ignore[assignment]
         self.feed = feed
         model = self.model
         model.load_tape()

@@ -41,11 +41,7 @@ __all__ = [
     "MarketFeed",
     "MarketReadModel",
     "MarketObserver",
-    "DEPTH_LEVELS",
 ]
-
-DEPTH_LEVELS = 5000
-"""How many levels a side the feed follows (Binance's deepest depth snapshot)."""
 
 
 class PublicTradeEvent(NamedTuple):
@@ -101,27 +97,23 @@ class MarketFeed:
         """A venue trade listener: every trade goes out with the next publish."""
         self._trades.append(PublicTradeEvent(symbol, trade))
 
-    def _levels(self, name: str) -> tuple[dict[int, int], dict[int, int]]:
-        bids, asks = self.engine.depth(name, DEPTH_LEVELS)
-        return dict(bids), dict(asks)
+    def take(self) -> list[MarketEvent]:
+        """The events since the last call: trades, then each moved book's changes.
 
-    def take(self, symbols: Iterable[str] | None = None) -> list[MarketEvent]:
-        """The events since the last call: trades, then each moved book's changes (of
-        the books of ``symbols`` only, when given: those that may have moved; the others
-        are compared at a later call)."""
+        A book's changes are the levels the engine touched since the last call
+        (:meth:`~sandex.exchange.engine.Engine.changed_levels`) whose quantity differs
+        from what was published: the feed must be the engine's only taker of them.
+        """
         events: list[MarketEvent] = list(self._trades)
         self._trades = []
-        books = self._books
-        if symbols is not None:
-            books = {name: books[name] for name in symbols if name in books}
-        for name, published in books.items():
-            bids, asks = self._levels(name)
-            bid_changes = [] if bids == published.bids else _changes(published.bids, bids)
-            ask_changes = [] if asks == published.asks else _changes(published.asks, asks)
+        changed_levels = self.engine.changed_levels
+        for name, published in self._books.items():
+            bids, asks = changed_levels(name)
+            bid_changes = _publish(published.bids, bids)
+            ask_changes = _publish(published.asks, asks)
             if not bid_changes and not ask_changes:
                 continue
             published.update_id += 1
-            published.bids, published.asks = bids, asks
             events.append(
                 BookChange(name, published.update_id, published.update_id, bid_changes, ask_changes)
             )
@@ -144,9 +136,17 @@ class MarketFeed:
         return MarketSnapshot(books)
 
 
-def _changes(old: dict[int, int], new: dict[int, int]) -> list[Level]:
-    changed = [Level(p, q) for p, q in new.items() if old.get(p) != q]
-    changed += [Level(p, 0) for p in old if p not in new]
+def _publish(published: dict[int, int], levels: list[Level]) -> list[Level]:
+    """Those of ``levels`` whose quantity differs from ``published``, which they update."""
+    changed = []
+    for level in levels:
+        price, quantity = level
+        if published.get(price, 0) != quantity:
+            changed.append(level)
+            if quantity:
+                published[price] = quantity
+            else:
+                del published[price]
     return changed
 
 
