@@ -384,16 +384,14 @@ async def _drive_engine(
 
 async def _engine_books(redis_url: str, namespace: str) -> tuple[int, int]:
     """BTCUSDT's best bid and ask, in price units, from the engine's snapshot."""
-    from sandex.broker.redis_streams import RedisEngineLink, StreamNames, connect
+    from sandex.broker.redis_streams import RedisEngineLink, StreamNames, connect_gateway
 
-    client = connect(redis_url)
-    link = RedisEngineLink(client, StreamNames(namespace), timeout_s=10)
+    link = RedisEngineLink(connect_gateway(redis_url), StreamNames(namespace), timeout_s=10)
     link.start()
     try:
         snapshot = await link.snapshot()
     finally:
-        link.stop()
-        await client.aclose()
+        link.stop()  # quiet, and closes its connections
     book = next(b for b in snapshot.books if b.symbol == "BTCUSDT")
     return book.bids[0].price, book.asks[0].price
 

@@ -20,6 +20,7 @@ from sandex.broker.redis_streams import (
     MarketFollower,
     RedisEngineLink,
     StreamNames,
+    connect_gateway,
 )
 from sandex.broker.redis_streams import connect as connect_broker
 from sandex.config import ConfigError, Settings
@@ -332,7 +333,7 @@ def remote_exchange(sx: Sandex, services: Services) -> Trading:
     account reads come from storage, public market data from a read model fed by the
     engine's events."""
     s = sx.settings
-    client = connect_broker(_redis_url(s, "SANDEX_ENGINE=remote"))
+    client = connect_gateway(_redis_url(s, "SANDEX_ENGINE=remote"))
     names = StreamNames(s.redis_namespace)
     link = RedisEngineLink(client, names, timeout_s=s.engine_timeout_ms / 1000)
     symbols = symbols_by_name(default_symbols())

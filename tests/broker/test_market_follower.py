@@ -11,7 +11,13 @@ import time
 from exchange_support import NOW, SYMBOL, buy, sell
 from sandex.bootstrap import Sandex
 from sandex.broker.engine_server import EngineServer
-from sandex.broker.redis_streams import MarketFollower, RedisEngineLink, StreamNames, connect
+from sandex.broker.redis_streams import (
+    MarketFollower,
+    RedisEngineLink,
+    StreamNames,
+    connect,
+    connect_gateway,
+)
 from sandex.exchange import MarketData
 from sandex.service.engine_commands import Place
 from sandex.service.market_feed import MarketFeed, MarketReadModel
@@ -47,11 +53,12 @@ def test_a_gateway_starts_from_storage_and_then_follows_the_engine(
         feed = MarketFeed(core.venue.engine, core.symbols, now=NOW)
         core.venue.on_trade(feed.record)
         server = EngineServer(core, feed, client, names, FixedClock())
-        link = RedisEngineLink(client, names, timeout_s=5)
+        gateway = connect_gateway(REDIS_URL)
+        link = RedisEngineLink(gateway, names, timeout_s=5)
         link.start()
         serving = asyncio.get_running_loop().create_task(server.run())
         model = MarketReadModel(core.symbols, MarketData(core.symbols.values()))
-        follower = MarketFollower(client, names, link, model, history=store)
+        follower = MarketFollower(gateway, names, link, model, history=store)
         try:
             for i in range(5):  # before the gateway starts: it reads these from storage
                 await cross(link, NOW + i * 20_000, f"{60_000 + i}")

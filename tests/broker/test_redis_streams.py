@@ -6,21 +6,32 @@ engine; with no engine the gateway gives up after its bounded wait (-1007)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+import pytest
+import redis
+
 from exchange_support import NOW, SYMBOL, buy
 from sandex.bootstrap import Sandex
 from sandex.broker.codec import decode, encode
 from sandex.broker.engine_server import CONSUMER, GROUP, EngineServer
-from sandex.broker.redis_streams import RedisEngineLink, StreamNames, connect
-from sandex.exchange import OrderStatus
+from sandex.broker.redis_streams import (
+    MarketFollower,
+    RedisEngineLink,
+    StreamNames,
+    connect,
+    connect_gateway,
+)
+from sandex.exchange import MarketData, OrderStatus, default_symbols
+from sandex.exchange.symbols import symbols_by_name
 from sandex.keys import RiskPolicy
 from sandex.service.engine_commands import EngineUnavailable, Place, Reply
 from sandex.service.exchange_core import ExchangeCore
-from sandex.service.market_feed import MarketFeed
+from sandex.service.market_feed import MarketFeed, MarketReadModel
 from sandex.service.ports import History
 from sandex.storage.exchange_store import SqlExchangeStore
 from support import REDIS_URL
@@ -29,6 +40,7 @@ from trading_support import new_exchange
 ALICE = 1
 UNIT = 10**8
 GATEWAY = "gw-test"
+SYMBOLS = symbols_by_name(default_symbols())
 
 
 class FixedClock:
@@ -47,7 +59,7 @@ async def _serving(
     names = StreamNames(namespace)
     feed = MarketFeed(core.venue.engine, core.symbols, now=NOW)
     server = EngineServer(core, feed, client, names, FixedClock())
-    link = RedisEngineLink(client, names, timeout_s=5)
+    link = RedisEngineLink(connect_gateway(REDIS_URL), names, timeout_s=5)
     link.start()
     serving = asyncio.get_running_loop().create_task(server.run())
     try:
@@ -160,8 +172,9 @@ def test_without_an_engine_a_gateway_gives_up_after_its_bounded_wait(
     redis_namespace: str,
 ) -> None:
     async def scenario() -> float:
-        client = connect(REDIS_URL)
-        link = RedisEngineLink(client, StreamNames(redis_namespace), timeout_s=0.3)
+        link = RedisEngineLink(
+            connect_gateway(REDIS_URL), StreamNames(redis_namespace), timeout_s=0.3
+        )
         link.start()
         began = time.monotonic()
         try:
@@ -170,7 +183,6 @@ def test_without_an_engine_a_gateway_gives_up_after_its_bounded_wait(
             return time.monotonic() - began
         finally:
             link.stop()
-            await client.aclose()
         raise AssertionError("answered without an engine")
 
     waited = asyncio.run(scenario())
@@ -179,8 +191,9 @@ def test_without_an_engine_a_gateway_gives_up_after_its_bounded_wait(
 
 def test_with_redis_unreachable_a_gateway_answers_at_once_that_the_status_is_unknown() -> None:
     async def scenario() -> float:
-        client = connect("redis://127.0.0.1:1/0")
-        link = RedisEngineLink(client, StreamNames("nowhere"), timeout_s=5)
+        link = RedisEngineLink(
+            connect_gateway("redis://127.0.0.1:1/0"), StreamNames("nowhere"), timeout_s=5
+        )
         began = time.monotonic()
         try:
             await link.submit(Place(buy("0.01", "50000", account=ALICE)), NOW)
@@ -188,7 +201,56 @@ def test_with_redis_unreachable_a_gateway_answers_at_once_that_the_status_is_unk
             assert "unreachable" in str(exc)
             return time.monotonic() - began
         finally:
-            await client.aclose()
+            link.stop()
         raise AssertionError("answered without Redis")
 
     assert asyncio.run(scenario()) < 3
+
+
+def test_stopping_a_link_and_its_follower_while_they_read_is_quiet(
+    redis_namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> None:
+        names = StreamNames(redis_namespace)
+        gateway = connect_gateway(REDIS_URL)
+        link = RedisEngineLink(gateway, names, timeout_s=0.2)
+        model = MarketReadModel(SYMBOLS, MarketData(SYMBOLS.values()))
+        follower = MarketFollower(gateway, names, link, model)
+        link.start()
+        follower.start()
+        await asyncio.sleep(0.5)  # blocked in their reads (no engine: the follower retries)
+        caplog.clear()
+        link.stop()
+        follower.stop()
+        await asyncio.sleep(0.1)
+
+    with caplog.at_level(logging.DEBUG, logger="sandex.broker"):
+        asyncio.run(scenario())
+    assert caplog.records == []
+
+
+def test_commands_submitted_while_an_entry_is_on_its_way_go_out_together(
+    redis_namespace: str,
+) -> None:
+    names = StreamNames(redis_namespace)
+
+    async def scenario() -> list[str]:
+        link = RedisEngineLink(connect_gateway(REDIS_URL), names, timeout_s=0.3)
+        order = Place(buy("0.01", "50000", account=ALICE))
+        try:  # no engine: every caller gives up after its wait
+            first = asyncio.gather(*(link.submit(order, NOW) for _ in range(30)))
+            await asyncio.sleep(0)  # the first entry goes out ...
+            second = asyncio.gather(*(link.submit(order, NOW) for _ in range(20)))
+            outcomes = await asyncio.gather(first, second, return_exceptions=True)
+        finally:
+            link.stop()
+        return [type(o).__name__ for o in outcomes]
+
+    assert asyncio.run(scenario()) == ["EngineUnavailable", "EngineUnavailable"]
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        entries = client.xrange(names.commands)
+    finally:
+        client.close()
+    sizes = [len(fields[b"i"].split(b",")) for _, fields in entries]
+    assert sum(sizes) == 50 and len(entries) < 50, sizes  # ... the rest with the next

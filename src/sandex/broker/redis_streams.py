@@ -17,7 +17,9 @@ Streams (``NS`` is ``SANDEX_REDIS_NAMESPACE``):
 
 A gateway waits a bounded time for an answer (``SANDEX_ENGINE_TIMEOUT``, 5 s); when the
 engine or the broker is away it raises :class:`EngineUnavailable` (Binance's -1007),
-and goes on by itself once they are back.
+and goes on by itself once they are back. A gateway speaks to Redis over lean
+connections (:class:`~sandex.storage.redis_pipe.RedisPipe`): one for its commands, one
+for each blocking read (its answers; the events); the engine uses redis-py's client.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from sandex.broker.codec import CodecError, decode, encode
 from sandex.service.engine_commands import (
@@ -40,12 +42,15 @@ from sandex.service.engine_commands import (
 from sandex.service.failures import report_failure
 from sandex.service.market_feed import MarketReadModel, MarketSnapshot
 from sandex.service.ports import ExchangeStore
+from sandex.storage.redis_pipe import RedisAddress, RedisPipe, RedisReplyError
+from sandex.storage.redis_pipe import encode as encode_command
 
 __all__ = [
     "StreamNames",
     "RedisEngineLink",
     "MarketFollower",
     "connect",
+    "connect_gateway",
     "joined",
     "split",
     "BATCH",
@@ -88,7 +93,8 @@ class StreamNames:
 
 
 def connect(url: str) -> aioredis.Redis:
-    """An asyncio Redis client that fails fast (connect and reads bounded)."""
+    """An asyncio Redis client that fails fast (connect and reads bounded): the engine's
+    side (:mod:`sandex.broker.engine_server`)."""
     return aioredis.Redis.from_url(
         url,
         socket_connect_timeout=2,
@@ -97,34 +103,84 @@ def connect(url: str) -> aioredis.Redis:
     )
 
 
+def connect_gateway(url: str) -> RedisAddress:
+    """Where a gateway's :class:`RedisEngineLink` and :class:`MarketFollower` reach the
+    broker: each opens its own lean connections (:class:`RedisPipe`) there, on first use.
+    Raises ValueError for a URL :class:`RedisAddress` does not read."""
+    return RedisAddress.parse(url)
+
+
+CONNECT_TIMEOUT_S: Final = 2.0
+READ_TIMEOUT_S: Final = BLOCK_MS / 1000 + 4
+"""How long a blocking read may go unanswered before its connection is taken for dead."""
+RETRY_S: Final = 0.5
+
+
+class _Background:
+    """One task on the running loop: started when not running, cancelled at stop."""
+
+    def __init__(self, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._run = run
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+
+
+def _fields(flat: Any) -> dict[bytes, bytes]:
+    """A stream entry's fields from Redis's flat ``[name, value, ...]``."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+async def _read_stream(pipe: RedisPipe, stream: str, last: bytes) -> list[Any]:
+    """The entries ``[id, [name, value, ...]]`` of ``stream`` after ``last``, waiting up
+    to :data:`BLOCK_MS` for one. A connection that does not answer in
+    :data:`READ_TIMEOUT_S` is closed (the next read opens another)."""
+    command = encode_command("XREAD", "COUNT", BATCH, "BLOCK", BLOCK_MS, "STREAMS", stream, last)
+    try:
+        async with asyncio.timeout(READ_TIMEOUT_S):
+            got: Any = await pipe.call(command)
+    except TimeoutError:
+        pipe.close()
+        raise ConnectionError(f"no answer from Redis in {READ_TIMEOUT_S:.0f} s") from None
+    return got[0][1] if got else []
+
+
 class RedisEngineLink:
     """The gateway's side: commands out, answers back (an
-    :class:`~sandex.service.engine_commands.EngineLink`)."""
+    :class:`~sandex.service.engine_commands.EngineLink`). Commands go out on a connection
+    of their own, never behind the blocking read of the answers."""
 
-    def __init__(self, client: aioredis.Redis, names: StreamNames, *, timeout_s: float) -> None:
-        self._redis = client
+    def __init__(self, broker: RedisAddress, names: StreamNames, *, timeout_s: float) -> None:
         self._names = names
         self.timeout_s = timeout_s
         self.gateway = uuid.uuid4().hex
         self._stream = names.replies(self.gateway)
+        self._commands = RedisPipe(broker, connect_timeout_s=CONNECT_TIMEOUT_S)
+        self._answers = RedisPipe(broker, connect_timeout_s=CONNECT_TIMEOUT_S)
         self._waiting: dict[str, asyncio.Future[Any]] = {}
-        self._reader: asyncio.Task[None] | None = None
         self._outbox: list[tuple[bytes, bytes, asyncio.Future[Any]]] = []
         """Commands submitted while the previous entry was on its way (sent together)."""
-        self._sender: asyncio.Task[None] | None = None
+        self._reader = _Background(self._read)
+        self._sender = _Background(self._send)
 
     def start(self) -> None:
         """Start reading answers (on the running loop)."""
-        if self._reader is None:
-            self._reader = asyncio.get_running_loop().create_task(self._read())
+        self._reader.start()
 
     def stop(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            self._reader = None
-        if self._sender is not None:
-            self._sender.cancel()
-            self._sender = None
+        """Stop reading and sending, quietly, and close the connections (a later call
+        opens them again)."""
+        self._reader.stop()
+        self._sender.stop()
+        self._commands.close()
+        self._answers.close()
 
     async def submit(self, command: EngineCommand, now: int) -> Reply:
         reply = await self._call(command)
@@ -141,12 +197,10 @@ class RedisEngineLink:
 
     async def _call(self, command: EngineCommand | Snapshot) -> object:
         command_id = uuid.uuid4().hex
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting[command_id] = future
         self._outbox.append((command_id.encode(), encode(command), future))
-        if self._sender is None:
-            self._sender = loop.create_task(self._send())
+        self._sender.start()
         try:
             async with asyncio.timeout(self.timeout_s):
                 return await future
@@ -158,58 +212,58 @@ class RedisEngineLink:
     async def _send(self) -> None:
         """Append what is in the outbox to the commands stream, one entry at a time: what
         callers submit while an entry is on its way goes in the next one."""
-        try:
-            while self._outbox:
-                sending, self._outbox = self._outbox, []
-                fields: Any = joined([i for i, _, _ in sending], [c for _, c, _ in sending], "c")
-                fields["g"] = self.gateway
-                try:
-                    await self._redis.xadd(self._names.commands, fields)
-                except (RedisError, OSError) as exc:
-                    failure = EngineUnavailable(f"the broker is unreachable: {exc}")
-                    for _, _, future in sending:
-                        if not future.done():
-                            future.set_exception(failure)
-        finally:
-            self._sender = None
+        pipe = self._commands
+        while self._outbox:
+            sending, self._outbox = self._outbox, []
+            fields = joined([i for i, _, _ in sending], [c for _, c, _ in sending], "c")
+            xadd = encode_command(
+                "XADD", self._names.commands, "*", "i", fields["i"], "c", fields["c"],
+                "g", self.gateway,
+            )  # fmt: skip
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    await pipe.call(xadd)
+            except (RedisReplyError, OSError, TimeoutError) as exc:
+                if isinstance(exc, TimeoutError):
+                    pipe.close()  # a connection that does not answer is taken for dead
+                    exc = ConnectionError("no answer from Redis in time")
+                failure = EngineUnavailable(f"the broker is unreachable: {exc}")
+                for _, _, future in sending:
+                    if not future.done():
+                        future.set_exception(failure)
 
     async def _read(self) -> None:
-        last = "0-0"
+        last = b"0-0"
         failing = False
         while True:
             try:
-                got: Any = await self._redis.xread(
-                    {self._stream: last}, count=BATCH, block=BLOCK_MS
-                )
-            except asyncio.CancelledError:
-                raise
+                entries = await _read_stream(self._answers, self._stream, last)
             except Exception as exc:
                 if not failing:
                     report_failure(
                         _log, "the broker is unreachable; answers wait", exc, level=logging.WARNING
                     )
                 failing = True
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(RETRY_S)
                 continue
             if failing:
                 _log.warning("the broker is reachable again")
                 failing = False
-            for _stream, entries in got or ():
-                for entry_id, fields in entries:
-                    last = entry_id
+            for entry_id, flat in entries:
+                last = entry_id
+                try:
+                    answers = split(_fields(flat), b"r")
+                except CodecError as exc:
+                    report_failure(_log, "answers from the engine did not decode", exc)
+                    continue
+                for command_id, data in answers:
+                    future = self._waiting.get(command_id)
+                    if future is None or future.done():
+                        continue  # its caller gave up (-1007)
                     try:
-                        answers = split(fields, b"r")
+                        future.set_result(decode(data))
                     except CodecError as exc:
-                        report_failure(_log, "answers from the engine did not decode", exc)
-                        continue
-                    for command_id, data in answers:
-                        future = self._waiting.get(command_id)
-                        if future is None or future.done():
-                            continue  # its caller gave up (-1007)
-                        try:
-                            future.set_result(decode(data))
-                        except CodecError as exc:
-                            report_failure(_log, "an answer from the engine did not decode", exc)
+                        report_failure(_log, "an answer from the engine did not decode", exc)
 
 
 class _HistoryUnavailable(Exception):
@@ -217,18 +271,19 @@ class _HistoryUnavailable(Exception):
 
 
 class MarketFollower:
-    """The gateway's side of the events: keeps a :class:`MarketReadModel` current."""
+    """The gateway's side of the events: keeps a :class:`MarketReadModel` current. It
+    reads the events on a connection of its own (the read blocks)."""
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        broker: RedisAddress,
         names: StreamNames,
         link: RedisEngineLink,
         model: MarketReadModel,
         *,
         history: ExchangeStore | None = None,
     ) -> None:
-        self._redis = client
+        self._events = RedisPipe(broker, connect_timeout_s=CONNECT_TIMEOUT_S)
         self._names = names
         self._link = link
         self.model = model
@@ -238,19 +293,18 @@ class MarketFollower:
         gap), so the model's trades and candles have no hole."""
         self._loaded = False
         self._resync = True
-        self._task: asyncio.Task[None] | None = None
+        self._task = _Background(self._run)
 
     def _gap(self) -> None:
         self._resync = True
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task.start()
 
     def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        """Stop following, quietly, and close the connection."""
+        self._task.stop()
+        self._events.close()
 
     async def _catch_up(self, store: ExchangeStore) -> None:
         """The stored history, the first time; the stored trades the model has not seen,
@@ -270,12 +324,18 @@ class MarketFollower:
         except Exception as exc:
             raise _HistoryUnavailable(str(exc)) from exc
 
-    async def _last_id(self) -> str:
-        newest: Any = await self._redis.xrevrange(self._names.events, count=1)
-        return str(newest[0][0].decode()) if newest else "0-0"
+    async def _last_id(self) -> bytes:
+        command = encode_command("XREVRANGE", self._names.events, "+", "-", "COUNT", 1)
+        try:
+            async with asyncio.timeout(READ_TIMEOUT_S):
+                newest: Any = await self._events.call(command)
+        except TimeoutError:
+            self._events.close()
+            raise ConnectionError(f"no answer from Redis in {READ_TIMEOUT_S:.0f} s") from None
+        return bytes(newest[0][0]) if newest else b"0-0"
 
     async def _run(self) -> None:
-        last = "0-0"
+        last = b"0-0"
         failing = False
         while True:
             try:
@@ -285,12 +345,8 @@ class MarketFollower:
                         await self._catch_up(self._history)
                     self.model.load(await self._link.snapshot())
                     self._resync = False
-                got: Any = await self._redis.xread(
-                    {self._names.events: last}, count=BATCH, block=BLOCK_MS
-                )
-            except asyncio.CancelledError:
-                raise
-            except (EngineUnavailable, RedisError, OSError, _HistoryUnavailable) as exc:
+                entries = await _read_stream(self._events, self._names.events, last)
+            except (EngineUnavailable, RedisReplyError, OSError, _HistoryUnavailable) as exc:
                 if not failing:
                     report_failure(
                         _log,
@@ -299,21 +355,20 @@ class MarketFollower:
                         level=logging.WARNING,
                     )
                 failing = True
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(RETRY_S)
                 continue
             if failing:
                 _log.warning("the market read model follows the engine again")
                 failing = False
-            for _stream, entries in got or ():
-                for entry_id, fields in entries:
-                    last = entry_id.decode()
-                    try:
-                        events = decode(fields[b"e"])
-                    except CodecError as exc:
-                        report_failure(_log, "market events did not decode; resyncing", exc)
-                        self._resync = True
-                        break
-                    for event in events:
-                        self.model.apply(event)
-                    if self._resync:
-                        break
+            for entry_id, flat in entries:
+                last = entry_id
+                try:
+                    events = decode(_fields(flat)[b"e"])
+                except (CodecError, KeyError) as exc:
+                    report_failure(_log, "market events did not decode; resyncing", exc)
+                    self._resync = True
+                    break
+                for event in events:
+                    self.model.apply(event)
+                if self._resync:
+                    break
