@@ -23,6 +23,7 @@ from sandex.exchange.venue import Venue
 from sandex.service.engine_commands import Reply
 from sandex.service.exchange_core import ExchangeCore, LocalEngineLink
 from sandex.service.journal import Durability
+from sandex.service.local_market import DeliveringLink, LocalMarket
 from sandex.service.ports import History, PendingCredit, StoredOrderList
 from sandex.service.trading import EngineReads, Trading
 from sandex.storage.exchange_store import SqlExchangeStore
@@ -31,18 +32,20 @@ __all__ = ["LocalExchange", "new_exchange"]
 
 
 class LocalExchange:
-    """An embedded exchange: ``core`` (venue, journal, simulator) and ``trading``."""
+    """An embedded exchange: ``core`` (venue, journal, simulator), ``market`` (the read
+    model of its committed events) and ``trading``, as ``sandex serve`` wires them."""
 
     def __init__(self, core: ExchangeCore) -> None:
         self.core = core
         venue = core.venue
+        self.market = LocalMarket(core)
         self.trading = Trading(
-            LocalEngineLink(core),
+            DeliveringLink(LocalEngineLink(core), self.market),
             EngineReads(core),
             venue.symbols,
             maker_fee=venue.maker_fee,
             taker_fee=venue.taker_fee,
-            book=venue.engine,
+            book=self.market.model,
             market_data=core.market_data,
         )
         self.venue = venue
@@ -57,6 +60,7 @@ class LocalExchange:
 
     def start(self, now: int) -> None:
         self.core.start(now)
+        self.market.start(now)
 
     def close(self) -> None:
         self.core.close()
@@ -101,7 +105,9 @@ class LocalExchange:
         return self.trading.all_order_lists(account, window)
 
     def durable(self) -> None:
+        """Commit what was applied, and apply it to the read model."""
         asyncio.run(self.core.journal.durable())
+        self.market.deliver()
 
     def apply_credits(self, pending: list[PendingCredit], now: int) -> int:
         return self.core.simulator.apply_credits(pending, now)

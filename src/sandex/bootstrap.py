@@ -57,7 +57,9 @@ from sandex.service.exchange_core import ExchangeCore, LocalEngineLink
 from sandex.service.journal import Durability
 from sandex.service.keyring import KeyringHolder, ServerSecrets, load_server_secrets
 from sandex.service.keywatch import KeyChangeWatcher
+from sandex.service.local_market import DeliveringLink, LocalMarket
 from sandex.service.market_feed import MarketReadModel
+from sandex.service.market_streams import MarketStreams
 from sandex.service.operator import ExchangeOperator
 from sandex.service.ports import KeyringSource, ReplayGuard
 from sandex.service.sessions import SessionService
@@ -292,18 +294,29 @@ def engine_lock(sx: Sandex) -> EngineLock:
 
 def embedded_exchange(sx: Sandex, services: Services) -> Trading:
     """The exchange in this process: the gateway reaches the engine by a call. The engine
-    starts with the server (rebuilt from storage) and writes what is left as it stops."""
+    starts with the server (rebuilt from storage) and writes what is left as it stops.
+    Public market data comes from a read model fed by the engine's committed events, as
+    in a gateway of a remote engine."""
     core = build_core(sx)
     lock = engine_lock(sx)
+    market = LocalMarket(core)
+    streams = MarketStreams(core.symbols, market.model, sx.clock)
+    services.streams = streams
 
     def start() -> None:
         lock.acquire()
-        core.start(sx.clock.now())
+        now = sx.clock.now()
+        core.start(now)
+        market.start(now)
         tune_gc()
         core.run_background(sx.clock, sx.settings.market_tick_ms)
+        market.run_background()
+        streams.start()
 
     def stop() -> None:
         try:
+            streams.stop()
+            market.stop()
             core.close()
         finally:
             lock.release()
@@ -312,12 +325,12 @@ def embedded_exchange(sx: Sandex, services: Services) -> Trading:
     services.on_shutdown.insert(0, stop)
     venue = core.venue
     return Trading(
-        LocalEngineLink(core),
+        DeliveringLink(LocalEngineLink(core), market),
         EngineReads(core),
         venue.symbols,
         maker_fee=venue.maker_fee,
         taker_fee=venue.taker_fee,
-        book=venue.engine,
+        book=market.model,
         market_data=core.market_data,
     )
 
@@ -342,12 +355,16 @@ def remote_exchange(sx: Sandex, services: Services) -> Trading:
     store = SqlExchangeStore(sx.db)
     follower = MarketFollower(client, names, link, model, history=store)
     reads = StoredReads(store)
+    streams = MarketStreams(symbols, model, sx.clock)
+    services.streams = streams
 
     def start() -> None:
         link.start()
         follower.start()
+        streams.start()
 
     def stop() -> None:
+        streams.stop()
         link.stop()
         follower.stop()
         reads.close()

@@ -18,22 +18,24 @@ from sandex.exchange.symbols import symbols_by_name
 from sandex.http import Request, Security
 from sandex.http.errors import error_for
 from sandex.http.market_data import request_weight, routes
+from sandex.service.market_feed import MarketFeed, MarketReadModel
 
 MIN = 60_000
 
 
 class Market:
-    """An engine and its market data, served through the routes as the gateway would."""
+    """An engine, and the read model and market data its events feed, served through the
+    routes as the gateway would."""
 
     def __init__(self) -> None:
         self.engine: Engine = new_engine()
         self.md = MarketData(default_symbols())
+        symbols = symbols_by_name(default_symbols())
+        self.feed = MarketFeed(self.engine, symbols, now=NOW - DAY_MS)
+        self.model = MarketReadModel(symbols, self.md)
+        self.model.load(self.feed.snapshot())
         self.services = SimpleNamespace(
-            exchange=SimpleNamespace(
-                book=self.engine,
-                market_data=self.md,
-                symbols=symbols_by_name(default_symbols()),
-            )
+            exchange=SimpleNamespace(book=self.model, market_data=self.md, symbols=symbols)
         )
 
     def get(self, path: str, now: int = NOW, **params: str) -> Any:
@@ -51,7 +53,9 @@ class Market:
     def submit(self, *orders: Any, now: int = NOW) -> None:
         for order in orders:
             for trade in trades(self.engine.submit(order, now)):
-                self.md.record(SYMBOL, trade)
+                self.feed.record(SYMBOL, trade)
+            for event in self.feed.take():
+                self.model.apply(event)
 
 
 @pytest.fixture
@@ -174,7 +178,9 @@ def test_a_missing_or_invalid_symbol_is_a_400_with_binance_codes(
 
 def test_depth_shows_the_book_as_strings_best_first(market: Market) -> None:
     body = market.get("/api/v3/depth", symbol=SYMBOL)
-    assert body["lastUpdateId"] >= 1
+    assert body["lastUpdateId"] == market.model.update_id(SYMBOL)
+    start = (NOW - DAY_MS) * 1000
+    assert body["lastUpdateId"] == start + 7  # one update per order that moved the book
     assert body["asks"] == [["60010.00000000", "0.20000000"], ["60020.00000000", "0.20000000"]]
     assert body["bids"] == [["59990.00000000", "0.60000000"], ["59980.00000000", "0.25000000"]]
     top = market.get("/api/v3/depth", symbol=SYMBOL, limit="1")

@@ -165,11 +165,11 @@ def depth(request: Request) -> object:
     """The order book, ``limit`` levels a side (default 100, at most 5000)."""
     symbol = _required_symbol(request)
     limit = vocabulary.capped_limit(request.params, _DEPTH_DEFAULT, _DEPTH_MAX)
-    bids, asks = _exchange(request).book.depth(symbol.name, limit)
+    book = _exchange(request).book
+    bids, asks = book.depth(symbol.name, limit)
     fp, fq = symbol.format_price, symbol.format_quantity
-    return {
-        # the engine keeps no book sequence yet: the time orders snapshots just as well
-        "lastUpdateId": request.now,
+    return {  # the levels as of that update: the diff streams continue from it
+        "lastUpdateId": book.update_id(symbol.name),
         "bids": [[fp(level.price), fq(level.quantity)] for level in bids],
         "asks": [[fp(level.price), fq(level.quantity)] for level in asks],
     }

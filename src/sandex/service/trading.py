@@ -54,14 +54,18 @@ _T = TypeVar("_T")
 
 
 class PublicBook(Protocol):
-    """The order books as the public market-data routes read them: the engine itself in
-    its own process, a read model fed by its events in a gateway elsewhere."""
+    """The order books as the public market-data routes read them: a read model fed by
+    the engine's committed events (:class:`~sandex.service.market_feed.MarketReadModel`),
+    in the engine's process as in a gateway elsewhere."""
 
     def depth(self, symbol: str, limit: int = 100) -> tuple[list[Level], list[Level]]: ...
     def best_bid(self, symbol: str) -> Level | None: ...
     def best_ask(self, symbol: str) -> Level | None: ...
     def last_price(self, symbol: str) -> int | None: ...
     def average_price(self, symbol: str, now: int) -> int | None: ...
+    def update_id(self, symbol: str) -> int:
+        """The book's last update id (``lastUpdateId``; the diff streams' ``u``)."""
+        ...
 
 
 class AccountReads(Protocol):
