@@ -135,7 +135,9 @@ def test_a_closed_pipe_fails_what_waits_on_it_and_opens_again() -> None:
         with pytest.raises(ConnectionError, match="closed"):
             await waiting
         assert await pipe.call(encode("PING")) == b"PONG"
-        pipe.close()
+        protocol = pipe._protocol
+        await pipe.aclose()
+        assert protocol is not None and protocol.closed.done()  # closed, not only asked to
 
     asyncio.run(main())
 
@@ -185,7 +187,7 @@ async def _ping(url: str) -> Reply:
                     raise
                 await asyncio.sleep(0.05)
     finally:
-        pipe.close()
+        await pipe.aclose()  # a TLS connection's goodbye takes turns of the loop
 
 
 async def _refused(url: str) -> None:

@@ -14,6 +14,7 @@ holds its connection until it returns, so it gets a pipe of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections import deque
 from dataclasses import dataclass
@@ -111,6 +112,7 @@ class _Protocol(asyncio.Protocol):
         self.waiting: deque[asyncio.Future[Reply | RedisReplyError]] = deque()
         self.reader = hiredis.Reader(replyError=RedisReplyError, notEnoughData=_NOT_YET)
         self.lost: Exception | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -136,6 +138,8 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = self.lost or exc or ConnectionError("Redis closed the connection")
+        if not self.closed.done():
+            self.closed.set_result(None)
         while self.waiting:
             future = self.waiting.popleft()
             if not future.done():
@@ -209,6 +213,15 @@ class RedisPipe:
             self._opening = None
         opening.set_result(protocol)
         return protocol
+
+    async def aclose(self, *, timeout_s: float = 5.0) -> None:
+        """:meth:`close`, and wait (up to ``timeout_s``) until the connection is closed: a
+        TLS connection says goodbye first, which takes turns of the loop."""
+        protocol, loop = self._protocol, self._loop
+        self.close()
+        if protocol is not None and loop is asyncio.get_running_loop():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(protocol.closed), timeout_s)
 
     def close(self) -> None:
         """Close the connection (what waits on it fails); the next call opens another."""
