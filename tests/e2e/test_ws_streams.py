@@ -286,7 +286,7 @@ def test_python_binance_socket_manager_trade_kline_depth_and_multiplex(
                 if name.endswith("_URL")
             },
         )
-        assert sockets.STREAM_URL == _ws(base) + "/"
+        assert sockets.STREAM_URL == _ws(base) + "/stream/"
         manager = sockets(client)
         try:
             trade = manager.trade_socket("BTCUSDT")
@@ -334,11 +334,11 @@ def _sandex_urls(base: str) -> Any:
 
 
 def _ccxt_pro(base: str) -> Any:
-    """ccxt.pro.binance as the README configures it: every URL moved to Sandex, then the
-    spot WebSocket at ``/stream/ws`` (ccxt treats a connection as spot only if its URL
-    holds ``/stream``; Binance's own spot URL has it in its host name)."""
+    """ccxt.pro.binance as the README configures it: every URL moved to Sandex, the spot
+    WebSocket's to ``/stream/ws`` (ccxt treats a connection as spot only if its URL holds
+    ``/stream``; Binance's own spot URL has it in its host name)."""
     urls = _sandex_urls(base)(ccxt.pro.binance().urls)
-    urls["api"]["ws"]["spot"] = urls["api"]["ws"]["margin"] = _ws(base) + "/stream/ws"
+    assert urls["api"]["ws"]["spot"] == urls["api"]["ws"]["margin"] == _ws(base) + "/stream/ws"
     return ccxt.pro.binance({"urls": urls})
 
 

@@ -209,10 +209,11 @@ def test_a_path_without_streams_waits_for_subscribe_and_sends_raw_payloads(path:
     run(main())
 
 
-def test_combined_streams_wrap_each_payload_with_its_stream_name() -> None:
+@pytest.mark.parametrize("path", ["/stream", "/stream/stream"])  # the latter: sandex_urls'
+def test_combined_streams_wrap_each_payload_with_its_stream_name(path: str) -> None:
     async def main() -> None:
         streams = FakeStreams()
-        peer = Peer(_endpoint(streams), "/stream", query=b"streams=btcusdt@trade/ethusdt@kline_1m")
+        peer = Peer(_endpoint(streams), path, query=b"streams=btcusdt@trade/ethusdt@kline_1m")
         await peer.accepted()
         streams.publish("ethusdt@kline_1m", {"e": "kline", "k": {"i": "1m"}})
         assert await peer.data() == {

@@ -20,15 +20,18 @@ import re
 SANDEX = "127.0.0.1:8765"
 
 def sandex_urls(urls):
-    """Every URL in a ccxt client's urls (REST, WebSocket, testnet, demo) moved to Sandex."""
+    """Every URL in a ccxt client's urls (REST, WebSocket, testnet, demo) moved to Sandex;
+    the spot streams' hosts (stream.*) to /stream, as ccxt.pro tells spot streams by it."""
     if isinstance(urls, dict):
         return {name: sandex_urls(url) for name, url in urls.items()}
     if isinstance(urls, list):
         return [sandex_urls(url) for url in urls]
     if isinstance(urls, str):
+        urls = re.sub(r"^wss?://(demo-)?stream\\.[^/]+", f"ws://{SANDEX}/stream", urls)
         return re.sub(r"^(http|ws)s?://[^/]+", rf"\\g<1>://{SANDEX}", urls)
     return urls'''
-"""Defines ``sandex_urls``: https://host/path becomes http://SANDEX/path, wss:// ws://."""
+"""Defines ``sandex_urls``: https://host/path becomes http://SANDEX/path, wss:// ws://, and a
+spot stream host's wss://stream.../path ws://SANDEX/stream/path."""
 
 CCXT: Final = """\
 import ccxt

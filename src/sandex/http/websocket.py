@@ -7,7 +7,9 @@ Paths, as ``stream.binance.com`` serves them (spot):
 - ``/ws/<stream>[/<stream>...]``: raw payloads of those streams, no message needed;
 - ``/stream?streams=<a>/<b>/<c>``: combined payloads ``{"stream": <name>, "data": ...}``;
 - ``/stream/ws`` and ``/stream/ws/<n or streams>``: as ``/ws``. This is the URL to give
-  ccxt.pro, which treats a connection as spot only if its URL holds ``/stream``.
+  ccxt.pro, which treats a connection as spot only if its URL holds ``/stream``;
+  ``/stream/stream?streams=`` is ``/stream?streams=`` (python-binance's multiplex socket
+  on a stream host moved under ``/stream``, as the README's ``sandex_urls`` moves it).
 
 Every connection answers the control methods ``SUBSCRIBE``, ``UNSUBSCRIBE``,
 ``LIST_SUBSCRIPTIONS``, ``SET_PROPERTY`` and ``GET_PROPERTY`` (``["combined", bool]``) with
@@ -212,8 +214,8 @@ class _Path:
 
 def _route(path: str, query: bytes) -> _Path | None:
     """The connection a path asks for, or None for a path Binance does not serve."""
-    if path.startswith("/stream/ws"):
-        path = path[len("/stream") :]
+    if path.startswith(("/stream/ws", "/stream/stream")):  # the spot streams' host moved
+        path = path[len("/stream") :]  # under /stream (the README's sandex_urls)
     if path == "/ws" or path.startswith("/ws/"):
         return _Path(False, tuple(n for n in path[4:].split("/") if n))
     if path in ("/stream", "/stream/"):
