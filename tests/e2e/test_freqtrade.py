@@ -44,6 +44,9 @@ PAIR = "BTC/USDT"
 STAKE_USDT = 100
 RUN_LIMIT_S = 150.0
 """How long freqtrade may take to open and close its trade."""
+WS_RUN_S = 150.0
+"""How long freqtrade runs in all (on after its trade, if that was quicker): long enough
+for two 1m candles to close, whose candles freqtrade reads from the WebSocket."""
 POLL_S = 1.0
 STOP_TIMEOUT_S = 20.0
 LOG_LINES = 60
@@ -139,7 +142,7 @@ class FreqtradeRun:
         env["PYTHONUNBUFFERED"] = "1"
         cmd = [str(FREQTRADE), "trade", "--config", str(config), "--userdir", str(userdir)]
         cmd += ["--strategy", STRATEGY, "--strategy-path", str(STRATEGY_DIR)]
-        cmd += ["--logfile", str(self.log)]
+        cmd += ["--logfile", str(self.log), "-v"]  # -v: its debug lines (the socket's use)
         with self.console.open("wb") as sink:
             self.proc = subprocess.Popen(
                 cmd,
@@ -218,6 +221,9 @@ def test_freqtrade_opens_and_closes_a_trade_live(
                 )
             time.sleep(POLL_S)
         took = time.monotonic() - started
+        # on, across candle boundaries, so that its 1m candles must come over the socket
+        while time.monotonic() - started < WS_RUN_S and run.proc.poll() is None:
+            time.sleep(POLL_S)
     finally:
         code = run.stop()
     print(f"freqtrade opened and closed a trade in {took:.1f} s; it exited with {code}")
@@ -226,13 +232,17 @@ def test_freqtrade_opens_and_closes_a_trade_live(
 
     # nothing freqtrade had to work around: a refused or malformed answer from the
     # server shows up as a WARNING or ERROR line even when freqtrade recovers from it
-    complaints = [
-        line
-        for line in run.log.read_text(errors="replace").splitlines()
-        if " - WARNING - " in line or " - ERROR - " in line
-    ]
+    log_lines = run.log.read_text(errors="replace").splitlines()
+    complaints = [line for line in log_lines if " - WARNING - " in line or " - ERROR - " in line]
     assert not complaints, "freqtrade complained:\n" + "\n".join(complaints).replace(
         creds.signing_secret, "<secret>"
+    )
+    # its candles came over the WebSocket (enable_ws, freqtrade's default): a candle the
+    # socket did not deliver in time makes it log that it falls back to REST
+    fallbacks = [line for line in log_lines if "falling back to REST api" in line]
+    assert not fallbacks, "freqtrade fell back to REST:\n" + "\n".join(fallbacks)
+    assert any(f"reuse watch result for {PAIR}, 1m" in line for line in log_lines), (
+        "freqtrade never used the WebSocket's candles" + _why(run, sqlite_server)
     )
 
     # freqtrade's side: one closed BTC/USDT trade, closed by the strategy's custom_exit,
