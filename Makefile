@@ -105,6 +105,7 @@ bench: $(STAMP) $(NATIVE_STAMP)
 	$(BIN)/python bench/http.py
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/orders.py
+	$(BIN)/python bench/ws.py
 
 clean:
 	rm -rf $(VENV) $(FT_VENV) $(CN_VENV) $(JS_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis build/native

@@ -1,0 +1,226 @@
+"""WebSocket market streams under load: many subscribers while orders trade.
+
+    .venv/bin/python bench/ws.py [--subscribers 1000] [--duration 20] [--order-rate 100]
+
+One ``sandex serve`` (one worker, the embedded engine, SQLite) on a fresh data
+directory. ``--subscribers`` clients each open one connection (250 from each of
+the client addresses 127.0.0.2, .3, ...),
+``/stream?streams=btcusdt@trade/btcusdt@depth@100ms`` (the combined form
+python-binance's multiplex socket uses), while a driver places signed LIMIT IOC
+orders on BTCUSDT over REST at ``--order-rate`` a second, half of them crossing the
+market makers' quotes so that they trade. Every subscriber checks what it is sent:
+
+- trades: each trade's id follows the one before (a gap is a dropped message), and the
+  latency from the trade's time ``T`` (the engine's clock when it matched) to its arrival;
+- depth: each diff's first update id ``U`` is the previous diff's last ``u`` + 1 (a gap
+  is a dropped message).
+
+It prints delivered messages/s, dropped messages, connections the server closed, the
+trade-to-subscriber latency (p50/p99) and the server's memory per connection (its
+resident set after the subscribers connected, less before, over their number). The
+targets of issue #12 are printed beside them: no drops, trade-to-subscriber p99 <=
+50 ms. The client runs on the same two cores as the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import os
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _servers
+from _servers import HOST, BenchError, exit_on_signals, free_port, serve
+from orders import best_prices, bodies, create_key, server_env
+
+STREAMS = ("btcusdt@trade", "btcusdt@depth@100ms")
+TARGET_P99_MS = 50.0
+PER_ADDRESS = 250
+"""Subscribers per client address (127.0.0.2, .3, ...): below the server's limit of
+connection attempts per IP."""
+
+
+@dataclass
+class Subscriber:
+    messages: int = 0
+    trades: int = 0
+    trade_gaps: int = 0
+    depth_gaps: int = 0
+    closed_by_server: bool = False
+    latencies_ms: list[float] = field(default_factory=list)
+    last_trade: int | None = None
+    last_u: int | None = None
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise BenchError(f"no VmRSS for {pid}")
+
+
+async def subscribe(
+    url: str, source: str, sub: Subscriber, ready: asyncio.Event, stop: asyncio.Event
+) -> None:
+    import websockets
+
+    async with websockets.connect(
+        url, max_size=2**20, ping_interval=None, local_addr=(source, 0)
+    ) as ws:
+        ready.set()
+        try:
+            async for raw in ws:
+                now_ms = time.time() * 1000
+                message = orjson.loads(raw)
+                data = message["data"]
+                sub.messages += 1
+                if message["stream"].endswith("@trade"):
+                    sub.trades += 1
+                    sub.latencies_ms.append(now_ms - data["T"])
+                    if sub.last_trade is not None and data["t"] != sub.last_trade + 1:
+                        sub.trade_gaps += 1
+                    sub.last_trade = data["t"]
+                else:
+                    if sub.last_u is not None and data["U"] != sub.last_u + 1:
+                        sub.depth_gaps += 1
+                    sub.last_u = data["u"]
+        except websockets.ConnectionClosed:
+            pass
+        sub.closed_by_server = not stop.is_set()
+
+
+def drive_orders(
+    port: int, api_key: str, payloads: list[str], rate: float, stop: threading.Event
+) -> int:
+    """Place ``payloads`` at ``rate`` a second on one keep-alive connection until
+    ``stop``: how many were placed."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    headers = {"X-MBX-APIKEY": api_key, "Content-Type": "application/x-www-form-urlencoded"}
+    placed = 0
+    start = time.perf_counter()
+    try:
+        for body in payloads:
+            if stop.is_set():
+                break
+            delay = start + placed / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            conn.request("POST", "/api/v3/order", body, headers)
+            response = conn.getresponse()
+            answer = response.read()
+            if response.status != 200:
+                raise BenchError(f"order refused: {response.status} {answer[:300]!r}")
+            placed += 1
+    finally:
+        conn.close()
+    return placed
+
+
+async def run(port: int, pid: int, args: argparse.Namespace, key: tuple[str, str]) -> None:
+    url = f"ws://{HOST}:{port}/stream?streams={'/'.join(STREAMS)}"
+    subs = [Subscriber() for _ in range(args.subscribers)]
+    stop = asyncio.Event()
+    before = rss_kib(pid)
+    tasks = []
+    for i, sub in enumerate(subs):
+        ready = asyncio.Event()
+        source = f"127.0.0.{2 + i // PER_ADDRESS}"  # Binance's 300 attempts per 5 min per IP
+        tasks.append(asyncio.create_task(subscribe(url, source, sub, ready, stop)))
+        await asyncio.wait_for(ready.wait(), timeout=30)
+        if i % 50 == 49:
+            await asyncio.sleep(0)  # let the earlier ones read
+    await asyncio.sleep(1.0)
+    after = rss_kib(pid)
+    for sub in subs:  # measure from here on
+        sub.messages = sub.trades = 0
+        sub.latencies_ms.clear()
+    bid, ask = best_prices(port)
+    api_key, secret = key
+    payloads = bodies(secret, int(args.order_rate * args.duration * 1.2) + 10, bid, ask, 0)
+    halt = threading.Event()
+    placed: list[int] = []
+    driver = threading.Thread(
+        target=lambda: placed.append(drive_orders(port, api_key, payloads, args.order_rate, halt)),
+        daemon=True,
+    )
+    started = time.perf_counter()
+    driver.start()
+    await asyncio.sleep(args.duration)
+    halt.set()
+    await asyncio.to_thread(driver.join, 30)
+    await asyncio.sleep(0.5)  # what is on its way arrives
+    seconds = time.perf_counter() - started
+    stop.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+    latencies = sorted(x for s in subs for x in s.latencies_ms)
+    delivered = sum(s.messages for s in subs)
+    dropped = sum(s.trade_gaps + s.depth_gaps for s in subs)
+    closed = sum(s.closed_by_server for s in subs)
+    trades = max((s.trades for s in subs), default=0)
+
+    def pct(p: float) -> float:
+        return (
+            latencies[min(len(latencies) - 1, int(len(latencies) * p))]
+            if latencies
+            else float("nan")
+        )
+
+    p99 = pct(0.99)
+    print(
+        f"subscribers {args.subscribers} ({', '.join(STREAMS)}, combined), {seconds:.1f} s,"
+        f" {placed[0] if placed else 0} orders placed over REST, {trades} trades seen"
+    )
+    print(f"delivered        {delivered / seconds:,.0f} messages/s")
+    print(f"dropped          {dropped} (trade id or depth U/u gaps)")
+    print(f"closed by server {closed}")
+    print(f"trade latency    p50 {pct(0.5):.1f} ms, p99 {p99:.1f} ms (trade time T to arrival)")
+    print(
+        f"memory           {(after - before) / args.subscribers:.1f} KiB per connection"
+        f" (server RSS {before / 1024:.0f} -> {after / 1024:.0f} MiB)"
+    )
+    met = dropped == 0 and closed == 0 and p99 <= TARGET_P99_MS
+    print(f"target: no drops, trade-to-subscriber p99 <= {TARGET_P99_MS:.0f} ms:"
+          f" {'met' if met else 'NOT met'}")  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--order-rate", type=float, default=100.0)
+    args = parser.parse_args()
+    exit_on_signals()
+    with tempfile.TemporaryDirectory(prefix="sandex-ws-") as tmp:
+        work = Path(tmp)
+        data = work / "data"
+        env = server_env("group", None)
+        api_key, secret, _, _ = create_key(data, env)
+        port = free_port()
+        log = work / "server.log"
+        try:
+            with serve(data, port, env, log, settle_s=1.5) as pid:
+                asyncio.run(run(port, pid, args, (api_key, secret)))
+        except BenchError as exc:
+            print(f"bench failed: {exc}\n{_servers.tail(log)}", file=sys.stderr)
+            return 1
+        if "Traceback" in log.read_text():
+            print(f"the server logged a traceback:\n{_servers.tail(log, 60)}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
