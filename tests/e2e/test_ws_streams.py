@@ -11,11 +11,8 @@ and selling small market orders. The server's log must hold no traceback.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import itertools
-import os
-import socket
 import struct
 import threading
 import time
@@ -39,6 +36,7 @@ from sandex.cli.recipes import DEFAULT_ADDRESS, SANDEX_URLS
 from sandex.http.websocket import MAX_MESSAGE_BYTES
 from sandex.keys import Permission
 from support import REDIS_URL
+from ws_support import mute_client, server_frames
 
 with warnings.catch_warnings():
     # python-binance 1.0.37 imports a name websockets deprecated (see e2e.clients)
@@ -177,37 +175,6 @@ def test_an_unknown_path_is_refused_with_404(base: str) -> None:
 # -- connection rules on a served instance ---------------------------------------------
 
 
-def _frames(data: bytes) -> Iterator[tuple[int, bytes]]:
-    while len(data) >= 2:
-        opcode, length = data[0] & 0x0F, data[1] & 0x7F
-        offset = 2
-        if length == 126:
-            (length,) = struct.unpack("!H", data[2:4])
-            offset = 4
-        elif length == 127:
-            (length,) = struct.unpack("!Q", data[2:10])
-            offset = 10
-        yield opcode, data[offset : offset + length]
-        data = data[offset + length :]
-
-
-def _mute_client(port: int) -> tuple[bytes, float]:
-    """Open a stream connection by hand and never answer anything; what the server sent
-    until it hung up, and how long that took."""
-    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
-        key = base64.b64encode(os.urandom(16))
-        sock.sendall(
-            b"GET /ws/btcusdt@trade HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
-            b"Sec-WebSocket-Version: 13\r\n\r\n"
-        )
-        started = time.monotonic()
-        received = b""
-        while chunk := sock.recv(65536):
-            received += chunk
-        return received, time.monotonic() - started
-
-
 def test_binances_connection_rules_on_a_served_instance(start_server: Launch) -> None:
     env = server_env(
         SANDEX_WS_PING_INTERVAL="1",
@@ -218,10 +185,10 @@ def test_binances_connection_rules_on_a_served_instance(start_server: Launch) ->
     server = start_server(env=env)
     ws_base = _ws(server.base)
 
-    received, waited = _mute_client(server.port)  # never answers the pings: dropped
+    received, waited = mute_client(server.port)  # never answers the pings: dropped
     head, _, rest = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101")
-    frames = list(_frames(rest))
+    frames = list(server_frames(rest))
     assert frames[0][0] == 0x9 and frames[-1][0] == 0x8
     assert struct.unpack("!H", frames[-1][1][:2])[0] == 1011
     assert 1.5 <= waited < 10

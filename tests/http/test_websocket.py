@@ -32,6 +32,7 @@ from sandex.http import Gateway
 from sandex.http.client_ip import ClientIpResolver, parse_networks
 from sandex.http.websocket import MAX_MESSAGE_BYTES, StreamEndpoint, StreamLimits
 from sandex.service.market_streams import StreamSink
+from ws_support import mute_client, server_frames
 
 Message = dict[str, Any]
 
@@ -646,21 +647,6 @@ def test_the_default_websocket_options_are_binances_ping_rules(tmp_path: Path) -
     assert options["ws_max_size"] == MAX_MESSAGE_BYTES
 
 
-def _frames(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """(opcode, payload) of each unmasked server frame in ``data``."""
-    while len(data) >= 2:
-        opcode, length = data[0] & 0x0F, data[1] & 0x7F
-        offset = 2
-        if length == 126:
-            (length,) = struct.unpack("!H", data[2:4])
-            offset = 4
-        elif length == 127:
-            (length,) = struct.unpack("!Q", data[2:10])
-            offset = 10
-        yield opcode, data[offset : offset + length]
-        data = data[offset + length :]
-
-
 def test_a_client_that_never_answers_pings_is_dropped_and_one_that_does_stays(
     fast_pings: Settings,
 ) -> None:
@@ -669,24 +655,11 @@ def test_a_client_that_never_answers_pings_is_dropped_and_one_that_does_stays(
 
         async def main() -> None:
             async with connect(f"ws://127.0.0.1:{port}/ws/btcusdt@trade") as healthy:
-                with socket.create_connection(("127.0.0.1", port), timeout=10) as mute:
-                    key = base64.b64encode(os.urandom(16))
-                    mute.sendall(
-                        b"GET /ws/btcusdt@trade HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                        b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
-                        b"Sec-WebSocket-Version: 13\r\n\r\n"
-                    )
-                    received = b""
-                    started = time.monotonic()
-                    while True:  # read (never answering) until the server hangs up
-                        chunk = await asyncio.to_thread(mute.recv, 4096)
-                        if not chunk:
-                            break
-                        received += chunk
-                    waited = time.monotonic() - started
+                # read (never answering) until the server hangs up
+                received, waited = await asyncio.to_thread(mute_client, port, timeout=10)
                 head, _, rest = received.partition(b"\r\n\r\n")
                 assert head.startswith(b"HTTP/1.1 101")
-                frames = list(_frames(rest))
+                frames = list(server_frames(rest))
                 assert frames[0][0] == 0x9  # the server's ping
                 assert frames[-1][0] == 0x8  # then its close: keepalive ping timeout
                 assert struct.unpack("!H", frames[-1][1][:2])[0] == 1011
