@@ -542,9 +542,9 @@ def test_a_slow_consumer_is_dropped_and_the_others_get_everything(
         await fast.leave()
         assert sent[0]["type"] == "websocket.accept"
 
-    with caplog.at_level(logging.INFO, logger="sandex.http.websocket"):
+    with caplog.at_level(logging.INFO, logger="sandex.http.ws_connection"):
         run(main())
-    records = [r for r in caplog.records if r.name == "sandex.http.websocket"]
+    records = [r for r in caplog.records if r.name == "sandex.http.ws_connection"]
     assert len(records) == 1
     assert records[0].levelno == logging.WARNING
     assert "slow consumer" in records[0].getMessage()

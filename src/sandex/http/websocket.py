@@ -27,19 +27,26 @@ others, the engine or the event follower.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 from urllib.parse import parse_qsl
 
 import orjson
 
-from sandex.http.errors import RateLimited, RouteNotFound, error_for
+from sandex.http.errors import RateLimited, RouteNotFound
+from sandex.http.ws_connection import (
+    CLOSE_LIFETIME,
+    CLOSE_SLOW_CONSUMER,
+    Attempts,
+    Outbox,
+    hold,
+    refuse,
+    scope_headers,
+)
 from sandex.service.market_streams import StreamSink
 
 __all__ = [
@@ -65,9 +72,6 @@ MAX_MESSAGE_BYTES: Final = 64 * 1024
 CLOSE_TOO_MANY_REQUESTS: Final = 1008
 """Binance's close code for a connection over its incoming-message rate (policy
 violation, reason "Too many requests")."""
-CLOSE_SLOW_CONSUMER: Final = 1008
-CLOSE_LIFETIME: Final = 1001
-"""Going away: the connection reached its 24 h life; clients reconnect."""
 
 _METHODS: Final = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 _EXPECTED_METHODS: Final = ", ".join(f"`{m}`" for m in _METHODS)
@@ -101,61 +105,19 @@ class StreamLimits:
     """How long a closing connection may take to accept its close frame."""
 
 
-class _Attempts:
-    """Connection attempts per IP in fixed windows (in this process)."""
-
-    def __init__(self, limit: int, window_ms: int) -> None:
-        self._limit = limit
-        self._window_ms = window_ms
-        self._counts: dict[str, tuple[int, int]] = {}
-        """ip -> (window start, attempts in it)."""
-
-    def admit(self, ip: str, now: int) -> int:
-        """0 if this attempt is allowed, else the seconds until the window ends."""
-        window = now - now % self._window_ms
-        start, count = self._counts.get(ip, (window, 0))
-        if start != window:
-            if len(self._counts) > 10_000:  # forget the IPs of windows gone by
-                self._counts = {k: v for k, v in self._counts.items() if v[0] == window}
-            count = 0
-        count += 1
-        self._counts[ip] = (window, count)
-        if count <= self._limit:
-            return 0
-        return max(1, -(-(window + self._window_ms - now) // 1000))
-
-
-class _Connection:
+class _Connection(Outbox):
     """One client: its streams, its combined property, and its bounded outgoing queue.
 
     :meth:`push` (a :class:`StreamSink`) runs on the event loop and never waits: it
     queues, and the writer task writes. A connection whose queue overflows is closed."""
 
-    __slots__ = (
-        "_limit",
-        "_prefixes",
-        "_queue",
-        "_wake",
-        "closing",
-        "combined",
-        "gone",
-        "ip",
-        "streams",
-        "writer",
-    )
+    __slots__ = ("_prefixes", "combined", "streams")
 
     def __init__(self, ip: str, combined: bool, limit: int) -> None:
-        self.ip = ip
+        super().__init__(ip, limit)
         self.combined = combined
         self.streams: dict[str, None] = {}
         """Subscribed stream names, in subscription order."""
-        self.closing: tuple[int, str] | None = None
-        self.gone = False
-        """The client closed or vanished: nothing more can be sent."""
-        self.writer: asyncio.Task[None] | None = None
-        self._queue: deque[str] = deque()
-        self._wake = asyncio.Event()
-        self._limit = limit
         self._prefixes: dict[str, str] = {}
 
     def push(self, stream: str, payload: bytes) -> None:
@@ -168,42 +130,7 @@ class _Connection:
                 prefix = '{"stream":' + orjson.dumps(stream).decode() + ',"data":'
                 self._prefixes[stream] = prefix
             text = prefix + text + "}"
-        self._put(text)
-
-    def reply(self, answer: object) -> None:
-        if self.closing is None:
-            self._put(orjson.dumps(answer).decode())
-
-    def _put(self, text: str) -> None:
-        queue = self._queue
-        if len(queue) >= self._limit:
-            _log.warning(
-                "websocket client %s dropped: %d messages waiting (slow consumer)",
-                self.ip,
-                len(queue),
-            )
-            self.close(CLOSE_SLOW_CONSUMER, "Slow consumer")
-            return
-        queue.append(text)
-        if not self._wake.is_set():
-            self._wake.set()
-
-    def close(self, code: int, reason: str) -> None:
-        """Stop sending (the queue is dropped) and end the connection with ``code``."""
-        if self.closing is None:
-            self.closing = (code, reason)
-            self._queue.clear()
-            if self.writer is not None:
-                self.writer.cancel()
-
-    async def write(self, send: Send) -> None:
-        queue = self._queue
-        wake = self._wake
-        while True:
-            await wake.wait()
-            wake.clear()
-            while queue:
-                await send({"type": "websocket.send", "text": queue.popleft()})
+        self.put(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,17 +200,13 @@ class StreamEndpoint:
         self._resolve_ip = resolve_ip
         self._now = now
         self.limits = limits = limits or StreamLimits()
-        self._attempts = _Attempts(limits.connections_per_ip, limits.connection_window_ms)
+        self._attempts = Attempts(limits.connections_per_ip, limits.connection_window_ms)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope.get("headers", ()):
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[name] = headers[name] + "," + value if name in headers else value
+        headers = scope_headers(scope)
         client = scope.get("client")
         ip = self._resolve_ip(client[0] if client else None, headers)
         path: str = scope["path"]
@@ -291,7 +214,7 @@ class StreamEndpoint:
         if retry:
             limit = self.limits
             minutes = limit.connection_window_ms // 60_000
-            await _refuse(
+            await refuse(
                 scope,
                 send,
                 RateLimited(
@@ -304,7 +227,7 @@ class StreamEndpoint:
             return
         route = _route(path, scope.get("query_string", b""))
         if route is None:
-            await _refuse(scope, send, RouteNotFound(path), 1008)
+            await refuse(scope, send, RouteNotFound(path), 1008)
             return
         await send({"type": "websocket.accept"})
         await self._serve(ip, route, receive, send)
@@ -313,38 +236,25 @@ class StreamEndpoint:
         limits = self.limits
         conn = _Connection(ip, route.combined, limits.pending_messages)
         streams = self._streams
-        loop = asyncio.get_running_loop()
-        writer = conn.writer = loop.create_task(conn.write(send))
-        reader = loop.create_task(self._read(conn, receive))
-        life = loop.call_later(
-            limits.lifetime_s, conn.close, CLOSE_LIFETIME, "Connection lifetime reached"
-        )
+        # names in the path that are not streams (ccxt's /ws/0) are ignored, as Binance does
+        for name in route.streams:
+            stream = streams.parse(name)
+            if stream is not None and stream not in conn.streams:
+                if len(conn.streams) >= limits.max_streams:
+                    conn.close(1008, f"Too many streams: at most {limits.max_streams}")
+                    break
+                conn.streams[stream] = None
+                streams.subscribe(stream, conn)
         try:
-            # names in the path that are not streams (ccxt's /ws/0) are ignored, as Binance does
-            for name in route.streams:
-                stream = streams.parse(name)
-                if stream is not None and stream not in conn.streams:
-                    if len(conn.streams) >= limits.max_streams:
-                        conn.close(1008, f"Too many streams: at most {limits.max_streams}")
-                        break
-                    conn.streams[stream] = None
-                    streams.subscribe(stream, conn)
-            await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
+            await hold(
+                conn,
+                self._read(conn, receive),
+                send,
+                lifetime_s=limits.lifetime_s,
+                close_timeout_s=limits.close_timeout_s,
+            )
         finally:
-            life.cancel()
             streams.unsubscribe_all(conn)
-            reader.cancel()
-            writer.cancel()
-            for outcome in await asyncio.gather(reader, writer, return_exceptions=True):
-                if isinstance(outcome, Exception) and not isinstance(outcome, OSError):
-                    _log.error("websocket client %s: %s", ip, outcome)
-            if conn.closing is not None and not conn.gone:
-                code, reason = conn.closing
-                with suppress(TimeoutError, OSError):
-                    await asyncio.wait_for(
-                        send({"type": "websocket.close", "code": code, "reason": reason}),
-                        limits.close_timeout_s,
-                    )
 
     async def _read(self, conn: _Connection, receive: Receive) -> None:
         rate = self.limits.messages_per_s
@@ -461,25 +371,3 @@ def _property(
         return _error(1, "Invalid value type: expected Boolean", request_id)
     conn.combined = value
     return {"result": None, "id": request_id}
-
-
-async def _refuse(scope: Scope, send: Send, exc: Exception, close_code: int) -> None:
-    """Refuse a handshake with an HTTP answer (Binance's JSON error) where the server
-    supports it, else by closing before accepting."""
-    if "websocket.http.response" in (scope.get("extensions") or {}):
-        status, code, msg, headers = error_for(exc)
-        body = orjson.dumps({"code": code, "msg": msg})
-        await send(
-            {
-                "type": "websocket.http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json;charset=UTF-8"),
-                    (b"content-length", str(len(body)).encode()),
-                    *headers,
-                ],
-            }
-        )
-        await send({"type": "websocket.http.response.body", "body": body})
-    else:
-        await send({"type": "websocket.close", "code": close_code})
