@@ -245,16 +245,14 @@ class StreamEndpoint:
                     break
                 conn.streams[stream] = None
                 streams.subscribe(stream, conn)
-        try:
-            await hold(
-                conn,
-                self._read(conn, receive),
-                send,
-                lifetime_s=limits.lifetime_s,
-                close_timeout_s=limits.close_timeout_s,
-            )
-        finally:
-            streams.unsubscribe_all(conn)
+        await hold(
+            conn,
+            self._read(conn, receive),
+            send,
+            lifetime_s=limits.lifetime_s,
+            close_timeout_s=limits.close_timeout_s,
+            ended=lambda: streams.unsubscribe_all(conn),
+        )
 
     async def _read(self, conn: _Connection, receive: Receive) -> None:
         rate = self.limits.messages_per_s

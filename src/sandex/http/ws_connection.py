@@ -136,10 +136,12 @@ async def hold(
     *,
     lifetime_s: float,
     close_timeout_s: float,
+    ended: Callable[[], None],
 ) -> None:
     """Run a connection's ``reader`` and its outbox's writer until either ends (the
     client left, or the connection was closed: its life ran out, it read too fast, it
-    fell behind), then send the close frame the connection was closed with."""
+    fell behind), call ``ended`` (it hears nothing more), then send the close frame the
+    connection was closed with."""
     loop = asyncio.get_running_loop()
     writer = outbox.writer = loop.create_task(outbox.write(send))
     reading = loop.create_task(reader)
@@ -149,6 +151,7 @@ async def hold(
     try:
         await asyncio.wait((reading, writer), return_when=asyncio.FIRST_COMPLETED)
     finally:
+        ended()
         life.cancel()
         reading.cancel()
         writer.cancel()
