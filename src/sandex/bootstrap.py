@@ -300,6 +300,9 @@ def embedded_exchange(sx: Sandex, services: Services) -> Trading:
     core = build_core(sx)
     lock = engine_lock(sx)
     market = LocalMarket(core)
+    # User data stream (issue #12): the committed account events go to
+    # market.publish_accounts (None: dropped); the WebSocket API's hub is wired here:
+    # market.publish_accounts = services.accounts.publish
     streams = MarketStreams(core.symbols, market.model, sx.clock)
     services.streams = streams
 
@@ -354,6 +357,9 @@ def remote_exchange(sx: Sandex, services: Services) -> Trading:
     model = MarketReadModel(symbols, market_data)
     store = SqlExchangeStore(sx.db)
     follower = MarketFollower(client, names, link, model, history=store)
+    # User data stream (issue #12): the engine's account events go to
+    # follower.publish_accounts (None: dropped); the WebSocket API's hub is wired here:
+    # follower.publish_accounts = services.accounts.publish
     reads = StoredReads(store)
     streams = MarketStreams(symbols, model, sx.clock)
     services.streams = streams

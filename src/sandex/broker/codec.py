@@ -32,6 +32,7 @@ from sandex.exchange import (
     Side,
     TimeInForce,
 )
+from sandex.exchange.account_events import BalanceDelta, BalancesChanged, Execution, OrderUpdate
 from sandex.exchange.book import Level
 from sandex.exchange.events import (
     Accepted,
@@ -44,7 +45,7 @@ from sandex.exchange.events import (
     Triggered,
 )
 from sandex.exchange.order_lists import ContingencyType, NewOco, NewOto, NewOtoco, OrderList
-from sandex.exchange.venue import Fill, OrderRecord
+from sandex.exchange.venue import Fill, OrderRecord, PreventedMatch
 from sandex.keys import RiskPolicy
 from sandex.keys.policy import Mode
 from sandex.service.engine_commands import (
@@ -103,6 +104,10 @@ _RECORDS: Final[tuple[type, ...]] = (
     BookState,
     MarketSnapshot,
     PublicTradeEvent,
+    PreventedMatch,
+    OrderUpdate,
+    BalancesChanged,
+    BalanceDelta,
 )
 _ENUMS: Final[tuple[type[enum.Enum], ...]] = (
     Side,
@@ -114,6 +119,7 @@ _ENUMS: Final[tuple[type[enum.Enum], ...]] = (
     CancelReplaceMode,
     ContingencyType,
     Mode,
+    Execution,
 )
 
 

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError, ResponseError
 from sandex.broker.codec import CodecError, decode, encode
 from sandex.broker.redis_streams import BATCH, BLOCK_MS, StreamNames, joined, split
 from sandex.exchange import Rejected
+from sandex.service.account_feed import AccountFeed, capture_events
 from sandex.service.engine_commands import (
     Cancel,
     CancelList,
@@ -65,7 +66,8 @@ class EngineServer:
         self._names = names
         self._clock = clock
         self._lock = asyncio.Lock()
-        core.journal.capture = feed.take  # type: ignore[assignment]
+        self.accounts = AccountFeed(core.venue, now=clock.now())
+        core.journal.capture = capture_events(feed, self.accounts)
         core.copy_records = False  # each answer is encoded as it is made
         self.applied = 0
 

@@ -13,7 +13,9 @@ Streams (``NS`` is ``SANDEX_REDIS_NAMESPACE``):
 - ``NS:engine:replies:<gateway>`` — the engine's answers to one gateway, one entry per
   engine batch: ``{i: command ids, r: answers}``, joined the same way.
 - ``NS:engine:events`` — the engine's public events (trades, book changes), published
-  after the batch that made them is committed, for every gateway's read model.
+  after the batch that made them is committed, for every gateway's read model, with
+  the users' account events of the same batches (order updates, balances) for the
+  gateways' user data streams.
 
 A gateway waits a bounded time for an answer (``SANDEX_ENGINE_TIMEOUT``, 5 s); when the
 engine or the broker is away it raises :class:`EngineUnavailable` (Binance's -1007),
@@ -28,11 +30,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import redis.asyncio as aioredis
 
 from sandex.broker.codec import CodecError, decode, encode
+from sandex.exchange.account_events import AccountEvent
+from sandex.service.account_feed import ACCOUNT_EVENTS
 from sandex.service.engine_commands import (
     EngineCommand,
     EngineUnavailable,
@@ -282,8 +286,13 @@ class MarketFollower:
         model: MarketReadModel,
         *,
         history: ExchangeStore | None = None,
+        publish_accounts: Callable[[list[AccountEvent]], None] | None = None,
     ) -> None:
         self._events = RedisPipe(broker, connect_timeout_s=CONNECT_TIMEOUT_S)
+        self.publish_accounts = publish_accounts
+        """Given the account events of each entry of the events stream, in order (None:
+        they are dropped). Those of entries skipped by a resync are lost."""
+        self._publish_failing = False
         self._names = names
         self._link = link
         self.model = model
@@ -323,6 +332,19 @@ class MarketFollower:
             raise
         except Exception as exc:
             raise _HistoryUnavailable(str(exc)) from exc
+
+    def _publish(self, accounts: list[AccountEvent]) -> None:
+        publish = self.publish_accounts
+        if publish is None:
+            return
+        try:
+            publish(accounts)
+        except Exception as exc:
+            if not self._publish_failing:  # once, until it succeeds again
+                report_failure(_log, "account events not published; dropped", exc)
+            self._publish_failing = True
+        else:
+            self._publish_failing = False
 
     async def _last_id(self) -> bytes:
         command = encode_command("XREVRANGE", self._names.events, "+", "-", "COUNT", 1)
@@ -368,7 +390,13 @@ class MarketFollower:
                     report_failure(_log, "market events did not decode; resyncing", exc)
                     self._resync = True
                     break
+                accounts: list[AccountEvent] = []
                 for event in events:
-                    self.model.apply(event)
+                    if isinstance(event, ACCOUNT_EVENTS):
+                        accounts.append(cast(AccountEvent, event))
+                    else:
+                        self.model.apply(event)
+                if accounts:
+                    self._publish(accounts)
                 if self._resync:
                     break

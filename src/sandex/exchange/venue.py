@@ -25,9 +25,9 @@ Pure: no I/O, no clock (``now`` comes with every call).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from sandex.exchange.engine import Engine
 from sandex.exchange.errors import InvalidMarket, LedgerError
@@ -74,6 +74,9 @@ from sandex.exchange.orders import (
 from sandex.exchange.rejections import DUPLICATE_ORDER, INVALID_SYMBOL, WOULD_TAKE
 from sandex.exchange.symbols import Symbol, symbols_by_name
 from sandex.exchange.units import AssetUnits, PriceUnits, QuantityUnits, QuoteUnits
+
+if TYPE_CHECKING:  # account_events imports this module's records
+    from sandex.exchange.account_events import BalanceDelta, OrderUpdate
 
 __all__ = [
     "INSUFFICIENT_BALANCE",
@@ -293,6 +296,10 @@ class Venue:
         self._lists_touched: set[int] = set()
         """Lists one of whose orders traded, triggered or ended in the current step."""
         self._trade_listeners: list[Callable[[str, Trade], None]] = []
+        self._order_listeners: list[Callable[[OrderUpdate], None]] = []
+        self._credit_listeners: list[Callable[[BalanceDelta], None]] = []
+        self._held_updates: list[OrderUpdate] | None = None
+        """Order updates held back while an order list is placed (see _hold_updates)."""
         self._next_prevented: dict[str, int] = {}
         """Per symbol, the next ``preventedMatchId`` (from 1)."""
 
@@ -302,14 +309,36 @@ class Venue:
         """Call ``listener(symbol, trade)`` for every trade (market data, klines)."""
         self._trade_listeners.append(listener)
 
+    def on_order_update(self, listener: Callable[[OrderUpdate], None]) -> None:
+        """Call ``listener(update)`` for every execution of a user's order (account > 0),
+        as it happens: accepted (NEW; a stop again when it triggers; an OTO's pending
+        order when it is placed), each fill of either side (TRADE), canceled, expired
+        (EXPIRED; TRADE_PREVENTION for self-trade prevention). The update holds a copy
+        of the order as it stands right after the execution. Without a listener no copy
+        is made."""
+        self._order_listeners.append(listener)
+
+    def on_credit(self, listener: Callable[[BalanceDelta], None]) -> None:
+        """Call ``listener(delta)`` for every :meth:`credit` of a user's account."""
+        self._credit_listeners.append(listener)
+
     # -- commands --------------------------------------------------------------------
 
-    def credit(self, account: int, asset: str, amount: int, *, ref: str = "") -> Entry:
-        """Fund ``account`` with ``amount`` (1e-8 units) of ``asset`` from FUNDING."""
+    def credit(
+        self, account: int, asset: str, amount: int, *, ref: str = "", now: int = 0
+    ) -> Entry:
+        """Fund ``account`` with ``amount`` (1e-8 units) of ``asset`` from FUNDING (its
+        credit listeners hear of it at ``now``; 0: the time of the batch it goes in)."""
         entry = self.ledger.credit(account, asset, AssetUnits(amount), ref=ref)
         self._changes.balances.update(((account, asset), (FUNDING, asset)))
         if account > 0:
             self._changes.entries.append(entry)
+            if self._credit_listeners:
+                from sandex.exchange.account_events import BalanceDelta
+
+                delta = BalanceDelta(account, asset, amount, now)
+                for listener in self._credit_listeners:
+                    listener(delta)
         return entry
 
     def place(self, order: PlaceOrder, now: int, *, key_id: int | None = None) -> Result:
@@ -375,6 +404,15 @@ class Venue:
         the above order) holds what the larger of the two needs, and gives it to the
         other if that one triggers. Refused without a change when a rule, a check or
         the balance fails. ``Result.orders`` are the two records, in that order."""
+        hold = self._hold_updates()
+        placed: Result | None = None
+        try:
+            placed = self._place_oco(oco, now, key_id)
+            return placed
+        finally:
+            self._release_updates(hold, drop=placed is None or placed.rejected is not None)
+
+    def _place_oco(self, oco: NewOco, now: int, key_id: int | None) -> Result:
         above = oco.above
         symbol = self.symbols.get(above.symbol)
         if symbol is None:
@@ -485,6 +523,23 @@ class Venue:
         )
 
     def _place_working(
+        self,
+        working: PlaceOrder,
+        pendings: tuple[PlaceOrder, ...],
+        list_cid: str | None,
+        refused: Rejected | None,
+        now: int,
+        key_id: int | None,
+    ) -> Result:
+        hold = self._hold_updates()
+        placed: Result | None = None
+        try:
+            placed = self._place_working_list(working, pendings, list_cid, refused, now, key_id)
+            return placed
+        finally:
+            self._release_updates(hold, drop=placed is None or placed.rejected is not None)
+
+    def _place_working_list(
         self,
         working: PlaceOrder,
         pendings: tuple[PlaceOrder, ...],
@@ -812,21 +867,33 @@ class Venue:
             [record],
         )
 
-    def _close_pending(self, record: OrderRecord, status: OrderStatus, now: int) -> None:
+    def _close_pending(
+        self, record: OrderRecord, status: OrderStatus, now: int, reason: str | None = None
+    ) -> None:
         record.status = status
         record.update_time = now
         self._close(record, self._changes)
         record.pending = False
+        if self._order_listeners:
+            canceled = status is OrderStatus.CANCELED
+            self._notify("CANCELED" if canceled else "EXPIRED", record, now, reason=reason)
 
     def _place_pending(self, record: OrderRecord, now: int) -> None:
         """The working order of an OTO filled: place its pending order, under the id it
         was given, as a new order (its funds held now; short of them, it expires)."""
+        hold = self._hold_updates()  # its updates name its list once it is placed
+        try:
+            self._place_pending_order(record, now)
+        finally:
+            self._release_updates(hold)
+
+    def _place_pending_order(self, record: OrderRecord, now: int) -> None:
         symbol = self.symbols[record.symbol]
         command = _command(record)
         hold = self._hold_for(symbol, command)
         refused = hold if isinstance(hold, Rejected) else self.engine.check(command, now)
         if refused is not None or isinstance(hold, Rejected):
-            self._close_pending(record, OrderStatus.EXPIRED, now)
+            self._close_pending(record, OrderStatus.EXPIRED, now, "REJECTED")
             return
         market = self.engine._market(symbol.name)
         saved = market.next_order_id
@@ -842,7 +909,7 @@ class Venue:
         if result.rejected is not None:
             self.orders[record.key] = record
             self._key_opened(record.key_id)
-            self._close_pending(record, OrderStatus.EXPIRED, now)
+            self._close_pending(record, OrderStatus.EXPIRED, now, "REJECTED")
             return
         record.pending = False
         placed = result.orders[0]
@@ -871,7 +938,10 @@ class Venue:
         if waiting and (working is None or not working.is_open or canceled):
             cancel = canceled or (working is not None and working.status is OrderStatus.CANCELED)
             for w in waiting:
-                self._close_pending(w, OrderStatus.CANCELED if cancel else OrderStatus.EXPIRED, now)
+                if cancel:
+                    self._close_pending(w, OrderStatus.CANCELED, now)
+                else:
+                    self._close_pending(w, OrderStatus.EXPIRED, now, "OTO_PHASE_ONE_EXPIRED")
         if canceled and working is not None and working.is_open:
             self._apply(
                 symbol,
@@ -895,20 +965,25 @@ class Venue:
         for record in (stop, other):  # counted again as the placed orders
             if record.key_id is not None:
                 self._key_closed(record.key_id)
-        placed = self._submit_pair(
-            symbol, NewOco(above, below), now, stop.key_id, (stop.order_id, other.order_id)
-        )
-        if placed.rejected is not None:
-            for record in (stop, other):
-                self.orders[record.key] = record
-                self._key_opened(record.key_id)
-                self._close_pending(record, OrderStatus.EXPIRED, now)
-            return
-        for record, new in zip((stop, other), placed.orders, strict=True):
-            record.pending = False
-            new.order_list_id = record.order_list_id
-            new.time = record.time
-            self._mark(new, self._changes)
+        hold = self._hold_updates()  # their updates name their list once placed
+        try:
+            placed = self._submit_pair(
+                symbol, NewOco(above, below), now, stop.key_id, (stop.order_id, other.order_id)
+            )
+            if placed.rejected is not None:
+                self._drop_updates(hold)  # the first order, placed then undone: never was
+                for record in (stop, other):
+                    self.orders[record.key] = record
+                    self._key_opened(record.key_id)
+                    self._close_pending(record, OrderStatus.EXPIRED, now, "REJECTED")
+                return
+            for record, new in zip((stop, other), placed.orders, strict=True):
+                record.pending = False
+                new.order_list_id = record.order_list_id
+                new.time = record.time
+                self._mark(new, self._changes)
+        finally:
+            self._release_updates(hold)
 
     def _would_take(self, order: PlaceOrder) -> Rejected | None:
         """A LIMIT_MAKER that would cross (checked before either order of a list is
@@ -980,9 +1055,8 @@ class Venue:
                 self.engine.submit(CancelOrder(order_list.symbol, leg.account, leg.order_id), now),
                 now,
                 None,
+                cancel_status=OrderStatus.CANCELED if canceled else OrderStatus.EXPIRED,
             )
-            if not canceled:
-                leg.status = OrderStatus.EXPIRED
 
     def _find(self, cancel: CancelOrder) -> OrderRecord | None:
         if cancel.order_id is not None:
@@ -1045,10 +1119,15 @@ class Venue:
         key_id: int | None,
         placed: PlaceOrder | None = None,
         hold: Hold | None = None,
+        *,
+        cancel_status: OrderStatus = OrderStatus.CANCELED,
     ) -> Result:
+        """Apply the engine's ``events`` to the ledger and the records (a ``Canceled``
+        order takes ``cancel_status``: an OCO's other order expires)."""
         touched: list[OrderRecord] = []
         changes = self._changes
         orders = self.orders
+        notify = self._order_listeners
         for event in events:
             kind = type(event)
             if kind is Trade:
@@ -1059,6 +1138,8 @@ class Venue:
                 record = self._accept(event, key_id, hold if event.order is placed else None)
                 touched.append(record)
                 self._mark(record, changes)
+                if notify:
+                    self._notify("NEW", record, event.time)
             elif kind is Expired or kind is Canceled:
                 assert isinstance(event, (Expired, Canceled))
                 found = orders.get((symbol, event.order_id))
@@ -1068,7 +1149,7 @@ class Venue:
                     self._lists_touched.add(found.order_list_id)
                 was_open = found.is_open
                 if isinstance(event, Canceled):
-                    found.status = OrderStatus.CANCELED
+                    found.status = cancel_status
                     if not any(t is found for t in touched):
                         touched.append(found)
                 else:
@@ -1080,6 +1161,8 @@ class Venue:
                     self._close(found, changes)
                 else:  # a market buy its budget cut short reads filled, then expires
                     self._mark(found, changes)
+                if notify:
+                    self._notify_end(found, event, changes, now)
             elif kind is SelfTradePrevented:
                 assert isinstance(event, SelfTradePrevented)
                 self._prevented(symbol, event, changes)
@@ -1091,6 +1174,8 @@ class Venue:
                     found.working_time = event.time
                     found.update_time = now
                     self._mark(found, changes)
+                    if notify:  # a stop started working: NEW again, now on the book
+                        self._notify("NEW", found, event.time)
                     if found.order_list_id is not None:
                         self._lists_touched.add(found.order_list_id)
                         self._leg_triggered(found)
@@ -1201,6 +1286,7 @@ class Venue:
         )
         buy.held = AssetUnits(buy.held - quote)
         sell.held = AssetUnits(sell.held - base)
+        notify = self._order_listeners
         for record, fee, asset, left, maker in (
             (buy, buyer_fee, symbol.base_asset, _left(trade, buy_id), not taker_buys),
             (sell, seller_fee, symbol.quote_asset, _left(trade, sell_id), taker_buys),
@@ -1220,6 +1306,9 @@ class Venue:
             else:
                 record.status = OrderStatus.PARTIALLY_FILLED
                 self._mark(record, changes)
+            if notify and record.account > 0:
+                fill = Fill(trade.trade_id, trade.price, trade.quantity, fee, asset, maker)
+                self._notify("TRADE", record, trade.time, fill)
         user = buyer_acct > 0 or seller_acct > 0
         for account, asset in (
             (buyer_acct, symbol.quote_asset),
@@ -1253,6 +1342,91 @@ class Venue:
             )
         for listener in self._trade_listeners:
             listener(symbol_name, trade)
+
+    def _notify(
+        self,
+        execution: str,
+        record: OrderRecord,
+        time: int,
+        fill: Fill | None = None,
+        prevented: PreventedMatch | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Tell the order listeners (there is one: callers check) of an execution of a
+        user's order, with a copy of the record as it stands now."""
+        if record.account <= 0:
+            return
+        from sandex.exchange.account_events import Execution, OrderUpdate
+
+        copy = replace(record, fills=[])
+        update = OrderUpdate(Execution(execution), copy, fill, time, prevented, reason)
+        held = self._held_updates
+        if held is not None:
+            held.append(update)
+            return
+        for listener in self._order_listeners:
+            listener(update)
+
+    def _notify_end(
+        self, record: OrderRecord, event: Expired | Canceled, changes: Changes, now: int
+    ) -> None:
+        """A canceled or expired order's update (an OCO's other order, canceled by the
+        venue, expires; self-trade prevention's expiry names the match it prevented)."""
+        status = record.status
+        if status is OrderStatus.CANCELED:
+            self._notify("CANCELED", record, now)
+        elif status is OrderStatus.EXPIRED_IN_MATCH:
+            prevented = changes.prevented[-1] if changes.prevented else None
+            if prevented is not None and record.order_id not in (
+                prevented.taker_order_id,
+                prevented.maker_order_id,
+            ):
+                prevented = None
+            self._notify("TRADE_PREVENTION", record, now, prevented=prevented)
+        else:
+            reason = "OCO_TRIGGER" if isinstance(event, Canceled) else None
+            self._notify("EXPIRED", record, now, reason=reason)
+
+    def _hold_updates(self) -> tuple[int, bool] | None:
+        """Hold order updates back (an order list is being placed: its orders' list id
+        is set once they are all accepted) until :meth:`_release_updates`. Returns where
+        the held updates stood and whether this is the outermost hold; None without
+        listeners."""
+        if not self._order_listeners:
+            return None
+        held = self._held_updates
+        if held is None:
+            self._held_updates = []
+            return (0, True)
+        return (len(held), False)
+
+    def _drop_updates(self, hold: tuple[int, bool] | None) -> None:
+        """Forget the updates held since ``hold`` (what a refused list placed, undone)."""
+        if hold is not None and self._held_updates is not None:
+            del self._held_updates[hold[0] :]
+
+    def _release_updates(self, hold: tuple[int, bool] | None, *, drop: bool = False) -> None:
+        """End ``hold``; the outermost tells the listeners, each order's copy naming the
+        list (and time) its order was given since."""
+        if hold is None:
+            return
+        if drop:
+            self._drop_updates(hold)
+        held = self._held_updates
+        if not hold[1] or held is None:
+            return
+        self._held_updates = None
+        orders = self.orders
+        listeners = self._order_listeners
+        for update in held:
+            order = update.order
+            if order.order_list_id is None:
+                live = orders.get(order.key)
+                if live is not None and live.order_list_id is not None:
+                    order.order_list_id = live.order_list_id
+                    order.time = live.time
+            for listener in listeners:
+                listener(update)
 
     def _close(self, record: OrderRecord, changes: Changes) -> None:
         """The order ended: release what it still holds."""

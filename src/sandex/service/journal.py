@@ -22,7 +22,7 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeVar
@@ -130,8 +130,9 @@ class ExchangeJournal:
         """A symbol's simulated reference price, kept with its book row."""
         self.market_data: MarketData | None = None
         """The public market data whose new trades and candles each batch carries."""
-        self.capture: Callable[[], list[object]] | None = None
-        """What to publish with each batch, taken as the batch is (see :attr:`committed`)."""
+        self.capture: Callable[[Batch], Sequence[object]] | None = None
+        """What to publish with each batch, taken from the venue's listeners and the batch
+        once it is cut (see :attr:`committed`)."""
         self.committed: deque[object] = deque()
         """Events of committed batches not yet published, oldest first (the publisher
         takes them with :meth:`take_committed`; the writer thread appends)."""
@@ -303,7 +304,7 @@ class ExchangeJournal:
             batch.market_trades, batch.market_minutes = market.trades, market.minutes
             batch.market_backfills = market.backfills
         if self.capture is not None:
-            batch.events = self.capture()
+            batch.events = list(self.capture(batch))
         return batch
 
     # -- the database's upkeep and reads ---------------------------------------------------

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Final, cast
 
+from sandex.exchange.account_events import AccountEvent
+from sandex.service.account_feed import ACCOUNT_EVENTS, AccountFeed, capture_events
 from sandex.service.engine_commands import EngineCommand, Reply
 from sandex.service.exchange_core import ExchangeCore, LocalEngineLink
 from sandex.service.failures import report_failure
@@ -36,12 +39,21 @@ POLL_S: Final = 0.005
 class LocalMarket:
     """The read model of an engine in this process, fed by its committed events."""
 
-    def __init__(self, core: ExchangeCore) -> None:
+    def __init__(
+        self,
+        core: ExchangeCore,
+        *,
+        publish_accounts: Callable[[list[AccountEvent]], None] | None = None,
+    ) -> None:
         self.core = core
+        self.publish_accounts = publish_accounts
+        """Given the account events of what is delivered (one call per delivery, in the
+        order they happened; None: they are dropped)."""
         self.model = MarketReadModel(core.symbols, core.market_data, records_trades=False)
         """Shares the engine's market data (which records every trade as it happens)."""
         self.model.on_gap = self._resync
         self.feed: MarketFeed | None = None
+        self._publish_failing = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self, now: int) -> None:
@@ -50,7 +62,7 @@ class LocalMarket:
         core = self.core
         feed = MarketFeed(core.venue.engine, core.symbols, now=now)
         core.venue.on_trade(feed.record)
-        core.journal.capture = feed.take  # type: ignore[assignment]
+        core.journal.capture = capture_events(feed, AccountFeed(core.venue, now=now))
         self.feed = feed
         model = self.model
         model.load_tape()
@@ -66,11 +78,26 @@ class LocalMarket:
             self.model.load(self.feed.snapshot())
 
     def deliver(self) -> None:
-        """Apply the events of every batch committed since the last call."""
+        """Apply the events of every batch committed since the last call to the read
+        model, and give their account events to :attr:`publish_accounts`."""
         events = self.core.journal.take_committed()
         apply = self.model.apply
+        accounts: list[AccountEvent] = []
         for event in events:
-            apply(cast(MarketEvent, event))
+            if isinstance(event, ACCOUNT_EVENTS):
+                accounts.append(cast(AccountEvent, event))
+            else:
+                apply(cast(MarketEvent, event))
+        publish = self.publish_accounts
+        if accounts and publish is not None:
+            try:
+                publish(accounts)
+            except Exception as exc:
+                if not self._publish_failing:  # once, until it succeeds again
+                    report_failure(_log, "account events not published; dropped", exc)
+                self._publish_failing = True
+            else:
+                self._publish_failing = False
 
     def run_background(self) -> None:
         """Start delivering on the running loop (what the market's steps commit)."""

@@ -1,0 +1,77 @@
+"""The engine's account events: what each batch did to users' orders and balances.
+
+The venue tells :class:`AccountFeed` of every execution of a user's order as it happens
+(:meth:`~sandex.exchange.venue.Venue.on_order_update`) and of every credit
+(:meth:`~sandex.exchange.venue.Venue.on_credit`); when the journal cuts a batch, the
+feed hands out that batch's account events: the order updates in the order they
+happened, then the credits, then one :class:`~sandex.exchange.account_events.BalancesChanged`
+per user whose balances the batch changed. :func:`capture_events` puts them after the
+public market's events (:class:`~sandex.service.market_feed.MarketFeed`) as what the
+journal publishes once the batch is committed, in one process (``LocalMarket``) and on
+a remote engine (``EngineServer``) alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sandex.exchange.account_events import (
+    AccountEvent,
+    BalanceDelta,
+    BalancesChanged,
+    OrderUpdate,
+)
+from sandex.exchange.venue import Venue
+from sandex.service.journal import Batch
+from sandex.service.market_feed import MarketFeed
+
+__all__ = ["AccountFeed", "ACCOUNT_EVENTS", "capture_events"]
+
+ACCOUNT_EVENTS: tuple[type, ...] = (OrderUpdate, BalancesChanged, BalanceDelta)
+"""The account events' types (to tell them from the market's in a list of events)."""
+
+
+class AccountFeed:
+    """Gathers a venue's order updates and credits until the journal takes a batch."""
+
+    def __init__(self, venue: Venue, *, now: int) -> None:
+        self._next_execution = now * 1000
+        """Execution ids (Binance's ``I``) start from the start time (ms) * 1000: an
+        engine that restarted continues above the ids it gave before."""
+        self._updates: list[OrderUpdate] = []
+        self._credits: list[BalanceDelta] = []
+        venue.on_order_update(self._updates.append)
+        venue.on_credit(self._credits.append)
+
+    def take(self, batch: Batch) -> list[AccountEvent]:
+        """The account events of ``batch`` (see the module): order updates (each given
+        the next execution id), credits (at the batch's time when they came without
+        one), each user's changed balances."""
+        first = self._next_execution + 1
+        events: list[AccountEvent] = [
+            update._replace(execution_id=n) for n, update in enumerate(self._updates, first)
+        ]
+        self._next_execution += len(self._updates)
+        self._updates.clear()
+        now = batch.now
+        for delta in self._credits:
+            events.append(delta if delta.time else delta._replace(time=now))
+        self._credits.clear()
+        per_account: dict[int, list[tuple[str, int, int]]] = {}
+        for account, asset, free, locked in sorted(batch.balances):
+            if account > 0:
+                per_account.setdefault(account, []).append((asset, free, locked))
+        for account, balances in per_account.items():
+            events.append(BalancesChanged(account, now, balances))
+        return events
+
+
+def capture_events(market: MarketFeed, accounts: AccountFeed) -> Callable[[Batch], list[object]]:
+    """The journal's capture: a batch's market events, then its account events."""
+
+    def capture(batch: Batch) -> list[object]:
+        events: list[object] = list(market.take())
+        events.extend(accounts.take(batch))
+        return events
+
+    return capture
