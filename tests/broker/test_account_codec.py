@@ -11,8 +11,10 @@ from sandex.exchange.account_events import (
     BalanceDelta,
     BalancesChanged,
     Execution,
+    ListStatus,
     OrderUpdate,
 )
+from sandex.exchange.order_lists import ContingencyType, OrderList
 from sandex.exchange.venue import Venue
 
 UNIT = 10**8
@@ -33,6 +35,9 @@ def test_account_events_come_back_equal() -> None:
     assert any(u.prevented is not None for u in updates)
     events: list[AccountEvent] = [
         *(u._replace(execution_id=n, expiry_reason="OCO_TRIGGER") for n, u in enumerate(updates)),
+        ListStatus(
+            1, NOW, OrderList(3, ContingencyType.OCO, SYMBOL, 1, "l", NOW, (1, 2)), True, ["a", "b"]
+        ),
         BalancesChanged(1, NOW, [("BTC", 5, 6), ("USDT", 7, 0)]),
         BalanceDelta(2, "BTC", -UNIT, NOW),
     ]

@@ -9,16 +9,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from exchange_support import NOW, SYMBOL, buy, sell
+from exchange_support import NOW, SYMBOL, buy, px, qty, sell
 from sandex.bootstrap import Sandex
-from sandex.exchange import default_symbols
+from sandex.exchange import OrderType, PlaceOrder, Side, default_symbols
 from sandex.exchange.account_events import (
     AccountEvent,
     BalanceDelta,
     BalancesChanged,
     Execution,
+    ListStatus,
     OrderUpdate,
 )
+from sandex.exchange.order_lists import NewOco
 from sandex.exchange.venue import MAKER, Venue
 from sandex.service.account_feed import AccountFeed
 from sandex.service.journal import Batch
@@ -152,3 +154,32 @@ def test_a_failing_publisher_is_one_log_line_and_the_market_goes_on(
     assert len(failures) == 1 and "hub is down" in failures[0].getMessage()
     assert failures[0].exc_info is None
     assert exchange.market.model.last_price(SYMBOL) == 5_000_000
+
+
+def test_an_order_list_is_published_as_executing_then_all_done(exchange: LocalExchange):
+    store = exchange.store
+    store.add_credit(BOB, "BTC", 10 * UNIT, "credit", NOW)
+    exchange.apply_credits(store.pending_credits(), NOW)
+    exchange.durable()
+    published: list[list[AccountEvent]] = []
+    exchange.market.publish_accounts = published.append
+    take = PlaceOrder(
+        SYMBOL, BOB, Side.SELL, OrderType.LIMIT_MAKER, quantity=qty("0.5"), price=px("55000")
+    )
+    loss = PlaceOrder(
+        SYMBOL, BOB, Side.SELL, OrderType.STOP_LOSS, quantity=qty("0.5"), stop_price=px("45000")
+    )
+    placed = exchange.place_oco(NewOco(take, loss, "my-oco"), NOW + 1)
+    assert placed.order_list is not None
+    list_id = placed.order_list.list_id
+    exchange.cancel_order_list(SYMBOL, BOB, list_id, None, NOW + 2)
+    statuses = [e for batch in published for e in batch if isinstance(e, ListStatus)]
+    assert [(s.account, s.order_list.list_id, s.executing) for s in statuses] == [
+        (BOB, list_id, True),
+        (BOB, list_id, False),
+    ]
+    cids = [o.client_order_id for o in placed.orders]
+    assert statuses[0].client_order_ids == statuses[1].client_order_ids == cids
+    first = published[0]
+    kinds = [type(e).__name__ for e in first]
+    assert kinds == ["OrderUpdate", "OrderUpdate", "ListStatus", "BalancesChanged"]

@@ -9,7 +9,8 @@ import ccxt.pro
 from exchange_support import BTC, NOW, SYMBOL, buy, sell
 from exchange_support import market as market_order
 from sandex.exchange import CancelOrder, OrderType, PlaceOrder, Side, TimeInForce, default_symbols
-from sandex.exchange.account_events import BalanceDelta, BalancesChanged, OrderUpdate
+from sandex.exchange.account_events import BalanceDelta, BalancesChanged, ListStatus, OrderUpdate
+from sandex.exchange.order_lists import ContingencyType, OrderList
 from sandex.exchange.symbols import symbols_by_name
 from sandex.exchange.venue import MAKER, Venue
 from sandex.service.account_views import account_payload
@@ -235,3 +236,25 @@ def test_a_stop_shows_its_stop_price_and_is_not_on_the_book_until_triggered():
     assert report["P"] == BTC.format_price(BTC.price_units("45000"))
     assert (report["p"], report["w"]) == (BTC.format_price(BTC.price_units("44900")), False)
     assert "W" not in report
+
+
+def test_an_order_list_as_list_status():
+    order_list = OrderList(7, ContingencyType.OCO, SYMBOL, ME, "my-oco", NOW, (3, 4))
+    payload = account_payload(
+        ListStatus(ME, NOW + 5, order_list, True, ["a", "b"]), SYMBOLS, EVENT_TIME
+    )
+    assert payload == {
+        "e": "listStatus",
+        "E": EVENT_TIME,
+        "s": SYMBOL,
+        "g": 7,
+        "c": "OCO",
+        "l": "EXEC_STARTED",
+        "L": "EXECUTING",
+        "r": "NONE",
+        "C": "my-oco",
+        "T": NOW + 5,
+        "O": [{"s": SYMBOL, "i": 3, "c": "a"}, {"s": SYMBOL, "i": 4, "c": "b"}],
+    }
+    done = account_payload(ListStatus(ME, NOW, order_list, False, ["a", "b"]), SYMBOLS, 0)
+    assert (done["l"], done["L"]) == ("ALL_DONE", "ALL_DONE")

@@ -32,7 +32,13 @@ from sandex.exchange import (
     Side,
     TimeInForce,
 )
-from sandex.exchange.account_events import BalanceDelta, BalancesChanged, Execution, OrderUpdate
+from sandex.exchange.account_events import (
+    BalanceDelta,
+    BalancesChanged,
+    Execution,
+    ListStatus,
+    OrderUpdate,
+)
 from sandex.exchange.book import Level
 from sandex.exchange.events import (
     Accepted,
@@ -106,6 +112,7 @@ _RECORDS: Final[tuple[type, ...]] = (
     PublicTradeEvent,
     PreventedMatch,
     OrderUpdate,
+    ListStatus,
     BalancesChanged,
     BalanceDelta,
 )

@@ -18,9 +18,17 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple, TypeAlias
 
+from sandex.exchange.order_lists import OrderList
 from sandex.exchange.venue import Fill, OrderRecord, PreventedMatch
 
-__all__ = ["Execution", "OrderUpdate", "BalancesChanged", "BalanceDelta", "AccountEvent"]
+__all__ = [
+    "Execution",
+    "OrderUpdate",
+    "ListStatus",
+    "BalancesChanged",
+    "BalanceDelta",
+    "AccountEvent",
+]
 
 
 class Execution(enum.StrEnum):
@@ -61,6 +69,19 @@ class OrderUpdate(NamedTuple):
         return self.order.account
 
 
+class ListStatus(NamedTuple):
+    """An order list of ``account`` a batch changed (placed, one of its orders traded,
+    triggered or ended), as it stands after it (Binance's ``listStatus``): ``executing``
+    while one of its orders is open; ``client_order_ids`` are its orders', in the order
+    of ``order_list.order_ids``."""
+
+    account: int
+    time: int
+    order_list: OrderList
+    executing: bool
+    client_order_ids: list[str]
+
+
 class BalancesChanged(NamedTuple):
     """The balances of ``account`` a batch changed, as they stand after it (Binance's
     ``outboundAccountPosition``): ``(asset, free, locked)`` in asset units (1e-8)."""
@@ -80,4 +101,4 @@ class BalanceDelta(NamedTuple):
     time: int
 
 
-AccountEvent: TypeAlias = OrderUpdate | BalancesChanged | BalanceDelta
+AccountEvent: TypeAlias = OrderUpdate | ListStatus | BalancesChanged | BalanceDelta

@@ -4,8 +4,10 @@ The venue tells :class:`AccountFeed` of every execution of a user's order as it 
 (:meth:`~sandex.exchange.venue.Venue.on_order_update`) and of every credit
 (:meth:`~sandex.exchange.venue.Venue.on_credit`); when the journal cuts a batch, the
 feed hands out that batch's account events: the order updates in the order they
-happened, then the credits, then one :class:`~sandex.exchange.account_events.BalancesChanged`
-per user whose balances the batch changed. :func:`capture_events` puts them after the
+happened, one :class:`~sandex.exchange.account_events.ListStatus` per user's order list the
+batch changed, then the credits, then one
+:class:`~sandex.exchange.account_events.BalancesChanged` per user whose balances the
+batch changed. :func:`capture_events` puts them after the
 public market's events (:class:`~sandex.service.market_feed.MarketFeed`) as what the
 journal publishes once the batch is committed, in one process (``LocalMarket``) and on
 a remote engine (``EngineServer``) alike.
@@ -19,6 +21,7 @@ from sandex.exchange.account_events import (
     AccountEvent,
     BalanceDelta,
     BalancesChanged,
+    ListStatus,
     OrderUpdate,
 )
 from sandex.exchange.venue import Venue
@@ -27,7 +30,7 @@ from sandex.service.market_feed import MarketFeed
 
 __all__ = ["AccountFeed", "ACCOUNT_EVENTS", "capture_events"]
 
-ACCOUNT_EVENTS: tuple[type, ...] = (OrderUpdate, BalancesChanged, BalanceDelta)
+ACCOUNT_EVENTS: tuple[type, ...] = (OrderUpdate, ListStatus, BalancesChanged, BalanceDelta)
 """The account events' types (to tell them from the market's in a list of events)."""
 
 
@@ -35,6 +38,7 @@ class AccountFeed:
     """Gathers a venue's order updates and credits until the journal takes a batch."""
 
     def __init__(self, venue: Venue, *, now: int) -> None:
+        self._venue = venue
         self._next_execution = now * 1000
         """Execution ids (Binance's ``I``) start from the start time (ms) * 1000: an
         engine that restarted continues above the ids it gave before."""
@@ -45,7 +49,7 @@ class AccountFeed:
 
     def take(self, batch: Batch) -> list[AccountEvent]:
         """The account events of ``batch`` (see the module): order updates (each given
-        the next execution id), credits (at the batch's time when they came without
+        the next execution id), order lists, credits (at the batch's time when they came without
         one), each user's changed balances."""
         first = self._next_execution + 1
         events: list[AccountEvent] = [
@@ -54,6 +58,8 @@ class AccountFeed:
         self._next_execution += len(self._updates)
         self._updates.clear()
         now = batch.now
+        if batch.order_lists:
+            events.extend(self._list_statuses(batch))
         for delta in self._credits:
             events.append(delta if delta.time else delta._replace(time=now))
         self._credits.clear()
@@ -64,6 +70,25 @@ class AccountFeed:
         for account, balances in per_account.items():
             events.append(BalancesChanged(account, now, balances))
         return events
+
+    def _list_statuses(self, batch: Batch) -> list[ListStatus]:
+        """The users' lists ``batch`` changed, with their orders as they stand (from the
+        batch, else the venue: an order the batch did not change is still open)."""
+        changed = {(o.symbol, o.order_id): o for o in batch.orders}
+        orders = self._venue.orders
+        statuses: list[ListStatus] = []
+        for order_list in batch.order_lists:
+            if order_list.account <= 0:
+                continue
+            cids: list[str] = []
+            executing = False
+            for order_id in order_list.order_ids:
+                key = (order_list.symbol, order_id)
+                record = changed.get(key) or orders.get(key)
+                cids.append("" if record is None else record.client_order_id)
+                executing = executing or (record is not None and record.is_open)
+            statuses.append(ListStatus(order_list.account, batch.now, order_list, executing, cids))
+        return statuses
 
 
 def capture_events(market: MarketFeed, accounts: AccountFeed) -> Callable[[Batch], list[object]]:

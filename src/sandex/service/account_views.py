@@ -2,9 +2,10 @@
 
 :func:`account_payload` turns one :data:`~sandex.exchange.account_events.AccountEvent`
 into the ``event`` object of Binance's user data stream: ``executionReport`` (an order
-update), ``outboundAccountPosition`` (a batch's changed balances) or ``balanceUpdate``
-(a credit). Prices and quantities have the symbol's precision, as the REST routes show
-them; balances and commissions the asset's 8 decimals.
+update), ``listStatus`` (an order list), ``outboundAccountPosition`` (a batch's changed
+balances) or ``balanceUpdate`` (a credit). Prices and quantities have the symbol's
+precision, as the REST routes show them; balances and commissions the asset's 8
+decimals.
 
 Two choices where Sandex knows less than Binance: a cancel has no cancel request of its
 own, so ``c`` and ``C`` are both the order's client id (clients read the order's id from
@@ -23,6 +24,7 @@ from sandex.exchange.account_events import (
     BalanceDelta,
     BalancesChanged,
     Execution,
+    ListStatus,
     OrderUpdate,
 )
 from sandex.exchange.money import ASSET_DECIMALS, format_units
@@ -39,6 +41,8 @@ def account_payload(
     """Binance's event object for ``event`` (``E`` is ``event_time``)."""
     if isinstance(event, OrderUpdate):
         return _execution_report(event, symbols[event.order.symbol], event_time)
+    if isinstance(event, ListStatus):
+        return _list_status(event, event_time)
     if isinstance(event, BalancesChanged):
         return {
             "e": "outboundAccountPosition",
@@ -56,6 +60,27 @@ def account_payload(
         "a": event.asset,
         "d": _asset(event.delta),
         "T": event.time,
+    }
+
+
+def _list_status(event: ListStatus, event_time: int) -> dict[str, object]:
+    order_list = event.order_list
+    symbol = order_list.symbol
+    return {
+        "e": "listStatus",
+        "E": event_time,
+        "s": symbol,
+        "g": order_list.list_id,
+        "c": order_list.contingency_type.value,
+        "l": "EXEC_STARTED" if event.executing else "ALL_DONE",
+        "L": "EXECUTING" if event.executing else "ALL_DONE",
+        "r": "NONE",
+        "C": order_list.list_client_order_id,
+        "T": event.time,
+        "O": [
+            {"s": symbol, "i": order_id, "c": cid}
+            for order_id, cid in zip(order_list.order_ids, event.client_order_ids, strict=True)
+        ],
     }
 
 
