@@ -53,6 +53,7 @@ from sandex.service import (
     MemoryReplayGuard,
     UserService,
 )
+from sandex.service.account_streams import AccountStreams
 from sandex.service.exchange_core import ExchangeCore, LocalEngineLink
 from sandex.service.journal import Durability
 from sandex.service.keyring import KeyringHolder, ServerSecrets, load_server_secrets
@@ -299,10 +300,9 @@ def embedded_exchange(sx: Sandex, services: Services) -> Trading:
     in a gateway of a remote engine."""
     core = build_core(sx)
     lock = engine_lock(sx)
-    market = LocalMarket(core)
-    # User data stream (issue #12): the committed account events go to
-    # market.publish_accounts (None: dropped); the WebSocket API's hub is wired here:
-    # market.publish_accounts = services.accounts.publish
+    accounts = AccountStreams(core.symbols, sx.clock)
+    services.accounts = accounts
+    market = LocalMarket(core, publish_accounts=accounts.publish)
     streams = MarketStreams(core.symbols, market.model, sx.clock)
     services.streams = streams
 
@@ -356,10 +356,11 @@ def remote_exchange(sx: Sandex, services: Services) -> Trading:
     market_data = MarketData(symbols.values())
     model = MarketReadModel(symbols, market_data)
     store = SqlExchangeStore(sx.db)
-    follower = MarketFollower(client, names, link, model, history=store)
-    # User data stream (issue #12): the engine's account events go to
-    # follower.publish_accounts (None: dropped); the WebSocket API's hub is wired here:
-    # follower.publish_accounts = services.accounts.publish
+    accounts = AccountStreams(symbols, sx.clock)
+    services.accounts = accounts
+    follower = MarketFollower(
+        client, names, link, model, history=store, publish_accounts=accounts.publish
+    )
     reads = StoredReads(store)
     streams = MarketStreams(symbols, model, sx.clock)
     services.streams = streams

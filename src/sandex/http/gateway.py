@@ -32,6 +32,8 @@ from sandex.http.ratelimit import RateLimiter, Usage
 from sandex.http.routes import Route, RouteTable, Security
 from sandex.http.time_unit import in_microseconds, wants_microseconds
 from sandex.http.websocket import StreamEndpoint
+from sandex.http.ws_api import PATH as WS_API_PATH
+from sandex.http.ws_api import ApiEndpoint
 from sandex.keys.formats import API_KEY_PREFIX, DISPLAY_PREFIX_LENGTH
 from sandex.service import (
     ActivityLog,
@@ -47,6 +49,7 @@ from sandex.service import (
     UnknownApiKey,
     UserService,
 )
+from sandex.service.account_streams import AccountStreams
 from sandex.service.activity import Decision
 from sandex.service.failures import report_failure
 from sandex.service.market_streams import MarketStreams
@@ -94,6 +97,8 @@ class Services:
     exchange: Trading | None = None
     streams: MarketStreams | None = None
     """The public market streams (None without the exchange)."""
+    accounts: AccountStreams | None = None
+    """The user data streams' hub (None without the exchange)."""
     on_startup: list[Callable[[], None]] = field(default_factory=list)
     on_shutdown: list[Callable[[], None]] = field(default_factory=list)
 
@@ -117,6 +122,7 @@ class Gateway:
         self._now = services.clock.now
         self._shared = services.limiter.gate is not None
         self._websocket: StreamEndpoint | None = None
+        self._ws_api: ApiEndpoint | None = None
         if self._shared:  # one awaited round trip per request (rate limits, bans, replay)
             self._serve = self._serve_shared  # type: ignore[method-assign]
 
@@ -126,6 +132,20 @@ class Gateway:
             await self._http(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+        elif scope["path"].startswith(WS_API_PATH):  # Binance's WebSocket API
+            if self._ws_api is None:
+                services = self.services
+                self._ws_api = ApiEndpoint(
+                    self.execute,
+                    self.routes,
+                    services.auth,
+                    services.accounts,
+                    self._resolve_ip,
+                    self._now,
+                    services.limiter.limits,
+                )
+                services.on_shutdown.append(self._ws_api.stop)
+            await self._ws_api(scope, receive, send)
         else:  # websocket: Binance's market streams (sandex.http.websocket)
             if self._websocket is None:
                 streams = self.services.streams
@@ -209,6 +229,12 @@ class Gateway:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+    def execute(self, route: Route, request: Request, usage: Usage) -> object:
+        """Run ``route`` for ``request`` as a REST request is run (authentication, rate
+        limits, audit, handler): its answer, or a coroutine of it (the WebSocket API)."""
+        request.services = self.services
+        return self._serve(route, request, usage)
 
     def _serve(self, route: Route, request: Request, usage: Usage) -> object:
         ip = request.client_ip

@@ -1,0 +1,556 @@
+"""Binance's WebSocket API (``/ws-api/v3``): the REST routes as request/response
+messages, and the user data stream.
+
+A request is ``{"id", "method", "params"}``; the answer ``{"id", "status", "result"}`` or
+``{"id", "status", "error": {"code", "msg"}}``, with ``rateLimits`` unless the request
+(or the connection's URL) says ``returnRateLimits=false``. Each method is a REST route
+(:data:`METHODS`: ``order.place`` is ``POST /api/v3/order``) and goes through the same
+gateway step as a REST request (:meth:`~sandex.http.gateway.Gateway.execute`): the same
+authentication, permissions, IP allowlist, freshness and replay rules, rate limits,
+audit records, handler and error codes. Only the signature payload differs, as on
+Binance: every parameter but ``signature``, sorted by name, joined ``k=v&...``; both
+the percent-encoded form (python-binance) and the raw form (ccxt) verify.
+
+``userDataStream.subscribe.signature`` (signed, READ) subscribes the connection to its
+key's account: events arrive as ``{"subscriptionId", "event"}``
+(:class:`~sandex.service.account_streams.AccountStreams`). A subscription whose key is
+revoked, expires, is frozen or no longer allows the connection's IP is ended within a
+second with ``eventStreamTerminated``. ``userDataStream.unsubscribe``,
+``session.subscriptions`` and ``session.status`` are answered as Binance does;
+``session.logon`` (Ed25519 sessions) is not offered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from decimal import Decimal
+from types import CoroutineType
+from typing import Any, Final
+from urllib.parse import parse_qsl, quote, urlencode
+
+import orjson
+
+from sandex.exchange import rejections as vocabulary
+from sandex.http.errors import HttpError, RateLimited, RouteNotFound, error_for
+from sandex.http.ratelimit import RateLimits, Usage
+from sandex.http.routes import Route, RouteTable, Security
+from sandex.http.time_unit import in_microseconds, wants_microseconds
+from sandex.http.ws_connection import Attempts, Outbox, hold, refuse, scope_headers
+from sandex.keys import Access, Mode
+from sandex.service import Request
+from sandex.service.account_streams import AccountStreams
+from sandex.service.auth import Authenticator
+from sandex.service.engine_commands import EngineUnavailable
+from sandex.service.failures import report_failure
+
+__all__ = ["ApiEndpoint", "ApiLimits", "METHODS", "PATH"]
+
+_log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Execute = Callable[[Route, Request, Usage], object]
+
+PATH: Final = "/ws-api/v3"
+METHODS: Final[Mapping[str, tuple[str, str]]] = {
+    "ping": ("GET", "/api/v3/ping"),
+    "time": ("GET", "/api/v3/time"),
+    "exchangeInfo": ("GET", "/api/v3/exchangeInfo"),
+    "depth": ("GET", "/api/v3/depth"),
+    "trades.recent": ("GET", "/api/v3/trades"),
+    "trades.historical": ("GET", "/api/v3/historicalTrades"),
+    "trades.aggregate": ("GET", "/api/v3/aggTrades"),
+    "klines": ("GET", "/api/v3/klines"),
+    "uiKlines": ("GET", "/api/v3/uiKlines"),
+    "avgPrice": ("GET", "/api/v3/avgPrice"),
+    "ticker.24hr": ("GET", "/api/v3/ticker/24hr"),
+    "ticker.tradingDay": ("GET", "/api/v3/ticker/tradingDay"),
+    "ticker": ("GET", "/api/v3/ticker"),
+    "ticker.price": ("GET", "/api/v3/ticker/price"),
+    "ticker.book": ("GET", "/api/v3/ticker/bookTicker"),
+    "order.place": ("POST", "/api/v3/order"),
+    "order.test": ("POST", "/api/v3/order/test"),
+    "order.status": ("GET", "/api/v3/order"),
+    "order.cancel": ("DELETE", "/api/v3/order"),
+    "order.cancelReplace": ("POST", "/api/v3/order/cancelReplace"),
+    "openOrders.status": ("GET", "/api/v3/openOrders"),
+    "openOrders.cancelAll": ("DELETE", "/api/v3/openOrders"),
+    "orderList.place": ("POST", "/api/v3/order/oco"),
+    "orderList.place.oco": ("POST", "/api/v3/orderList/oco"),
+    "orderList.place.oto": ("POST", "/api/v3/orderList/oto"),
+    "orderList.place.otoco": ("POST", "/api/v3/orderList/otoco"),
+    "orderList.status": ("GET", "/api/v3/orderList"),
+    "orderList.cancel": ("DELETE", "/api/v3/orderList"),
+    "openOrderLists.status": ("GET", "/api/v3/openOrderList"),
+    "allOrderLists": ("GET", "/api/v3/allOrderList"),
+    "account.status": ("GET", "/api/v3/account"),
+    "account.commission": ("GET", "/api/v3/account/commission"),
+    "account.rateLimits.orders": ("GET", "/api/v3/rateLimit/order"),
+    "allOrders": ("GET", "/api/v3/allOrders"),
+    "myTrades": ("GET", "/api/v3/myTrades"),
+    "myPreventedMatches": ("GET", "/api/v3/myPreventedMatches"),
+}
+"""WebSocket API methods and the REST routes they are (where this gateway serves them)."""
+
+_SUBSCRIBE: Final = "userDataStream.subscribe.signature"
+_SESSION_WEIGHT: Final = 2
+_INT64: Final = (-(2**63), 2**63 - 1)
+_UNKNOWN_ERROR: Final = -1000
+_INVALID_JSON: Final = -1135
+_MANDATORY: Final = -1102
+_UNSUPPORTED: Final = -1020
+_SUBSCRIPTION_ACTIVE: Final = -2035
+_SUBSCRIPTION_INACTIVE: Final = -2036
+_MAX_SUBSCRIPTION_IDS: Final = -2042
+
+
+@dataclass(frozen=True)
+class ApiLimits:
+    """Binance's WebSocket API limits, and Sandex's queue bound."""
+
+    connections_per_ip: int = 300
+    connection_window_ms: int = 300_000
+    lifetime_s: float = 86_400.0
+    active_subscriptions: int = 1000
+    subscriptions_per_connection: int = 65_535
+    pending_messages: int = 10_000
+    close_timeout_s: float = 1.0
+    key_check_every_s: float = 0.25
+    """How often live subscriptions' keys are looked at (revoked, expired, frozen,
+    IP no longer allowed): a changed key ends its subscriptions within about a second."""
+
+
+class _Refused(HttpError):
+    """A request that is not one (bad JSON, no method, unknown method, bad params)."""
+
+    def __init__(self, code: int, msg: str) -> None:
+        super().__init__(400, code, msg)
+
+
+@dataclass(eq=False)
+class _Subscription:
+    """One ``userDataStream.subscribe.signature``: its account's events go out on the
+    connection with its id (an :class:`~sandex.service.account_streams.AccountSink`)."""
+
+    connection: _ApiConnection
+    subscription_id: int
+    account: int
+    key_id: int
+    api_key: str
+    ended: bool = False
+
+    def deliver(self, event: str) -> None:
+        if not self.ended:
+            self.connection.put(
+                '{"subscriptionId":' + str(self.subscription_id) + ',"event":' + event + "}"
+            )
+
+
+class _ApiConnection(Outbox):
+    __slots__ = ("connected_since", "micros", "next_subscription", "rate_limits", "subscriptions")
+
+    def __init__(
+        self, ip: str, limit: int, connected_since: int, rate_limits: bool, micros: bool
+    ) -> None:
+        super().__init__(ip, limit)
+        self.connected_since = connected_since
+        self.rate_limits = rate_limits
+        self.micros = micros
+        self.subscriptions: dict[int, _Subscription] = {}
+        self.next_subscription = 0
+
+
+def _valid_id(value: object) -> bool:
+    """Binance accepts an integer, a string of at most 36 characters, or null."""
+    if value is None:
+        return True
+    if type(value) is int:
+        return _INT64[0] <= value <= _INT64[1]
+    return isinstance(value, str) and len(value) <= 36
+
+
+def _text(value: object) -> str:
+    """A parameter's value as it is signed: JSON literals as written."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    return orjson.dumps(value).decode()  # an array (``symbols``) as its JSON text
+
+
+def _flag(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "TRUE", "True"):
+        return True
+    if value in ("false", "FALSE", "False"):
+        return False
+    return None
+
+
+class ApiEndpoint:
+    """The ASGI handler of ``/ws-api/v3`` connections."""
+
+    def __init__(
+        self,
+        execute: Execute,
+        routes: RouteTable,
+        auth: Authenticator,
+        accounts: AccountStreams | None,
+        resolve_ip: Callable[[str | None, Mapping[str, str]], str],
+        now: Callable[[], int],
+        rate_limits: RateLimits,
+        limits: ApiLimits | None = None,
+    ) -> None:
+        self._execute = execute
+        self._auth = auth
+        self._accounts = accounts
+        self._resolve_ip = resolve_ip
+        self._now = now
+        self._rate_limits = rate_limits
+        self.limits = limits = limits or ApiLimits()
+        self._attempts = Attempts(limits.connections_per_ip, limits.connection_window_ms)
+        self._routes: dict[str, Route] = {}
+        for name, (method, path) in METHODS.items():
+            route = routes.find(method, path)
+            if route is not None:
+                self._routes[name] = route
+        self._live: set[_Subscription] = set()
+        self._watch: asyncio.Task[None] | None = None
+
+    # -- connections ----------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        headers = scope_headers(scope)
+        client = scope.get("client")
+        ip = self._resolve_ip(client[0] if client else None, headers)
+        retry = self._attempts.admit(ip, self._now())
+        if retry:
+            limits = self.limits
+            minutes = limits.connection_window_ms // 60_000
+            await refuse(
+                scope,
+                send,
+                RateLimited(
+                    f"Too many connection attempts from {ip}: the limit is"
+                    f" {limits.connections_per_ip} per {minutes} minutes.",
+                    retry,
+                ),
+                1008,
+            )
+            return
+        path: str = scope["path"]
+        if path.rstrip("/") != PATH:
+            await refuse(scope, send, RouteNotFound(path), 1008)
+            return
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        rate_limits = _flag(query.get("returnRateLimits"))
+        unit = query.get("timeUnit")
+        try:
+            micros = unit is not None and wants_microseconds(unit)
+        except HttpError as exc:
+            await refuse(scope, send, exc, 1008)
+            return
+        await send({"type": "websocket.accept"})
+        limits = self.limits
+        conn = _ApiConnection(
+            ip, limits.pending_messages, self._now(), rate_limits is not False, micros
+        )
+        if self._accounts is not None and self._watch is None:
+            self._watch = asyncio.get_running_loop().create_task(self._watch_keys())
+        await hold(
+            conn,
+            self._read(conn, receive),
+            send,
+            lifetime_s=limits.lifetime_s,
+            close_timeout_s=limits.close_timeout_s,
+            ended=lambda: self._end_all(conn),
+        )
+
+    def _end_all(self, conn: _ApiConnection) -> None:
+        for subscription in list(conn.subscriptions.values()):
+            self._end(subscription)
+
+    async def _read(self, conn: _ApiConnection, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.disconnect":
+                conn.gone = True
+                return
+            if kind != "websocket.receive":
+                continue
+            text = message.get("text")
+            data: str | bytes = text if text is not None else message.get("bytes") or b""
+            conn.reply(await self._answer(conn, data))
+
+    # -- requests ---------------------------------------------------------------------------
+
+    async def _answer(self, conn: _ApiConnection, data: str | bytes) -> dict[str, object]:
+        request_id: object = None
+        usage = Usage()
+        rate_limits = conn.rate_limits
+        try:
+            try:
+                request = json.loads(data, parse_float=Decimal)
+            except ValueError:
+                raise _Refused(_INVALID_JSON, "Invalid JSON Request.") from None
+            if not isinstance(request, dict):
+                raise _Refused(_INVALID_JSON, "Invalid JSON Request: expected an object.")
+            request_id = request.get("id")
+            if "id" not in request or not _valid_id(request_id):
+                request_id = None
+                vocabulary.refuse(vocabulary.missing("id"))
+            method = request.get("method")
+            if not isinstance(method, str) or not method:
+                vocabulary.refuse(vocabulary.missing("method"))
+            params = request.get("params")
+            if params is None:
+                params = {}
+            if not isinstance(params, dict):
+                raise _Refused(_MANDATORY, "Parameter 'params' must be an object.")
+            if "returnRateLimits" in params:
+                flag = _flag(params["returnRateLimits"])
+                if flag is None:
+                    vocabulary.refuse(vocabulary.illegal("returnRateLimits"))
+                rate_limits = flag
+            name = method[3:] if method.startswith("v3/") else method
+            route = self._route_for(conn, name)
+            if route is None:
+                raise _Refused(_UNSUPPORTED, f"Unknown method '{method}'.")
+            result = await self._run(conn, route, name, params, usage)
+            answer: dict[str, object] = {"id": request_id, "status": 200, "result": result}
+        except Exception as exc:  # every failure is an answer; see http.errors
+            status, code, msg, _headers = error_for(exc)
+            if status >= 500 and not isinstance(exc, EngineUnavailable):
+                report_failure(_log, "a WebSocket API request failed", exc)
+            answer = {"id": request_id, "status": status, "error": {"code": code, "msg": msg}}
+        if rate_limits:
+            answer["rateLimits"] = self._usage(usage)
+        return answer
+
+    def _route_for(self, conn: _ApiConnection, name: str) -> Route | None:
+        """The route a method runs: a REST route, or one of the session's own."""
+        found = self._routes.get(name)
+        if found is not None:
+            return found
+        if name == _SUBSCRIBE and self._accounts is not None:
+            return Route(
+                "WS",
+                name,
+                Security.USER_DATA,
+                _SESSION_WEIGHT,
+                Access.READ,
+                False,
+                lambda request: self._subscribe(conn, request),
+            )
+        if name == "userDataStream.unsubscribe":
+            return _local(name, lambda request: self._unsubscribe(conn, request))
+        if name == "session.subscriptions":
+            return _local(
+                name,
+                lambda request: [{"subscriptionId": s} for s in conn.subscriptions],
+            )
+        if name == "session.status":
+            return _local(name, lambda request: self._status(conn, request))
+        return None
+
+    async def _run(
+        self,
+        conn: _ApiConnection,
+        route: Route,
+        name: str,
+        params: dict[str, object],
+        usage: Usage,
+    ) -> object:
+        """Run ``route`` as the gateway runs a REST request, from the message's params."""
+        items = {k: _text(v) for k, v in params.items() if v is not None}
+        api_key = items.get("apiKey")
+        headers = {"x-mbx-apikey": api_key} if api_key else {}
+        signature = items.pop("signature", None)
+        query = urlencode(sorted(items.items()))
+        if signature is not None:
+            query += "&signature=" + quote(signature, safe="")
+        request = Request(
+            "WS", f"{PATH}/{name}", query.encode(), b"", headers, conn.ip, self._now()
+        )
+        result = self._execute(route, request, usage)
+        if type(result) is CoroutineType:
+            result = await result
+        if conn.micros and route.path.startswith("/api/"):
+            result = in_microseconds(route.path, result)
+        return result
+
+    def _usage(self, usage: Usage) -> list[dict[str, object]]:
+        limits = self._rate_limits
+        out: list[dict[str, object]] = [
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": limits.ip_weight_1m,
+                "count": usage.ip_weight,
+            }
+        ]
+        if usage.orders_10s is not None:
+            out.append(
+                {
+                    "rateLimitType": "ORDERS",
+                    "interval": "SECOND",
+                    "intervalNum": 10,
+                    "limit": limits.orders_10s,
+                    "count": usage.orders_10s,
+                }
+            )
+            out.append(
+                {
+                    "rateLimitType": "ORDERS",
+                    "interval": "DAY",
+                    "intervalNum": 1,
+                    "limit": limits.orders_1d,
+                    "count": usage.orders_1d,
+                }
+            )
+        return out
+
+    # -- the session's own methods -----------------------------------------------------------
+
+    def _status(self, conn: _ApiConnection, request: Request) -> object:
+        return {
+            "apiKey": None,
+            "authorizedSince": None,
+            "connectedSince": conn.connected_since,
+            "returnRateLimits": conn.rate_limits,
+            "serverTime": request.now,
+            "userDataStream": bool(conn.subscriptions),
+        }
+
+    def _subscribe(self, conn: _ApiConnection, request: Request) -> object:
+        principal = request.principal
+        api_key = request.headers.get("x-mbx-apikey")
+        assert principal is not None and api_key is not None and self._accounts is not None
+        account = principal.user_id
+        if any(s.account == account for s in conn.subscriptions.values()):
+            raise _Refused(_SUBSCRIPTION_ACTIVE, "User Data Stream subscription already active.")
+        if len(conn.subscriptions) >= self.limits.active_subscriptions:
+            raise _Refused(
+                _SUBSCRIPTION_ACTIVE,
+                f"Too many active subscriptions: at most {self.limits.active_subscriptions}.",
+            )
+        if conn.next_subscription >= self.limits.subscriptions_per_connection:
+            raise _Refused(
+                _MAX_SUBSCRIPTION_IDS, "Maximum subscription ID reached for this connection."
+            )
+        if principal.policy.mode is Mode.FROZEN:
+            raise _Refused(-2015, "Invalid API-key, IP, or permissions for action.")
+        subscription = _Subscription(
+            conn, conn.next_subscription, account, principal.key_id, api_key
+        )
+        conn.next_subscription += 1
+        conn.subscriptions[subscription.subscription_id] = subscription
+        self._live.add(subscription)
+        self._accounts.subscribe(account, subscription)
+        return {"subscriptionId": subscription.subscription_id}
+
+    def _unsubscribe(self, conn: _ApiConnection, request: Request) -> object:
+        raw = request.params.get("subscriptionId")
+        if raw is None:  # every subscription of the connection
+            for subscription in list(conn.subscriptions.values()):
+                self._terminate(subscription, request.now)
+            return {}
+        if not raw.lstrip("-").isdigit():
+            vocabulary.refuse(vocabulary.illegal("subscriptionId"))
+        found = conn.subscriptions.get(int(raw))
+        if found is None:
+            raise _Refused(_SUBSCRIPTION_INACTIVE, "User Data Stream subscription not active.")
+        self._terminate(found, request.now)
+        return {}
+
+    def _terminate(self, subscription: _Subscription, now: int) -> None:
+        """End a subscription with ``eventStreamTerminated`` (its last event)."""
+        if subscription.ended:
+            return
+        subscription.deliver(orjson.dumps({"e": "eventStreamTerminated", "E": now}).decode())
+        self._end(subscription)
+
+    def _end(self, subscription: _Subscription) -> None:
+        subscription.ended = True
+        subscription.connection.subscriptions.pop(subscription.subscription_id, None)
+        self._live.discard(subscription)
+        if self._accounts is not None:
+            self._accounts.unsubscribe(subscription.account, subscription)
+
+    # -- keys that change under a subscription -------------------------------------------------
+
+    async def _watch_keys(self) -> None:
+        """Every :attr:`ApiLimits.key_check_every_s`, end the subscriptions whose key no
+        longer allows them. A key still in the cache is checked in memory; one that was
+        dropped from it (changed, here or in another process) is read again off the loop.
+        A failure is one log line, and the check goes on."""
+        failing = False
+        while True:
+            await asyncio.sleep(self.limits.key_check_every_s)
+            try:
+                await self._check_keys()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not failing:
+                    report_failure(_log, "user data subscriptions' keys not checked", exc)
+                failing = True
+            else:
+                failing = False
+
+    async def _check_keys(self) -> None:
+        if not self._live:
+            return
+        cached = self._auth.cache.entries
+        now = self._now()
+        for subscription in list(self._live):
+            if subscription.ended:
+                continue
+            request = Request(
+                "WS",
+                f"{PATH}/{_SUBSCRIBE}",
+                b"",
+                b"",
+                {"x-mbx-apikey": subscription.api_key},
+                subscription.connection.ip,
+                now,
+            )
+            if subscription.api_key in cached:
+                checked = self._auth.check_identity(request, now)
+            else:
+                checked = await asyncio.to_thread(self._auth.check_identity, request, now)
+            entry = checked.entry
+            if checked.failure is not None or entry is None or entry.mode is Mode.FROZEN:
+                why = "the key is frozen" if checked.failure is None else checked.failure.reason
+                _log.info(
+                    "user data subscription of key %s ended: %s",
+                    entry.prefix if entry is not None else "?",
+                    why,
+                )
+                self._terminate(subscription, now)
+
+    def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+
+
+def _local(name: str, handler: Callable[[Request], object]) -> Route:
+    """A public method the session answers itself (weight 2, as Binance charges)."""
+    return Route("WS", name, Security.NONE, _SESSION_WEIGHT, None, False, handler)
