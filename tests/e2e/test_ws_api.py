@@ -12,6 +12,7 @@ One server (SQLite) serves the module. The server's log must hold no traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Iterator
@@ -24,13 +25,13 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from e2e.clients import Credentials, new_key, now_ms, spot_ccxt_client, wait_for_balance
-from e2e.conftest import Server, assert_no_traceback
+from e2e.conftest import Launch, Server, assert_no_traceback, server_env
 from sandex.bootstrap import Sandex
 from sandex.keys import KeyKind, Permission
 from sandex.keys.material import load_private_key
 from sandex.keys.reference import KeyById
 from sandex.keys.signing import sign_hmac, sign_with_private_key
-from support import OPERATOR
+from support import OPERATOR, REDIS_URL
 
 TRADE = Permission.READ | Permission.SPOT_TRADE
 WAIT_S = 10.0
@@ -401,3 +402,45 @@ def test_a_key_revoked_or_frozen_under_a_subscription_is_cut_off_within_a_second
             assert again["status"] >= 400
 
     run(main())
+
+
+# -- several workers -------------------------------------------------------------------------
+
+
+def test_every_worker_delivers_the_same_account_events(
+    start_server: Launch, redis_namespace: str
+) -> None:
+    """With ``--workers 2`` each connection lands on either worker (the kernel decides):
+    every subscription of the account gets the same events in the same order, whichever
+    worker placed the orders."""
+    env = server_env(SANDEX_REDIS_URL=REDIS_URL, SANDEX_REDIS_NAMESPACE=redis_namespace)
+    server = start_server(env=env, workers=2)
+    with server.open() as sx:
+        creds = _funded(sx, server.base, "workers")
+
+    async def main() -> list[list[tuple[str, int, str]]]:
+        async with contextlib.AsyncExitStack() as stack:
+            listeners = [
+                Api(await stack.enter_async_context(connect(_url(server.base)))) for _ in range(6)
+            ]
+            for api in listeners:
+                subscribed = await api.call("userDataStream.subscribe.signature", signed(creds, {}))
+                assert subscribed["status"] == 200, subscribed
+            placed = []
+            for _ in range(3):  # each on a new connection, so both workers place some
+                async with connect(_url(server.base)) as ws:
+                    answer = await Api(ws).call("order.place", signed(creds, _bid()))
+                    assert answer["status"] == 200, answer
+                    placed.append(answer["result"]["orderId"])
+            seen = []
+            for api in listeners:
+                reports = []
+                for order_id in placed:
+                    got = await api.event(_of("executionReport", i=order_id, x="NEW"))
+                    reports.append(got["event"])
+                seen.append([(r["x"], r["i"], r["I"]) for r in reports])
+            return seen
+
+    seen = asyncio.run(main())
+    assert all(s == seen[0] for s in seen), seen
+    assert_no_traceback(server.log)
