@@ -444,3 +444,82 @@ def test_every_worker_delivers_the_same_account_events(
     seen = asyncio.run(main())
     assert all(s == seen[0] for s in seen), seen
     assert_no_traceback(server.log)
+
+
+# -- a session logged on with its key ----------------------------------------------------------
+
+
+def test_a_session_logged_on_with_an_ed25519_key_needs_no_signatures(
+    operator: Sandex, base: str
+) -> None:
+    creds = _funded(operator, base, "logon", kind=KeyKind.ED25519)
+    hmac = _key(operator, "logon-hmac", permissions=TRADE)
+
+    async def main() -> None:
+        async with connect(_url(base, "?returnRateLimits=false")) as ws:
+            api = Api(ws)
+            refused = await api.call("session.logon", signed(hmac, {}))
+            assert refused["status"] == 401 and refused["error"]["code"] == -1002, refused
+            before = await api.call("order.place", {**_bid(), "timestamp": now_ms()})
+            assert before["error"]["code"] == -2014  # no key, no session: refused
+
+            logon = await api.call("session.logon", signed(creds, {}))
+            assert logon["status"] == 200, logon
+            assert logon["result"]["apiKey"] == creds.api_key
+            assert logon["result"]["authorizedSince"] >= logon["result"]["connectedSince"]
+            status = await api.call("session.status")
+            assert status["result"]["apiKey"] == creds.api_key
+
+            placed = await api.call("order.place", {**_bid(), "timestamp": now_ms()})
+            assert placed["status"] == 200, placed
+            untimed = await api.call("order.place", _bid())
+            assert untimed["error"]["code"] == -1102  # timestamp is still mandatory
+            stale = await api.call("order.place", {**_bid(), "timestamp": now_ms() - 60_000})
+            assert stale["error"]["code"] == -1021
+
+            subscribed = await api.call("userDataStream.subscribe")
+            assert subscribed["status"] == 200, subscribed
+            sub = subscribed["result"]["subscriptionId"]
+            canceled = await api.call(
+                "openOrders.cancelAll", {"symbol": "BTCUSDT", "timestamp": now_ms()}
+            )
+            assert canceled["status"] == 200, canceled
+            report = await api.event(_of("executionReport", x="CANCELED"))
+            assert report["subscriptionId"] == sub
+            assert report["event"]["i"] == placed["result"]["orderId"]
+
+            out = await api.call("session.logout")
+            assert out["result"]["apiKey"] is None
+            await api.event(_of("eventStreamTerminated"))
+            after = await api.call("openOrders.status", {"timestamp": now_ms()})
+            assert after["error"]["code"] == -2014
+
+    run(main())
+
+
+def test_a_logged_on_key_keeps_its_permissions_and_can_be_revoked(
+    operator: Sandex, base: str
+) -> None:
+    creds = _key(operator, "logon-read", kind=KeyKind.ED25519, permissions=Permission.READ)
+
+    async def main() -> None:
+        async with connect(_url(base)) as ws:
+            api = Api(ws)
+            assert (await api.call("session.logon", signed(creds, {})))["status"] == 200
+            trading = await api.call("order.place", {**_bid(), "timestamp": now_ms()})
+            assert trading["status"] == 401 and trading["error"]["code"] == -2015
+            reading = await api.call("account.status", {"timestamp": now_ms()})
+            assert reading["status"] == 200
+            await asyncio.to_thread(
+                operator.keys.revoke, KeyById(creds.key_id), now=now_ms(), actor=OPERATOR
+            )
+            deadline = time.monotonic() + 2
+            while True:  # the server hears of it within its key-watch interval
+                answer = await api.call("account.status", {"timestamp": now_ms()})
+                if answer["status"] != 200:
+                    break
+                assert time.monotonic() < deadline, "a revoked key's session still reads"
+                await asyncio.sleep(0.05)
+            assert answer["error"]["code"] == -2015
+
+    run(main())

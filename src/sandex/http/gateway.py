@@ -77,6 +77,7 @@ _GUESSES = (UnknownApiKey, ApiKeyFormatInvalid)
 _KEY_FAILURES = (SignatureInvalid, IpNotAllowed)
 """Charged to the key from the sending IP."""
 _NONE = Security.NONE
+_SESSION = Security.SESSION
 _KEY_ONLY = (Security.USER_STREAM, Security.MARKET_DATA)
 """Identified by the API key alone (and the key's IP allowlist), no signature."""
 
@@ -257,7 +258,9 @@ class Gateway:
                     principal = self._identify(request, now)
                 else:
                     assert route.access is not None
-                    principal = self._authenticate(request, now, route.access)
+                    principal = self._authenticate(
+                        request, now, route.access, signed=route.security is not _SESSION
+                    )
             except AuthenticationFailed as exc:
                 # each failure is charged to the party that made it, never to another
                 if isinstance(exc, _GUESSES):
@@ -324,7 +327,9 @@ class Gateway:
                 checked = auth.check_identity(request, now)
             else:
                 assert route.access is not None
-                checked = auth.check(request, now, route.access)
+                checked = auth.check(
+                    request, now, route.access, signed=route.security is not _SESSION
+                )
             exc = checked.failure
             if exc is not None:
                 note = None

@@ -39,6 +39,9 @@ class Security(enum.Enum):
     """API key and IP allowlist, no signature (listen keys)."""
     MARKET_DATA = "MARKET_DATA"
     """API key and IP allowlist, no signature (public data Binance serves to keys only)."""
+    SESSION = "SESSION"
+    """A signed route's request on a WebSocket API connection logged on with its key
+    (``session.logon``): every check of a signed request but the signature."""
 
     @property
     def signed(self) -> bool:

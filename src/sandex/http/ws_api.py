@@ -16,13 +16,20 @@ key's account: events arrive as ``{"subscriptionId", "event"}``
 (:class:`~sandex.service.account_streams.AccountStreams`). A subscription whose key is
 revoked, expires, is frozen or no longer allows the connection's IP is ended within a
 second with ``eventStreamTerminated``. ``userDataStream.unsubscribe``,
-``session.subscriptions`` and ``session.status`` are answered as Binance does;
-``session.logon`` (Ed25519 sessions) is not offered.
+``session.subscriptions`` and ``session.status`` are answered as Binance does.
+
+``session.logon`` (signed, with an Ed25519 key, as on Binance) logs the connection on
+with its key: later requests may leave out ``apiKey`` and ``signature`` and are checked
+as signed ones are in every other way (the key alive, its IP allowlist, permissions and
+mode, ``timestamp`` and ``recvWindow``; :attr:`~sandex.http.routes.Security.SESSION`),
+and ``userDataStream.subscribe`` subscribes the session's account. ``session.logout``
+forgets the key and ends that subscription (not the ``.signature`` ones).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
@@ -35,12 +42,12 @@ from urllib.parse import parse_qsl, quote, urlencode
 import orjson
 
 from sandex.exchange import rejections as vocabulary
-from sandex.http.errors import HttpError, RateLimited, RouteNotFound, error_for
+from sandex.http.errors import HttpError, RateLimited, RouteNotFound, Unauthorized, error_for
 from sandex.http.ratelimit import RateLimits, Usage
 from sandex.http.routes import Route, RouteTable, Security
 from sandex.http.time_unit import in_microseconds, wants_microseconds
 from sandex.http.ws_connection import Attempts, Outbox, hold, refuse, scope_headers
-from sandex.keys import Access, Mode
+from sandex.keys import Access, KeyKind, Mode
 from sandex.service import Request
 from sandex.service.account_streams import AccountStreams
 from sandex.service.auth import Authenticator
@@ -99,6 +106,7 @@ METHODS: Final[Mapping[str, tuple[str, str]]] = {
 """WebSocket API methods and the REST routes they are (where this gateway serves them)."""
 
 _SUBSCRIBE: Final = "userDataStream.subscribe.signature"
+_SESSION_SUBSCRIBE: Final = "userDataStream.subscribe"
 _SESSION_WEIGHT: Final = 2
 _INT64: Final = (-(2**63), 2**63 - 1)
 _UNKNOWN_ERROR: Final = -1000
@@ -143,6 +151,8 @@ class _Subscription:
     account: int
     key_id: int
     api_key: str
+    by_logon: bool = False
+    """Made by ``userDataStream.subscribe`` in a logged-on session (ended by its logout)."""
     ended: bool = False
 
     def deliver(self, event: str) -> None:
@@ -152,8 +162,24 @@ class _Subscription:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class _Logon:
+    """The key a connection logged on with (``session.logon``)."""
+
+    api_key: str
+    account: int
+    since: int
+
+
 class _ApiConnection(Outbox):
-    __slots__ = ("connected_since", "micros", "next_subscription", "rate_limits", "subscriptions")
+    __slots__ = (
+        "connected_since",
+        "logon",
+        "micros",
+        "next_subscription",
+        "rate_limits",
+        "subscriptions",
+    )
 
     def __init__(
         self, ip: str, limit: int, connected_since: int, rate_limits: bool, micros: bool
@@ -164,6 +190,7 @@ class _ApiConnection(Outbox):
         self.micros = micros
         self.subscriptions: dict[int, _Subscription] = {}
         self.next_subscription = 0
+        self.logon: _Logon | None = None
 
 
 def _valid_id(value: object) -> bool:
@@ -357,6 +384,28 @@ class ApiEndpoint:
                 False,
                 lambda request: self._subscribe(conn, request),
             )
+        if name == "session.logon":
+            return Route(
+                "WS",
+                name,
+                Security.USER_DATA,
+                _SESSION_WEIGHT,
+                Access.READ,
+                False,
+                lambda request: self._log_on(conn, request),
+            )
+        if name == "session.logout":
+            return _local(name, lambda request: self._log_out(conn, request))
+        if name == _SESSION_SUBSCRIBE and self._accounts is not None:
+            return Route(  # the session's key, alive and allowing the IP (no timestamp)
+                "WS",
+                name,
+                Security.USER_STREAM,
+                _SESSION_WEIGHT,
+                Access.READ,
+                False,
+                lambda request: self._subscribe(conn, request, by_logon=True),
+            )
         if name == "userDataStream.unsubscribe":
             return _local(name, lambda request: self._unsubscribe(conn, request))
         if name == "session.subscriptions":
@@ -379,6 +428,19 @@ class ApiEndpoint:
         """Run ``route`` as the gateway runs a REST request, from the message's params."""
         items = {k: _text(v) for k, v in params.items() if v is not None}
         api_key = items.get("apiKey")
+        logon = conn.logon
+        if name == _SESSION_SUBSCRIBE:  # the session's account
+            if logon is None:
+                raise Unauthorized("This method needs a session logged on with session.logon.")
+            api_key = logon.api_key
+        elif (
+            logon is not None
+            and route.security.signed
+            and api_key is None
+            and "signature" not in items
+        ):  # a logged-on session's request: its key, every check but the signature
+            route = dataclasses.replace(route, security=Security.SESSION)
+            api_key = logon.api_key
         headers = {"x-mbx-apikey": api_key} if api_key else {}
         signature = items.pop("signature", None)
         query = urlencode(sorted(items.items()))
@@ -429,16 +491,39 @@ class ApiEndpoint:
     # -- the session's own methods -----------------------------------------------------------
 
     def _status(self, conn: _ApiConnection, request: Request) -> object:
+        logon = conn.logon
         return {
-            "apiKey": None,
-            "authorizedSince": None,
+            "apiKey": None if logon is None else logon.api_key,
+            "authorizedSince": None if logon is None else logon.since,
             "connectedSince": conn.connected_since,
             "returnRateLimits": conn.rate_limits,
             "serverTime": request.now,
             "userDataStream": bool(conn.subscriptions),
         }
 
-    def _subscribe(self, conn: _ApiConnection, request: Request) -> object:
+    def _log_on(self, conn: _ApiConnection, request: Request) -> object:
+        principal = request.principal
+        api_key = request.headers.get("x-mbx-apikey")
+        assert principal is not None and api_key is not None
+        if principal.kind is not KeyKind.ED25519:
+            raise Unauthorized(
+                "session.logon needs an Ed25519 key (as on Binance); sign each request instead."
+            )
+        if conn.logon is not None and conn.logon.api_key != api_key:
+            self._log_out(conn, request)  # the other key's session subscription ends
+        conn.logon = _Logon(api_key, principal.user_id, request.now)
+        return self._status(conn, request)
+
+    def _log_out(self, conn: _ApiConnection, request: Request) -> object:
+        conn.logon = None
+        for subscription in list(conn.subscriptions.values()):
+            if subscription.by_logon:
+                self._terminate(subscription, request.now)
+        return self._status(conn, request)
+
+    def _subscribe(
+        self, conn: _ApiConnection, request: Request, *, by_logon: bool = False
+    ) -> object:
         principal = request.principal
         api_key = request.headers.get("x-mbx-apikey")
         assert principal is not None and api_key is not None and self._accounts is not None
@@ -457,7 +542,7 @@ class ApiEndpoint:
         if principal.policy.mode is Mode.FROZEN:
             raise _Refused(-2015, "Invalid API-key, IP, or permissions for action.")
         subscription = _Subscription(
-            conn, conn.next_subscription, account, principal.key_id, api_key
+            conn, conn.next_subscription, account, principal.key_id, api_key, by_logon
         )
         conn.next_subscription += 1
         conn.subscriptions[subscription.subscription_id] = subscription

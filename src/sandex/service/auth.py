@@ -143,12 +143,16 @@ class Authenticator:
         self._claim = replay.claim
         self._record = activity.record_decision
 
-    def authenticate(self, request: Request, now: int, access: Access = _READ) -> Principal:
+    def authenticate(
+        self, request: Request, now: int, access: Access = _READ, *, signed: bool = True
+    ) -> Principal:
         """The principal a signed request acts for, or :class:`AuthenticationFailed`.
 
-        ``now`` is the server time in epoch milliseconds.
+        ``now`` is the server time in epoch milliseconds. ``signed`` False: a request of a
+        WebSocket API session logged on with its key (``session.logon``), which carries no
+        signature; every other check is made.
         """
-        checked = self.check(request, now, access)
+        checked = self.check(request, now, access, signed=signed)
         claim = checked.claim
         return self.conclude(checked, request, now, claim is None or self._claim(*claim))
 
@@ -157,10 +161,13 @@ class Authenticator:
         signature): steps 1, 2 and 6. Audited like :meth:`authenticate`."""
         return self.conclude(self.check_identity(request, now), request, now)
 
-    def check(self, request: Request, now: int, access: Access = _READ) -> Checked:
+    def check(
+        self, request: Request, now: int, access: Access = _READ, *, signed: bool = True
+    ) -> Checked:
         """Steps 1-6 of :meth:`authenticate`, recording nothing: the replay claim (step 7)
         is the caller's, then :meth:`conclude` (a gateway with shared state makes the claim
-        in the same round trip as its rate limits)."""
+        in the same round trip as its rate limits). ``signed`` False: no signature (step
+        4) and so nothing to claim (a logged-on WebSocket API session's request)."""
         entry: CachedKey | None = None
         api_key = request.headers.get(_HEADER)
         try:
@@ -190,15 +197,17 @@ class Authenticator:
             now_us = now * 1000
             if ts_us >= now_us + _FUTURE_TOLERANCE_US or now_us - ts_us > rw_us:
                 raise _stale(ts_us, rw_us, now_us)
-            # 4. signature over the raw query + body
-            if not signature:
-                raise MandatoryParameterMissing("signature")
-            token = entry.verify(payload, signature)
-            if token is None:  # maybe python-binance's unquoted form; else refuse
-                try:
-                    token = verify(entry.verify, payload, signature)
-                except BadSignature:
-                    raise SignatureInvalid from None
+            # 4. signature over the raw query + body (a logged-on session has none)
+            token: bytes | None = None
+            if signed:
+                if not signature:
+                    raise MandatoryParameterMissing("signature")
+                token = entry.verify(payload, signature)
+                if token is None:  # maybe python-binance's unquoted form; else refuse
+                    try:
+                        token = verify(entry.verify, payload, signature)
+                    except BadSignature:
+                        raise SignatureInvalid from None
             # 5. IP allowlist
             if entry.allowlist is not None and not entry.ip_allowed(request.client_ip):
                 raise IpNotAllowed(request.client_ip)
@@ -216,6 +225,8 @@ class Authenticator:
                     raise PermissionMissing(str(exc), reason=str(exc)) from None
         except AuthenticationFailed as exc:
             return Checked(entry, api_key, exc, None)
+        if token is None:  # not signed: nothing to claim
+            return Checked(entry, api_key, None, None)
         # 7. replay, checked last so that only a request that passed every other
         # check uses up its signature (someone outside the allowlist who saw it
         # first cannot spoil it). A replay is the same signature on the same method
