@@ -563,3 +563,44 @@ def test_what_the_market_steps_commit_reaches_the_model_without_a_command(
         assert model.depth(SYMBOL, 5000) == exchange.engine.depth(SYMBOL, 5000)
     finally:
         exchange.close()
+
+
+def test_an_event_the_model_cannot_apply_is_one_log_line_and_the_model_reloads(
+    sandex: Sandex, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A committed event the read model fails to apply is reported once, and the model
+    reloads the books from the engine's feed: it ends equal to the engine."""
+    exchange = new_exchange(sandex, simulate=True)
+    exchange.start(NOW)
+    model = exchange.market.model
+    apply = model.apply
+    failures = [RuntimeError("disk on fire")]
+
+    def flaky(event: Any) -> None:
+        if failures:
+            raise failures.pop()
+        apply(event)
+
+    async def main() -> None:
+        model.apply = flaky  # type: ignore[method-assign]
+        exchange.market.run_background()
+        exchange.shock(SYMBOL, 0.8, 60_000, NOW + 1000)
+        exchange.tick(NOW + 2000, SYMBOL)
+        await exchange.core.journal.durable()
+        for _ in range(200):
+            if not failures and not exchange.core.journal.committed:
+                break
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.01)
+        exchange.market.stop()
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="sandex.service.local_market"):
+            asyncio.run(main())
+        assert not failures
+        assert model.depth(SYMBOL, 5000) == exchange.engine.depth(SYMBOL, 5000)
+        lines = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(lines) == 1 and "disk on fire" in lines[0].getMessage()
+        assert lines[0].exc_info is None
+    finally:
+        exchange.close()

@@ -136,6 +136,9 @@ class ExchangeJournal:
         self.committed: deque[object] = deque()
         """Events of committed batches not yet published, oldest first (the publisher
         takes them with :meth:`take_committed`; the writer thread appends)."""
+        self.on_commit: Callable[[], None] | None = None
+        """Called after a batch with events joined :attr:`committed`, on the thread that
+        wrote it (the event loop's on SQLite, the writer thread's on PostgreSQL)."""
         self._applied = 0
         self._committed = 0
         self._now = 0
@@ -273,6 +276,8 @@ class ExchangeJournal:
             raise
         if batch.events:
             self.committed.extend(batch.events)
+            if self.on_commit is not None:
+                self.on_commit()
 
     def _batch(self, now: int) -> Batch:
         """Copy what changed out of the venue (on the loop thread) for the writer."""

@@ -10,16 +10,18 @@ snapshot's ``lastUpdateId`` and the diff streams' ``U``/``u`` count the same upd
 both modes.
 
 Committed events are delivered at once after each command that waited for its commit
-(:class:`DeliveringLink`: a client reads its own order on the book), and by a task that
-looks every :data:`POLL_S` for what the market's own steps committed.
+(:class:`DeliveringLink`: a client reads its own order on the book), and by a task woken
+by each commit (:attr:`ExchangeJournal.on_commit`) for what the market's own steps
+committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
-from typing import Final, cast
+from typing import cast
 
 from sandex.exchange.account_events import AccountEvent
 from sandex.service.account_feed import ACCOUNT_EVENTS, AccountFeed, capture_events
@@ -28,12 +30,9 @@ from sandex.service.exchange_core import ExchangeCore, LocalEngineLink
 from sandex.service.failures import report_failure
 from sandex.service.market_feed import MarketEvent, MarketFeed, MarketReadModel
 
-__all__ = ["LocalMarket", "DeliveringLink", "POLL_S"]
+__all__ = ["LocalMarket", "DeliveringLink"]
 
 _log = logging.getLogger(__name__)
-
-POLL_S: Final = 0.005
-"""How often committed events are looked for (a trade reaches subscribers within it)."""
 
 
 class LocalMarket:
@@ -83,11 +82,18 @@ class LocalMarket:
         events = self.core.journal.take_committed()
         apply = self.model.apply
         accounts: list[AccountEvent] = []
+        failed: Exception | None = None
         for event in events:
             if isinstance(event, ACCOUNT_EVENTS):
                 accounts.append(cast(AccountEvent, event))
             else:
-                apply(cast(MarketEvent, event))
+                try:
+                    apply(cast(MarketEvent, event))
+                except Exception as exc:  # the model reloads below; the rest still apply
+                    failed = exc
+        if failed is not None:
+            report_failure(_log, "a market event was not applied; the read model reloads", failed)
+            self._resync()
         publish = self.publish_accounts
         if accounts and publish is not None:
             try:
@@ -100,20 +106,34 @@ class LocalMarket:
                 self._publish_failing = False
 
     def run_background(self) -> None:
-        """Start delivering on the running loop (what the market's steps commit)."""
+        """Start delivering on the running loop what each commit brings (the market's
+        steps' events; a command's are delivered by :class:`DeliveringLink` first)."""
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            loop = asyncio.get_running_loop()
+            wake = asyncio.Event()
+            loop_thread = threading.get_ident()
+
+            def committed() -> None:
+                if threading.get_ident() == loop_thread:
+                    wake.set()
+                else:  # PostgreSQL's writer thread
+                    loop.call_soon_threadsafe(wake.set)
+
+            self.core.journal.on_commit = committed
+            self._task = loop.create_task(self._run(wake))
 
     def stop(self) -> None:
         if self._task is not None:
+            self.core.journal.on_commit = None
             self._task.cancel()
             self._task = None
 
-    async def _run(self) -> None:
+    async def _run(self, wake: asyncio.Event) -> None:
         committed = self.core.journal.committed
         failing = False
         while True:
-            await asyncio.sleep(POLL_S)
+            await wake.wait()
+            wake.clear()
             if not committed:
                 continue
             try:
