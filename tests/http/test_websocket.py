@@ -748,3 +748,92 @@ def test_a_404_path_over_a_real_server_is_an_http_refusal(fast_pings: Settings) 
             assert orjson.loads(refused.value.response.body or b"")["code"] < 0
 
         run(main())
+
+
+def test_a_text_frame_is_what_websockets_would_write_at_every_length_encoding() -> None:
+    from websockets.frames import Frame, Opcode
+
+    from sandex.http.ws_connection import text_frame
+
+    for size in (0, 1, 125, 126, 65_535, 65_536, 70_000):
+        data = b"x" * size
+        assert text_frame(data) == Frame(Opcode.TEXT, data).serialize(mask=False, extensions=[])
+
+
+def test_over_uvicorn_the_messages_of_one_turn_arrive_as_separate_text_frames_in_order(
+    fast_pings: Settings,
+) -> None:
+    streams = FakeStreams()
+    sizes = (10, 300, 70_000)  # every frame length encoding, in UTF-8 bytes ("é" is 2)
+    with _server(_endpoint(streams), fast_pings) as port:
+
+        async def main() -> None:
+            base = f"ws://127.0.0.1:{port}"
+            async with (
+                connect(f"{base}/ws/btcusdt@trade", max_size=2**20) as raw,
+                connect(f"{base}/stream?streams=btcusdt@trade", max_size=2**20) as combined,
+            ):
+                await raw.send('{"method":"SUBSCRIBE","params":["ethusdt@trade"],"id":7}')
+                assert orjson.loads(await asyncio.wait_for(raw.recv(), 5)) == {
+                    "result": None,
+                    "id": 7,
+                }
+                loop = streams.loop
+                assert loop is not None and streams.subscribers() == 3
+
+                def burst() -> None:  # one turn of the server's loop
+                    for i, size in enumerate(sizes):
+                        streams.publish("btcusdt@trade", {"t": i, "pad": "é" * (size // 2)})
+                    streams.publish("ethusdt@trade", {"t": 99})
+
+                loop.call_soon_threadsafe(burst)
+                for i, size in enumerate(sizes):
+                    data = {"t": i, "pad": "é" * (size // 2)}
+                    message = await asyncio.wait_for(raw.recv(), 5)
+                    assert isinstance(message, str) and orjson.loads(message) == data
+                    message = await asyncio.wait_for(combined.recv(), 5)
+                    assert isinstance(message, str)
+                    assert orjson.loads(message) == {"stream": "btcusdt@trade", "data": data}
+                assert orjson.loads(await asyncio.wait_for(raw.recv(), 5)) == {"t": 99}
+                await raw.send('{"method":"LIST_SUBSCRIPTIONS","id":8}')
+                assert orjson.loads(await asyncio.wait_for(raw.recv(), 5)) == {
+                    "result": ["btcusdt@trade", "ethusdt@trade"],
+                    "id": 8,
+                }
+
+        run(main())
+
+
+def test_over_uvicorn_a_reader_that_pauses_within_the_bound_gets_everything_in_order(
+    fast_pings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    streams = FakeStreams()
+    count = 1000  # 8 MB: more than the kernel buffers, the transport fills, the queue waits
+    with caplog.at_level(logging.INFO), _server(_endpoint(streams), fast_pings) as port:
+
+        async def main() -> None:
+            async with connect(
+                f"ws://127.0.0.1:{port}/ws/btcusdt@trade", max_size=2**20, max_queue=4
+            ) as ws:
+                while streams.subscribers() < 1:
+                    await asyncio.sleep(0.01)
+                loop = streams.loop
+                assert loop is not None
+
+                def batch(first: int) -> None:
+                    for i in range(first, first + 20):
+                        streams.publish("btcusdt@trade", {"t": i, "pad": "x" * 8000})
+
+                async def publish() -> None:
+                    for first in range(0, count, 20):  # in turns of the server's loop
+                        batch(first)
+                        await asyncio.sleep(0.001)
+
+                # not reading meanwhile
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(publish(), loop))
+                for i in range(count):
+                    assert orjson.loads(await asyncio.wait_for(ws.recv(), 5))["t"] == i
+                assert streams.subscribers() == 1
+
+        run(main())
+    assert not [r for r in caplog.records if "slow consumer" in r.getMessage()]

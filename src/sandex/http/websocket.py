@@ -46,6 +46,7 @@ from sandex.http.ws_connection import (
     hold,
     refuse,
     scope_headers,
+    text_frame,
 )
 from sandex.service.market_streams import StreamSink
 
@@ -105,32 +106,87 @@ class StreamLimits:
     """How long a closing connection may take to accept its close frame."""
 
 
+class _Forms:
+    """One stream message in the forms connections send, each made once, when a first
+    connection needs it, for all of them (the hub hands the same payload to each)."""
+
+    __slots__ = ("_combined", "_combined_frame", "_frame", "_prefix", "_text", "payload", "stream")
+
+    def __init__(self, stream: str, payload: bytes, prefix: bytes) -> None:
+        self.stream = stream
+        self.payload = payload
+        self._prefix = prefix
+        self._text: str | None = None
+        self._combined: str | None = None
+        self._frame: bytes | None = None
+        self._combined_frame: bytes | None = None
+
+    def text(self, combined: bool) -> str:
+        if combined:
+            if self._combined is None:
+                self._combined = self.combined_payload().decode()
+            return self._combined
+        if self._text is None:
+            self._text = self.payload.decode()
+        return self._text
+
+    def frame(self, combined: bool) -> bytes:
+        if combined:
+            if self._combined_frame is None:
+                self._combined_frame = text_frame(self.combined_payload())
+            return self._combined_frame
+        if self._frame is None:
+            self._frame = text_frame(self.payload)
+        return self._frame
+
+    def combined_payload(self) -> bytes:
+        return self._prefix + self.payload + b"}"
+
+
+class _Messages:
+    """The forms of the stream message being handed out (see :class:`_Forms`)."""
+
+    __slots__ = ("_prefixes", "current")
+
+    def __init__(self) -> None:
+        self.current = _Forms("", b"", b"")
+        self._prefixes: dict[str, bytes] = {}
+
+    def forms(self, stream: str, payload: bytes) -> _Forms:
+        current = self.current
+        if current.payload is payload and current.stream == stream:
+            return current
+        prefix = self._prefixes.get(stream)
+        if prefix is None:
+            prefix = b'{"stream":' + orjson.dumps(stream) + b',"data":'
+            self._prefixes[stream] = prefix
+        self.current = current = _Forms(stream, payload, prefix)
+        return current
+
+
 class _Connection(Outbox):
     """One client: its streams, its combined property, and its bounded outgoing queue.
 
     :meth:`push` (a :class:`StreamSink`) runs on the event loop and never waits: it
     queues, and the writer task writes. A connection whose queue overflows is closed."""
 
-    __slots__ = ("_prefixes", "combined", "streams")
+    __slots__ = ("_messages", "combined", "streams")
 
-    def __init__(self, ip: str, combined: bool, limit: int) -> None:
+    def __init__(self, ip: str, combined: bool, limit: int, messages: _Messages) -> None:
         super().__init__(ip, limit)
         self.combined = combined
         self.streams: dict[str, None] = {}
         """Subscribed stream names, in subscription order."""
-        self._prefixes: dict[str, str] = {}
+        self._messages = messages
 
     def push(self, stream: str, payload: bytes) -> None:
         if self.closing is not None:
             return
-        text = payload.decode()
-        if self.combined:
-            prefix = self._prefixes.get(stream)
-            if prefix is None:
-                prefix = '{"stream":' + orjson.dumps(stream).decode() + ',"data":'
-                self._prefixes[stream] = prefix
-            text = prefix + text + "}"
-        self.put(text)
+        forms = self._messages.forms(stream, payload)
+        if self.framed:
+            self.put_frame(forms.frame(self.combined))
+        else:
+            self.put(forms.text(self.combined))
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +257,7 @@ class StreamEndpoint:
         self._now = now
         self.limits = limits = limits or StreamLimits()
         self._attempts = Attempts(limits.connections_per_ip, limits.connection_window_ms)
+        self._messages = _Messages()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -234,7 +291,7 @@ class StreamEndpoint:
 
     async def _serve(self, ip: str, route: _Path, receive: Receive, send: Send) -> None:
         limits = self.limits
-        conn = _Connection(ip, route.combined, limits.pending_messages)
+        conn = _Connection(ip, route.combined, limits.pending_messages, self._messages)
         streams = self._streams
         # names in the path that are not streams (ccxt's /ws/0) are ignored, as Binance does
         for name in route.streams:

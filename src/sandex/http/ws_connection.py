@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from contextlib import suppress
@@ -20,8 +22,20 @@ import orjson
 
 from sandex.http.errors import error_for
 
+try:
+    from uvicorn.protocols.websockets.websockets_sansio_impl import (
+        WebSocketsSansIOProtocol as _SansIO,
+    )
+    from websockets.protocol import State
+
+    _OPEN: State | None = State.OPEN
+except ImportError:  # pragma: no cover - uvicorn without websockets
+    _SansIO = None  # type: ignore[assignment, misc]
+    _OPEN = None
+
 __all__ = [
     "Outbox",
+    "text_frame",
     "Attempts",
     "refuse",
     "hold",
@@ -45,9 +59,29 @@ CLOSE_LIFETIME: Final = 1001
 class Outbox:
     """A connection's outgoing messages: :meth:`put` runs on the event loop and never
     waits, the writer task (:meth:`write`) sends. A connection whose queue overflows is
-    closed as a slow consumer, never holding up the others."""
+    closed as a slow consumer, never holding up the others.
 
-    __slots__ = ("_limit", "_queue", "_wake", "closing", "gone", "ip", "writer")
+    Served by uvicorn's ``websockets-sansio`` protocol (``sandex serve``), the messages
+    queued in one turn of the event loop go out as whole text frames in one write to
+    the connection's transport (:attr:`framed`; :meth:`put_frame` takes a frame made
+    once for many connections): no task wakes per message, and no ASGI message. The
+    queue waits while the transport's buffer is full (uvicorn's backpressure), and
+    nothing is written once the connection is closing or gone. The close frame, pings
+    and pongs stay uvicorn's. Under any other server, each message is an ASGI
+    ``websocket.send``."""
+
+    __slots__ = (
+        "_flushing",
+        "_limit",
+        "_peer",
+        "_queue",
+        "_wake",
+        "closing",
+        "framed",
+        "gone",
+        "ip",
+        "writer",
+    )
 
     def __init__(self, ip: str, limit: int) -> None:
         self.ip = ip
@@ -55,15 +89,37 @@ class Outbox:
         self.gone = False
         """The client closed or vanished: nothing more can be sent."""
         self.writer: asyncio.Task[None] | None = None
-        self._queue: deque[str] = deque()
+        self._queue: deque[str | bytes] = deque()
+        """Texts, and (once :attr:`framed`) whole frames."""
         self._wake = asyncio.Event()
         self._limit = limit
+        self._peer: _Peer | None = None
+        self._flushing = False
+        self.framed = False
+        """Messages go to the transport as frames made here (see the class)."""
+
+    def attach(self, send: Send) -> None:
+        """Write frames straight to ``send``'s transport if it is uvicorn's
+        websockets-sansio protocol (called by :meth:`write`; once is enough)."""
+        if self._peer is None:
+            self._peer = _Peer.of(send)
+            if self._peer is not None:
+                self.framed = True
+                if self._queue:
+                    self._schedule()
 
     def reply(self, answer: object) -> None:
         if self.closing is None:
             self.put(orjson.dumps(answer).decode())
 
     def put(self, text: str) -> None:
+        self._add(text)
+
+    def put_frame(self, frame: bytes) -> None:
+        """Queue a whole text frame (:func:`text_frame`); only when :attr:`framed`."""
+        self._add(frame)
+
+    def _add(self, item: str | bytes) -> None:
         queue = self._queue
         if len(queue) >= self._limit:
             _log.warning(
@@ -73,9 +129,39 @@ class Outbox:
             )
             self.close(CLOSE_SLOW_CONSUMER, "Slow consumer")
             return
-        queue.append(text)
-        if not self._wake.is_set():
+        queue.append(item)
+        if self._peer is not None:
+            if not self._flushing:
+                self._schedule()
+        elif not self._wake.is_set():
             self._wake.set()
+
+    def _schedule(self) -> None:
+        assert self._peer is not None
+        self._flushing = True
+        self._peer.flusher.add(self)
+
+    def _flush(self) -> None:
+        """Write what is queued, as one write, unless the transport is full (then the
+        writer waits for it to drain) or the connection is closing or gone."""
+        self._flushing = False
+        queue = self._queue
+        peer = self._peer
+        if not queue or self.closing is not None or peer is None:
+            return
+        state = peer.state()
+        if state != _WRITABLE:
+            if state == _GONE:
+                queue.clear()  # the reader hears the disconnect
+            else:
+                self._wake.set()  # the writer waits for the transport to drain
+            return
+        if len(queue) == 1:
+            peer.write(_as_frame(queue.pop()))
+        else:
+            data = b"".join(map(_as_frame, queue))
+            queue.clear()
+            peer.write(data)
 
     def close(self, code: int, reason: str) -> None:
         """Stop sending (the queue is dropped) and end the connection with ``code``."""
@@ -86,13 +172,126 @@ class Outbox:
                 self.writer.cancel()
 
     async def write(self, send: Send) -> None:
+        self.attach(send)
         queue = self._queue
         wake = self._wake
+        peer = self._peer
+        if peer is not None:  # wakes only when the transport was full
+            while True:
+                await wake.wait()
+                wake.clear()
+                await peer.drained()
+                self._flush()
         while True:
             await wake.wait()
             wake.clear()
             while queue:
-                await send({"type": "websocket.send", "text": queue.popleft()})
+                item = queue.popleft()
+                if type(item) is bytes:  # pragma: no cover - frames are queued only when framed
+                    raise TypeError("a frame queued on an unframed connection")
+                await send({"type": "websocket.send", "text": item})
+
+
+def text_frame(data: bytes) -> bytes:
+    """``data`` (UTF-8) as one unmasked, final WebSocket text frame (RFC 6455 5.2), as a
+    server sends it."""
+    n = len(data)
+    if n < 126:
+        return bytes((0x81, n)) + data
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n) + data
+    return struct.pack("!BBQ", 0x81, 127, n) + data
+
+
+_WRITABLE: Final = "writable"
+_FULL: Final = "full"
+_GONE: Final = "gone"
+
+
+class _Flusher:
+    """Flushes the outboxes of one event loop that were given messages in this turn of
+    the loop, in one callback (not one per connection)."""
+
+    __slots__ = ("_loop", "_pending", "_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._pending: list[Outbox] = []
+        self._scheduled = False
+
+    def add(self, outbox: Outbox) -> None:
+        self._pending.append(outbox)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._run)
+
+    def _run(self) -> None:
+        self._scheduled = False
+        pending, self._pending = self._pending, []
+        for outbox in pending:
+            try:
+                outbox._flush()
+            except Exception as exc:  # one connection's failure is not the others'
+                _log.warning("websocket client %s: write failed: %s", outbox.ip, exc)
+                outbox.close(1011, "Internal error")
+
+
+_flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _as_frame(item: str | bytes) -> bytes:
+    return item if isinstance(item, bytes) else text_frame(item.encode())
+
+
+class _Peer:
+    """The uvicorn websockets-sansio protocol of one connection, written to directly.
+
+    A text frame written here is what ``websocket.send`` would write: websockets'
+    ``send_text`` changes no state of its own (uvicorn never fragments, and without
+    extensions a frame is its bytes), so the protocol stays as uvicorn keeps it."""
+
+    __slots__ = ("_protocol", "_transport", "_ws", "flusher")
+
+    def __init__(self, protocol: Any, flusher: _Flusher) -> None:
+        self._protocol = protocol
+        self._transport: asyncio.WriteTransport = protocol.transport
+        self._ws: Any = protocol.conn
+        self.flusher = flusher
+
+    @classmethod
+    def of(cls, send: Send) -> _Peer | None:
+        protocol = getattr(send, "__self__", None)
+        if _SansIO is None or _OPEN is None or not isinstance(protocol, _SansIO):
+            return None
+        if getattr(protocol, "transport", None) is None or protocol.conn.extensions:
+            return None  # e.g. permessage-deflate: frames are not their bytes
+        loop = asyncio.get_running_loop()
+        flusher = _flushers.get(loop)
+        if flusher is None:
+            flusher = _flushers[loop] = _Flusher(loop)
+        return cls(protocol, flusher)
+
+    def state(self) -> str:
+        """:data:`_WRITABLE`, :data:`_FULL` (uvicorn's backpressure: wait for
+        :meth:`drained`) or :data:`_GONE` (closing or closed: write nothing more)."""
+        p = self._protocol
+        if (
+            p.close_sent
+            or p.disconnected
+            or p.initial_response is not None
+            or self._ws.state is not _OPEN
+            or self._transport.is_closing()
+        ):
+            return _GONE
+        return _WRITABLE if p.writable.is_set() else _FULL
+
+    async def drained(self) -> None:
+        await self._protocol.writable.wait()
+
+    def write(self, data: bytes) -> None:
+        self._transport.write(data)
 
 
 class Attempts:
@@ -143,6 +342,7 @@ async def hold(
     fell behind), call ``ended`` (it hears nothing more), then send the close frame the
     connection was closed with."""
     loop = asyncio.get_running_loop()
+    outbox.attach(send)
     writer = outbox.writer = loop.create_task(outbox.write(send))
     reading = loop.create_task(reader)
     life = loop.call_later(lifetime_s, outbox.close, CLOSE_LIFETIME, "Connection lifetime reached")
