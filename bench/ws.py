@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
 import http.client
 import os
 import sys
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+import uvloop
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -69,34 +72,121 @@ def rss_kib(pid: int) -> int:
     raise BenchError(f"no VmRSS for {pid}")
 
 
-async def subscribe(
-    url: str, source: str, sub: Subscriber, ready: asyncio.Event, stop: asyncio.Event
-) -> None:
-    import websockets
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-    async with websockets.connect(
-        url, max_size=2**20, ping_interval=None, local_addr=(source, 0)
-    ) as ws:
-        ready.set()
-        try:
-            async for raw in ws:
-                now_ms = time.time() * 1000
-                message = orjson.loads(raw)
-                data = message["data"]
-                sub.messages += 1
-                if message["stream"].endswith("@trade"):
-                    sub.trades += 1
-                    sub.latencies_ms.append(now_ms - data["T"])
-                    if sub.last_trade is not None and data["t"] != sub.last_trade + 1:
-                        sub.trade_gaps += 1
-                    sub.last_trade = data["t"]
-                else:
-                    if sub.last_u is not None and data["U"] != sub.last_u + 1:
-                        sub.depth_gaps += 1
-                    sub.last_u = data["u"]
-        except websockets.ConnectionClosed:
-            pass
-        sub.closed_by_server = not stop.is_set()
+
+class StreamClient(asyncio.Protocol):
+    """One subscriber's WebSocket client, by hand on an asyncio protocol: the
+    ``websockets`` client costs the shared cores several times what the server spends
+    on a message, and the bench measures the server. It opens the connection, answers
+    the server's pings, and checks every message it is sent (see the module)."""
+
+    def __init__(self, sub: Subscriber, path: str, stop: asyncio.Event) -> None:
+        self.sub = sub
+        self.stop = stop
+        self.key = base64.b64encode(os.urandom(16))
+        self.request = (
+            b"GET " + path.encode() + b" HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + self.key
+            + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )  # fmt: skip
+        self.ready = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+        self.handshaken = False
+        self.rest = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        self.transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.sub.closed_by_server = not self.stop.is_set()
+        if not self.ready.done():
+            self.ready.set_exception(BenchError(f"connection lost in the handshake: {exc}"))
+
+    def data_received(self, data: bytes) -> None:
+        if self.rest:
+            data = self.rest + data
+            self.rest = b""
+        if not self.handshaken:
+            head, sep, data = data.partition(b"\r\n\r\n")
+            if not sep:
+                self.rest = head
+                return
+            digest = hashlib.sha1(self.key + _GUID, usedforsecurity=False).digest()
+            accept = base64.b64encode(digest)
+            if not head.startswith(b"HTTP/1.1 101") or accept not in head:
+                self.ready.set_exception(BenchError(f"handshake refused: {head[:200]!r}"))
+                return
+            self.handshaken = True
+            self.ready.set_result(None)
+        pos, size = 0, len(data)
+        while size - pos >= 2:
+            first, length = data[pos], data[pos + 1] & 0x7F
+            start = pos + 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length = (data[pos + 2] << 8) | data[pos + 3]
+                start = pos + 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+                start = pos + 10
+            end = start + length
+            if end > size:
+                break
+            opcode = first & 0x0F
+            if opcode == 0x1 and first & 0x80:
+                self.message(data[start:end])
+            elif opcode == 0x9:  # ping: pong with the same payload, masked as a client must
+                self.control(0xA, data[start:end])
+            elif opcode == 0x8:  # the server closes: answer, and hang up
+                self.control(0x8, data[start : start + 2])
+                assert self.transport is not None
+                self.transport.close()
+                return
+            else:
+                raise BenchError(f"unexpected frame {first:#x}")
+            pos = end
+        if pos < size:
+            self.rest = data[pos:]
+
+    def control(self, opcode: int, payload: bytes) -> None:
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        assert self.transport is not None
+        self.transport.write(bytes((0x80 | opcode, 0x80 | len(payload))) + mask + masked)
+
+    def message(self, raw: bytes) -> None:
+        now_ms = time.time() * 1000
+        message = orjson.loads(raw)
+        data = message["data"]
+        sub = self.sub
+        sub.messages += 1
+        if message["stream"].endswith("@trade"):
+            sub.trades += 1
+            sub.latencies_ms.append(now_ms - data["T"])
+            if sub.last_trade is not None and data["t"] != sub.last_trade + 1:
+                sub.trade_gaps += 1
+            sub.last_trade = data["t"]
+        else:
+            if sub.last_u is not None and data["U"] != sub.last_u + 1:
+                sub.depth_gaps += 1
+            sub.last_u = data["u"]
+
+
+async def subscribe(
+    port: int, path: str, source: str, sub: Subscriber, stop: asyncio.Event
+) -> asyncio.Transport:
+    """Connect one subscriber from ``source``: its transport, once the handshake is done."""
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_connection(
+        lambda: StreamClient(sub, path, stop), HOST, port, local_addr=(source, 0)
+    )
+    await asyncio.wait_for(client.ready, timeout=30)
+    return transport
 
 
 def drive_orders(
@@ -127,18 +217,14 @@ def drive_orders(
 
 
 async def run(port: int, pid: int, args: argparse.Namespace, key: tuple[str, str]) -> None:
-    url = f"ws://{HOST}:{port}/stream?streams={'/'.join(STREAMS)}"
+    path = f"/stream?streams={'/'.join(STREAMS)}"
     subs = [Subscriber() for _ in range(args.subscribers)]
     stop = asyncio.Event()
     before = rss_kib(pid)
-    tasks = []
+    transports = []
     for i, sub in enumerate(subs):
-        ready = asyncio.Event()
         source = f"127.0.0.{2 + i // PER_ADDRESS}"  # Binance's 300 attempts per 5 min per IP
-        tasks.append(asyncio.create_task(subscribe(url, source, sub, ready, stop)))
-        await asyncio.wait_for(ready.wait(), timeout=30)
-        if i % 50 == 49:
-            await asyncio.sleep(0)  # let the earlier ones read
+        transports.append(await subscribe(port, path, source, sub, stop))
     await asyncio.sleep(1.0)
     after = rss_kib(pid)
     for sub in subs:  # measure from here on
@@ -161,9 +247,9 @@ async def run(port: int, pid: int, args: argparse.Namespace, key: tuple[str, str
     await asyncio.sleep(0.5)  # what is on its way arrives
     seconds = time.perf_counter() - started
     stop.set()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    for transport in transports:
+        transport.close()
+    await asyncio.sleep(0)
 
     latencies = sorted(x for s in subs for x in s.latencies_ms)
     delivered = sum(s.messages for s in subs)
@@ -212,7 +298,8 @@ def main() -> int:
         log = work / "server.log"
         try:
             with serve(data, port, env, log, settle_s=1.5) as pid:
-                asyncio.run(run(port, pid, args, (api_key, secret)))
+                with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                    runner.run(run(port, pid, args, (api_key, secret)))
         except BenchError as exc:
             print(f"bench failed: {exc}\n{_servers.tail(log)}", file=sys.stderr)
             return 1
