@@ -203,6 +203,16 @@ def text_frame(data: bytes) -> bytes:
     return struct.pack("!BBQ", 0x81, 127, n) + data
 
 
+_PROTOCOL_STATE: Final = (
+    "transport",
+    "conn",
+    "close_sent",
+    "disconnected",
+    "initial_response",
+    "writable",
+)
+"""What :class:`_Peer` reads of uvicorn's protocol (not its public interface): a
+protocol without them is written to through ASGI instead."""
 _WRITABLE: Final = "writable"
 _FULL: Final = "full"
 _GONE: Final = "gone"
@@ -265,7 +275,9 @@ class _Peer:
         protocol = getattr(send, "__self__", None)
         if _SansIO is None or _OPEN is None or not isinstance(protocol, _SansIO):
             return None
-        if getattr(protocol, "transport", None) is None or protocol.conn.extensions:
+        if any(not hasattr(protocol, name) for name in _PROTOCOL_STATE):
+            return None  # another uvicorn than the one this was written for: ASGI sends
+        if protocol.transport is None or protocol.conn.extensions:
             return None  # e.g. permessage-deflate: frames are not their bytes
         loop = asyncio.get_running_loop()
         flusher = _flushers.get(loop)
