@@ -15,11 +15,18 @@ market makers' quotes so that they trade. Every subscriber checks what it is sen
 - depth: each diff's first update id ``U`` is the previous diff's last ``u`` + 1 (a gap
   is a dropped message).
 
+Beside them, one more connection on the WebSocket API (``/ws-api/v3``) subscribes to
+the order driver's account (``userDataStream.subscribe.signature``) and times each
+order's first ``executionReport`` against the moment the driver read the order's REST
+answer (the acknowledgement).
+
 It prints delivered messages/s, dropped messages, connections the server closed, the
-trade-to-subscriber latency (p50/p99) and the server's memory per connection (its
-resident set after the subscribers connected, less before, over their number). The
-targets of issue #12 are printed beside them: no drops, trade-to-subscriber p99 <=
-50 ms. The client runs on the same two cores as the server.
+trade-to-subscriber latency (p50/p99), the acknowledgement-to-``executionReport``
+latency (p50/p99; an event that came before the answer counts 0) and the server's
+memory per connection (its resident set after the subscribers connected, less before,
+over their number). The targets of issue #12 are printed beside them: no drops,
+trade-to-subscriber p99 <= 50 ms, ``executionReport`` p99 <= 10 ms after the
+acknowledgement. The client runs on the same two cores as the server.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from orders import best_prices, bodies, create_key, server_env
 
 STREAMS = ("btcusdt@trade", "btcusdt@depth@100ms")
 TARGET_P99_MS = 50.0
+TARGET_REPORT_P99_MS = 10.0
 PER_ADDRESS = 250
 """Subscribers per client address (127.0.0.2, .3, ...): below the server's limit of
 connection attempts per IP."""
@@ -154,10 +162,8 @@ class StreamClient(asyncio.Protocol):
             self.rest = data[pos:]
 
     def control(self, opcode: int, payload: bytes) -> None:
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
         assert self.transport is not None
-        self.transport.write(bytes((0x80 | opcode, 0x80 | len(payload))) + mask + masked)
+        self.transport.write(client_frame(opcode, payload))
 
     def message(self, raw: bytes) -> None:
         now_ms = time.time() * 1000
@@ -177,6 +183,52 @@ class StreamClient(asyncio.Protocol):
             sub.last_u = data["u"]
 
 
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    """A masked, final frame, as a client must send it."""
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | opcode, 0x80 | n))
+    else:
+        head = bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
+    return head + mask + masked
+
+
+class UserStreamClient(StreamClient):
+    """The WebSocket API connection subscribed to the driver's account: the arrival
+    time (``time.perf_counter``) of each order's first ``executionReport``, by client
+    order id."""
+
+    def __init__(self, subscribe: dict[str, object], stop: asyncio.Event) -> None:
+        super().__init__(Subscriber(), "/ws-api/v3?returnRateLimits=false", stop)
+        self.subscribe = orjson.dumps(
+            {"id": 1, "method": "userDataStream.subscribe.signature", "params": subscribe}
+        )
+        self.subscribed = asyncio.get_running_loop().create_future()
+        self.reports: dict[str, float] = {}
+
+    def data_received(self, data: bytes) -> None:
+        was = self.handshaken
+        super().data_received(data)
+        if self.handshaken and not was:
+            assert self.transport is not None
+            self.transport.write(client_frame(0x1, self.subscribe))
+
+    def message(self, raw: bytes) -> None:
+        arrived = time.perf_counter()
+        message = orjson.loads(raw)
+        if "status" in message:
+            if message["status"] != 200:
+                self.subscribed.set_exception(BenchError(f"subscription refused: {message}"))
+            elif not self.subscribed.done():
+                self.subscribed.set_result(None)
+            return
+        event = message.get("event", {})
+        if event.get("e") == "executionReport":
+            self.reports.setdefault(event["c"], arrived)
+
+
 async def subscribe(
     port: int, path: str, source: str, sub: Subscriber, stop: asyncio.Event
 ) -> asyncio.Transport:
@@ -189,11 +241,26 @@ async def subscribe(
     return transport
 
 
+def signed_params(api_key: str, secret: str) -> dict[str, object]:
+    """``userDataStream.subscribe.signature``'s params, signed as ccxt signs them."""
+    from sandex.keys.signing import sign_hmac
+
+    params: dict[str, object] = {"apiKey": api_key, "timestamp": int(time.time() * 1000)}
+    payload = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+    return {**params, "signature": sign_hmac(secret, payload.encode())}
+
+
 def drive_orders(
-    port: int, api_key: str, payloads: list[str], rate: float, stop: threading.Event
+    port: int,
+    api_key: str,
+    payloads: list[str],
+    rate: float,
+    stop: threading.Event,
+    acks: dict[str, float],
 ) -> int:
     """Place ``payloads`` at ``rate`` a second on one keep-alive connection until
-    ``stop``: how many were placed."""
+    ``stop``: how many were placed. ``acks``: when each order's answer was read
+    (``time.perf_counter``), by client order id."""
     conn = http.client.HTTPConnection(HOST, port, timeout=10)
     headers = {"X-MBX-APIKEY": api_key, "Content-Type": "application/x-www-form-urlencoded"}
     placed = 0
@@ -208,8 +275,10 @@ def drive_orders(
             conn.request("POST", "/api/v3/order", body, headers)
             response = conn.getresponse()
             answer = response.read()
+            read = time.perf_counter()
             if response.status != 200:
                 raise BenchError(f"order refused: {response.status} {answer[:300]!r}")
+            acks[orjson.loads(answer)["clientOrderId"]] = read
             placed += 1
     finally:
         conn.close()
@@ -225,18 +294,28 @@ async def run(port: int, pid: int, args: argparse.Namespace, key: tuple[str, str
     for i, sub in enumerate(subs):
         source = f"127.0.0.{2 + i // PER_ADDRESS}"  # Binance's 300 attempts per 5 min per IP
         transports.append(await subscribe(port, path, source, sub, stop))
+    api_key, secret = key
+    loop = asyncio.get_running_loop()
+    user_transport, user = await loop.create_connection(
+        lambda: UserStreamClient(signed_params(api_key, secret), stop), HOST, port
+    )
+    await asyncio.wait_for(user.ready, timeout=30)
+    await asyncio.wait_for(user.subscribed, timeout=30)
+    transports.append(user_transport)
     await asyncio.sleep(1.0)
     after = rss_kib(pid)
     for sub in subs:  # measure from here on
         sub.messages = sub.trades = 0
         sub.latencies_ms.clear()
     bid, ask = best_prices(port)
-    api_key, secret = key
     payloads = bodies(secret, int(args.order_rate * args.duration * 1.2) + 10, bid, ask, 0)
     halt = threading.Event()
     placed: list[int] = []
+    acks: dict[str, float] = {}
     driver = threading.Thread(
-        target=lambda: placed.append(drive_orders(port, api_key, payloads, args.order_rate, halt)),
+        target=lambda: placed.append(
+            drive_orders(port, api_key, payloads, args.order_rate, halt, acks)
+        ),
         daemon=True,
     )
     started = time.perf_counter()
@@ -265,6 +344,17 @@ async def run(port: int, pid: int, args: argparse.Namespace, key: tuple[str, str
         )
 
     p99 = pct(0.99)
+    delays = sorted(
+        max(0.0, (user.reports[cid] - ack) * 1000)
+        for cid, ack in acks.items()
+        if cid in user.reports
+    )
+    missing = sum(1 for cid in acks if cid not in user.reports)
+
+    def report_pct(p: float) -> float:
+        return delays[min(len(delays) - 1, int(len(delays) * p))] if delays else float("nan")
+
+    report_p99 = report_pct(0.99)
     print(
         f"subscribers {args.subscribers} ({', '.join(STREAMS)}, combined), {seconds:.1f} s,"
         f" {placed[0] if placed else 0} orders placed over REST, {trades} trades seen"
@@ -274,12 +364,19 @@ async def run(port: int, pid: int, args: argparse.Namespace, key: tuple[str, str
     print(f"closed by server {closed}")
     print(f"trade latency    p50 {pct(0.5):.1f} ms, p99 {p99:.1f} ms (trade time T to arrival)")
     print(
+        f"executionReport  p50 {report_pct(0.5):.1f} ms, p99 {report_p99:.1f} ms after the"
+        f" REST acknowledgement ({len(delays)} orders; {missing} without a report)"
+    )
+    print(
         f"memory           {(after - before) / args.subscribers:.1f} KiB per connection"
         f" (server RSS {before / 1024:.0f} -> {after / 1024:.0f} MiB)"
     )
     met = dropped == 0 and closed == 0 and p99 <= TARGET_P99_MS
     print(f"target: no drops, trade-to-subscriber p99 <= {TARGET_P99_MS:.0f} ms:"
           f" {'met' if met else 'NOT met'}")  # fmt: skip
+    met = missing == 0 and report_p99 <= TARGET_REPORT_P99_MS
+    print(f"target: executionReport p99 <= {TARGET_REPORT_P99_MS:.0f} ms after the"
+          f" acknowledgement: {'met' if met else 'NOT met'}")  # fmt: skip
 
 
 def main() -> int:
