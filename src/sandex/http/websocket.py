@@ -30,9 +30,9 @@ from __future__ import annotations
 import logging
 import re
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 from urllib.parse import parse_qsl
 
 import orjson
@@ -42,7 +42,11 @@ from sandex.http.ws_connection import (
     CLOSE_LIFETIME,
     CLOSE_SLOW_CONSUMER,
     Attempts,
+    ConnectionLimits,
     Outbox,
+    Receive,
+    Scope,
+    Send,
     hold,
     refuse,
     scope_headers,
@@ -61,11 +65,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 MAX_MESSAGE_BYTES: Final = 64 * 1024
 """The largest incoming message (uvicorn closes the connection with 1009 above it): a
@@ -91,19 +90,11 @@ class StreamSource(Protocol):
 
 
 @dataclass(frozen=True)
-class StreamLimits:
-    """Binance's limits for a market-stream connection (spot), and Sandex's queue bound."""
+class StreamLimits(ConnectionLimits):
+    """Binance's limits for a market-stream connection (spot)."""
 
     max_streams: int = 1024
     messages_per_s: int = 5
-    connections_per_ip: int = 300
-    connection_window_ms: int = 300_000
-    lifetime_s: float = 86_400.0
-    pending_messages: int = 10_000
-    """Messages a connection may have waiting to be written before it is dropped as a
-    slow consumer (a depth-snapshot burst on 1024 streams fits)."""
-    close_timeout_s: float = 1.0
-    """How long a closing connection may take to accept its close frame."""
 
 
 class _Forms:

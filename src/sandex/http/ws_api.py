@@ -32,11 +32,11 @@ import asyncio
 import dataclasses
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from types import CoroutineType
-from typing import Any, Final
+from typing import Final
 from urllib.parse import parse_qsl, quote, urlencode
 
 import orjson
@@ -46,7 +46,17 @@ from sandex.http.errors import HttpError, RateLimited, RouteNotFound, Unauthoriz
 from sandex.http.ratelimit import RateLimits, Usage
 from sandex.http.routes import Route, RouteTable, Security
 from sandex.http.time_unit import in_microseconds, wants_microseconds
-from sandex.http.ws_connection import Attempts, Outbox, hold, refuse, scope_headers
+from sandex.http.ws_connection import (
+    Attempts,
+    ConnectionLimits,
+    Outbox,
+    Receive,
+    Scope,
+    Send,
+    hold,
+    refuse,
+    scope_headers,
+)
 from sandex.keys import Access, KeyKind, Mode
 from sandex.service import Request
 from sandex.service.account_streams import AccountStreams
@@ -58,10 +68,6 @@ __all__ = ["ApiEndpoint", "ApiLimits", "METHODS", "PATH"]
 
 _log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 Execute = Callable[[Route, Request, Usage], object]
 
 PATH: Final = "/ws-api/v3"
@@ -109,9 +115,7 @@ _SUBSCRIBE: Final = "userDataStream.subscribe.signature"
 _SESSION_SUBSCRIBE: Final = "userDataStream.subscribe"
 _SESSION_WEIGHT: Final = 2
 _INT64: Final = (-(2**63), 2**63 - 1)
-_UNKNOWN_ERROR: Final = -1000
 _INVALID_JSON: Final = -1135
-_MANDATORY: Final = -1102
 _UNSUPPORTED: Final = -1020
 _SUBSCRIPTION_ACTIVE: Final = -2035
 _SUBSCRIPTION_INACTIVE: Final = -2036
@@ -119,16 +123,11 @@ _MAX_SUBSCRIPTION_IDS: Final = -2042
 
 
 @dataclass(frozen=True)
-class ApiLimits:
-    """Binance's WebSocket API limits, and Sandex's queue bound."""
+class ApiLimits(ConnectionLimits):
+    """Binance's WebSocket API limits."""
 
-    connections_per_ip: int = 300
-    connection_window_ms: int = 300_000
-    lifetime_s: float = 86_400.0
     active_subscriptions: int = 1000
     subscriptions_per_connection: int = 65_535
-    pending_messages: int = 10_000
-    close_timeout_s: float = 1.0
     key_check_every_s: float = 0.25
     """How often live subscriptions' keys are looked at (revoked, expired, frozen,
     IP no longer allowed): a changed key ends its subscriptions within about a second."""
@@ -348,7 +347,7 @@ class ApiEndpoint:
             if params is None:
                 params = {}
             if not isinstance(params, dict):
-                raise _Refused(_MANDATORY, "Parameter 'params' must be an object.")
+                raise _Refused(-1102, "Parameter 'params' must be an object.")
             if "returnRateLimits" in params:
                 flag = _flag(params["returnRateLimits"])
                 if flag is None:

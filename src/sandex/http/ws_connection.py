@@ -16,6 +16,7 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
@@ -34,6 +35,11 @@ except ImportError:  # pragma: no cover - uvicorn without websockets
     _OPEN = None
 
 __all__ = [
+    "ConnectionLimits",
+    "Scope",
+    "Message",
+    "Receive",
+    "Send",
     "Outbox",
     "text_frame",
     "Attempts",
@@ -54,6 +60,21 @@ Send = Callable[[Message], Awaitable[None]]
 CLOSE_SLOW_CONSUMER: Final = 1008
 CLOSE_LIFETIME: Final = 1001
 """Going away: the connection reached its 24 h life; clients reconnect."""
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What every WebSocket connection is held to (Binance's rules), and Sandex's queue
+    bound."""
+
+    connections_per_ip: int = 300
+    connection_window_ms: int = 300_000
+    lifetime_s: float = 86_400.0
+    pending_messages: int = 10_000
+    """Messages a connection may have waiting to be written before it is dropped as a
+    slow consumer (a depth-snapshot burst on 1024 streams fits)."""
+    close_timeout_s: float = 1.0
+    """How long a closing connection may take to accept its close frame."""
 
 
 class Outbox:
