@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
+import signal
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -23,6 +25,7 @@ from urllib.parse import urlencode
 import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from e2e.clients import Credentials, new_key, now_ms, spot_ccxt_client, wait_for_balance
 from e2e.conftest import Launch, Server, assert_no_traceback, server_env
@@ -523,3 +526,48 @@ def test_a_logged_on_key_keeps_its_permissions_and_can_be_revoked(
             assert answer["error"]["code"] == -2015
 
     run(main())
+
+
+# -- the server stopping ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_stopping_server_tells_its_websocket_clients_before_it_closes(
+    start_server: Launch, redis_namespace: str, workers: int
+) -> None:
+    """SIGTERM: every market-stream and WebSocket API connection gets Binance's
+    ``serverShutdown`` event, then the close (1012, service restart)."""
+    env = server_env(SANDEX_REDIS_URL=REDIS_URL, SANDEX_REDIS_NAMESPACE=redis_namespace)
+    server = start_server(env=env, workers=workers)
+
+    async def main() -> list[tuple[Any, int | None]]:
+        async with contextlib.AsyncExitStack() as stack:
+            stream = await stack.enter_async_context(
+                connect(server.base.replace("http://", "ws://") + "/ws/btcusdt@depth@100ms")
+            )
+            api = await stack.enter_async_context(connect(_url(server.base)))
+            answer = await Api(api).call("ping")
+            assert answer["status"] == 200
+            await asyncio.sleep(0.3)
+            os.killpg(server.proc.pid, signal.SIGTERM)
+            told = []
+            for ws in (stream, api):
+                notice = None
+                while True:  # depth diffs may come first; then the notice, then the close
+                    try:
+                        message = orjson.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
+                    except ConnectionClosed as exc:
+                        code = exc.rcvd.code if exc.rcvd is not None else None
+                        told.append((notice, code))
+                        break
+                    if "serverShutdown" in str(message):
+                        notice = message
+            return told
+
+    (stream_notice, stream_code), (api_notice, api_code) = asyncio.run(main())
+    assert stream_notice is not None and stream_notice["e"] == "serverShutdown"
+    assert abs(stream_notice["E"] - now_ms()) < 10_000
+    assert api_notice is not None and api_notice["event"]["e"] == "serverShutdown"
+    assert stream_code == api_code == 1012
+    assert server.proc.wait(timeout=15) in (0, -signal.SIGTERM)
+    assert_no_traceback(server.log)

@@ -34,6 +34,7 @@ from sandex.http.time_unit import in_microseconds, wants_microseconds
 from sandex.http.websocket import StreamEndpoint
 from sandex.http.ws_api import PATH as WS_API_PATH
 from sandex.http.ws_api import ApiEndpoint
+from sandex.http.ws_connection import announce_on_exit_signals
 from sandex.keys.formats import API_KEY_PREFIX, DISPLAY_PREFIX_LENGTH
 from sandex.service import (
     ActivityLog,
@@ -411,6 +412,7 @@ class Gateway:
                     self._stop_all()  # what did start (an audit writer process) stops
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                announce_on_exit_signals(self._now)  # WebSocket clients hear serverShutdown
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self._stop_all()

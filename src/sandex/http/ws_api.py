@@ -191,6 +191,9 @@ class _ApiConnection(Outbox):
         self.next_subscription = 0
         self.logon: _Logon | None = None
 
+    def shutdown_notice(self, now: int) -> object:
+        return {"event": {"e": "serverShutdown", "E": now}}
+
 
 def _valid_id(value: object) -> bool:
     """Binance accepts an integer, a string of at most 36 characters, or null."""

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import struct
+import threading
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
@@ -46,6 +48,8 @@ __all__ = [
     "refuse",
     "hold",
     "scope_headers",
+    "announce_shutdown",
+    "announce_on_exit_signals",
     "CLOSE_SLOW_CONSUMER",
     "CLOSE_LIFETIME",
 ]
@@ -132,6 +136,11 @@ class Outbox:
     def reply(self, answer: object) -> None:
         if self.closing is None:
             self.put(orjson.dumps(answer).decode())
+
+    def shutdown_notice(self, now: int) -> object:
+        """What this connection is told when the server is about to stop (Binance's
+        ``serverShutdown`` event, as its kind of connection shows it)."""
+        return {"e": "serverShutdown", "E": now}
 
     def put(self, text: str) -> None:
         self._add(text)
@@ -376,6 +385,7 @@ async def hold(
     connection was closed with."""
     loop = asyncio.get_running_loop()
     outbox.attach(send)
+    _live.add(outbox)
     writer = outbox.writer = loop.create_task(outbox.write(send))
     reading = loop.create_task(reader)
     life = loop.call_later(lifetime_s, outbox.close, CLOSE_LIFETIME, "Connection lifetime reached")
@@ -384,6 +394,7 @@ async def hold(
     try:
         await asyncio.wait((reading, writer), return_when=asyncio.FIRST_COMPLETED)
     finally:
+        _live.discard(outbox)
         ended()
         life.cancel()
         reading.cancel()
@@ -398,6 +409,49 @@ async def hold(
                     send({"type": "websocket.close", "code": code, "reason": reason}),
                     close_timeout_s,
                 )
+
+
+_live: set[Outbox] = set()
+"""The connections this process is serving (see :func:`hold`)."""
+
+
+def announce_shutdown(now: int) -> int:
+    """Tell every connection the server is about to stop (``serverShutdown``): how many
+    were told. Their clients reconnect, to another worker or once the server is back."""
+    told = 0
+    for outbox in list(_live):
+        if outbox.closing is None and not outbox.gone:
+            outbox.reply(outbox.shutdown_notice(now))
+            told += 1
+    return told
+
+
+def announce_on_exit_signals(now: Callable[[], int]) -> None:
+    """Announce the shutdown (:func:`announce_shutdown`) when this process is told to
+    stop (SIGTERM, SIGINT), before the server's own handler runs: uvicorn notices the
+    signal within 0.1 s and only then closes the connections (1012), so the notice is
+    written first. Only from the main thread, where signal handlers live; the handler
+    it wraps is whatever was installed (uvicorn's, in ``sandex serve``)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+
+    def announce() -> None:
+        told = announce_shutdown(now())
+        if told:
+            _log.info("told %d websocket clients the server is stopping", told)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+        if not callable(previous) or getattr(previous, "_sandex_announces", False):
+            continue
+
+        def handler(number: int, frame: Any, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(announce)
+            previous(number, frame)
+
+        handler._sandex_announces = True  # type: ignore[attr-defined]
+        signal.signal(signum, handler)
 
 
 async def refuse(scope: Scope, send: Send, exc: Exception, close_code: int) -> None:
