@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import pytest
 import uvicorn
+from limits.storage import RedisStorage
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -32,6 +33,7 @@ from sandex.http import Gateway
 from sandex.http.client_ip import ClientIpResolver, parse_networks
 from sandex.http.websocket import MAX_MESSAGE_BYTES, StreamEndpoint, StreamLimits
 from sandex.service.market_streams import StreamSink
+from support import REDIS_URL
 from ws_support import mute_client, server_frames
 
 Message = dict[str, Any]
@@ -490,6 +492,67 @@ def test_connection_attempts_per_ip_are_limited_and_refused_with_429() -> None:
             await peer.leave()
 
     run(main())
+
+
+def test_with_several_workers_connection_attempts_are_counted_together(
+    redis_namespace: str,
+) -> None:
+    """Two workers (two endpoints) sharing the rate limiter's Redis storage: an IP's
+    attempts add up across them, as Binance counts them per IP."""
+    shared = RedisStorage(REDIS_URL, key_prefix=f"{redis_namespace}:limits")
+
+    async def main() -> None:
+        streams = FakeStreams()
+        clock = Clock()
+        resolver = ClientIpResolver()
+        one, two = (
+            StreamEndpoint(
+                streams,
+                resolver.resolve,
+                clock.now,
+                StreamLimits(connections_per_ip=3),
+                attempts_shared=shared,
+            )
+            for _ in range(2)
+        )
+        peers = [
+            await Peer(endpoint, "/ws", client="192.0.2.9").accepted()
+            for endpoint in (one, two, one)
+        ]
+        over = Peer(two, "/ws", client="192.0.2.9")
+        assert (await over.next())["status"] == 429
+        await over.next()
+        for peer in peers:
+            await peer.leave()
+
+    run(main())
+
+
+def test_without_the_shared_storage_attempts_are_counted_per_process(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gone = RedisStorage("redis://127.0.0.1:1")  # nothing listens there
+
+    async def main() -> None:
+        streams = FakeStreams()
+        endpoint = StreamEndpoint(
+            streams,
+            ClientIpResolver().resolve,
+            Clock().now,
+            StreamLimits(connections_per_ip=1),
+            attempts_shared=gone,
+        )
+        first = await Peer(endpoint, "/ws", client="192.0.2.10").accepted()
+        refused = Peer(endpoint, "/ws", client="192.0.2.10")
+        assert (await refused.next())["status"] == 429
+        await refused.next()
+        await first.leave()
+
+    with caplog.at_level(logging.WARNING, logger="sandex.http.ws_connection"):
+        run(main())
+    lines = [r for r in caplog.records if r.name == "sandex.http.ws_connection"]
+    assert len(lines) == 1 and "counted per process" in lines[0].getMessage()
+    assert lines[0].exc_info is None
 
 
 def test_a_trusted_proxys_forwarded_address_is_the_one_counted() -> None:

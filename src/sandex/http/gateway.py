@@ -123,6 +123,8 @@ class Gateway:
         self._identify = services.auth.identify
         self._now = services.clock.now
         self._shared = services.limiter.gate is not None
+        self._shared_store = services.limiter.storage if self._shared else None
+        """Where every worker counts (WebSocket connection attempts per IP)."""
         self._websocket: StreamEndpoint | None = None
         self._ws_api: ApiEndpoint | None = None
         if self._shared:  # one awaited round trip per request (rate limits, bans, replay)
@@ -145,6 +147,7 @@ class Gateway:
                     self._resolve_ip,
                     self._now,
                     services.limiter.limits,
+                    attempts_shared=self._shared_store,
                 )
                 services.on_shutdown.append(self._ws_api.stop)
             await self._ws_api(scope, receive, send)
@@ -155,7 +158,9 @@ class Gateway:
                     await receive()
                     await send({"type": "websocket.close", "code": 1003})
                     return
-                self._websocket = StreamEndpoint(streams, self._resolve_ip, self._now)
+                self._websocket = StreamEndpoint(
+                    streams, self._resolve_ip, self._now, attempts_shared=self._shared_store
+                )
             await self._websocket(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -36,8 +36,9 @@ from typing import Final, Protocol
 from urllib.parse import parse_qsl
 
 import orjson
+from limits.storage import Storage
 
-from sandex.http.errors import RateLimited, RouteNotFound
+from sandex.http.errors import RouteNotFound
 from sandex.http.ws_connection import (
     CLOSE_LIFETIME,
     CLOSE_SLOW_CONSUMER,
@@ -242,12 +243,14 @@ class StreamEndpoint:
         resolve_ip: Callable[[str | None, Mapping[str, str]], str],
         now: Callable[[], int],
         limits: StreamLimits | None = None,
+        *,
+        attempts_shared: Storage | None = None,
     ) -> None:
         self._streams = streams
         self._resolve_ip = resolve_ip
         self._now = now
         self.limits = limits = limits or StreamLimits()
-        self._attempts = Attempts(limits.connections_per_ip, limits.connection_window_ms)
+        self._attempts = Attempts(limits, attempts_shared)
         self._messages = _Messages()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -258,20 +261,7 @@ class StreamEndpoint:
         client = scope.get("client")
         ip = self._resolve_ip(client[0] if client else None, headers)
         path: str = scope["path"]
-        retry = self._attempts.admit(ip, self._now())
-        if retry:
-            limit = self.limits
-            minutes = limit.connection_window_ms // 60_000
-            await refuse(
-                scope,
-                send,
-                RateLimited(
-                    f"Too many connection attempts from {ip}: the limit is"
-                    f" {limit.connections_per_ip} per {minutes} minutes.",
-                    retry,
-                ),
-                CLOSE_TOO_MANY_REQUESTS,
-            )
+        if await self._attempts.refused(ip, self._now(), scope, send, CLOSE_TOO_MANY_REQUESTS):
             return
         route = _route(path, scope.get("query_string", b""))
         if route is None:

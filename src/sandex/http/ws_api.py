@@ -40,9 +40,10 @@ from typing import Final
 from urllib.parse import parse_qsl, quote, urlencode
 
 import orjson
+from limits.storage import Storage
 
 from sandex.exchange import rejections as vocabulary
-from sandex.http.errors import HttpError, RateLimited, RouteNotFound, Unauthorized, error_for
+from sandex.http.errors import HttpError, RouteNotFound, Unauthorized, error_for
 from sandex.http.ratelimit import RateLimits, Usage
 from sandex.http.routes import Route, RouteTable, Security
 from sandex.http.time_unit import in_microseconds, wants_microseconds
@@ -240,6 +241,8 @@ class ApiEndpoint:
         now: Callable[[], int],
         rate_limits: RateLimits,
         limits: ApiLimits | None = None,
+        *,
+        attempts_shared: Storage | None = None,
     ) -> None:
         self._execute = execute
         self._auth = auth
@@ -248,7 +251,7 @@ class ApiEndpoint:
         self._now = now
         self._rate_limits = rate_limits
         self.limits = limits = limits or ApiLimits()
-        self._attempts = Attempts(limits.connections_per_ip, limits.connection_window_ms)
+        self._attempts = Attempts(limits, attempts_shared)
         self._routes: dict[str, Route] = {}
         for name, (method, path) in METHODS.items():
             route = routes.find(method, path)
@@ -266,20 +269,7 @@ class ApiEndpoint:
         headers = scope_headers(scope)
         client = scope.get("client")
         ip = self._resolve_ip(client[0] if client else None, headers)
-        retry = self._attempts.admit(ip, self._now())
-        if retry:
-            limits = self.limits
-            minutes = limits.connection_window_ms // 60_000
-            await refuse(
-                scope,
-                send,
-                RateLimited(
-                    f"Too many connection attempts from {ip}: the limit is"
-                    f" {limits.connections_per_ip} per {minutes} minutes.",
-                    retry,
-                ),
-                1008,
-            )
+        if await self._attempts.refused(ip, self._now(), scope, send, 1008):
             return
         path: str = scope["path"]
         if path.rstrip("/") != PATH:

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
+from limits.storage import Storage
 
-from sandex.http.errors import error_for
+from sandex.http.errors import RateLimited, error_for
+from sandex.service.failures import report_failure
 
 try:
     from uvicorn.protocols.websockets.websockets_sansio_impl import (
@@ -337,17 +339,45 @@ class _Peer:
 
 
 class Attempts:
-    """Connection attempts per IP in fixed windows (in this process)."""
+    """Connection attempts per IP in fixed windows: in this process, or (``shared``: the
+    rate limiter's Redis storage, with ``--workers N``) in all of them together."""
 
-    def __init__(self, limit: int, window_ms: int) -> None:
-        self._limit = limit
-        self._window_ms = window_ms
+    def __init__(self, limits: ConnectionLimits, shared: Storage | None = None) -> None:
+        self._limit = limits.connections_per_ip
+        self._window_ms = limits.connection_window_ms
+        self._shared = shared
         self._counts: dict[str, tuple[int, int]] = {}
-        """ip -> (window start, attempts in it)."""
+        """ip -> (window start, attempts in it), when counted here."""
+        self._failing = False
 
-    def admit(self, ip: str, now: int) -> int:
-        """0 if this attempt is allowed, else the seconds until the window ends."""
+    async def admit(self, ip: str, now: int) -> int:
+        """0 if this attempt is allowed, else the seconds until the window ends. If the
+        shared storage is out of reach, this process counts (one log line)."""
         window = now - now % self._window_ms
+        count: int | None = None
+        if self._shared is not None:
+            key = f"ws-attempts/{window}/{ip}"
+            expiry = self._window_ms // 1000 + 1
+            try:
+                count = await asyncio.to_thread(self._shared.incr, key, expiry)
+            except Exception as exc:
+                if not self._failing:
+                    report_failure(
+                        _log,
+                        "websocket connection attempts counted per process",
+                        exc,
+                        level=logging.WARNING,
+                    )
+                self._failing = True
+            else:
+                self._failing = False
+        if count is None:
+            count = self._count_here(ip, window)
+        if count <= self._limit:
+            return 0
+        return max(1, -(-(window + self._window_ms - now) // 1000))
+
+    def _count_here(self, ip: str, window: int) -> int:
         start, count = self._counts.get(ip, (window, 0))
         if start != window:
             if len(self._counts) > 10_000:  # forget the IPs of windows gone by
@@ -355,9 +385,26 @@ class Attempts:
             count = 0
         count += 1
         self._counts[ip] = (window, count)
-        if count <= self._limit:
-            return 0
-        return max(1, -(-(window + self._window_ms - now) // 1000))
+        return count
+
+    async def refused(self, ip: str, now: int, scope: Scope, send: Send, close: int) -> bool:
+        """Count an attempt of ``ip``; if it is over the limit, refuse its handshake
+        (429, ``-1003``; ``close`` without the HTTP answer) and say so."""
+        retry = await self.admit(ip, now)
+        if not retry:
+            return False
+        minutes = self._window_ms // 60_000
+        await refuse(
+            scope,
+            send,
+            RateLimited(
+                f"Too many connection attempts from {ip}: the limit is"
+                f" {self._limit} per {minutes} minutes.",
+                retry,
+            ),
+            close,
+        )
+        return True
 
 
 def scope_headers(scope: Scope) -> dict[str, str]:
