@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import struct
 import threading
 import time
@@ -24,6 +25,7 @@ from typing import Any
 
 import ccxt
 import ccxt.pro
+import httpx
 import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -43,7 +45,12 @@ with warnings.catch_warnings():
     warnings.filterwarnings(
         "ignore", message=r"websockets\..* is deprecated", category=DeprecationWarning
     )
-    from binance import AsyncClient, BinanceSocketManager
+    from binance import (
+        AsyncClient,
+        BinanceSocketManager,
+        DepthCacheManager,
+        ThreadedWebsocketManager,
+    )
 
 TRADE = Permission.READ | Permission.SPOT_TRADE
 WAIT_S = 10.0
@@ -407,3 +414,327 @@ def test_every_worker_serves_the_same_sequence(
     orders = [[t for t in trades if t in common] for trades, _ in seen]
     assert all(order == orders[0] for order in orders)
     assert_no_traceback(server.log)
+
+
+# -- more client calls: tickers, best bid/ask, the threaded manager, the depth cache ----
+#
+# The market moves all the time (the simulated makers requote every 500 ms and their
+# takers trade), so a value from a stream is compared with REST read right after it
+# arrived: it must equal it exactly in one of a few tries (a try counts only when no newer
+# message came in during the REST read; a stream sending wrong or stale values never
+# agrees).
+
+TRIES = 10
+ALL_SYMBOLS = {"BTC/USDT", "ETH/USDT", "SOL/USDT", "ETH/BTC"}
+
+
+def _mini(ticker: dict[str, Any]) -> tuple[float, ...]:
+    """A ccxt ticker's 24 h figures, as parsed by ccxt from a miniTicker."""
+    keys = ("last", "open", "high", "low", "baseVolume", "quoteVolume")
+    return tuple(float(ticker[k]) for k in keys)
+
+
+def _rest_mini(ticker: dict[str, Any]) -> tuple[float, ...]:
+    """The same figures of one ``GET /api/v3/ticker/24hr`` entry."""
+    keys = ("lastPrice", "openPrice", "highPrice", "lowPrice", "volume", "quoteVolume")
+    return tuple(float(ticker[k]) for k in keys)
+
+
+def _bid_ask(ticker: dict[str, Any]) -> tuple[float, ...]:
+    return tuple(float(ticker[k]) for k in ("bid", "bidVolume", "ask", "askVolume"))
+
+
+def _rest_bid_ask(ticker: dict[str, Any]) -> tuple[float, ...]:
+    return tuple(float(ticker[k]) for k in ("bidPrice", "bidQty", "askPrice", "askQty"))
+
+
+async def _agrees_with_rest(
+    next_message: Any, latest: Any, rest: Any, what: str, tries: int = TRIES
+) -> Any:
+    """Wait for a message (``next_message()``), then read REST (``rest()``); done when
+    ``latest()`` (the client's view) did not change during the read and equals it. The
+    agreed value; fails after ``tries`` tries, with the last disagreement (stream, REST)."""
+    seen = []
+    for _ in range(tries):
+        await asyncio.wait_for(next_message(), WAIT_S)
+        before = latest()
+        from_rest = await rest()
+        if latest() != before:
+            continue  # a newer message came in meanwhile: it may be REST's
+        if before == from_rest:
+            return before
+        seen.append((before, from_rest))
+    last = repr(seen[-1])[:2000] if seen else "(the stream's view changed during every read)"
+    pytest.fail(f"{what}: the stream never agreed with REST in {tries} tries; last: {last}")
+
+
+def test_ccxt_pro_watch_tickers_all_and_some_agree_with_rest(base: str, operator: Sandex) -> None:
+    """``watch_tickers()`` (``!miniTicker@arr``) and ``watch_tickers([a, b])`` (one
+    ``@miniTicker`` each): ccxt parses every listed symbol, and the figures are REST's."""
+
+    async def main() -> None:
+        ex = _ccxt_pro(base)
+        http = httpx.AsyncClient(base_url=base, trust_env=False, timeout=WAIT_S)
+        try:
+            await ex.load_markets()
+
+            async def rest_tickers() -> dict[str, tuple[float, ...]]:
+                got = (await http.get("/api/v3/ticker/24hr")).raise_for_status().json()
+                return {ex.safe_symbol(t["symbol"]): _rest_mini(t) for t in got}
+
+            # all symbols: each message holds those that changed in its second (the
+            # first, on a stream nobody listened to, every one); the makers' takers
+            # trade every symbol within a few seconds
+            deadline = time.monotonic() + WAIT_S
+            while set(ex.tickers) != ALL_SYMBOLS:
+                assert time.monotonic() < deadline, sorted(ex.tickers)
+                got = await asyncio.wait_for(ex.watch_tickers(), WAIT_S)
+                assert got and set(got) <= ALL_SYMBOLS
+            for symbol, ticker in ex.tickers.items():
+                assert ticker["symbol"] == symbol and ticker["info"]["e"] == "24hrMiniTicker"
+                assert ticker["last"] > 0 and ticker["baseVolume"] > 0
+                assert ticker["low"] <= ticker["last"] <= ticker["high"]
+
+            def every_ticker() -> dict[str, tuple[float, ...]]:
+                return {s: _mini(ex.tickers[s]) for s in ALL_SYMBOLS}
+
+            with _trading(operator, base, "ccxt-pro-tickers"):
+                await _agrees_with_rest(
+                    ex.watch_tickers, every_ticker, rest_tickers, "!miniTicker@arr"
+                )
+
+                # two symbols, one @miniTicker stream each. ccxt resolves a call with
+                # the first of them to arrive (the other, a moment later, only updates
+                # ex.tickers), so what arrives is told by each ticker's event time.
+                pair = ["BTC/USDT", "ETH/BTC"]
+                subscribed = int(time.time() * 1000)
+                got = await asyncio.wait_for(ex.watch_tickers(pair), WAIT_S)
+                assert got and set(got) <= set(pair)
+
+                def event_time(symbol: str) -> int:
+                    return int(ex.tickers[symbol]["info"]["E"])
+
+                async def fresh(symbol: str, after: int) -> None:
+                    """Until a miniTicker of ``symbol`` sent after ``after`` is in."""
+                    while event_time(symbol) <= after:
+                        await asyncio.sleep(0.01)
+
+                for symbol in pair:
+                    await asyncio.wait_for(fresh(symbol, subscribed - 1000), WAIT_S)
+                    ticker = ex.tickers[symbol]
+                    assert ticker["info"]["e"] == "24hrMiniTicker"
+                    assert ticker["info"]["s"] == ex.market_id(symbol)
+
+                    async def next_one(symbol: str = symbol) -> None:
+                        await fresh(symbol, event_time(symbol))
+
+                    async def one(symbol: str = symbol) -> tuple[float, ...]:
+                        params = {"symbol": ex.market_id(symbol)}
+                        got = await http.get("/api/v3/ticker/24hr", params=params)
+                        return _rest_mini(got.raise_for_status().json())
+
+                    def latest(symbol: str = symbol) -> tuple[float, ...]:
+                        return _mini(ex.tickers[symbol])
+
+                    await _agrees_with_rest(next_one, latest, one, symbol)
+                # the trader's orders move BTC: its figures change on the stream
+                before = _mini(ex.tickers["BTC/USDT"])
+                for _ in range(20):
+                    await asyncio.wait_for(fresh("BTC/USDT", event_time("BTC/USDT")), WAIT_S)
+                    if _mini(ex.tickers["BTC/USDT"]) != before:
+                        break
+                assert _mini(ex.tickers["BTC/USDT"]) != before
+        finally:
+            await ex.close()
+            await http.aclose()
+
+    asyncio.run(main())
+
+
+def test_ccxt_pro_watch_bids_asks_is_the_book_ticker_of_rest(base: str, operator: Sandex) -> None:
+    """``watch_bids_asks([symbol])`` (``@bookTicker``): bid below ask, both (and their
+    quantities) those of ``GET /api/v3/ticker/bookTicker`` and of the book's best levels."""
+
+    async def main() -> None:
+        ex = _ccxt_pro(base)
+        http = httpx.AsyncClient(base_url=base, trust_env=False, timeout=WAIT_S)
+        try:
+            await ex.load_markets()
+            symbol = "BTC/USDT"
+
+            async def watch() -> None:
+                got = await ex.watch_bids_asks([symbol])
+                assert set(got) == {symbol}
+                ticker = got[symbol]
+                assert ticker["symbol"] == symbol and set(ticker["info"]) == {
+                    "u", "s", "b", "B", "a", "A"
+                }  # fmt: skip
+                assert 0 < ticker["bid"] < ticker["ask"]
+                assert ticker["bidVolume"] > 0 and ticker["askVolume"] > 0
+
+            def latest() -> tuple[float, ...]:
+                return _bid_ask(ex.bidsasks[symbol])
+
+            async def book_ticker() -> tuple[float, ...]:
+                got = await http.get("/api/v3/ticker/bookTicker", params={"symbol": "BTCUSDT"})
+                return _rest_bid_ask(got.raise_for_status().json())
+
+            async def best_levels() -> tuple[float, ...]:
+                got = await http.get("/api/v3/depth", params={"symbol": "BTCUSDT", "limit": 1})
+                book = got.raise_for_status().json()
+                (bid,), (ask,) = book["bids"], book["asks"]
+                return tuple(float(x) for x in (*bid, *ask))
+
+            with _trading(operator, base, "ccxt-pro-bids-asks"):
+                first = await _agrees_with_rest(watch, latest, book_ticker, "bookTicker")
+                second = await _agrees_with_rest(watch, latest, best_levels, "best levels")
+                # the update ids grow with the book
+                u = ex.bidsasks[symbol]["info"]["u"]
+                await asyncio.wait_for(watch(), WAIT_S)
+                assert ex.bidsasks[symbol]["info"]["u"] > u
+            assert first[0] < first[2] and second[0] < second[2]
+        finally:
+            await ex.close()
+            await http.aclose()
+
+    asyncio.run(main())
+
+
+def test_python_binance_threaded_manager_trade_and_kline_sockets(
+    base: str,
+    operator: Sandex,
+    sqlite_server: Server,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``ThreadedWebsocketManager`` makes its own ``AsyncClient`` and socket manager, so
+    their classes' URLs are moved (as the reference says); its callbacks get the trades
+    REST lists and the current candle, and ``stop()`` ends its thread cleanly."""
+    sandex_urls = _sandex_urls(base)
+    for cls in (AsyncClient, BinanceSocketManager):
+        for name in dir(cls):
+            if name.endswith("_URL"):
+                monkeypatch.setattr(cls, name, sandex_urls(getattr(cls, name)))
+    caplog.set_level(logging.INFO, logger="binance")
+    messages: list[dict[str, Any]] = []
+    arrived = threading.Condition()
+
+    def callback(message: dict[str, Any]) -> None:
+        with arrived:
+            messages.append(message)
+            arrived.notify_all()
+
+    def first(wanted: Any) -> dict[str, Any]:
+        with arrived:
+            assert arrived.wait_for(lambda: any(wanted(m) for m in messages), 2 * WAIT_S), messages[
+                -5:
+            ]
+            return next(m for m in messages if wanted(m))
+
+    twm = ThreadedWebsocketManager()
+    twm.start()
+    try:
+        with _trading(operator, base, "threaded") as filled:
+            trade_socket = twm.start_trade_socket(callback=callback, symbol="BTCUSDT")
+            kline_socket = twm.start_kline_socket(
+                callback=callback, symbol="BTCUSDT", interval=AsyncClient.KLINE_INTERVAL_1MINUTE
+            )
+            assert (trade_socket, kline_socket) == ("btcusdt@trade", "btcusdt@kline_1m")
+            trade = first(lambda m: m.get("e") == "trade")
+            kline = first(lambda m: m.get("e") == "kline")
+            with arrived:  # a few more trades, to see their ids grow
+                assert arrived.wait_for(
+                    lambda: sum(m.get("e") == "trade" for m in messages) >= 3, 2 * WAIT_S
+                )
+            assert filled
+        twm.stop()
+        twm.join(10)
+        assert not twm.is_alive()
+    finally:
+        twm.stop()
+    assert not any(m.get("e") == "error" for m in messages), [
+        m for m in messages if m.get("e") == "error"
+    ]
+    trade_ids = [m["t"] for m in messages if m.get("e") == "trade"]
+    assert trade_ids == sorted(set(trade_ids))
+    # the trade is one of REST's, the candle REST's candle of its minute
+    recent = httpx.get(
+        base + "/api/v3/trades", params={"symbol": "BTCUSDT", "limit": 1000}, trust_env=False
+    ).json()
+    listed = {t["id"]: t for t in recent}
+    assert trade["t"] in listed
+    assert (trade["p"], trade["q"], trade["T"]) == (
+        listed[trade["t"]]["price"],
+        listed[trade["t"]]["qty"],
+        listed[trade["t"]]["time"],
+    )
+    k = kline["k"]
+    assert (kline["s"], k["s"], k["i"]) == ("BTCUSDT", "BTCUSDT", "1m")
+    assert k["T"] == k["t"] + 60_000 - 1
+    candles = httpx.get(
+        base + "/api/v3/klines",
+        params={"symbol": "BTCUSDT", "interval": "1m", "startTime": k["t"], "limit": 1},
+        trust_env=False,
+    ).json()
+    assert candles[0][0] == k["t"] and candles[0][1] == k["o"]  # its open never changes
+    assert Decimal(k["l"]) <= min(Decimal(k["o"]), Decimal(k["c"]))
+    assert max(Decimal(k["o"]), Decimal(k["c"])) <= Decimal(k["h"])
+    assert Decimal(candles[0][5]) >= Decimal(k["v"])  # the candle only grows
+    leftover = [t for t in threading.enumerate() if t is twm or t.name.startswith("trader-")]
+    assert not leftover
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not errors, [r.getMessage() for r in errors]
+    assert_no_traceback(sqlite_server.log)
+
+
+def test_python_binance_depth_cache_is_the_rest_book(base: str) -> None:
+    """``DepthCacheManager`` (a REST snapshot, then ``@depth@100ms`` diffs by Binance's
+    rules) keeps the whole book: after a few diffs of the makers' requotes its levels
+    are REST's depth, every price and quantity."""
+
+    async def main() -> None:
+        client = AsyncClient(None, None)
+        client.API_URL = base + "/api"
+        sockets = type(
+            "SandexSockets",
+            (BinanceSocketManager,),
+            {"STREAM_URL": _sandex_urls(base)(BinanceSocketManager.STREAM_URL)},
+        )
+        http = httpx.AsyncClient(base_url=base, trust_env=False, timeout=WAIT_S)
+        try:
+            manager = DepthCacheManager(
+                client, "BTCUSDT", bm=sockets(client), conv_type=Decimal, ws_interval=100
+            )
+            async with manager as dcm:
+                for _ in range(5):  # a few diffs applied (about two a second)
+                    cache = await asyncio.wait_for(dcm.recv(), WAIT_S)
+                    assert not isinstance(cache, dict), cache  # {"e": "error", ...}
+
+                async def next_update() -> None:
+                    cache = await dcm.recv()
+                    assert not isinstance(cache, dict), cache
+
+                def levels() -> tuple[list[list[Decimal]], list[list[Decimal]]]:
+                    cache = dcm.get_depth_cache()
+                    return cache.get_bids(), cache.get_asks()
+
+                async def rest_levels() -> tuple[list[list[Decimal]], list[list[Decimal]]]:
+                    got = await http.get(
+                        "/api/v3/depth", params={"symbol": "BTCUSDT", "limit": 5000}
+                    )
+                    book = got.raise_for_status().json()
+                    return tuple(  # type: ignore[return-value]
+                        [[Decimal(p), Decimal(q)] for p, q in book[side]]
+                        for side in ("bids", "asks")
+                    )
+
+                bids, asks = await _agrees_with_rest(
+                    next_update, levels, rest_levels, "depth cache"
+                )
+                assert bids[0][0] < asks[0][0]
+                assert len(bids) >= 10 and len(asks) >= 10
+        finally:
+            await http.aclose()
+            await client.close_connection()
+
+    asyncio.run(main())
