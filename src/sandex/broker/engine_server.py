@@ -28,7 +28,7 @@ from sandex.service.engine_commands import (
     Snapshot,
 )
 from sandex.service.exchange_core import ExchangeCore
-from sandex.service.failures import report_failure
+from sandex.service.failures import Quietly, report_failure
 from sandex.service.journal import AppliedCommand
 from sandex.service.market_feed import MarketFeed
 from sandex.service.ports import Clock
@@ -87,7 +87,12 @@ class EngineServer:
         heartbeat = loop.create_task(self._heartbeat())
         try:
             redelivered = True
-            failing = False
+            failures = Quietly(
+                _log,
+                "the broker is unreachable; retrying",
+                level=logging.WARNING,
+                recovered="the broker is reachable again",
+            )
             while True:
                 try:
                     got: Any = await self._redis.xreadgroup(
@@ -106,11 +111,7 @@ class EngineServer:
                 except asyncio.CancelledError:
                     raise
                 except (RedisError, OSError) as exc:
-                    if not failing:
-                        report_failure(
-                            _log, "the broker is unreachable; retrying", exc, level=logging.WARNING
-                        )
-                    failing = True
+                    failures.failed(exc)
                     redelivered = True  # what was taken but not acknowledged comes again
                     await asyncio.sleep(0.5)
                     if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
@@ -119,9 +120,7 @@ class EngineServer:
                         except (RedisError, OSError):
                             pass  # the next read fails and comes here again
                     continue
-                if failing:
-                    _log.warning("the broker is reachable again")
-                    failing = False
+                failures.succeeded()
         finally:
             publisher.cancel()
             heartbeat.cancel()
@@ -214,7 +213,7 @@ class EngineServer:
 
     async def _publish_ticks(self) -> None:
         """Publish what the simulated market's steps did, once it is committed."""
-        failing = False
+        failures = Quietly(_log, "market events not published; retrying", level=logging.WARNING)
         while True:
             await asyncio.sleep(PUBLISH_EVERY_S)
             try:
@@ -226,10 +225,6 @@ class EngineServer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not failing:
-                    report_failure(
-                        _log, "market events not published; retrying", exc, level=logging.WARNING
-                    )
-                failing = True
+                failures.failed(exc)
                 continue
-            failing = False
+            failures.succeeded()

@@ -43,7 +43,7 @@ from sandex.service.engine_commands import (
     Reply,
     Snapshot,
 )
-from sandex.service.failures import report_failure
+from sandex.service.failures import Quietly, report_failure
 from sandex.service.market_feed import MarketReadModel, MarketSnapshot
 from sandex.service.ports import ExchangeStore
 from sandex.storage.redis_pipe import RedisAddress, RedisPipe, RedisReplyError
@@ -238,21 +238,20 @@ class RedisEngineLink:
 
     async def _read(self) -> None:
         last = b"0-0"
-        failing = False
+        failures = Quietly(
+            _log,
+            "the broker is unreachable; answers wait",
+            level=logging.WARNING,
+            recovered="the broker is reachable again",
+        )
         while True:
             try:
                 entries = await _read_stream(self._answers, self._stream, last)
             except Exception as exc:
-                if not failing:
-                    report_failure(
-                        _log, "the broker is unreachable; answers wait", exc, level=logging.WARNING
-                    )
-                failing = True
+                failures.failed(exc)
                 await asyncio.sleep(RETRY_S)
                 continue
-            if failing:
-                _log.warning("the broker is reachable again")
-                failing = False
+            failures.succeeded()
             for entry_id, flat in entries:
                 last = entry_id
                 try:
@@ -292,7 +291,7 @@ class MarketFollower:
         self.publish_accounts = publish_accounts
         """Given the account events of each entry of the events stream, in order (None:
         they are dropped). Those of entries skipped by a resync are lost."""
-        self._publish_failing = False
+        self._publishing = Quietly(_log, "account events not published; dropped")
         self._names = names
         self._link = link
         self.model = model
@@ -340,11 +339,9 @@ class MarketFollower:
         try:
             publish(accounts)
         except Exception as exc:
-            if not self._publish_failing:  # once, until it succeeds again
-                report_failure(_log, "account events not published; dropped", exc)
-            self._publish_failing = True
+            self._publishing.failed(exc)
         else:
-            self._publish_failing = False
+            self._publishing.succeeded()
 
     async def _last_id(self) -> bytes:
         command = encode_command("XREVRANGE", self._names.events, "+", "-", "COUNT", 1)
@@ -358,7 +355,12 @@ class MarketFollower:
 
     async def _run(self) -> None:
         last = b"0-0"
-        failing = False
+        failures = Quietly(
+            _log,
+            "the market read model cannot follow the engine; retrying",
+            level=logging.WARNING,
+            recovered="the market read model follows the engine again",
+        )
         while True:
             try:
                 if self._resync:
@@ -369,19 +371,10 @@ class MarketFollower:
                     self._resync = False
                 entries = await _read_stream(self._events, self._names.events, last)
             except (EngineUnavailable, RedisReplyError, OSError, _HistoryUnavailable) as exc:
-                if not failing:
-                    report_failure(
-                        _log,
-                        "the market read model cannot follow the engine; retrying",
-                        exc,
-                        level=logging.WARNING,
-                    )
-                failing = True
+                failures.failed(exc)
                 await asyncio.sleep(RETRY_S)
                 continue
-            if failing:
-                _log.warning("the market read model follows the engine again")
-                failing = False
+            failures.succeeded()
             for entry_id, flat in entries:
                 last = entry_id
                 try:

@@ -63,7 +63,7 @@ from sandex.service import Request
 from sandex.service.account_streams import AccountStreams
 from sandex.service.auth import Authenticator
 from sandex.service.engine_commands import EngineUnavailable
-from sandex.service.failures import report_failure
+from sandex.service.failures import Quietly, report_failure
 
 __all__ = ["ApiEndpoint", "ApiLimits", "METHODS", "PATH"]
 
@@ -577,7 +577,7 @@ class ApiEndpoint:
         longer allows them. A key still in the cache is checked in memory; one that was
         dropped from it (changed, here or in another process) is read again off the loop.
         A failure is one log line, and the check goes on."""
-        failing = False
+        failures = Quietly(_log, "user data subscriptions' keys not checked")
         while True:
             await asyncio.sleep(self.limits.key_check_every_s)
             try:
@@ -585,11 +585,9 @@ class ApiEndpoint:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not failing:
-                    report_failure(_log, "user data subscriptions' keys not checked", exc)
-                failing = True
+                failures.failed(exc)
             else:
-                failing = False
+                failures.succeeded()
 
     async def _check_keys(self) -> None:
         if not self._live:

@@ -25,7 +25,7 @@ import orjson
 from limits.storage import Storage
 
 from sandex.http.errors import RateLimited, error_for
-from sandex.service.failures import report_failure
+from sandex.service.failures import Quietly
 
 try:
     from uvicorn.protocols.websockets.websockets_sansio_impl import (
@@ -348,7 +348,9 @@ class Attempts:
         self._shared = shared
         self._counts: dict[str, tuple[int, int]] = {}
         """ip -> (window start, attempts in it), when counted here."""
-        self._failing = False
+        self._shared_failures = Quietly(
+            _log, "websocket connection attempts counted per process", level=logging.WARNING
+        )
 
     async def admit(self, ip: str, now: int) -> int:
         """0 if this attempt is allowed, else the seconds until the window ends. If the
@@ -361,16 +363,9 @@ class Attempts:
             try:
                 count = await asyncio.to_thread(self._shared.incr, key, expiry)
             except Exception as exc:
-                if not self._failing:
-                    report_failure(
-                        _log,
-                        "websocket connection attempts counted per process",
-                        exc,
-                        level=logging.WARNING,
-                    )
-                self._failing = True
+                self._shared_failures.failed(exc)
             else:
-                self._failing = False
+                self._shared_failures.succeeded()
         if count is None:
             count = self._count_here(ip, window)
         if count <= self._limit:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["cause_of", "report_failure"]
+__all__ = ["cause_of", "report_failure", "Quietly"]
 
 
 def cause_of(exc: BaseException) -> str:
@@ -32,3 +32,35 @@ def report_failure(
     """Log ``what`` failed and why, in one line; the traceback at DEBUG."""
     log.log(level, "%s (%s)", what, cause_of(exc))
     log.debug("%s: traceback", what, exc_info=exc)
+
+
+class Quietly:
+    """The failures of something tried again and again (a loop's step, a poll): the
+    first is one line (:func:`report_failure`), the next are quiet until it succeeds
+    again, which is one line too when ``recovered`` is given."""
+
+    __slots__ = ("_level", "_log", "_recovered", "_what", "failing")
+
+    def __init__(
+        self,
+        log: logging.Logger,
+        what: str,
+        *,
+        level: int = logging.ERROR,
+        recovered: str | None = None,
+    ) -> None:
+        self._log = log
+        self._what = what
+        self._level = level
+        self._recovered = recovered
+        self.failing = False
+
+    def failed(self, exc: BaseException) -> None:
+        if not self.failing:
+            report_failure(self._log, self._what, exc, level=self._level)
+        self.failing = True
+
+    def succeeded(self) -> None:
+        if self.failing and self._recovered is not None:
+            self._log.warning(self._recovered)
+        self.failing = False

@@ -33,7 +33,7 @@ from sandex.exchange.marketdata import MarketData, MinuteCandle, TapeTrade
 from sandex.exchange.order_lists import OrderList
 from sandex.exchange.pricepath import Backfill
 from sandex.exchange.venue import OrderRecord, PreventedMatch, TradeRecord, Venue
-from sandex.service.failures import report_failure
+from sandex.service.failures import Quietly, report_failure
 from sandex.service.ports import BookRow, ExchangeStore, StorageBusy
 
 __all__ = ["Batch", "Durability", "ExchangeJournal", "AppliedCommand"]
@@ -321,7 +321,11 @@ class ExchangeJournal:
         if self.store.network:
             return
         loop = asyncio.get_running_loop()
-        failing = False
+        failures = Quietly(  # once, not four times a second
+            _log,
+            "checkpoints of the database fail; retrying quietly",
+            recovered="checkpoints of the database succeed again",
+        )
         while True:
             await asyncio.sleep(CHECKPOINT_EVERY_S)
             try:
@@ -329,13 +333,9 @@ class ExchangeJournal:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not failing:  # once, not four times a second
-                    report_failure(_log, "checkpoints of the database fail; retrying quietly", exc)
-                failing = True
+                failures.failed(exc)
             else:
-                if failing:
-                    _log.warning("checkpoints of the database succeed again")
-                failing = False
+                failures.succeeded()
 
     async def read(self, fn: Callable[[], _T]) -> _T:
         """Run a storage read after everything applied so far is committed, off the loop."""

@@ -27,7 +27,7 @@ from sandex.exchange.account_events import AccountEvent
 from sandex.service.account_feed import ACCOUNT_EVENTS, AccountFeed, capture_events
 from sandex.service.engine_commands import EngineCommand, Reply
 from sandex.service.exchange_core import ExchangeCore, LocalEngineLink
-from sandex.service.failures import report_failure
+from sandex.service.failures import Quietly, report_failure
 from sandex.service.market_feed import MarketEvent, MarketFeed, MarketReadModel
 
 __all__ = ["LocalMarket", "DeliveringLink"]
@@ -52,7 +52,7 @@ class LocalMarket:
         """Shares the engine's market data (which records every trade as it happens)."""
         self.model.on_gap = self._resync
         self.feed: MarketFeed | None = None
-        self._publish_failing = False
+        self._publishing = Quietly(_log, "account events not published; dropped")
         self._task: asyncio.Task[None] | None = None
 
     def start(self, now: int) -> None:
@@ -99,11 +99,9 @@ class LocalMarket:
             try:
                 publish(accounts)
             except Exception as exc:
-                if not self._publish_failing:  # once, until it succeeds again
-                    report_failure(_log, "account events not published; dropped", exc)
-                self._publish_failing = True
+                self._publishing.failed(exc)
             else:
-                self._publish_failing = False
+                self._publishing.succeeded()
 
     def run_background(self) -> None:
         """Start delivering on the running loop what each commit brings (the market's
@@ -130,7 +128,7 @@ class LocalMarket:
 
     async def _run(self, wake: asyncio.Event) -> None:
         committed = self.core.journal.committed
-        failing = False
+        failures = Quietly(_log, "market events not applied; retrying")
         while True:
             await wake.wait()
             wake.clear()
@@ -139,11 +137,9 @@ class LocalMarket:
             try:
                 self.deliver()
             except Exception as exc:
-                if not failing:
-                    report_failure(_log, "market events not applied; retrying", exc)
-                failing = True
+                failures.failed(exc)
             else:
-                failing = False
+                failures.succeeded()
 
 
 class DeliveringLink:

@@ -44,7 +44,7 @@ from sandex.exchange.events import Trade
 from sandex.exchange.klines import INTERVALS, Candle
 from sandex.exchange.marketdata import MAX_LIMIT
 from sandex.exchange.orders import Side
-from sandex.service.failures import report_failure
+from sandex.service.failures import Quietly, report_failure
 from sandex.service.market_feed import BookChange, MarketReadModel
 from sandex.service.ports import Clock
 
@@ -341,17 +341,15 @@ class MarketStreams:
     async def run(self) -> None:
         """Every :data:`TICK_MS` of the clock, :meth:`tick`; a failure is one log line
         (then quiet until a tick succeeds again)."""
-        failing = False
+        failures = Quietly(_log, "market streams not sent; retrying")
         while True:
             await asyncio.sleep((TICK_MS - self.clock.now() % TICK_MS) / 1000)
             try:
                 self.tick(self.clock.now())
             except Exception as exc:
-                if not failing:
-                    report_failure(_log, "market streams not sent; retrying", exc)
-                failing = True
+                failures.failed(exc)
             else:
-                failing = False
+                failures.succeeded()
 
     def tick(self, now: int) -> None:
         """Send what is due at ``now``: the ``@100ms`` streams every call, the others
