@@ -243,6 +243,15 @@ def test_ccxt_pro_watch_orders_sees_a_rest_order_rest_then_cancel(
             assert canceled["clientOrderId"] == cid and canceled["filled"] == 0
             fetched = await _rest(rest.fetch_order, placed["id"], SYMBOL)
             assert fetched["status"] == "canceled"
+
+            # a market order: filled, its cost and average price those REST states
+            bought = await _rest(rest.create_order, SYMBOL, "market", "buy", 0.001)
+            filled = await watching.until(_order(bought["id"], "closed"))
+            over_rest = await _rest(rest.fetch_order, bought["id"], SYMBOL)
+            assert (filled["type"], filled["side"]) == ("market", "buy")
+            for field in ("clientOrderId", "amount", "filled", "remaining", "cost", "average"):
+                assert filled[field] == over_rest[field], field
+            assert filled["filled"] == 0.001 and filled["remaining"] == 0
         finally:
             await watching.stop()
             await ex.close()
