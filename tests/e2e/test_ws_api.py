@@ -376,7 +376,7 @@ def test_orders_and_balances_stream_to_the_subscription(operator: Sandex, base: 
             status = await stream.call("session.status")
             assert status["result"]["userDataStream"] is False
             gone = await stream.call("userDataStream.unsubscribe", {"subscriptionId": sub})
-            assert gone["error"]["code"] == -2036
+            assert gone["status"] == 200 and gone["result"] == {}  # nothing left to close
 
     run(main())
 

@@ -508,9 +508,10 @@ def test_python_binance_threaded_manager_user_socket(
                     m.get("e") == "executionReport" and str(m["i"]) == i and m["X"] == "CANCELED"
                 )
             )
-        # the socket first: it unsubscribes on its connection as it ends. (twm.stop() alone
-        # closes the client first, so the socket's unsubscribe goes out on a new
-        # connection, is refused with -2036, and the manager's thread never ends.)
+        # the socket first: it unsubscribes on its own connection as it ends. (twm.stop()
+        # alone closes the client first, and the socket's unsubscribe goes out on a new
+        # connection, answered {} since that connection has no such subscription; the
+        # client's close is then left pending in the manager's loop.)
         twm.stop_socket(name)
         deadline = time.monotonic() + WAIT_S
         while twm._socket_running and time.monotonic() < deadline:

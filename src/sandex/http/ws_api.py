@@ -119,7 +119,6 @@ _INT64: Final = (-(2**63), 2**63 - 1)
 _INVALID_JSON: Final = -1135
 _UNSUPPORTED: Final = -1020
 _SUBSCRIPTION_ACTIVE: Final = -2035
-_SUBSCRIPTION_INACTIVE: Final = -2036
 _MAX_SUBSCRIPTION_IDS: Final = -2042
 
 
@@ -551,9 +550,8 @@ class ApiEndpoint:
         if not raw.lstrip("-").isdigit():
             vocabulary.refuse(vocabulary.illegal("subscriptionId"))
         found = conn.subscriptions.get(int(raw))
-        if found is None:
-            raise _Refused(_SUBSCRIPTION_INACTIVE, "User Data Stream subscription not active.")
-        self._terminate(found, request.now)
+        if found is not None:  # one it does not have: nothing to close (Binance "attempts
+            self._terminate(found, request.now)  # to close the subscription, if it exists")
         return {}
 
     def _terminate(self, subscription: _Subscription, now: int) -> None:
