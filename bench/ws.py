@@ -15,10 +15,11 @@ market makers' quotes so that they trade. Every subscriber checks what it is sen
 - depth: each diff's first update id ``U`` is the previous diff's last ``u`` + 1 (a gap
   is a dropped message).
 
-Beside them, one more connection on the WebSocket API (``/ws-api/v3``) subscribes to
-the order driver's account (``userDataStream.subscribe.signature``) and times each
-order's first ``executionReport`` against the moment the driver read the order's REST
-answer (the acknowledgement).
+The order driver runs in a process of its own, with one more connection, on the
+WebSocket API (``/ws-api/v3``), subscribed to its account
+(``userDataStream.subscribe.signature``): it times each order's first
+``executionReport`` against the moment it read the order's REST answer (the
+acknowledgement), away from the subscribers' flood of messages.
 
 It prints delivered messages/s, dropped messages, connections the server closed, the
 trade-to-subscriber latency (p50/p99), the acknowledgement-to-``executionReport``
@@ -36,12 +37,14 @@ import asyncio
 import base64
 import hashlib
 import http.client
+import multiprocessing
 import os
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import orjson
@@ -285,6 +288,49 @@ def drive_orders(
     return placed
 
 
+def trade_and_listen(
+    pipe: Connection,
+    port: int,
+    key: tuple[str, str],
+    payloads: list[str],
+    rate: float,
+    duration: float,
+) -> None:
+    """The order driver's process: subscribe to its account on the WebSocket API, say
+    "subscribed", wait for "go", place orders for ``duration`` seconds, then send back
+    (orders placed, acknowledgement times, first executionReport times) by client id."""
+
+    async def main() -> None:
+        api_key, secret = key
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        transport, user = await loop.create_connection(
+            lambda: UserStreamClient(signed_params(api_key, secret), stop), HOST, port
+        )
+        await asyncio.wait_for(user.ready, timeout=30)
+        await asyncio.wait_for(user.subscribed, timeout=30)
+        pipe.send("subscribed")
+        await asyncio.to_thread(pipe.recv)
+        halt = threading.Event()
+        acks: dict[str, float] = {}
+        done = asyncio.ensure_future(
+            asyncio.to_thread(drive_orders, port, api_key, payloads, rate, halt, acks)
+        )
+        await asyncio.sleep(duration)
+        halt.set()
+        placed = await asyncio.wait_for(done, 30)
+        await asyncio.sleep(0.5)  # the last reports arrive
+        stop.set()
+        transport.close()
+        pipe.send((placed, acks, user.reports))
+
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main())
+    except Exception as exc:  # the parent reports it
+        pipe.send(f"{type(exc).__name__}: {exc}")
+
+
 async def run(port: int, pid: int, args: argparse.Namespace, key: tuple[str, str]) -> None:
     path = f"/stream?streams={'/'.join(STREAMS)}"
     subs = [Subscriber() for _ in range(args.subscribers)]
@@ -294,37 +340,40 @@ async def run(port: int, pid: int, args: argparse.Namespace, key: tuple[str, str
     for i, sub in enumerate(subs):
         source = f"127.0.0.{2 + i // PER_ADDRESS}"  # Binance's 300 attempts per 5 min per IP
         transports.append(await subscribe(port, path, source, sub, stop))
-    api_key, secret = key
-    loop = asyncio.get_running_loop()
-    user_transport, user = await loop.create_connection(
-        lambda: UserStreamClient(signed_params(api_key, secret), stop), HOST, port
+    secret = key[1]
+    bid, ask = best_prices(port)
+    payloads = bodies(secret, int(args.order_rate * args.duration * 1.2) + 10, bid, ask, 0)
+    # the order driver and the account's listener run in a process of their own: the
+    # acknowledgement and the executionReport are timed where no subscriber's messages
+    # queue in front of them (perf_counter is the system's monotonic clock in both)
+    here, there = multiprocessing.get_context("fork").Pipe()
+    trader = multiprocessing.get_context("fork").Process(
+        target=trade_and_listen,
+        args=(there, port, key, payloads, args.order_rate, args.duration),
+        daemon=True,
     )
-    await asyncio.wait_for(user.ready, timeout=30)
-    await asyncio.wait_for(user.subscribed, timeout=30)
-    transports.append(user_transport)
+    trader.start()
+    if not await asyncio.to_thread(here.poll, 30):
+        raise BenchError("the order driver's user data subscription did not start")
+    ready = here.recv()
+    if ready != "subscribed":
+        raise BenchError(f"the order driver failed: {ready}")
     await asyncio.sleep(1.0)
     after = rss_kib(pid)
     for sub in subs:  # measure from here on
         sub.messages = sub.trades = 0
         sub.latencies_ms.clear()
-    bid, ask = best_prices(port)
-    payloads = bodies(secret, int(args.order_rate * args.duration * 1.2) + 10, bid, ask, 0)
-    halt = threading.Event()
-    placed: list[int] = []
-    acks: dict[str, float] = {}
-    driver = threading.Thread(
-        target=lambda: placed.append(
-            drive_orders(port, api_key, payloads, args.order_rate, halt, acks)
-        ),
-        daemon=True,
-    )
     started = time.perf_counter()
-    driver.start()
-    await asyncio.sleep(args.duration)
-    halt.set()
-    await asyncio.to_thread(driver.join, 30)
+    here.send("go")
+    if not await asyncio.to_thread(here.poll, args.duration + 60):
+        raise BenchError("the order driver did not finish")
+    outcome = here.recv()
+    if isinstance(outcome, str):
+        raise BenchError(f"the order driver failed: {outcome}")
+    placed, acks, reports = outcome
     await asyncio.sleep(0.5)  # what is on its way arrives
     seconds = time.perf_counter() - started
+    await asyncio.to_thread(trader.join, 10)
     stop.set()
     for transport in transports:
         transport.close()
@@ -345,11 +394,9 @@ async def run(port: int, pid: int, args: argparse.Namespace, key: tuple[str, str
 
     p99 = pct(0.99)
     delays = sorted(
-        max(0.0, (user.reports[cid] - ack) * 1000)
-        for cid, ack in acks.items()
-        if cid in user.reports
+        max(0.0, (reports[cid] - ack) * 1000) for cid, ack in acks.items() if cid in reports
     )
-    missing = sum(1 for cid in acks if cid not in user.reports)
+    missing = sum(1 for cid in acks if cid not in reports)
 
     def report_pct(p: float) -> float:
         return delays[min(len(delays) - 1, int(len(delays) * p))] if delays else float("nan")
@@ -357,7 +404,7 @@ async def run(port: int, pid: int, args: argparse.Namespace, key: tuple[str, str
     report_p99 = report_pct(0.99)
     print(
         f"subscribers {args.subscribers} ({', '.join(STREAMS)}, combined), {seconds:.1f} s,"
-        f" {placed[0] if placed else 0} orders placed over REST, {trades} trades seen"
+        f" {placed} orders placed over REST, {trades} trades seen"
     )
     print(f"delivered        {delivered / seconds:,.0f} messages/s")
     print(f"dropped          {dropped} (trade id or depth U/u gaps)")

@@ -383,13 +383,13 @@ class MarketFollower:
                     report_failure(_log, "market events did not decode; resyncing", exc)
                     self._resync = True
                     break
-                accounts: list[AccountEvent] = []
-                for event in events:
-                    if isinstance(event, ACCOUNT_EVENTS):
-                        accounts.append(cast(AccountEvent, event))
-                    else:
-                        self.model.apply(event)
+                # each account's events first: their few sockets are written before the
+                # market streams' many (the two streams are not ordered with each other)
+                accounts = [cast(AccountEvent, e) for e in events if isinstance(e, ACCOUNT_EVENTS)]
                 if accounts:
                     self._publish(accounts)
+                for event in events:
+                    if not isinstance(event, ACCOUNT_EVENTS):
+                        self.model.apply(event)
                 if self._resync:
                     break

@@ -184,6 +184,7 @@ class _ApiConnection(Outbox):
         self, ip: str, limit: int, connected_since: int, rate_limits: bool, micros: bool
     ) -> None:
         super().__init__(ip, limit)
+        self.immediate = True  # an order's events before the next fan-out of the streams
         self.connected_since = connected_since
         self.rate_limits = rate_limits
         self.micros = micros

@@ -106,6 +106,7 @@ class Outbox:
         "closing",
         "framed",
         "gone",
+        "immediate",
         "ip",
         "writer",
     )
@@ -122,6 +123,10 @@ class Outbox:
         self._limit = limit
         self._peer: _Peer | None = None
         self._flushing = False
+        self.immediate = False
+        """Write each message as it is given (when the transport takes it) rather than
+        with the others at the end of the loop's turn: a connection of few messages that
+        must not wait behind a market stream's fan-out (the user data stream)."""
         self.framed = False
         """Messages go to the transport as frames made here (see the class)."""
 
@@ -163,10 +168,19 @@ class Outbox:
             return
         queue.append(item)
         if self._peer is not None:
-            if not self._flushing:
+            if self.immediate:
+                self._flush_safely()
+            elif not self._flushing:
                 self._schedule()
         elif not self._wake.is_set():
             self._wake.set()
+
+    def _flush_safely(self) -> None:
+        try:
+            self._flush()
+        except Exception as exc:  # one connection's failure is not the others'
+            _log.warning("websocket client %s: write failed: %s", self.ip, exc)
+            self.close(1011, "Internal error")
 
     def _schedule(self) -> None:
         assert self._peer is not None
@@ -271,11 +285,7 @@ class _Flusher:
         self._scheduled = False
         pending, self._pending = self._pending, []
         for outbox in pending:
-            try:
-                outbox._flush()
-            except Exception as exc:  # one connection's failure is not the others'
-                _log.warning("websocket client %s: write failed: %s", outbox.ip, exc)
-                outbox.close(1011, "Internal error")
+            outbox._flush_safely()
 
 
 _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = (

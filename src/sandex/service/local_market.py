@@ -81,19 +81,9 @@ class LocalMarket:
         model, and give their account events to :attr:`publish_accounts`."""
         events = self.core.journal.take_committed()
         apply = self.model.apply
-        accounts: list[AccountEvent] = []
-        failed: Exception | None = None
-        for event in events:
-            if isinstance(event, ACCOUNT_EVENTS):
-                accounts.append(cast(AccountEvent, event))
-            else:
-                try:
-                    apply(cast(MarketEvent, event))
-                except Exception as exc:  # the model reloads below; the rest still apply
-                    failed = exc
-        if failed is not None:
-            report_failure(_log, "a market event was not applied; the read model reloads", failed)
-            self._resync()
+        # each account's events first: their few sockets are written before the market
+        # streams' many (the two kinds of stream are not ordered with each other)
+        accounts = [cast(AccountEvent, e) for e in events if isinstance(e, ACCOUNT_EVENTS)]
         publish = self.publish_accounts
         if accounts and publish is not None:
             try:
@@ -102,6 +92,16 @@ class LocalMarket:
                 self._publishing.failed(exc)
             else:
                 self._publishing.succeeded()
+        failed: Exception | None = None
+        for event in events:
+            if not isinstance(event, ACCOUNT_EVENTS):
+                try:
+                    apply(cast(MarketEvent, event))
+                except Exception as exc:  # the model reloads below; the rest still apply
+                    failed = exc
+        if failed is not None:
+            report_failure(_log, "a market event was not applied; the read model reloads", failed)
+            self._resync()
 
     def run_background(self) -> None:
         """Start delivering on the running loop what each commit brings (the market's
