@@ -303,6 +303,8 @@ def embedded_exchange(sx: Sandex, services: Services) -> Trading:
     accounts = AccountStreams(core.symbols, sx.clock)
     services.accounts = accounts
     market = LocalMarket(core, publish_accounts=accounts.publish)
+    link = DeliveringLink(LocalEngineLink(core), market)
+    accounts.link = link
     streams = MarketStreams(core.symbols, market.model, sx.clock)
     services.streams = streams
 
@@ -315,9 +317,11 @@ def embedded_exchange(sx: Sandex, services: Services) -> Trading:
         core.run_background(sx.clock, sx.settings.market_tick_ms)
         market.run_background()
         streams.start()
+        accounts.start()
 
     def stop() -> None:
         try:
+            accounts.stop()
             streams.stop()
             market.stop()
             core.close()
@@ -328,7 +332,7 @@ def embedded_exchange(sx: Sandex, services: Services) -> Trading:
     services.on_shutdown.insert(0, stop)
     venue = core.venue
     return Trading(
-        DeliveringLink(LocalEngineLink(core), market),
+        link,
         EngineReads(core),
         venue.symbols,
         maker_fee=venue.maker_fee,
@@ -356,7 +360,7 @@ def remote_exchange(sx: Sandex, services: Services) -> Trading:
     market_data = MarketData(symbols.values())
     model = MarketReadModel(symbols, market_data)
     store = SqlExchangeStore(sx.db)
-    accounts = AccountStreams(symbols, sx.clock)
+    accounts = AccountStreams(symbols, sx.clock, link)
     services.accounts = accounts
     follower = MarketFollower(
         client, names, link, model, history=store, publish_accounts=accounts.publish
@@ -369,8 +373,10 @@ def remote_exchange(sx: Sandex, services: Services) -> Trading:
         link.start()
         follower.start()
         streams.start()
+        accounts.start()
 
     def stop() -> None:
+        accounts.stop()
         streams.stop()
         link.stop()
         follower.stop()

@@ -19,7 +19,7 @@ from sandex.broker.redis_streams import (
 )
 from sandex.exchange import MarketData
 from sandex.exchange.account_events import AccountEvent, BalancesChanged, OrderUpdate
-from sandex.service.engine_commands import Place
+from sandex.service.engine_commands import Place, Watch
 from sandex.service.market_feed import MarketFeed, MarketReadModel
 from sandex.storage.exchange_store import SqlExchangeStore
 from support import REDIS_URL
@@ -40,6 +40,7 @@ def test_a_gateway_hands_the_engines_account_events_to_publish_accounts(
     store = SqlExchangeStore(sandex.db)
     store.add_credit(ALICE, "USDT", 100_000 * UNIT, "credit", NOW)
     store.add_credit(BOB, "BTC", 10 * UNIT, "credit", NOW)
+    store.add_credit(77, "BTC", 10 * UNIT, "credit", NOW)
     published: list[list[AccountEvent]] = []
 
     async def main() -> None:
@@ -64,6 +65,11 @@ def test_a_gateway_hands_the_engines_account_events_to_publish_accounts(
             while not model.ready:
                 assert time.monotonic() < deadline, "the gateway never loaded the books"
                 await asyncio.sleep(0.02)
+            # the engine makes account events only for watched accounts (a subscription
+            # somewhere): Alice and Bob are, 77 is not
+            await link.submit(Watch((ALICE, BOB), NOW + 60_000), NOW)
+            unwatched = await link.submit(Place(sell("0.1", "51000", account=77)), NOW + 1)
+            assert unwatched.orders and unwatched.rejected is None  # it rests, unheard
             maker = await link.submit(Place(sell("0.5", "50000", account=BOB)), NOW + 1)
             await link.submit(Place(buy("0.2", "50000", account=ALICE)), NOW + 2)
             while sum(isinstance(e, OrderUpdate) for b in published for e in b) < 4:
@@ -80,6 +86,7 @@ def test_a_gateway_hands_the_engines_account_events_to_publish_accounts(
             assert updates[0].order.order_id == maker.orders[0].order_id
             ids = [u.execution_id for u in updates]
             assert ids == sorted(ids) and len(set(ids)) == 4
+            assert all(e.account in (ALICE, BOB) for e in events)
             while not any(
                 isinstance(e, BalancesChanged) and e.account == ALICE for b in published for e in b
             ):

@@ -48,6 +48,7 @@ from sandex.service.engine_commands import (
     Replace,
     Reply,
     Snapshot,
+    Watch,
 )
 from sandex.service.market_feed import BookChange, BookState, MarketSnapshot, PublicTradeEvent
 
@@ -76,6 +77,7 @@ COMMANDS = [
     CancelList(SYMBOL, 1, 3, None),
     CancelList(SYMBOL, 1, None, "oco-1"),
     Snapshot(),
+    Watch((1, 42), NOW + 30_000),
 ]
 
 

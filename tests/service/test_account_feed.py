@@ -23,6 +23,7 @@ from sandex.exchange.account_events import (
 from sandex.exchange.order_lists import NewOco
 from sandex.exchange.venue import MAKER, Venue
 from sandex.service.account_feed import AccountFeed
+from sandex.service.engine_commands import Watch
 from sandex.service.journal import Batch
 from trading_support import LocalExchange, new_exchange
 
@@ -86,11 +87,19 @@ def test_a_batch_gives_its_order_updates_then_credits_then_each_users_balances()
 
 
 @pytest.fixture
-def exchange(sandex: Sandex) -> Iterator[LocalExchange]:
+def unwatched(sandex: Sandex) -> Iterator[LocalExchange]:
+    """An embedded exchange no gateway watches any account of yet."""
     exchange = new_exchange(sandex)
     exchange.start(NOW)
     yield exchange
     exchange.close()
+
+
+@pytest.fixture
+def exchange(unwatched: LocalExchange) -> LocalExchange:
+    """An embedded exchange whose Alice and Bob have subscriptions (watched for long)."""
+    unwatched.core.apply(Watch((ALICE, BOB), NOW + 10**9), NOW)
+    return unwatched
 
 
 def test_embedded_committed_account_events_reach_publish_accounts(exchange: LocalExchange):
@@ -183,3 +192,37 @@ def test_an_order_list_is_published_as_executing_then_all_done(exchange: LocalEx
     first = published[0]
     kinds = [type(e).__name__ for e in first]
     assert kinds == ["OrderUpdate", "OrderUpdate", "ListStatus", "BalancesChanged"]
+
+
+def test_only_watched_accounts_make_account_events_until_their_watch_ends(
+    unwatched: LocalExchange,
+) -> None:
+    """The engine copies and publishes executions only for accounts some gateway has
+    subscriptions for (a :class:`Watch`, renewed while they last)."""
+    exchange = unwatched
+    published: list[list[AccountEvent]] = []
+    exchange.market.publish_accounts = published.append
+    store = exchange.store
+    for account in (ALICE, BOB):
+        store.add_credit(account, "BTC", 10 * UNIT, "credit", NOW)
+        store.add_credit(account, "USDT", 100_000 * UNIT, "credit", NOW)
+    exchange.apply_credits(store.pending_credits(), NOW)
+    exchange.durable()
+    assert [e for batch in published for e in batch] == []  # nobody watches yet
+
+    exchange.core.apply(Watch((ALICE,), NOW + 1000), NOW)
+    exchange.place(sell("0.5", "50000", account=BOB), NOW + 1)
+    exchange.place(buy("0.2", "50000", account=ALICE), NOW + 2)
+    events = [e for batch in published for e in batch]
+    assert {e.account for e in events} == {ALICE}
+    assert [u.execution for u in events if isinstance(u, OrderUpdate)] == [
+        Execution.NEW,
+        Execution.TRADE,
+    ]
+
+    published.clear()
+    exchange.core.apply(Watch((BOB,), NOW + 5000), NOW + 1000)  # Alice's watch ended
+    exchange.place(buy("0.1", "50000", account=ALICE), NOW + 1001)
+    events = [e for batch in published for e in batch]
+    assert {e.account for e in events} == {BOB}
+    assert [u.execution for u in events if isinstance(u, OrderUpdate)] == [Execution.TRADE]

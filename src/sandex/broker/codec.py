@@ -65,6 +65,7 @@ from sandex.service.engine_commands import (
     Replace,
     Reply,
     Snapshot,
+    Watch,
 )
 from sandex.service.market_feed import BookChange, BookState, MarketSnapshot, PublicTradeEvent
 
@@ -84,6 +85,7 @@ _RECORDS: Final[tuple[type, ...]] = (
     PlaceList,
     CancelList,
     Snapshot,
+    Watch,
     Reply,
     PolicyRefusal,
     PlaceOrder,

@@ -26,6 +26,7 @@ from sandex.service.engine_commands import (
     Replace,
     Reply,
     Snapshot,
+    Watch,
 )
 from sandex.service.exchange_core import ExchangeCore
 from sandex.service.failures import Quietly, report_failure
@@ -44,7 +45,7 @@ EVENTS_KEPT: Final = 100_000
 REPLY_STREAM_TTL_S: Final = 600
 PUBLISH_EVERY_S: Final = 0.05
 ALIVE_MS: Final = 3000
-_COMMANDS: Final = (Place, Check, Cancel, CancelOpen, Replace, PlaceList, CancelList)
+_COMMANDS: Final = (Place, Check, Cancel, CancelOpen, Replace, PlaceList, CancelList, Watch)
 _BAD_COMMAND: Final = Rejected(-1000, "An unknown error occurred while processing the request.")
 
 

@@ -24,7 +24,7 @@ Pure: no I/O, no clock (``now`` comes with every call).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final, NamedTuple
@@ -298,6 +298,9 @@ class Venue:
         self._trade_listeners: list[Callable[[str, Trade], None]] = []
         self._order_listeners: list[Callable[[OrderUpdate], None]] = []
         self._credit_listeners: list[Callable[[BalanceDelta], None]] = []
+        self.watched: Container[int] | None = None
+        """The accounts whose executions and credits the listeners hear of (None: every
+        user's): account events cost their copies only for accounts someone follows."""
         self._held_updates: list[OrderUpdate] | None = None
         """Order updates held back while an order list is placed (see _hold_updates)."""
         self._next_prevented: dict[str, int] = {}
@@ -333,7 +336,7 @@ class Venue:
         self._changes.balances.update(((account, asset), (FUNDING, asset)))
         if account > 0:
             self._changes.entries.append(entry)
-            if self._credit_listeners:
+            if self._credit_listeners and (self.watched is None or account in self.watched):
                 from sandex.exchange.account_events import BalanceDelta
 
                 delta = BalanceDelta(account, asset, amount, now)
@@ -1354,7 +1357,8 @@ class Venue:
     ) -> None:
         """Tell the order listeners (there is one: callers check) of an execution of a
         user's order, with a copy of the record as it stands now."""
-        if record.account <= 0:
+        account = record.account
+        if account <= 0 or (self.watched is not None and account not in self.watched):
             return
         from sandex.exchange.account_events import Execution, OrderUpdate
 

@@ -540,6 +540,17 @@ class ApiEndpoint:
         conn.subscriptions[subscription.subscription_id] = subscription
         self._live.add(subscription)
         self._accounts.subscribe(account, subscription)
+        return self._watched(subscription)
+
+    async def _watched(self, subscription: _Subscription) -> object:
+        """Answer a subscription once the engine follows its account (the client's next
+        order is in its stream); if the engine cannot be told, it is not made."""
+        assert self._accounts is not None
+        try:
+            await self._accounts.watch(subscription.account)
+        except BaseException:
+            self._end(subscription)
+            raise
         return {"subscriptionId": subscription.subscription_id}
 
     def _unsubscribe(self, conn: _ApiConnection, request: Request) -> object:

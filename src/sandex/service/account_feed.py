@@ -63,9 +63,10 @@ class AccountFeed:
         for delta in self._credits:
             events.append(delta if delta.time else delta._replace(time=now))
         self._credits.clear()
+        watched = self._venue.watched
         per_account: dict[int, list[tuple[str, int, int]]] = {}
         for account, asset, free, locked in sorted(batch.balances):
-            if account > 0:
+            if account > 0 and (watched is None or account in watched):
                 per_account.setdefault(account, []).append((asset, free, locked))
         for account, balances in per_account.items():
             events.append(BalancesChanged(account, now, balances))
@@ -77,8 +78,11 @@ class AccountFeed:
         changed = {(o.symbol, o.order_id): o for o in batch.orders}
         orders = self._venue.orders
         statuses: list[ListStatus] = []
+        watched = self._venue.watched
         for order_list in batch.order_lists:
-            if order_list.account <= 0:
+            if order_list.account <= 0 or (
+                watched is not None and order_list.account not in watched
+            ):
                 continue
             cids: list[str] = []
             executing = False

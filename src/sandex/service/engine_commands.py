@@ -30,6 +30,7 @@ __all__ = [
     "PlaceList",
     "CancelList",
     "Snapshot",
+    "Watch",
     "EngineCommand",
     "Reply",
     "PolicyRefusal",
@@ -95,7 +96,20 @@ class Snapshot:
     """A gateway starting up asks for the books as they stand (see the read model)."""
 
 
-EngineCommand: TypeAlias = Place | Check | Cancel | CancelOpen | Replace | PlaceList | CancelList
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """Some gateway has user data subscriptions for ``accounts`` until ``until`` (ms):
+    the engine makes their account events until then (no one else's). Sent before a
+    subscription is answered, so that the client's next order is watched, and renewed
+    while it lasts (:class:`~sandex.service.account_streams.AccountStreams`)."""
+
+    accounts: tuple[int, ...]
+    until: int
+
+
+EngineCommand: TypeAlias = (
+    Place | Check | Cancel | CancelOpen | Replace | PlaceList | CancelList | Watch
+)
 
 
 @dataclass(frozen=True, slots=True)

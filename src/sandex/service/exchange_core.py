@@ -34,6 +34,7 @@ from sandex.service.engine_commands import (
     PolicyRefusal,
     Replace,
     Reply,
+    Watch,
 )
 from sandex.service.failures import report_failure
 from sandex.service.journal import Durability, ExchangeJournal
@@ -90,6 +91,10 @@ class ExchangeCore:
         it reads them needs that; one that encodes the reply at once does not)."""
         self._recent_cids: dict[tuple[int, str, str], int] = {}
         self._recent_order: deque[tuple[int, tuple[int, str, str]]] = deque()
+        self.watched: dict[int, int] = {}
+        """Accounts some gateway has user data subscriptions for, and until when (ms):
+        only theirs make account events (:class:`Watch`; the venue reads it)."""
+        venue.watched = self.watched
 
     @property
     def symbols(self) -> dict[str, Symbol]:
@@ -185,12 +190,24 @@ class ExchangeCore:
                 reply = self._reply(result, now)
                 reply.order_list = None if found is None else dataclasses.replace(found)
                 return reply
+            if isinstance(command, Watch):
+                self._watch(command, now)
+                return Reply()
             if isinstance(command, Check):
                 self._police(command.policy, command.key_id, command.order)
                 return Reply(checked=self.venue.engine.check(command.order, now))
         except PolicyViolation as exc:
             return Reply(refusal=PolicyRefusal(str(exc), exc.limit))
         raise TypeError(f"not an engine command: {type(command).__name__}")
+
+    def _watch(self, command: Watch, now: int) -> None:
+        """Watch ``command``'s accounts until its time, and forget watches that ended."""
+        watched = self.watched
+        for account in command.accounts:
+            if watched.get(account, 0) < command.until:
+                watched[account] = command.until
+        for account in [a for a, until in watched.items() if until <= now]:
+            del watched[account]
 
     def _place_list(self, command: PlaceList, now: int) -> Reply:
         new, key_id, policy = command.new, command.key_id, command.policy
