@@ -322,6 +322,7 @@ class ApiEndpoint:
         request_id: object = None
         usage = Usage()
         rate_limits = conn.rate_limits
+        route: Route | None = None
         try:
             try:
                 request = json.loads(data, parse_float=Decimal)
@@ -353,6 +354,8 @@ class ApiEndpoint:
             result = await self._run(conn, route, name, params, usage)
             answer: dict[str, object] = {"id": request_id, "status": 200, "result": result}
         except Exception as exc:  # every failure is an answer; see http.errors
+            if route is None:  # not a request: it costs its IP weight 1 all the same
+                exc = await self._charge(conn, usage) or exc
             status, code, msg, _headers = error_for(exc)
             if status >= 500 and not isinstance(exc, EngineUnavailable):
                 report_failure(_log, "a WebSocket API request failed", exc)
@@ -360,6 +363,19 @@ class ApiEndpoint:
         if rate_limits:
             answer["rateLimits"] = self._usage(usage)
         return answer
+
+    async def _charge(self, conn: _ApiConnection, usage: Usage) -> Exception | None:
+        """Charge a message that was not a request to its IP (so that a flood of them
+        is limited, then banned, as REST's are): the refusal if the IP is over its
+        limit, else None."""
+        request = Request("WS", f"{PATH}/invalid", b"", b"", {}, conn.ip, self._now())
+        try:
+            result = self._execute(_CHARGE, request, usage)
+            if type(result) is CoroutineType:
+                await result
+        except HttpError as refused:
+            return refused
+        return None
 
     def _route_for(self, conn: _ApiConnection, name: str) -> Route | None:
         """The route a method runs: a REST route, or one of the session's own."""
@@ -639,3 +655,7 @@ class ApiEndpoint:
 def _local(name: str, handler: Callable[[Request], object]) -> Route:
     """A public method the session answers itself (weight 2, as Binance charges)."""
     return Route("WS", name, Security.NONE, _SESSION_WEIGHT, None, False, handler)
+
+
+_CHARGE: Final = Route("WS", "invalid", Security.NONE, 1, None, False, lambda request: None)
+"""What a message that is not a request is run as: its IP's weight, nothing else."""
