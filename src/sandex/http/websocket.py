@@ -49,6 +49,7 @@ from sandex.http.ws_connection import (
     Scope,
     Send,
     hold,
+    incoming,
     refuse,
     scope_headers,
     text_frame,
@@ -296,22 +297,13 @@ class StreamEndpoint:
         rate = self.limits.messages_per_s
         recent: deque[int] = deque()
         now = self._now
-        while True:
-            message = await receive()
-            kind = message["type"]
-            if kind == "websocket.disconnect":
-                conn.gone = True
-                return
-            if kind != "websocket.receive":
-                continue
+        async for data in incoming(conn, receive):
             at = now()
             recent.append(at)
             if len(recent) > rate and at - recent.popleft() < 1000:
                 _log.info("websocket client %s closed: over %d messages/s", conn.ip, rate)
                 conn.close(CLOSE_TOO_MANY_REQUESTS, "Too many requests")
                 return
-            text = message.get("text")
-            data: str | bytes = text if text is not None else message.get("bytes") or b""
             conn.reply(self._control(conn, data))
 
     def _control(self, conn: _Connection, data: str | bytes) -> dict[str, object]:

@@ -55,6 +55,7 @@ from sandex.http.ws_connection import (
     Scope,
     Send,
     hold,
+    incoming,
     refuse,
     scope_headers,
 )
@@ -304,16 +305,7 @@ class ApiEndpoint:
             self._end(subscription)
 
     async def _read(self, conn: _ApiConnection, receive: Receive) -> None:
-        while True:
-            message = await receive()
-            kind = message["type"]
-            if kind == "websocket.disconnect":
-                conn.gone = True
-                return
-            if kind != "websocket.receive":
-                continue
-            text = message.get("text")
-            data: str | bytes = text if text is not None else message.get("bytes") or b""
+        async for data in incoming(conn, receive):
             conn.reply(await self._answer(conn, data))
 
     # -- requests ---------------------------------------------------------------------------

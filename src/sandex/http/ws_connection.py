@@ -16,7 +16,7 @@ import struct
 import threading
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, MutableMapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Final
@@ -49,6 +49,7 @@ __all__ = [
     "Attempts",
     "refuse",
     "hold",
+    "incoming",
     "scope_headers",
     "announce_shutdown",
     "announce_on_exit_signals",
@@ -420,6 +421,20 @@ def scope_headers(scope: Scope) -> dict[str, str]:
         value = raw_value.decode("latin-1")
         headers[name] = headers[name] + "," + value if name in headers else value
     return headers
+
+
+async def incoming(outbox: Outbox, receive: Receive) -> AsyncIterator[str | bytes]:
+    """Each message the client sends (a text frame's text, a binary frame's bytes),
+    until it leaves (then the outbox is marked gone)."""
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "websocket.disconnect":
+            outbox.gone = True
+            return
+        if kind == "websocket.receive":
+            text = message.get("text")
+            yield text if text is not None else message.get("bytes") or b""
 
 
 async def hold(
