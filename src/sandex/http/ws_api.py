@@ -375,36 +375,14 @@ class ApiEndpoint:
         if found is not None:
             return found
         if name == _SUBSCRIBE and self._accounts is not None:
-            return Route(
-                "WS",
-                name,
-                Security.USER_DATA,
-                _SESSION_WEIGHT,
-                Access.READ,
-                False,
-                lambda request: self._subscribe(conn, request),
-            )
+            return _keyed(name, Security.USER_DATA, lambda r: self._subscribe(conn, r))
         if name == "session.logon":
-            return Route(
-                "WS",
-                name,
-                Security.USER_DATA,
-                _SESSION_WEIGHT,
-                Access.READ,
-                False,
-                lambda request: self._log_on(conn, request),
-            )
+            return _keyed(name, Security.USER_DATA, lambda r: self._log_on(conn, r))
         if name == "session.logout":
             return _local(name, lambda request: self._log_out(conn, request))
         if name == _SESSION_SUBSCRIBE and self._accounts is not None:
-            return Route(  # the session's key, alive and allowing the IP (no timestamp)
-                "WS",
-                name,
-                Security.USER_STREAM,
-                _SESSION_WEIGHT,
-                Access.READ,
-                False,
-                lambda request: self._subscribe(conn, request, by_logon=True),
+            return _keyed(  # the session's key, alive and allowing the IP (no timestamp)
+                name, Security.USER_STREAM, lambda r: self._subscribe(conn, r, by_logon=True)
             )
         if name == "userDataStream.unsubscribe":
             return _local(name, lambda request: self._unsubscribe(conn, request))
@@ -642,6 +620,11 @@ class ApiEndpoint:
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None
+
+
+def _keyed(name: str, security: Security, handler: Callable[[Request], object]) -> Route:
+    """A method of the session's own that a key authorizes (READ; weight 2)."""
+    return Route("WS", name, security, _SESSION_WEIGHT, Access.READ, False, handler)
 
 
 def _local(name: str, handler: Callable[[Request], object]) -> Route:
