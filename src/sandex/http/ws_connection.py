@@ -495,18 +495,21 @@ def announce_shutdown(now: int) -> int:
 
 def announce_on_exit_signals(now: Callable[[], int]) -> None:
     """Announce the shutdown (:func:`announce_shutdown`) when this process is told to
-    stop (SIGTERM, SIGINT), before the server's own handler runs: uvicorn notices the
-    signal within 0.1 s and only then closes the connections (1012), so the notice is
-    written first. Only from the main thread, where signal handlers live; the handler
-    it wraps is whatever was installed (uvicorn's, in ``sandex serve``)."""
+    stop (SIGTERM, SIGINT), before the server's own handler hears of it: the handler it
+    wraps (uvicorn's, in ``sandex serve``: it starts closing the connections, 1012) runs
+    on the event loop right after the notices were written. Only from the main thread,
+    where signal handlers live."""
     if threading.current_thread() is not threading.main_thread():
         return
     loop = asyncio.get_running_loop()
 
-    def announce() -> None:
-        told = announce_shutdown(now())
-        if told:
-            _log.info("told %d websocket clients the server is stopping", told)
+    def announce_then(previous: Callable[[int, Any], object], number: int, frame: Any) -> None:
+        try:
+            told = announce_shutdown(now())
+            if told:
+                _log.info("told %d websocket clients the server is stopping", told)
+        finally:  # the notices' writes were queued first: they go out before it acts
+            loop.call_soon(previous, number, frame)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         previous = signal.getsignal(signum)
@@ -514,8 +517,10 @@ def announce_on_exit_signals(now: Callable[[], int]) -> None:
             continue
 
         def handler(number: int, frame: Any, previous: Any = previous) -> None:
-            loop.call_soon_threadsafe(announce)
-            previous(number, frame)
+            try:
+                loop.call_soon_threadsafe(announce_then, previous, number, frame)
+            except RuntimeError:  # the loop is closed: nobody to tell, stop at once
+                previous(number, frame)
 
         handler._sandex_announces = True  # type: ignore[attr-defined]
         signal.signal(signum, handler)
