@@ -30,13 +30,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import redis.asyncio as aioredis
 
 from sandex.broker.codec import CodecError, decode, encode
 from sandex.exchange.account_events import AccountEvent
-from sandex.service.account_feed import ACCOUNT_EVENTS
+from sandex.service.account_feed import AccountHandOver
 from sandex.service.engine_commands import (
     EngineCommand,
     EngineUnavailable,
@@ -291,7 +291,7 @@ class MarketFollower:
         self.publish_accounts = publish_accounts
         """Given the account events of each entry of the events stream, in order (None:
         they are dropped). Those of entries skipped by a resync are lost."""
-        self._publishing = Quietly(_log, "account events not published; dropped")
+        self._hand_over = AccountHandOver(_log)
         self._names = names
         self._link = link
         self.model = model
@@ -331,17 +331,6 @@ class MarketFollower:
             raise
         except Exception as exc:
             raise _HistoryUnavailable(str(exc)) from exc
-
-    def _publish(self, accounts: list[AccountEvent]) -> None:
-        publish = self.publish_accounts
-        if publish is None:
-            return
-        try:
-            publish(accounts)
-        except Exception as exc:
-            self._publishing.failed(exc)
-        else:
-            self._publishing.succeeded()
 
     async def _last_id(self) -> bytes:
         command = encode_command("XREVRANGE", self._names.events, "+", "-", "COUNT", 1)
@@ -383,13 +372,7 @@ class MarketFollower:
                     report_failure(_log, "market events did not decode; resyncing", exc)
                     self._resync = True
                     break
-                # each account's events first: their few sockets are written before the
-                # market streams' many (the two streams are not ordered with each other)
-                accounts = [cast(AccountEvent, e) for e in events if isinstance(e, ACCOUNT_EVENTS)]
-                if accounts:
-                    self._publish(accounts)
-                for event in events:
-                    if not isinstance(event, ACCOUNT_EVENTS):
-                        self.model.apply(event)
+                for event in self._hand_over.market_events(events, self.publish_accounts):
+                    self.model.apply(event)
                 if self._resync:
                     break

@@ -15,7 +15,9 @@ a remote engine (``EngineServer``) alike.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from typing import cast
 
 from sandex.exchange.account_events import (
     AccountEvent,
@@ -25,10 +27,11 @@ from sandex.exchange.account_events import (
     OrderUpdate,
 )
 from sandex.exchange.venue import Venue
+from sandex.service.failures import Quietly
 from sandex.service.journal import Batch
-from sandex.service.market_feed import MarketFeed
+from sandex.service.market_feed import MarketEvent, MarketFeed
 
-__all__ = ["AccountFeed", "ACCOUNT_EVENTS", "capture_events"]
+__all__ = ["AccountFeed", "AccountHandOver", "ACCOUNT_EVENTS", "capture_events"]
 
 ACCOUNT_EVENTS: tuple[type, ...] = (OrderUpdate, ListStatus, BalancesChanged, BalanceDelta)
 """The account events' types (to tell them from the market's in a list of events)."""
@@ -104,3 +107,32 @@ def capture_events(market: MarketFeed, accounts: AccountFeed) -> Callable[[Batch
         return events
 
     return capture
+
+
+class AccountHandOver:
+    """A gateway's side of a delivery of committed events: the account events go to
+    ``publish`` (the user data hub) first, their few sockets written before the market
+    streams' many (the two kinds of stream are not ordered with each other); a failing
+    ``publish`` is one log line, then quiet until it succeeds, and never stops the
+    market's events."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self._failures = Quietly(log, "account events not published; dropped")
+
+    def market_events(
+        self, events: list[object], publish: Callable[[list[AccountEvent]], None] | None
+    ) -> list[MarketEvent]:
+        """Give ``events``' account events to ``publish`` (None: dropped); the others,
+        in order, for the read model."""
+        accounts = [cast(AccountEvent, e) for e in events if isinstance(e, ACCOUNT_EVENTS)]
+        if accounts and publish is not None:
+            try:
+                publish(accounts)
+            except Exception as exc:
+                self._failures.failed(exc)
+            else:
+                self._failures.succeeded()
+        market = (
+            events if not accounts else [e for e in events if not isinstance(e, ACCOUNT_EVENTS)]
+        )
+        return cast(list[MarketEvent], market)

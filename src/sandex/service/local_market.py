@@ -21,14 +21,13 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from typing import cast
 
 from sandex.exchange.account_events import AccountEvent
-from sandex.service.account_feed import ACCOUNT_EVENTS, AccountFeed, capture_events
+from sandex.service.account_feed import AccountFeed, AccountHandOver, capture_events
 from sandex.service.engine_commands import EngineCommand, Reply
 from sandex.service.exchange_core import ExchangeCore, LocalEngineLink
 from sandex.service.failures import Quietly, report_failure
-from sandex.service.market_feed import MarketEvent, MarketFeed, MarketReadModel
+from sandex.service.market_feed import MarketFeed, MarketReadModel
 
 __all__ = ["LocalMarket", "DeliveringLink"]
 
@@ -52,7 +51,7 @@ class LocalMarket:
         """Shares the engine's market data (which records every trade as it happens)."""
         self.model.on_gap = self._resync
         self.feed: MarketFeed | None = None
-        self._publishing = Quietly(_log, "account events not published; dropped")
+        self._hand_over = AccountHandOver(_log)
         self._task: asyncio.Task[None] | None = None
 
     def start(self, now: int) -> None:
@@ -81,24 +80,12 @@ class LocalMarket:
         model, and give their account events to :attr:`publish_accounts`."""
         events = self.core.journal.take_committed()
         apply = self.model.apply
-        # each account's events first: their few sockets are written before the market
-        # streams' many (the two kinds of stream are not ordered with each other)
-        accounts = [cast(AccountEvent, e) for e in events if isinstance(e, ACCOUNT_EVENTS)]
-        publish = self.publish_accounts
-        if accounts and publish is not None:
-            try:
-                publish(accounts)
-            except Exception as exc:
-                self._publishing.failed(exc)
-            else:
-                self._publishing.succeeded()
         failed: Exception | None = None
-        for event in events:
-            if not isinstance(event, ACCOUNT_EVENTS):
-                try:
-                    apply(cast(MarketEvent, event))
-                except Exception as exc:  # the model reloads below; the rest still apply
-                    failed = exc
+        for event in self._hand_over.market_events(events, self.publish_accounts):
+            try:
+                apply(event)
+            except Exception as exc:  # the model reloads below; the rest still apply
+                failed = exc
         if failed is not None:
             report_failure(_log, "a market event was not applied; the read model reloads", failed)
             self._resync()
